@@ -1,0 +1,1 @@
+"""Associate Terminal: log customers' asks at the counter."""

@@ -1,0 +1,205 @@
+"""The ask: one customer interaction, its draft form and its validation.
+
+Shared by the capture form, the edit screen and `associate log`, so every way in
+checks the same rules and says the same words when something is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from associate_tui.taxonomy import Taxonomy
+
+MAX_TEXT = 300
+MAX_SUBSTITUTE = 200
+MAX_NOTE = 1000
+MAX_VOID_REASON = 200
+MAX_QUANTITY = 9999
+ASSOCIATE_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,11}$")
+_ATTR_KEY = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
+_ATTR_PAIR = re.compile(r"([A-Za-z][\w]*)\s*=\s*(.*?)(?=\s+[A-Za-z][\w]*\s*=|$)")
+
+
+@dataclass(frozen=True)
+class AskDraft:
+    """What the associate typed, before it becomes a saved ask."""
+
+    text: str
+    outcome: str
+    category: str | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+    substitute: str | None = None
+    substitute_accepted: bool | None = None
+    quantity: int = 1
+    channel: str = "walk-in"
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Ask:
+    """A saved ask, as the local store holds it."""
+
+    id: str
+    version: int
+    synced_version: int
+    created_at: str
+    updated_at: str
+    store_id: str
+    terminal_id: str
+    associate: str
+    channel: str
+    text: str
+    category: str | None
+    attributes: dict[str, str]
+    outcome: str
+    substitute: str | None
+    substitute_accepted: bool | None
+    quantity: int
+    note: str | None
+    voided: bool
+    void_reason: str | None
+
+    def draft(self) -> AskDraft:
+        """The editable part of this ask."""
+        return AskDraft(
+            text=self.text,
+            outcome=self.outcome,
+            category=self.category,
+            attributes=dict(self.attributes),
+            substitute=self.substitute,
+            substitute_accepted=self.substitute_accepted,
+            quantity=self.quantity,
+            channel=self.channel,
+            note=self.note,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One thing wrong with a draft: which field, and what to do about it."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class InvalidAsk(ValueError):
+    """Raised when a draft does not pass validation; carries every problem found."""
+
+    def __init__(self, errors: list[FieldError]):
+        self.errors = errors
+        super().__init__("; ".join(str(e) for e in errors))
+
+
+def _clean(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = " ".join(value.split())
+    return value or None
+
+
+def normalise(draft: AskDraft) -> AskDraft:
+    """Trim and fold whitespace so that what is stored is what was meant."""
+    return replace(
+        draft,
+        text=" ".join(draft.text.split()),
+        category=_clean(draft.category),
+        attributes={k.strip().lower(): " ".join(v.split()) for k, v in draft.attributes.items() if v.strip()},
+        substitute=_clean(draft.substitute),
+        note=draft.note.strip() or None if draft.note else None,
+    )
+
+
+def validate(draft: AskDraft, taxonomy: Taxonomy) -> list[FieldError]:
+    """Every problem with a (normalised) draft, in form order; [] when it can be saved."""
+    errors: list[FieldError] = []
+    if not draft.text:
+        errors.append(FieldError("text", "say what the customer asked for, e.g. 'blue rain jacket size M'"))
+    elif len(draft.text) > MAX_TEXT:
+        errors.append(FieldError("text", f"too long ({len(draft.text)} characters); keep it under {MAX_TEXT}"))
+    if draft.category and taxonomy.category(draft.category) is None:
+        errors.append(FieldError("category", f"unknown category '{draft.category}'; valid: {_codes(taxonomy.categories)}"))
+    for key, value in draft.attributes.items():
+        if not _ATTR_KEY.match(key):
+            errors.append(FieldError("attributes", f"'{key}' is not a valid attribute name; use lower-case letters, e.g. colour=blue"))
+        elif len(value) > 60:
+            errors.append(FieldError("attributes", f"the value of '{key}' is too long; keep it under 60 characters"))
+    if not draft.outcome:
+        errors.append(FieldError("outcome", "pick what happened: " + _numbered(taxonomy)))
+    elif taxonomy.outcome(draft.outcome) is None:
+        errors.append(FieldError("outcome", f"unknown outcome '{draft.outcome}'; valid: {_codes(taxonomy.outcomes)}"))
+    if draft.substitute and len(draft.substitute) > MAX_SUBSTITUTE:
+        errors.append(FieldError("substitute", f"too long; keep it under {MAX_SUBSTITUTE} characters"))
+    if draft.substitute_accepted is not None and not draft.substitute:
+        errors.append(FieldError("substitute", "say what was offered instead before marking it accepted or declined"))
+    if not 1 <= draft.quantity <= MAX_QUANTITY:
+        errors.append(FieldError("quantity", f"must be a whole number from 1 to {MAX_QUANTITY}"))
+    if draft.channel not in taxonomy.channels:
+        errors.append(FieldError("channel", f"unknown channel '{draft.channel}'; valid: {', '.join(taxonomy.channels)}"))
+    if draft.note and len(draft.note) > MAX_NOTE:
+        errors.append(FieldError("note", f"too long ({len(draft.note)} characters); keep it under {MAX_NOTE}"))
+    return errors
+
+
+def checked(draft: AskDraft, taxonomy: Taxonomy) -> AskDraft:
+    """The normalised draft, or InvalidAsk listing everything wrong with it."""
+    draft = normalise(draft)
+    errors = validate(draft, taxonomy)
+    if errors:
+        raise InvalidAsk(errors)
+    return draft
+
+
+def check_associate(code: str) -> str | None:
+    """A message if `code` cannot be an associate code, else None."""
+    if not ASSOCIATE_CODE.match(code):
+        return "use 1 to 12 letters or digits (also . _ -), starting with a letter or digit, e.g. AB or 1042"
+    return None
+
+
+def check_void_reason(reason: str) -> str | None:
+    reason = " ".join(reason.split())
+    if not reason:
+        return "say why this ask is voided, e.g. 'logged twice' or 'wrong store'"
+    if len(reason) > MAX_VOID_REASON:
+        return f"too long; keep it under {MAX_VOID_REASON} characters"
+    return None
+
+
+def parse_attributes(text: str) -> dict[str, str]:
+    """`colour=light blue size=M` -> {'colour': 'light blue', 'size': 'M'}."""
+    pairs: dict[str, str] = {}
+    for key, value in _ATTR_PAIR.findall(text.strip()):
+        pairs[key.lower()] = value.strip()
+    return pairs
+
+
+def stray_attribute_text(text: str) -> str | None:
+    """Text in the attributes field that is not part of any key=value pair."""
+    leftover = _ATTR_PAIR.sub("", text.strip()).strip()
+    return leftover or None
+
+
+def format_attributes(attributes: dict[str, str]) -> str:
+    return " ".join(f"{key}={value}" for key, value in attributes.items())
+
+
+def _codes(items: Any) -> str:
+    return ", ".join(item.code for item in items)
+
+
+def _numbered(taxonomy: Taxonomy) -> str:
+    return ", ".join(f"{digit_for(i)} {o.label.lower()}" for i, o in enumerate(taxonomy.outcomes))
+
+
+def digit_for(index: int) -> str:
+    """The key that picks the outcome at `index`: 1..9, then 0."""
+    return str((index + 1) % 10)

@@ -1,0 +1,514 @@
+"""The local database: schema, migrations and every query the terminal makes.
+
+The only module on the terminal that speaks SQL. One SQLite file per terminal, in
+WAL mode with synchronous=FULL, so a save that returned survives a power cut.
+Every write runs in a BEGIN IMMEDIATE transaction: it either lands whole or not
+at all, and a second process waits its turn instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlite_utils
+
+from associate_tui.asks import Ask, AskDraft
+from associate_tui.ids import utc_now, uuid7
+
+BUSY_TIMEOUT_MS = 5000
+
+
+class StoreError(Exception):
+    """Something went wrong with the local database; the message says what to do."""
+
+
+class DiskFull(StoreError):
+    pass
+
+
+class StoreReadOnly(StoreError):
+    pass
+
+
+class StoreCorrupt(StoreError):
+    pass
+
+
+class StoreBusy(StoreError):
+    pass
+
+
+class AskNotFound(StoreError):
+    pass
+
+
+class StaleEdit(StoreError):
+    """The ask changed since it was opened for editing (another window or process)."""
+
+
+class NewerSchema(StoreError):
+    pass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "asks table",
+        (
+            """
+            CREATE TABLE asks (
+                seq INTEGER PRIMARY KEY,
+                id TEXT NOT NULL UNIQUE,
+                version INTEGER NOT NULL DEFAULT 1 CHECK (version >= 1),
+                synced_version INTEGER NOT NULL DEFAULT 0 CHECK (synced_version >= 0),
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                store_id TEXT NOT NULL,
+                terminal_id TEXT NOT NULL,
+                associate TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                text TEXT NOT NULL CHECK (length(text) > 0),
+                category TEXT,
+                attributes TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(attributes)),
+                outcome TEXT NOT NULL,
+                substitute TEXT,
+                substitute_accepted INTEGER CHECK (substitute_accepted IN (0, 1)),
+                quantity INTEGER NOT NULL DEFAULT 1 CHECK (quantity >= 1),
+                note TEXT,
+                voided INTEGER NOT NULL DEFAULT 0 CHECK (voided IN (0, 1)),
+                void_reason TEXT
+            )
+            """,
+            "CREATE INDEX asks_outcome ON asks (outcome, seq)",
+            "CREATE INDEX asks_created ON asks (created_at)",
+            # The outbox is the table itself: this partial index keeps "what is
+            # pending" cheap however many synced rows pile up behind it.
+            "CREATE INDEX asks_pending ON asks (seq) WHERE version > synced_version",
+        ),
+    ),
+    Migration(
+        2,
+        "full-text search over asks",
+        (
+            # Ordered by rowid (newest first) with a prefix index, FTS5 answers
+            # as-you-type queries in milliseconds at a million rows; ordering
+            # by rank would score every match.
+            """
+            CREATE VIRTUAL TABLE asks_fts USING fts5(
+                text, substitute, note,
+                content='asks', content_rowid='seq',
+                tokenize='unicode61 remove_diacritics 2', prefix='2 3'
+            )
+            """,
+            """
+            CREATE TRIGGER asks_fts_insert AFTER INSERT ON asks BEGIN
+                INSERT INTO asks_fts (rowid, text, substitute, note)
+                VALUES (new.seq, new.text, new.substitute, new.note);
+            END
+            """,
+            """
+            CREATE TRIGGER asks_fts_delete AFTER DELETE ON asks BEGIN
+                INSERT INTO asks_fts (asks_fts, rowid, text, substitute, note)
+                VALUES ('delete', old.seq, old.text, old.substitute, old.note);
+            END
+            """,
+            """
+            CREATE TRIGGER asks_fts_update AFTER UPDATE OF text, substitute, note ON asks BEGIN
+                INSERT INTO asks_fts (asks_fts, rowid, text, substitute, note)
+                VALUES ('delete', old.seq, old.text, old.substitute, old.note);
+                INSERT INTO asks_fts (rowid, text, substitute, note)
+                VALUES (new.seq, new.text, new.substitute, new.note);
+            END
+            """,
+            "INSERT INTO asks_fts (asks_fts) VALUES ('rebuild')",
+        ),
+    ),
+)
+
+LATEST_SCHEMA = MIGRATIONS[-1].version
+
+_ASK_COLUMNS = (
+    "id, version, synced_version, created_at, updated_at, store_id, terminal_id, associate, "
+    "channel, text, category, attributes, outcome, substitute, substitute_accepted, quantity, "
+    "note, voided, void_reason"
+)
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+def fts_query(text: str) -> str | None:
+    """Turn what a person typed into an FTS5 query: every word, as a prefix.
+
+    Only word characters survive, each one quoted, so no FTS5 syntax (quotes,
+    NEAR, column filters, a lone '-') typed at the counter can cause an error.
+    """
+    words = _TOKEN.findall(text)
+    if not words:
+        return None
+    return " ".join(f'"{word}"*' for word in words)
+
+
+class Store:
+    """The terminal's SQLite file. Safe to share between threads."""
+
+    def __init__(self, path: str | os.PathLike[str], *, migrate_to: int = LATEST_SCHEMA):
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        with self._translate("open"):
+            self._prepare_file()
+            conn = sqlite3.connect(
+                self.path,
+                isolation_level=None,  # we issue BEGIN IMMEDIATE / COMMIT ourselves
+                check_same_thread=False,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+            )
+            self.db = sqlite_utils.Database(conn)
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if mode.lower() != "wal":
+                    raise StoreError(f"Could not switch {self.path} to WAL mode (got {mode}).")
+                conn.execute("PRAGMA synchronous = FULL")
+                conn.execute("PRAGMA foreign_keys = ON")
+                self.migrate(migrate_to)
+            except BaseException:
+                conn.close()
+                raise
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def _prepare_file(self) -> None:
+        """Make the data folder and file readable by this user only."""
+        folder = self.path.parent
+        if not folder.exists():
+            folder.mkdir(parents=True, mode=0o700)
+        if not self.path.exists():
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.close(fd)
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transactions and errors ---------------------------------------------
+
+    @contextmanager
+    def _write(self, action: str) -> Iterator[sqlite3.Connection]:
+        """One BEGIN IMMEDIATE transaction, committed on exit, rolled back on error."""
+        with self._lock, self._translate(action):
+            conn = self.db.conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def _read(self, action: str) -> Iterator[sqlite3.Connection]:
+        with self._lock, self._translate(action):
+            yield self.db.conn
+
+    @contextmanager
+    def _translate(self, action: str) -> Iterator[None]:
+        """Turn SQLite's error codes into messages a person at the counter can act on."""
+        try:
+            yield
+        except StoreError:
+            raise
+        except sqlite3.Error as error:
+            raise self._explain(error, action) from error
+        except OSError as error:
+            raise StoreReadOnly(
+                f"Could not {action}: cannot create the data folder or file {self.path} "
+                f"({error.strerror}). Check that the folder exists and this user may write to it, "
+                "or set ASSOCIATE_DATA_DIR to a folder that is writable."
+            ) from error
+
+    def _explain(self, error: sqlite3.Error, action: str) -> StoreError:
+        name = getattr(error, "sqlite_errorname", "") or ""
+        where = f"the database {self.path}"
+        if name.startswith("SQLITE_FULL"):
+            return DiskFull(
+                f"Could not {action}: the disk is full. Nothing was written. "
+                "Free some disk space (or call IT), then try again."
+            )
+        if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")):
+            return StoreReadOnly(
+                f"Could not {action}: {where} cannot be written (the folder or file is read-only "
+                "or missing). Nothing was written. Make the data folder writable for this user, "
+                "or set ASSOCIATE_DATA_DIR to a writable folder."
+            )
+        if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+            return StoreCorrupt(
+                f"Could not {action}: {where} is damaged or is not an Associate Terminal database. "
+                "Nothing was written to it. Keep the file for IT (it may hold asks not yet sent), "
+                "move it aside, and start again to begin a new one."
+            )
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            return StoreBusy(
+                f"Could not {action}: another program has held {where} for more than "
+                f"{BUSY_TIMEOUT_MS // 1000} seconds. Nothing was written; try again."
+            )
+        if name.startswith("SQLITE_IOERR"):
+            return StoreError(
+                f"Could not {action}: the disk reported an error reading or writing {where} "
+                f"({name}). Nothing was written. The disk may be full or failing: call IT."
+            )
+        return StoreError(f"Could not {action}: {error} ({name or 'sqlite error'}).")
+
+    # -- migrations --------------------------------------------------------
+
+    def schema_version(self) -> int:
+        with self._read("read the schema version"):
+            return self._schema_version(self.db.conn)
+
+    @staticmethod
+    def _schema_version(conn: sqlite3.Connection) -> int:
+        exists = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        ).fetchone()
+        if not exists:
+            return 0
+        return conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+
+    def migrate(self, target: int = LATEST_SCHEMA) -> list[int]:
+        """Apply the numbered migrations up to `target`, each in its own transaction."""
+        applied: list[int] = []
+        for migration in MIGRATIONS:
+            if migration.version > target:
+                break
+            with self._write("upgrade the database") as conn:
+                # Re-read inside the lock: another process may have just migrated.
+                current = self._schema_version(conn)
+                if current > LATEST_SCHEMA:
+                    raise NewerSchema(
+                        f"The database {self.path} was written by a newer Associate Terminal "
+                        f"(schema {current}; this one knows up to {LATEST_SCHEMA}). "
+                        "Upgrade the app (pip install -U associate-terminal)."
+                    )
+                if migration.version <= current:
+                    continue
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                    "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+                )
+                for statement in migration.statements:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, utc_now()),
+                )
+                applied.append(migration.version)
+        return applied
+
+    # -- asks: writes --------------------------------------------------------
+
+    def add_ask(
+        self,
+        draft: AskDraft,
+        *,
+        store_id: str,
+        terminal_id: str,
+        associate: str,
+    ) -> Ask:
+        """Save a new ask (version 1, not yet synced). Returns once it is committed.
+
+        The draft must already be checked (`asks.checked`): the store keeps
+        its data consistent but does not know the taxonomy.
+        """
+        now = utc_now()
+        ask_id = uuid7()
+        with self._write("save the ask") as conn:
+            conn.execute(
+                f"INSERT INTO asks ({_ASK_COLUMNS}) VALUES "
+                "(?, 1, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, NULL)",
+                (
+                    ask_id,
+                    now,
+                    now,
+                    store_id,
+                    terminal_id,
+                    associate,
+                    draft.channel,
+                    draft.text,
+                    draft.category,
+                    json.dumps(draft.attributes, ensure_ascii=False, sort_keys=True),
+                    draft.outcome,
+                    draft.substitute,
+                    _tristate(draft.substitute_accepted),
+                    draft.quantity,
+                    draft.note,
+                ),
+            )
+            return self._get(conn, ask_id)
+
+    def edit_ask(self, ask_id: str, draft: AskDraft, *, expected_version: int | None = None) -> Ask:
+        """Replace the editable fields of an ask and bump its version.
+
+        With `expected_version`, refuse (StaleEdit) if someone changed the ask
+        since it was opened, rather than silently overwrite their change.
+        """
+        with self._write("save the change") as conn:
+            current = self._get(conn, ask_id)
+            self._check_editable(current, expected_version)
+            conn.execute(
+                "UPDATE asks SET version = version + 1, updated_at = ?, channel = ?, text = ?, "
+                "category = ?, attributes = ?, outcome = ?, substitute = ?, "
+                "substitute_accepted = ?, quantity = ?, note = ? WHERE id = ?",
+                (
+                    utc_now(),
+                    draft.channel,
+                    draft.text,
+                    draft.category,
+                    json.dumps(draft.attributes, ensure_ascii=False, sort_keys=True),
+                    draft.outcome,
+                    draft.substitute,
+                    _tristate(draft.substitute_accepted),
+                    draft.quantity,
+                    draft.note,
+                    ask_id,
+                ),
+            )
+            return self._get(conn, ask_id)
+
+    def void_ask(self, ask_id: str, reason: str, *, expected_version: int | None = None) -> Ask:
+        """Mark an ask void with a reason. It stays in the file and is synced as a new version."""
+        with self._write("void the ask") as conn:
+            current = self._get(conn, ask_id)
+            self._check_editable(current, expected_version)
+            conn.execute(
+                "UPDATE asks SET version = version + 1, updated_at = ?, voided = 1, void_reason = ? "
+                "WHERE id = ?",
+                (utc_now(), " ".join(reason.split()), ask_id),
+            )
+            return self._get(conn, ask_id)
+
+    @staticmethod
+    def _check_editable(current: Ask, expected_version: int | None) -> None:
+        if current.voided:
+            raise StaleEdit(f"This ask was voided ({current.void_reason}); it can no longer be changed.")
+        if expected_version is not None and current.version != expected_version:
+            raise StaleEdit(
+                f"This ask was changed elsewhere since you opened it (now version {current.version}). "
+                "Close it and open it again to see the latest."
+            )
+
+    # -- asks: reads -------------------------------------------------------
+
+    def get_ask(self, ask_id: str) -> Ask:
+        with self._read("read the ask") as conn:
+            return self._get(conn, ask_id)
+
+    @staticmethod
+    def _get(conn: sqlite3.Connection, ask_id: str) -> Ask:
+        row = conn.execute(f"SELECT {_ASK_COLUMNS} FROM asks WHERE id = ?", (ask_id,)).fetchone()
+        if row is None:
+            raise AskNotFound(f"No ask with id {ask_id} on this terminal.")
+        return _ask(row)
+
+    def recent_asks(self, *, query: str = "", outcome: str | None = None, limit: int = 50) -> list[Ask]:
+        """Newest first; `query` is full-text over what was asked, substitutes and notes."""
+        match = fts_query(query)
+        params: list[object] = []
+        if match:
+            sql = (
+                f"SELECT {_prefixed('a')} FROM asks_fts f JOIN asks a ON a.seq = f.rowid "
+                "WHERE asks_fts MATCH ?"
+            )
+            params.append(match)
+            order = "f.rowid"
+        else:
+            sql = f"SELECT {_ASK_COLUMNS} FROM asks a WHERE 1"
+            order = "a.seq"
+        if outcome:
+            sql += " AND a.outcome = ?"
+            params.append(outcome)
+        sql += f" ORDER BY {order} DESC LIMIT ?"
+        params.append(limit)
+        with self._read("search the asks") as conn:
+            return [_ask(row) for row in conn.execute(sql, params)]
+
+    def count_asks(self) -> int:
+        with self._read("count the asks") as conn:
+            return conn.execute("SELECT count(*) FROM asks").fetchone()[0]
+
+    def count_pending(self) -> int:
+        """Asks with changes HQ has not acknowledged yet."""
+        with self._read("count pending asks") as conn:
+            return conn.execute("SELECT count(*) FROM asks WHERE version > synced_version").fetchone()[0]
+
+    def iter_asks(self, *, since: str | None = None, batch: int = 1000) -> Iterator[Ask]:
+        """Every ask, oldest first, in pages so a million rows never sit in memory."""
+        last = 0
+        while True:
+            sql = f"SELECT seq, {_ASK_COLUMNS} FROM asks WHERE seq > ?"
+            params: list[object] = [last]
+            if since:
+                sql += " AND created_at >= ?"
+                params.append(since)
+            sql += " ORDER BY seq LIMIT ?"
+            params.append(batch)
+            with self._read("export the asks") as conn:
+                rows = conn.execute(sql, params).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield _ask(row[1:])
+            last = rows[-1][0]
+
+
+def _prefixed(alias: str) -> str:
+    return ", ".join(f"{alias}.{name.strip()}" for name in _ASK_COLUMNS.split(","))
+
+
+def _tristate(value: bool | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _ask(row: tuple) -> Ask:
+    (ask_id, version, synced, created, updated, store_id, terminal_id, associate, channel, text,
+     category, attributes, outcome, substitute, accepted, quantity, note, voided, void_reason) = row
+    return Ask(
+        id=ask_id,
+        version=version,
+        synced_version=synced,
+        created_at=created,
+        updated_at=updated,
+        store_id=store_id,
+        terminal_id=terminal_id,
+        associate=associate,
+        channel=channel,
+        text=text,
+        category=category,
+        attributes=json.loads(attributes),
+        outcome=outcome,
+        substitute=substitute,
+        substitute_accepted=None if accepted is None else bool(accepted),
+        quantity=quantity,
+        note=note,
+        voided=bool(voided),
+        void_reason=void_reason,
+    )

@@ -1,0 +1,231 @@
+"""The local store: durability settings, versions, migrations, search, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+
+from associate_tui.asks import AskDraft
+from associate_tui.store import (
+    LATEST_SCHEMA,
+    DiskFull,
+    NewerSchema,
+    StaleEdit,
+    Store,
+    StoreCorrupt,
+    fts_query,
+)
+
+ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def draft(text: str = "blue rain jacket size M", outcome: str = "out_of_stock", **fields) -> AskDraft:
+    return AskDraft(text=text, outcome=outcome, **fields)
+
+
+def add(store: Store, text: str = "blue rain jacket size M", **fields):
+    return store.add_ask(draft(text, **fields), store_id="S1", terminal_id="T1", associate="AB")
+
+
+@pytest.fixture
+def store(db_path: Path):
+    with Store(db_path) as opened:
+        yield opened
+
+
+def test_new_file_is_private_wal_and_full_sync(store: Store, db_path: Path) -> None:
+    add(store)
+    assert db_path.stat().st_mode & 0o777 == 0o600
+    assert db_path.parent.stat().st_mode & 0o777 == 0o700
+    assert Path(f"{db_path}-wal").stat().st_mode & 0o777 == 0o600
+    conn = store.db.conn
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
+    assert store.schema_version() == LATEST_SCHEMA
+
+
+def test_new_ask_has_uuid7_version_one_and_utc_times(store: Store) -> None:
+    ask = add(store, attributes={"colour": "blue", "size": "M"}, category="clothing.outerwear",
+              substitute="navy rain jacket", substitute_accepted=True, quantity=2, channel="phone", note="call back")
+    assert uuid.UUID(ask.id).version == 7
+    assert (ask.version, ask.synced_version, ask.voided) == (1, 0, False)
+    assert ISO_MS.match(ask.created_at) and ask.created_at == ask.updated_at
+    again = store.get_ask(ask.id)
+    assert again == ask
+    assert again.attributes == {"colour": "blue", "size": "M"}
+    assert (again.store_id, again.terminal_id, again.associate) == ("S1", "T1", "AB")
+    assert again.substitute_accepted is True and again.quantity == 2 and again.channel == "phone"
+
+
+def test_ids_are_unique_and_time_ordered(store: Store) -> None:
+    ids = [add(store, f"ask {n}").id for n in range(200)]
+    assert len(set(ids)) == 200
+    assert ids == sorted(ids)
+
+
+def test_edit_bumps_version_and_keeps_created_at(store: Store) -> None:
+    ask = add(store)
+    edited = store.edit_ask(ask.id, draft("navy rain jacket size M", outcome="not_carried"), expected_version=1)
+    assert edited.version == 2 and edited.created_at == ask.created_at
+    assert edited.updated_at >= ask.updated_at
+    assert (edited.text, edited.outcome) == ("navy rain jacket size M", "not_carried")
+    assert store.count_pending() == 1
+
+
+def test_edit_of_a_changed_ask_is_refused_not_overwritten(store: Store) -> None:
+    ask = add(store)
+    store.edit_ask(ask.id, draft("first change"), expected_version=1)
+    with pytest.raises(StaleEdit, match="changed elsewhere"):
+        store.edit_ask(ask.id, draft("second change from an old screen"), expected_version=1)
+    assert store.get_ask(ask.id).text == "first change"
+
+
+def test_void_keeps_the_row_with_reason_and_new_version(store: Store) -> None:
+    ask = add(store)
+    voided = store.void_ask(ask.id, "  logged   twice ")
+    assert (voided.voided, voided.void_reason, voided.version) == (True, "logged twice", 2)
+    assert store.count_asks() == 1
+    with pytest.raises(StaleEdit, match="voided"):
+        store.edit_ask(ask.id, draft("too late"))
+
+
+def test_search_is_prefix_and_all_words_newest_first(store: Store) -> None:
+    add(store, "blue rain jacket size M")
+    add(store, "red rain boots")
+    add(store, "blue jeans 32x34")
+    newest = add(store, "navy rain jacket", substitute="black parka", note="wants waterproof")
+    assert [a.text for a in store.recent_asks(query="rai jack")] == ["navy rain jacket", "blue rain jacket size M"]
+    assert [a.text for a in store.recent_asks(query="blu")] == ["blue jeans 32x34", "blue rain jacket size M"]
+    assert [a.id for a in store.recent_asks(query="parka")] == [newest.id]
+    assert [a.id for a in store.recent_asks(query="waterpr")] == [newest.id]
+    assert store.recent_asks(query="umbrella") == []
+
+
+def test_search_ignores_accents_and_case_and_never_raises_on_syntax(store: Store) -> None:
+    add(store, "Café crème mug")
+    assert len(store.recent_asks(query="CAFE")) == 1
+    for typed in ['"', "-", "AND", "NEAR(", "*", "a:b", "(", "mug\"", "'", "^mug"]:
+        store.recent_asks(query=typed)  # must not raise
+    assert fts_query(' "!! ') is None
+
+
+def test_search_and_outcome_filter_combine(store: Store) -> None:
+    add(store, "rain jacket", outcome="out_of_stock")
+    add(store, "rain jacket", outcome="found")
+    assert [a.outcome for a in store.recent_asks(query="rain", outcome="found")] == ["found"]
+    assert [a.outcome for a in store.recent_asks(outcome="out_of_stock")] == ["out_of_stock"]
+
+
+def test_edit_updates_the_search_index(store: Store) -> None:
+    ask = add(store, "umbrella")
+    store.edit_ask(ask.id, draft("parasol"))
+    assert store.recent_asks(query="umbrella") == []
+    assert [a.id for a in store.recent_asks(query="parasol")] == [ask.id]
+
+
+def test_older_file_is_upgraded_in_place(db_path: Path) -> None:
+    with Store(db_path, migrate_to=1) as old:
+        assert old.schema_version() == 1
+        kept = add(old, "green wool scarf")
+        tables = {r[0] for r in old.db.conn.execute("SELECT name FROM sqlite_master")}
+        assert "asks_fts" not in tables
+    with Store(db_path) as new:
+        assert new.schema_version() == LATEST_SCHEMA
+        assert [a.id for a in new.recent_asks(query="wool")] == [kept.id]
+        names = [r[0] for r in new.db.conn.execute("SELECT name FROM schema_migrations ORDER BY version")]
+        assert names == ["asks table", "full-text search over asks"]
+
+
+def test_a_file_from_a_newer_app_is_refused(db_path: Path) -> None:
+    with Store(db_path) as store:
+        store.db.conn.execute("INSERT INTO schema_migrations VALUES (99, 'future', '2030-01-01T00:00:00.000Z')")
+    with pytest.raises(NewerSchema, match="newer Associate Terminal"):
+        Store(db_path)
+
+
+def test_disk_full_leaves_no_half_row_and_keeps_earlier_asks(store: Store) -> None:
+    conn = store.db.conn
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages + 2}")
+    saved = []
+    with pytest.raises(DiskFull, match="disk is full") as failure:
+        for n in range(10_000):
+            saved.append(add(store, f"ask number {n} " + "x" * 200, note="n" * 200).id)
+    assert "Nothing was written" in str(failure.value)
+    assert store.count_asks() == len(saved) > 0
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    fts_rows = conn.execute("SELECT count(*) FROM asks_fts").fetchone()[0]
+    assert fts_rows == len(saved)
+
+
+def test_a_damaged_file_is_reported_and_left_alone(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    garbage = os.urandom(8192)
+    db_path.write_bytes(garbage)
+    with pytest.raises(StoreCorrupt, match="damaged") as failure:
+        Store(db_path)
+    assert "move it aside" in str(failure.value)
+    assert db_path.read_bytes() == garbage
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from associate_tui.asks import AskDraft
+    from associate_tui.store import Store
+    store = Store(sys.argv[1])
+    for n in range(int(sys.argv[3])):
+        store.add_ask(AskDraft(text=f"{sys.argv[2]} ask {n}", outcome="found"),
+                      store_id="S", terminal_id=sys.argv[2], associate="AB")
+    store.close()
+    """
+)
+
+
+def test_two_processes_writing_at_once_lose_nothing(db_path: Path) -> None:
+    Store(db_path).close()
+    writers = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(db_path), name, "300"], cwd=ROOT)
+        for name in ("left", "right")
+    ]
+    assert [w.wait(timeout=120) for w in writers] == [0, 0]
+    with Store(db_path) as store:
+        rows = store.db.conn.execute("SELECT terminal_id, count(*), count(DISTINCT id) FROM asks GROUP BY 1").fetchall()
+        assert sorted(rows) == [("left", 300, 300), ("right", 300, 300)]
+        assert len(store.recent_asks(query="left ask", limit=1000)) == 300
+        assert store.db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_export_iterates_everything_in_pages(store: Store) -> None:
+    ids = [add(store, f"item {n}").id for n in range(25)]
+    assert [a.id for a in store.iter_asks(batch=7)] == ids
+    assert json.loads(json.dumps(next(store.iter_asks()).as_dict()))["version"] == 1
+
+
+def test_stored_row_matches_the_schema_the_sync_issue_expects(store: Store) -> None:
+    add(store)
+    columns = {r[1] for r in store.db.conn.execute("PRAGMA table_info(asks)")}
+    assert {
+        "id", "version", "synced_version", "created_at", "updated_at", "store_id", "terminal_id",
+        "associate", "channel", "text", "category", "attributes", "outcome", "substitute",
+        "substitute_accepted", "quantity", "note", "voided", "void_reason",
+    } <= columns
+
+
+def test_database_rejects_an_invalid_row_even_without_the_app(store: Store) -> None:
+    with pytest.raises(sqlite3.IntegrityError):
+        store.db.conn.execute(
+            "INSERT INTO asks (id, created_at, updated_at, store_id, terminal_id, associate, channel, text, outcome, quantity)"
+            " VALUES ('x', 'a', 'a', 'S', 'T', 'A', 'walk-in', '', 'found', 0)"
+        )
