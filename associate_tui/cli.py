@@ -1,0 +1,228 @@
+"""The `associate` command: the app, and what scripts and IT need without it.
+
+Textual is imported only when the app itself runs, so `associate log` and
+`associate export` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, TextIO
+
+from associate_tui import config as config_module
+from associate_tui.asks import AskDraft, InvalidAsk, check_associate, checked
+
+if TYPE_CHECKING:
+    from associate_tui.store import Store
+    from associate_tui.taxonomy import Taxonomy
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+
+
+class UsageError(Exception):
+    """Bad input on the command line: exit 2 with the message."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="associate",
+        description="Associate Terminal: log what customers ask for at the counter, offline. "
+        "With no command, starts the app.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    commands.add_parser("run", help="start the app (the default)", description="Start the app.")
+
+    log = commands.add_parser(
+        "log",
+        help="save one ask and print its id",
+        description="Save one ask and print its id. Colours, sizes and the category are recognised "
+        "from TEXT as in the app; --attr and --category override them.",
+    )
+    log.add_argument("text", metavar="TEXT", help="what the customer asked for, e.g. 'blue rain jacket size M'")
+    log.add_argument("--outcome", required=True, metavar="CODE", help="what happened, e.g. out_of_stock")
+    log.add_argument("--category", metavar="CODE", help="category code (default: the best guess from TEXT)")
+    log.add_argument("--attr", action="append", default=[], metavar="KEY=VALUE", help="an attribute, e.g. colour=navy (repeatable)")
+    log.add_argument("--substitute", metavar="TEXT", help="what was offered instead")
+    accepted = log.add_mutually_exclusive_group()
+    accepted.add_argument("--accepted", dest="accepted", action="store_const", const=True, help="the customer took the substitute")
+    accepted.add_argument("--declined", dest="accepted", action="store_const", const=False, help="the customer declined the substitute")
+    log.add_argument("--quantity", type=int, default=1, metavar="N", help="how many (default 1)")
+    log.add_argument("--channel", metavar="C", help="walk-in, phone, chat or email (default: walk-in)")
+    log.add_argument("--note", metavar="TEXT", help="a free note")
+    log.add_argument("--associate", metavar="CODE", help="who logged it (default: from the config)")
+
+    export = commands.add_parser(
+        "export",
+        help="write every ask to stdout",
+        description="Write every ask (all fields, latest version, voided ones included) to stdout.",
+    )
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output format (default jsonl)")
+    export.add_argument("--since", metavar="DATE", help="only asks created on or after DATE (YYYY-MM-DD or ISO-8601 time, UTC)")
+
+    commands.add_parser(
+        "status",
+        help="print store, terminal, data file and number of asks",
+        description="Print the store and terminal ids, where the data and config live, and how many asks there are.",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = config_module.load()
+        if args.command in (None, "run"):
+            return _run_app(config)
+        if args.command == "log":
+            return _log(args, config, sys.stdout)
+        if args.command == "export":
+            return _export(args, sys.stdout)
+        if args.command == "status":
+            return _status(config, sys.stdout)
+    except (UsageError, config_module.ConfigError) as error:
+        print(f"associate: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as error:  # noqa: BLE001 - every other failure gets plain words and exit 1
+        from associate_tui.store import StoreError
+
+        if isinstance(error, StoreError):
+            print(f"associate: {error}", file=sys.stderr)
+            return EXIT_FAILED
+        raise
+    parser.error(f"unknown command {args.command}")
+    return EXIT_USAGE
+
+
+def _run_app(config: config_module.Config) -> int:
+    from associate_tui.app import AssociateApp
+
+    AssociateApp(config=config).run()
+    return 0
+
+
+def _taxonomy(config: config_module.Config) -> Taxonomy:
+    from associate_tui.taxonomy import TaxonomyError, load_pack
+
+    try:
+        return load_pack(config.taxonomy)
+    except TaxonomyError as error:
+        raise UsageError(f"taxonomy '{config.taxonomy}' from the config: {error}") from error
+
+
+def _open_store() -> Store:
+    from associate_tui.store import Store
+
+    return Store(config_module.database_path())
+
+
+def _log(args: argparse.Namespace, config: config_module.Config, out: TextIO) -> int:
+    taxonomy = _taxonomy(config)
+    attributes = taxonomy.recognise(args.text)
+    for pair in args.attr:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--attr '{pair}' must look like KEY=VALUE, e.g. --attr colour=navy")
+        attributes[key.strip().lower()] = value.strip()
+    category = args.category
+    if category is None:
+        suggestions = taxonomy.suggest_categories(args.text, limit=1)
+        category = suggestions[0].code if suggestions else None
+    associate = args.associate or config.associate
+    if problem := check_associate(associate):
+        raise UsageError(f"--associate '{associate}': {problem}")
+    draft = AskDraft(
+        text=args.text,
+        outcome=args.outcome,
+        category=category,
+        attributes=attributes,
+        substitute=args.substitute,
+        substitute_accepted=args.accepted,
+        quantity=args.quantity,
+        channel=args.channel or taxonomy.channels[0],
+        note=args.note,
+    )
+    try:
+        draft = checked(draft, taxonomy)
+    except InvalidAsk as invalid:
+        raise UsageError("cannot save this ask:\n  " + "\n  ".join(
+            f"--{e.field.replace('_', '-') if e.field != 'text' else 'TEXT'}: {e.message}" for e in invalid.errors
+        )) from invalid
+    with _open_store() as store:
+        ask = store.add_ask(draft, store_id=config.store_id, terminal_id=config.terminal_id, associate=associate)
+    print(ask.id, file=out)
+    return 0
+
+
+EXPORT_FIELDS = (
+    "id", "version", "synced_version", "created_at", "updated_at", "store_id", "terminal_id",
+    "associate", "channel", "text", "category", "attributes", "outcome", "substitute",
+    "substitute_accepted", "quantity", "note", "voided", "void_reason",
+)
+
+
+def _since(value: str | None) -> str | None:
+    """A date or time typed by a person -> the UTC text form stored in the database."""
+    if value is None:
+        return None
+    from associate_tui.ids import format_utc
+
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--since '{value}' is not a date; use YYYY-MM-DD, e.g. --since 2026-11-01") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return format_utc(moment)
+
+
+def _export(args: argparse.Namespace, out: TextIO) -> int:
+    since = _since(args.since)
+    with _open_store() as store:
+        asks = store.iter_asks(since=since)
+        if args.format == "jsonl":
+            for ask in asks:
+                out.write(json.dumps(ask.as_dict(), ensure_ascii=False) + "\n")
+        else:
+            writer = csv.writer(out)
+            writer.writerow(EXPORT_FIELDS)
+            for ask in asks:
+                row = ask.as_dict()
+                row["attributes"] = json.dumps(row["attributes"], ensure_ascii=False, sort_keys=True)
+                writer.writerow(_csv_value(row[name]) for name in EXPORT_FIELDS)
+    return 0
+
+
+def _csv_value(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def _status(config: config_module.Config, out: TextIO) -> int:
+    config_file = config_module.config_path()
+    with _open_store() as store:
+        total, pending, schema = store.count_asks(), store.count_pending(), store.schema_version()
+        path = store.path
+    lines = [
+        ("store", config.store_id),
+        ("terminal", config.terminal_id),
+        ("taxonomy", config.taxonomy),
+        ("data file", str(path)),
+        ("config file", str(config_file) if config_file.exists() else f"{config_file} (not created: using defaults)"),
+        ("schema", str(schema)),
+        ("asks", str(total)),
+        ("pending sync", str(pending)),
+    ]
+    width = max(len(label) for label, _ in lines)
+    for label, value in lines:
+        print(f"{label.ljust(width)}  {value}", file=out)
+    return 0

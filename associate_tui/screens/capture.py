@@ -1,0 +1,172 @@
+"""The capture screen: the form for the next customer, and what was just logged."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Label
+
+from associate_tui.asks import Ask, AskDraft, InvalidAsk, checked
+from associate_tui.widgets.ask_form import AskForm
+from associate_tui.widgets.asks_table import AsksTable
+
+if TYPE_CHECKING:
+    from associate_tui.app import AssociateApp
+    from associate_tui.taxonomy import Taxonomy
+
+RECENT_ON_CAPTURE = 20
+
+
+class AskSaved(Message):
+    def __init__(self, ask: Ask, draft: AskDraft) -> None:
+        super().__init__()
+        self.ask = ask
+        self.draft = draft
+
+
+class StoreFailed(Message):
+    """A worker could not read or write the store; `text` says what to do."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class AsksLoaded(Message):
+    def __init__(self, asks: list[Ask]) -> None:
+        super().__init__()
+        self.asks = asks
+
+
+class CaptureScreen(Screen):
+    """Type what was asked, one digit for what happened, Enter."""
+
+    app: AssociateApp
+    AUTO_FOCUS = "#ask-text"
+    BINDINGS = [
+        Binding("escape", "clear_form", "Clear", id="clear"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._saving = False
+        self._clear_armed = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield AskForm(self.app.taxonomy, id="ask-form")
+        yield Label("Just logged on this terminal (Tab to reach, Enter to edit)", id="recent-title", classes="section-title")
+        yield AsksTable(self.app.taxonomy, id="recent-asks")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load_recent()
+
+    def on_screen_resume(self) -> None:
+        if self.is_mounted:
+            self.load_recent()
+
+    def taxonomy_changed(self, taxonomy: Taxonomy) -> None:
+        self.query_one(AskForm).set_taxonomy(taxonomy)
+        self.query_one(AsksTable).taxonomy = taxonomy
+        self.load_recent()
+
+    # -- workers: IO only, results come back as messages ---------------------
+
+    @work(thread=True, exclusive=True, group="recent", exit_on_error=False)
+    def load_recent(self) -> None:
+        from associate_tui.store import StoreError
+
+        try:
+            asks = self.app.get_store().recent_asks(limit=RECENT_ON_CAPTURE)
+        except StoreError as error:
+            self.post_message(StoreFailed(str(error)))
+            return
+        self.post_message(AsksLoaded(asks))
+
+    @work(thread=True, group="save", exit_on_error=False)
+    def save(self, draft: AskDraft, associate: str) -> None:
+        from associate_tui.store import StoreError
+
+        config = self.app.config
+        try:
+            ask = self.app.get_store().add_ask(
+                draft, store_id=config.store_id, terminal_id=config.terminal_id, associate=associate
+            )
+        except StoreError as error:
+            self.post_message(StoreFailed(str(error)))
+            return
+        self.post_message(AskSaved(ask, draft))
+
+    # -- handlers: own the screen ----------------------------------------------
+
+    @on(AskForm.Submitted)
+    def _submitted(self, event: AskForm.Submitted) -> None:
+        form = self.query_one(AskForm)
+        if self._saving:
+            form.say("Still saving the previous ask…", "hint")
+            return
+        try:
+            draft = checked(event.draft, self.app.taxonomy)
+        except InvalidAsk as invalid:
+            form.show_errors(invalid.errors)
+            return
+        self._saving = True
+        form.say("Saving…", "hint")
+        self.save(draft, self.app.associate)
+
+    @on(AskSaved)
+    def _saved(self, event: AskSaved) -> None:
+        self._saving = False
+        form = self.query_one(AskForm)
+        on_screen = form.draft()
+        # Clear only what was saved: if the associate kept typing, their words stay.
+        if isinstance(on_screen, AskDraft):
+            try:
+                unchanged = checked(on_screen, self.app.taxonomy) == event.draft
+            except InvalidAsk:
+                unchanged = False
+            if unchanged:
+                form.clear()
+        outcome = self.app.taxonomy.outcome(event.ask.outcome)
+        form.say(f"Saved: {event.ask.text} — {outcome.label if outcome else event.ask.outcome}", "ok")
+        self.query_one(AsksTable).put_first(event.ask)
+
+    @on(StoreFailed)
+    def _store_failed(self, event: StoreFailed) -> None:
+        self._saving = False
+        self.query_one(AskForm).say(event.text, "error")
+        self.notify(event.text, title="Not saved" if "save" in event.text else "Database", severity="error", timeout=10)
+
+    @on(AsksLoaded)
+    def _loaded(self, event: AsksLoaded) -> None:
+        self.query_one(AsksTable).show(event.asks)
+
+    @on(DataTable.RowSelected, "#recent-asks")
+    def _open(self, event: DataTable.RowSelected) -> None:
+        from associate_tui.screens.edit import EditAskScreen
+
+        if event.row_key.value:
+            self.app.push_screen(EditAskScreen(event.row_key.value), self._edited)
+
+    def _edited(self, ask: Ask | None) -> None:
+        if ask is not None:
+            self.query_one(AsksTable).replace(ask)
+
+    def action_clear_form(self) -> None:
+        form = self.query_one(AskForm)
+        if form.is_blank() or self._clear_armed:
+            self._clear_armed = False
+            form.clear()
+            return
+        self._clear_armed = True
+        form.say("Press Esc again to clear the form (nothing has been saved).", "hint")
+        self.set_timer(3, self._disarm)
+
+    def _disarm(self) -> None:
+        self._clear_armed = False

@@ -1,0 +1,178 @@
+"""Small modal dialogs: who is logging, why an ask is voided, setup, help."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Markdown, Static
+
+from associate_tui import config as config_module
+from associate_tui.asks import check_associate, check_void_reason, digit_for
+from associate_tui.widgets.choice import Choice, Option
+
+if TYPE_CHECKING:
+    from associate_tui.app import AssociateApp
+
+
+class AssociateScreen(ModalScreen[str | None]):
+    """Several associates share a terminal: one key, a short code, Enter."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="cancel")]
+
+    def __init__(self, current: str) -> None:
+        super().__init__()
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog small-dialog"):
+            yield Static(f"Who is logging? (now {self.current})", classes="dialog-title")
+            yield Input(placeholder="your associate code, e.g. AB or 1042", id="associate-code", max_length=12)
+            yield Static("Enter switches · Esc cancels", id="associate-message", classes="-hint")
+
+    @on(Input.Submitted, "#associate-code")
+    def _submitted(self, event: Input.Submitted) -> None:
+        code = event.value.strip().upper()
+        if problem := check_associate(code):
+            message = self.query_one("#associate-message", Static)
+            message.update(f"Associate code: {problem}.")
+            message.set_classes("-error")
+            return
+        self.dismiss(code)
+
+
+class VoidReasonScreen(ModalScreen[str | None]):
+    """Voiding keeps the ask (and syncs it) but marks it as not to be counted."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="cancel")]
+
+    def __init__(self, ask_text: str) -> None:
+        super().__init__()
+        self.ask_text = ask_text
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog small-dialog"):
+            yield Static(f"Void “{self.ask_text}”? It stays on file, marked void.", classes="dialog-title")
+            yield Input(placeholder="why, e.g. logged twice", id="void-reason", max_length=200)
+            yield Static("Enter voids · Esc keeps the ask", id="void-message", classes="-hint")
+
+    @on(Input.Submitted, "#void-reason")
+    def _submitted(self, event: Input.Submitted) -> None:
+        if problem := check_void_reason(event.value):
+            message = self.query_one("#void-message", Static)
+            message.update(f"Reason: {problem}.")
+            message.set_classes("-error")
+            return
+        self.dismiss(" ".join(event.value.split()))
+
+
+class SettingsScreen(ModalScreen["config_module.Config | None"]):
+    """Store, terminal and taxonomy pack for this counter, written to the config file."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="cancel")]
+
+    def __init__(self, config: config_module.Config) -> None:
+        super().__init__()
+        self.config = config
+
+    def compose(self) -> ComposeResult:
+        from associate_tui.taxonomy import BUILTIN_PACKS
+
+        packs = list(BUILTIN_PACKS)
+        if self.config.taxonomy not in packs:
+            packs.append(self.config.taxonomy)
+        with Vertical(classes="dialog"):
+            yield Static("Setup for this counter (saved to the config file)", classes="dialog-title")
+            with Horizontal(classes="row"):
+                yield Label("Store", classes="field-label")
+                yield Input(self.config.store_id, id="store-id", compact=True, max_length=32)
+            with Horizontal(classes="row"):
+                yield Label("Terminal", classes="field-label")
+                yield Input(self.config.terminal_id, id="terminal-id", compact=True, max_length=32)
+            with Horizontal(classes="row"):
+                yield Label("Taxonomy", classes="field-label")
+                yield Choice(
+                    [Option(name, name, digit_for(i)) for i, name in enumerate(packs)],
+                    value=self.config.taxonomy,
+                    id="taxonomy",
+                )
+            with Horizontal(classes="row"):
+                yield Label("Associate", classes="field-label")
+                yield Input(self.config.associate, id="default-associate", compact=True, max_length=12)
+            yield Static(
+                f"Tab moves · Enter saves to {config_module.config_path()} · Esc cancels",
+                id="settings-message",
+                classes="-hint",
+            )
+
+    @on(Input.Submitted)
+    @on(Choice.Submitted)
+    def _submitted(self) -> None:
+        store_id = self.query_one("#store-id", Input).value.strip()
+        terminal_id = self.query_one("#terminal-id", Input).value.strip()
+        associate = self.query_one("#default-associate", Input).value.strip().upper()
+        problem = (
+            config_module.check_id(store_id, "Store")
+            or config_module.check_id(terminal_id, "Terminal")
+            or (f"Associate: {p}" if (p := check_associate(associate)) else None)
+        )
+        if problem:
+            message = self.query_one("#settings-message", Static)
+            message.update(problem + ".")
+            message.set_classes("-error")
+            return
+        self.dismiss(
+            self.config.with_changes(
+                store_id=store_id,
+                terminal_id=terminal_id,
+                associate=associate,
+                taxonomy=self.query_one("#taxonomy", Choice).value or self.config.taxonomy,
+            )
+        )
+
+
+class HelpScreen(ModalScreen[None]):
+    """The keys at the counter and what each outcome digit means."""
+
+    app: AssociateApp
+    BINDINGS = [
+        Binding("escape,f1", "dismiss(None)", "Close", id="close_help"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        taxonomy = self.app.taxonomy
+        outcomes = "\n".join(
+            f"| {digit_for(i)} | {o.label} | {'yes' if o.unmet else 'no'} | {o.help} |"
+            for i, o in enumerate(taxonomy.outcomes)
+        )
+        text = f"""\
+# Keys at the counter
+
+| Key | What it does |
+|---|---|
+| type | what the customer asked for; colours, sizes and the category fill in |
+| ↑ ↓ in the ask | change the suggested category |
+| Enter | next step: to the outcome, then save |
+| 1-9, 0 | pick the outcome |
+| Tab / Shift+Tab | next / previous field |
+| y / n (Instead) | the customer accepted / declined what was offered instead |
+| Esc Esc | clear the form |
+| F2 / F3 | new ask / recent asks (search, edit, void) |
+| F4 | switch who is logging |
+| F8 (in an ask) | void it with a reason |
+| F9 | setup: store, terminal, taxonomy |
+| Ctrl+P | every command, and the theme |
+| F10 | quit |
+
+# Outcomes ({taxonomy.label})
+
+| Key | Outcome | Unmet demand | Meaning |
+|---|---|---|---|
+{outcomes}
+"""
+        with VerticalScroll(classes="dialog help-dialog"):
+            yield Markdown(text)

@@ -1,0 +1,131 @@
+"""Recent asks: newest first, full-text search, filter by outcome, open to edit or void."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+
+from associate_tui.screens.capture import StoreFailed
+from associate_tui.widgets.ask_form import outcome_options
+from associate_tui.widgets.asks_table import AsksTable
+from associate_tui.widgets.choice import Choice, Option
+
+if TYPE_CHECKING:
+    from associate_tui.app import AssociateApp
+    from associate_tui.asks import Ask
+    from associate_tui.taxonomy import Taxonomy
+
+RESULT_LIMIT = 200
+
+
+class SearchDone(Message):
+    def __init__(self, asks: list[Ask], query: str, outcome: str | None) -> None:
+        super().__init__()
+        self.asks = asks
+        self.query = query
+        self.outcome = outcome
+
+
+def filter_options(taxonomy: Taxonomy) -> list[Option]:
+    return [Option(None, "all", "a"), *outcome_options(taxonomy)]
+
+
+class RecentScreen(Screen):
+    """Find an ask already logged, to check it, correct it or void it."""
+
+    app: AssociateApp
+    AUTO_FOCUS = "#search"
+    BINDINGS = [
+        Binding("f5", "refresh", "Refresh", id="refresh"),
+        Binding("escape", "clear_search", "Clear search", id="clear_search"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(classes="row"):
+            yield Label("Search", classes="field-label")
+            yield Input(placeholder="words from the ask, substitute or note (Enter/↓ to the list)", id="search", compact=True)
+        with Horizontal(classes="row outcome-row"):
+            yield Label("Outcome", classes="field-label")
+            yield Choice(filter_options(self.app.taxonomy), id="outcome-filter")
+        yield Static("", id="result-count", classes="section-title")
+        yield AsksTable(self.app.taxonomy, id="results")
+        yield Footer()
+
+    def on_screen_resume(self) -> None:
+        self.action_refresh()
+
+    def taxonomy_changed(self, taxonomy: Taxonomy) -> None:
+        self.query_one("#outcome-filter", Choice).set_options(filter_options(taxonomy))
+        self.query_one(AsksTable).taxonomy = taxonomy
+        self.action_refresh()
+
+    def action_refresh(self) -> None:
+        query = self.query_one("#search", Input).value
+        self.search(query, self.query_one("#outcome-filter", Choice).value)
+
+    def action_clear_search(self) -> None:
+        search = self.query_one("#search", Input)
+        search.value = ""
+        self.query_one("#outcome-filter", Choice).value = None
+        search.focus()
+
+    @on(Input.Changed, "#search")
+    @on(Choice.Changed, "#outcome-filter")
+    def _criteria_changed(self) -> None:
+        self.action_refresh()
+
+    @on(Input.Submitted, "#search")
+    @on(Choice.Submitted, "#outcome-filter")
+    def _to_results(self) -> None:
+        self.query_one(AsksTable).focus()
+
+    def on_key(self, event) -> None:  # noqa: ANN001 - Textual's Key event
+        if event.key == "down" and self.focused is self.query_one("#search", Input):
+            event.stop()
+            self.query_one(AsksTable).focus()
+
+    @work(thread=True, exclusive=True, group="search", exit_on_error=False)
+    def search(self, query: str, outcome: str | None) -> None:
+        from associate_tui.store import StoreError
+
+        try:
+            asks = self.app.get_store().recent_asks(query=query, outcome=outcome, limit=RESULT_LIMIT)
+        except StoreError as error:
+            self.post_message(StoreFailed(str(error)))
+            return
+        self.post_message(SearchDone(asks, query, outcome))
+
+    @on(SearchDone)
+    def _show(self, event: SearchDone) -> None:
+        self.query_one(AsksTable).show(event.asks)
+        count = len(event.asks)
+        what = "match" if event.query.strip() or event.outcome else "logged here"
+        more = f" (newest {RESULT_LIMIT} shown)" if count == RESULT_LIMIT else ""
+        self.query_one("#result-count", Static).update(
+            f"{count} asks {what}{more} — Enter opens one to edit or void" if count else
+            ("No ask matches. Try fewer or shorter words." if what == "match" else "No asks logged yet.")
+        )
+
+    @on(StoreFailed)
+    def _failed(self, event: StoreFailed) -> None:
+        self.query_one("#result-count", Static).update(event.text)
+        self.notify(event.text, title="Database", severity="error", timeout=10)
+
+    @on(DataTable.RowSelected, "#results")
+    def _open(self, event: DataTable.RowSelected) -> None:
+        from associate_tui.screens.edit import EditAskScreen
+
+        if event.row_key.value:
+            self.app.push_screen(EditAskScreen(event.row_key.value), self._edited)
+
+    def _edited(self, ask: Ask | None) -> None:
+        if ask is not None:
+            self.query_one(AsksTable).replace(ask)

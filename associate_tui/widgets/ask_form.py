@@ -1,0 +1,263 @@
+"""The ask form: what was asked for, what happened, what was offered instead.
+
+Used by the capture screen (a new ask) and the edit screen (an existing one).
+It turns keystrokes into an `AskDraft`; saving is the screen's job.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Input, Label, Static
+
+from associate_tui.asks import (
+    AskDraft,
+    FieldError,
+    digit_for,
+    format_attributes,
+    parse_attributes,
+    stray_attribute_text,
+)
+from associate_tui.widgets.category_picker import CategoryPicker
+from associate_tui.widgets.choice import Choice, Option
+
+if TYPE_CHECKING:
+    from associate_tui.taxonomy import Taxonomy
+
+ASK_PROMPT = "What did the customer ask for?"
+
+# Which widget shows the problem with which draft field.
+FIELD_WIDGETS = {
+    "text": "#ask-text",
+    "attributes": "#attributes",
+    "category": "#category",
+    "outcome": "#outcome",
+    "substitute": "#substitute",
+    "quantity": "#quantity",
+    "channel": "#channel",
+    "note": "#note",
+}
+
+
+def outcome_options(taxonomy: Taxonomy) -> list[Option]:
+    return [Option(o.code, o.label, digit_for(i)) for i, o in enumerate(taxonomy.outcomes)]
+
+
+def channel_options(taxonomy: Taxonomy) -> list[Option]:
+    options: list[Option] = []
+    used: set[str] = set()
+    for channel in taxonomy.channels:
+        key = next((ch for ch in channel.lower() if ch.isalpha() and ch not in used), channel[0])
+        used.add(key)
+        options.append(Option(channel, channel, key))
+    return options
+
+
+ACCEPTED_OPTIONS = [Option(None, "not asked", "u"), Option("yes", "accepted", "y"), Option("no", "declined", "n")]
+
+
+class AskForm(Widget):
+    """Keyboard-first entry of one ask. Enter anywhere asks to save it."""
+
+    BINDINGS = [
+        Binding("up", "arrow(-1)", "Category / field", show=False),
+        Binding("down", "arrow(1)", "Category / field", show=False),
+    ]
+
+    class Submitted(Message):
+        """The associate pressed Enter with a complete-looking draft."""
+
+        def __init__(self, form: AskForm, draft: AskDraft) -> None:
+            super().__init__()
+            self.form = form
+            self.draft = draft
+
+    def __init__(self, taxonomy: Taxonomy, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.taxonomy = taxonomy
+        self.attributes_by_hand = False
+        self._filling = False
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="row"):
+            yield Label("Ask", classes="field-label")
+            yield Input(placeholder=ASK_PROMPT, id="ask-text", compact=True, max_length=300)
+        with Horizontal(classes="row"):
+            yield Label("Attributes", classes="field-label")
+            yield Input(placeholder="recognised from the ask, e.g. colour=blue size=M", id="attributes", compact=True)
+        with Horizontal(classes="row"):
+            yield Label("Category", classes="field-label")
+            yield CategoryPicker(self.taxonomy, id="category")
+        with Horizontal(classes="row outcome-row"):
+            yield Label("Outcome", classes="field-label")
+            yield Choice(outcome_options(self.taxonomy), id="outcome")
+        with Horizontal(classes="row"):
+            yield Label("Instead", classes="field-label")
+            yield Input(placeholder="what was offered instead", id="substitute", compact=True, max_length=200)
+            yield Choice(ACCEPTED_OPTIONS, id="accepted")
+        with Horizontal(classes="row"):
+            yield Label("Channel", classes="field-label")
+            yield Choice(channel_options(self.taxonomy), value=self.taxonomy.channels[0], id="channel")
+            yield Label("Qty", classes="inline-label")
+            yield Input(value="1", type="integer", id="quantity", compact=True, max_length=4)
+        with Horizontal(classes="row"):
+            yield Label("Note", classes="field-label")
+            yield Input(placeholder="optional note", id="note", compact=True, max_length=1000)
+        yield Static("", id="form-message")
+
+    # -- reading and writing the fields ------------------------------------
+
+    def draft(self) -> AskDraft | list[FieldError]:
+        """The draft on screen, or the problems that stop it being read at all."""
+        problems: list[FieldError] = []
+        attributes_text = self.query_one("#attributes", Input).value
+        if stray := stray_attribute_text(attributes_text):
+            problems.append(FieldError("attributes", f"'{stray}' is not key=value; write e.g. colour=blue size=M"))
+        quantity_text = self.query_one("#quantity", Input).value.strip() or "1"
+        try:
+            quantity = int(quantity_text)
+        except ValueError:
+            problems.append(FieldError("quantity", "must be a whole number, e.g. 1"))
+            quantity = 1
+        if problems:
+            return problems
+        accepted = self.query_one("#accepted", Choice).value
+        return AskDraft(
+            text=self.query_one("#ask-text", Input).value,
+            outcome=self.query_one("#outcome", Choice).value or "",
+            category=self.query_one("#category", CategoryPicker).value,
+            attributes=parse_attributes(attributes_text),
+            substitute=self.query_one("#substitute", Input).value,
+            substitute_accepted=None if accepted is None else accepted == "yes",
+            quantity=quantity,
+            channel=self.query_one("#channel", Choice).value or self.taxonomy.channels[0],
+            note=self.query_one("#note", Input).value,
+        )
+
+    def is_blank(self) -> bool:
+        return not any(
+            self.query_one(selector, Input).value.strip()
+            for selector in ("#ask-text", "#substitute", "#note")
+        ) and self.query_one("#outcome", Choice).value is None
+
+    def fill(self, draft: AskDraft) -> None:
+        """Show an existing ask for editing: nothing is re-guessed from its words."""
+        self._filling = True
+        try:
+            self.query_one("#ask-text", Input).value = draft.text
+            self.query_one("#attributes", Input).value = format_attributes(draft.attributes)
+            self.query_one("#category", CategoryPicker).set_by_hand(draft.category)
+            self.query_one("#outcome", Choice).value = draft.outcome
+            self.query_one("#substitute", Input).value = draft.substitute or ""
+            accepted = None if draft.substitute_accepted is None else ("yes" if draft.substitute_accepted else "no")
+            self.query_one("#accepted", Choice).value = accepted
+            self.query_one("#channel", Choice).value = draft.channel
+            self.query_one("#quantity", Input).value = str(draft.quantity)
+            self.query_one("#note", Input).value = draft.note or ""
+            self.attributes_by_hand = True
+        finally:
+            self._filling = False
+
+    def clear(self) -> None:
+        """Ready for the next customer."""
+        self._filling = True
+        try:
+            for selector in ("#ask-text", "#attributes", "#substitute", "#note"):
+                self.query_one(selector, Input).value = ""
+            self.query_one("#quantity", Input).value = "1"
+            self.query_one("#category", CategoryPicker).reset(self.taxonomy)
+            self.query_one("#outcome", Choice).value = None
+            self.query_one("#accepted", Choice).value = None
+            self.query_one("#channel", Choice).value = self.taxonomy.channels[0]
+            self.attributes_by_hand = False
+            self.show_errors([])
+        finally:
+            self._filling = False
+        self.query_one("#ask-text", Input).focus()
+
+    def set_taxonomy(self, taxonomy: Taxonomy) -> None:
+        self.taxonomy = taxonomy
+        self.query_one("#outcome", Choice).set_options(outcome_options(taxonomy))
+        self.query_one("#channel", Choice).set_options(channel_options(taxonomy), taxonomy.channels[0])
+        self.query_one("#category", CategoryPicker).reset(taxonomy)
+
+    # -- feedback ------------------------------------------------------------
+
+    def say(self, text: str, kind: str = "info") -> None:
+        message = self.query_one("#form-message", Static)
+        message.update(text)
+        message.set_classes(f"-{kind}")
+
+    def show_errors(self, errors: list[FieldError]) -> None:
+        """Mark the fields in error, say what to do, and put the cursor on the first."""
+        for selector in FIELD_WIDGETS.values():
+            self.query_one(selector).remove_class("-invalid")
+        if not errors:
+            self.say("")
+            return
+        for error in errors:
+            self.query_one(FIELD_WIDGETS[error.field]).add_class("-invalid")
+        first = errors[0]
+        more = f"  (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+        self.say(f"{first.field.capitalize()}: {first.message}{more}", "error")
+        self.query_one(FIELD_WIDGETS[first.field]).focus()
+
+    # -- keys and events -----------------------------------------------------
+
+    @on(Input.Changed, "#ask-text")
+    def _recognise(self, event: Input.Changed) -> None:
+        if self._filling:
+            return
+        text = event.value
+        self.query_one("#category", CategoryPicker).suggest(self.taxonomy.suggest_categories(text, limit=5))
+        if not self.attributes_by_hand:
+            self._filling = True
+            try:
+                self.query_one("#attributes", Input).value = format_attributes(self.taxonomy.recognise(text))
+            finally:
+                self._filling = False
+
+    @on(Input.Changed, "#attributes")
+    def _attributes_edited(self) -> None:
+        if not self._filling:
+            self.attributes_by_hand = True
+
+    @on(Choice.Changed, "#outcome")
+    def _outcome_picked(self, event: Choice.Changed) -> None:
+        event.choice.remove_class("-invalid")
+        if event.value and not self._filling:
+            outcome = self.taxonomy.outcome(event.value)
+            if outcome:
+                self.say(f"{outcome.label}. Enter saves; Tab for what was offered instead.", "hint")
+
+    @on(Input.Submitted)
+    @on(Choice.Submitted)
+    @on(CategoryPicker.Submitted)
+    def _submit(self, event: Input.Submitted | Choice.Submitted | CategoryPicker.Submitted) -> None:
+        event.stop()
+        outcome = self.query_one("#outcome", Choice)
+        if outcome.value is None and self.query_one("#ask-text", Input).value.strip():
+            # Enter after the words moves to the outcome: one digit, then Enter saves.
+            outcome.focus()
+            self.say("What happened? Press a digit: " + "  ".join(f"{o.key} {o.label}" for o in outcome.options), "hint")
+            return
+        result = self.draft()
+        if isinstance(result, list):
+            self.show_errors(result)
+            return
+        self.post_message(self.Submitted(self, result))
+
+    def action_arrow(self, step: int) -> None:
+        focused = self.screen.focused
+        if focused is not None and focused.id == "ask-text":
+            self.query_one("#category", CategoryPicker).action_cycle(step)
+        elif step > 0:
+            self.screen.focus_next()
+        else:
+            self.screen.focus_previous()
