@@ -104,8 +104,8 @@ async def test_substitute_offered_and_accepted(tmp_path, db_path) -> None:
         assert app.focused is app.screen.query_one("#substitute")
         await type_text(pilot, "white trainers")
         await pilot.press("tab", "y", "tab", "p", "tab")
-        await pilot.press("ctrl+a")  # select the quantity's "1" so the next digit replaces it
-        await pilot.press("2", "tab")
+        assert app.focused is app.screen.query_one("#quantity")
+        await pilot.press("2", "tab")  # the field's "1" is selected on focus: the digit replaces it
         await type_text(pilot, "size 10 in stock Friday")
         await pilot.press("enter")
         await settle(pilot)
@@ -220,20 +220,30 @@ async def test_disk_full_keeps_the_form_and_says_so(tmp_path, db_path) -> None:
     app = make_app(tmp_path, db_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        conn = app.get_store().db.conn
+        from associate_tui.asks import AskDraft
+        from associate_tui.store import DiskFull
+
+        store = app.get_store()
+        conn = store.db.conn
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
-        conn.execute(f"PRAGMA max_page_count = {pages}")
+        conn.execute(f"PRAGMA max_page_count = {pages + 1}")
+        with pytest.raises(DiskFull):  # fill the "disk" to the last byte
+            for n in range(10_000):
+                store.add_ask(AskDraft(text=f"filler {n} " + "f" * 200, outcome="found"),
+                              store_id="DEMO", terminal_id="T", associate="ZZ")
+        before = store.count_asks()
         await type_text(pilot, "x" * 250)
         await pilot.press("enter", "3", "enter")
         await settle(pilot)
         assert "disk is full" in message(app)
         assert app.screen.query_one("#ask-text", Input).value == "x" * 250
         assert app.screen.query_one("#outcome").value == "out_of_stock"
-        assert rows(db_path) == []
+        assert store.count_asks() == before
         conn.execute("PRAGMA max_page_count = 1073741823")  # space freed
         await pilot.press("enter")
         await settle(pilot)
-        assert [a.text for a in rows(db_path)] == ["x" * 250]
+        assert store.count_asks() == before + 1
+        assert rows(db_path)[-1].text == "x" * 250
 
 
 async def test_a_damaged_database_is_explained_and_the_form_kept(tmp_path, db_path) -> None:
@@ -256,9 +266,9 @@ async def test_setup_writes_the_config_and_applies_it(tmp_path, db_path) -> None
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f9")
         await pilot.pause()
-        await pilot.press("ctrl+a")
+        await pilot.press("home", "ctrl+k")
         await type_text(pilot, "BR-7")
-        await pilot.press("tab", "ctrl+a")
+        await pilot.press("tab", "home", "ctrl+k")
         await type_text(pilot, "TELLER-2")
         await pilot.press("tab", "2", "enter")
         await settle(pilot)

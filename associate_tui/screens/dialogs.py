@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, Markdown, Static
+from textual.widgets import Input, Label, Static
 
 from associate_tui import config as config_module
 from associate_tui.asks import check_associate, check_void_reason, digit_for
@@ -144,6 +144,8 @@ class HelpScreen(ModalScreen[None]):
     ]
 
     def compose(self) -> ComposeResult:
+        from textual.widgets import Markdown  # markdown-it is not worth loading before F1 is pressed
+
         taxonomy = self.app.taxonomy
         outcomes = "\n".join(
             f"| {digit_for(i)} | {o.label} | {'yes' if o.unmet else 'no'} | {o.help} |"

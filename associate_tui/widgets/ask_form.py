@@ -82,6 +82,9 @@ class AskForm(Widget):
         super().__init__(id=id)
         self.taxonomy = taxonomy
         self.attributes_by_hand = False
+        # What we last wrote into the attributes field ourselves: any other
+        # value there means the associate corrected it, and it is theirs now.
+        self._auto_attributes = ""
         self._filling = False
 
     def compose(self) -> ComposeResult:
@@ -176,6 +179,7 @@ class AskForm(Widget):
             self.query_one("#accepted", Choice).value = None
             self.query_one("#channel", Choice).value = self.taxonomy.channels[0]
             self.attributes_by_hand = False
+            self._auto_attributes = ""
             self.show_errors([])
         finally:
             self._filling = False
@@ -217,15 +221,12 @@ class AskForm(Widget):
         text = event.value
         self.query_one("#category", CategoryPicker).suggest(self.taxonomy.suggest_categories(text, limit=5))
         if not self.attributes_by_hand:
-            self._filling = True
-            try:
-                self.query_one("#attributes", Input).value = format_attributes(self.taxonomy.recognise(text))
-            finally:
-                self._filling = False
+            self._auto_attributes = format_attributes(self.taxonomy.recognise(text))
+            self.query_one("#attributes", Input).value = self._auto_attributes
 
     @on(Input.Changed, "#attributes")
-    def _attributes_edited(self) -> None:
-        if not self._filling:
+    def _attributes_edited(self, event: Input.Changed) -> None:
+        if event.value != self._auto_attributes:
             self.attributes_by_hand = True
 
     @on(Choice.Changed, "#outcome")
