@@ -110,7 +110,8 @@ class RecentScreen(Screen):
         what = "match" if event.query.strip() or event.outcome else "logged here"
         more = f" (newest {RESULT_LIMIT} shown)" if count == RESULT_LIMIT else ""
         self.query_one("#result-count", Static).update(
-            f"{count} asks {what}{more} — Enter opens one to edit or void" if count else
+            f"{count} {'ask' if count == 1 else 'asks'} {what if count != 1 or what != 'match' else 'matches'}{more}"
+            " — Enter opens one to edit or void" if count else
             ("No ask matches. Try fewer or shorter words." if what == "match" else "No asks logged yet.")
         )
 
