@@ -12,6 +12,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label
 
 from associate_tui.asks import Ask, AskDraft, InvalidAsk, checked
+from associate_tui.screens.edit import edit_from_table
+from associate_tui.screens.messages import StoreFailed
 from associate_tui.widgets.ask_form import AskForm
 from associate_tui.widgets.asks_table import AsksTable
 
@@ -27,14 +29,6 @@ class AskSaved(Message):
         super().__init__()
         self.ask = ask
         self.draft = draft
-
-
-class StoreFailed(Message):
-    """A worker could not read or write the store; `text` says what to do."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
 
 
 class AsksLoaded(Message):
@@ -149,14 +143,7 @@ class CaptureScreen(Screen):
 
     @on(DataTable.RowSelected, "#recent-asks")
     def _open(self, event: DataTable.RowSelected) -> None:
-        from associate_tui.screens.edit import EditAskScreen
-
-        if event.row_key.value:
-            self.app.push_screen(EditAskScreen(event.row_key.value), self._edited)
-
-    def _edited(self, ask: Ask | None) -> None:
-        if ask is not None:
-            self.query_one(AsksTable).replace(ask)
+        edit_from_table(self.query_one(AsksTable), event.row_key.value)
 
     def action_clear_form(self) -> None:
         form = self.query_one(AskForm)

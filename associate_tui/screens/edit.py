@@ -13,10 +13,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from associate_tui.asks import Ask, AskDraft, InvalidAsk, checked
-from associate_tui.screens.capture import StoreFailed
+from associate_tui.screens.messages import StoreFailed
 from associate_tui.screens.dialogs import VoidReasonScreen
 from associate_tui.widgets.ask_form import AskForm
-from associate_tui.widgets.asks_table import local_time
+from associate_tui.widgets.asks_table import AsksTable, local_time
 
 if TYPE_CHECKING:
     from associate_tui.app import AssociateApp
@@ -150,3 +150,15 @@ class EditAskScreen(ModalScreen[Ask | None]):
             form.say("Unsaved changes: Enter saves them, Esc again closes without saving.", "hint")
             return
         self.dismiss(None)
+
+
+def edit_from_table(table: AsksTable, ask_id: str | None) -> None:
+    """Open the ask picked in a table; the table shows its new version if it changes."""
+    if not ask_id:
+        return
+
+    def changed(ask: Ask | None) -> None:
+        if ask is not None:
+            table.replace(ask)
+
+    table.app.push_screen(EditAskScreen(ask_id), changed)

@@ -12,7 +12,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 
-from associate_tui.screens.capture import StoreFailed
+from associate_tui.screens.edit import edit_from_table
+from associate_tui.screens.messages import StoreFailed
 from associate_tui.widgets.ask_form import outcome_options
 from associate_tui.widgets.asks_table import AsksTable
 from associate_tui.widgets.choice import Choice, Option
@@ -122,11 +123,4 @@ class RecentScreen(Screen):
 
     @on(DataTable.RowSelected, "#results")
     def _open(self, event: DataTable.RowSelected) -> None:
-        from associate_tui.screens.edit import EditAskScreen
-
-        if event.row_key.value:
-            self.app.push_screen(EditAskScreen(event.row_key.value), self._edited)
-
-    def _edited(self, ask: Ask | None) -> None:
-        if ask is not None:
-            self.query_one(AsksTable).replace(ask)
+        edit_from_table(self.query_one(AsksTable), event.row_key.value)

@@ -69,7 +69,7 @@ class AsksTable(DataTable):
         """Update a row in place (an edit or void), or do nothing if it is not shown."""
         if ask.id not in {key.value for key in self.rows}:
             return
-        for column, value in zip(("when", "who", "text", "outcome", "category"), self._cells(ask)):
+        for column, value in zip(("when", "who", "text", "outcome", "category"), self._cells(ask), strict=True):
             self.update_cell(ask.id, column, value)
 
     @property
