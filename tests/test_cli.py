@@ -180,8 +180,10 @@ def test_the_installed_command_logs_and_exports(tmp_path) -> None:
 
 READ_ONLY_RUN = """
 import os, sys
-import associate_tui.store, associate_tui.taxonomy  # load everything first: /root may be closed to nobody
+import associate_tui.store  # load everything first: Python's own files may be closed to nobody
 from associate_tui.cli import main
+from associate_tui.taxonomy import load_pack
+load_pack("retail")
 if os.geteuid() == 0:  # root ignores file modes: drop to nobody, as a shop PC's user would be
     os.setgid(65534)
     os.setuid(65534)
