@@ -329,3 +329,16 @@ async def test_the_whole_form_fits_the_screen(tmp_path, db_path, size) -> None:
         outcome_text = str(form.query_one("#outcome").render())
         for outcome in app.taxonomy.outcomes:
             assert outcome.label in outcome_text
+
+
+async def test_a_theme_picked_in_the_app_is_kept_for_next_time(tmp_path, db_path) -> None:
+    app = make_app(tmp_path, db_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.theme = "nord"  # what the command palette's Theme command does
+        await pilot.pause()
+    assert 'theme = "nord"' in (tmp_path / "config.toml").read_text()
+    again = AssociateApp(database=db_path, config_file=tmp_path / "config.toml")
+    async with again.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert again.theme == "nord"
