@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 class AssociateApp(App[None]):
     """Log a customer's ask in seconds, offline."""
 
-    CSS_PATH = "app.tcss"
+    # Absolute, so a subclass defined elsewhere (tests, benchmarks) finds it too.
+    CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "Associate Terminal"
     MODES = {"capture": CaptureScreen, "recent": RecentScreen}
     DEFAULT_MODE = "capture"
