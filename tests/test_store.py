@@ -144,7 +144,7 @@ def test_older_file_is_upgraded_in_place(db_path: Path) -> None:
         assert new.schema_version() == LATEST_SCHEMA
         assert [a.id for a in new.recent_asks(query="wool")] == [kept.id]
         names = [r[0] for r in new.db.conn.execute("SELECT name FROM schema_migrations ORDER BY version")]
-        assert names == ["asks table", "full-text search over asks"]
+        assert names == ["asks table", "full-text search over asks", "search index merges off the save path"]
 
 
 def test_a_file_from_a_newer_app_is_refused(db_path: Path) -> None:
@@ -229,3 +229,23 @@ def test_database_rejects_an_invalid_row_even_without_the_app(store: Store) -> N
             "INSERT INTO asks (id, created_at, updated_at, store_id, terminal_id, associate, channel, text, outcome, quantity)"
             " VALUES ('x', 'a', 'a', 'S', 'T', 'A', 'walk-in', '', 'found', 0)"
         )
+
+
+def test_one_letter_matches_a_whole_word_and_two_letters_a_prefix(store: Store) -> None:
+    add(store, "blue jacket size M")
+    add(store, "black bag")
+    assert [a.text for a in store.recent_asks(query="size m")] == ["blue jacket size M"]
+    assert store.recent_asks(query="b") == []
+    assert [a.text for a in store.recent_asks(query="bl")] == ["black bag", "blue jacket size M"]
+
+
+def test_tidy_merges_the_index_without_losing_a_match(store: Store) -> None:
+    conn = store.db.conn
+    automerge = conn.execute("SELECT v FROM asks_fts_config WHERE k = 'automerge'").fetchone()
+    assert automerge == (0,)  # merging is not done inside saves
+    ids = {add(store, f"green wellies {n}").id for n in range(300)}
+    segments_before = conn.execute("SELECT count(*) FROM asks_fts_data").fetchone()[0]
+    store.tidy(merge_pages=10_000)
+    assert conn.execute("SELECT count(*) FROM asks_fts_data").fetchone()[0] < segments_before
+    assert {a.id for a in store.recent_asks(query="welli", limit=1000)} == ids
+    conn.execute("INSERT INTO asks_fts (asks_fts, rank) VALUES ('integrity-check', 1)")  # raises if damaged

@@ -59,7 +59,9 @@ class CaptureScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.load_recent()
+        # After the first paint: opening the store (and loading sqlite-utils) in a
+        # thread would otherwise compete for the GIL with drawing the form.
+        self.set_timer(0.05, self.load_recent)
 
     def on_screen_resume(self) -> None:
         if self.is_mounted:
@@ -96,6 +98,10 @@ class CaptureScreen(Screen):
             self.post_message(StoreFailed(str(error)))
             return
         self.post_message(AskSaved(ask, draft))
+        try:
+            self.app.get_store().tidy()  # after "saved": the associate never waits for it
+        except StoreError:
+            pass  # housekeeping only: the next save or start tries again
 
     # -- handlers: own the screen ----------------------------------------------
 
