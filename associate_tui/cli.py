@@ -101,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run_app(config: config_module.Config) -> int:
+    _taxonomy(config)  # a bad pack in the config: exit 2 with words, before the screen takes over
     from associate_tui.app import AssociateApp
 
     AssociateApp(config=config).run()

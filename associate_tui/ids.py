@@ -8,7 +8,6 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-
 _lock = threading.Lock()
 _last = (0, 0)  # (milliseconds, 12-bit counter) of the previous id
 

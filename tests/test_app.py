@@ -342,3 +342,19 @@ async def test_a_theme_picked_in_the_app_is_kept_for_next_time(tmp_path, db_path
     async with again.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert again.theme == "nord"
+
+
+async def test_an_unexpected_error_in_a_worker_is_shown_not_swallowed(tmp_path, db_path, monkeypatch) -> None:
+    app = make_app(tmp_path, db_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+
+        def broken():
+            raise RuntimeError("simulated bug")
+
+        monkeypatch.setattr(app, "get_store", broken)
+        await type_text(pilot, "red scarf")
+        await pilot.press("enter", "1", "enter")
+        await settle(pilot)
+        assert any("Something went wrong" in str(n.message) for n in app._notifications)
+        assert app.screen.query_one("#ask-text", Input).value == "red scarf"

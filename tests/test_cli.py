@@ -213,3 +213,9 @@ def test_storage_and_parsing_modules_do_not_import_textual_or_rich() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_app_refuses_an_unknown_pack_before_starting(capsys, tmp_path) -> None:
+    (tmp_path / "config.toml").write_text('taxonomy = "pharmacy"\n')
+    code, _, err = run(capsys)
+    assert code == 2 and "pharmacy" in err and "retail" in err

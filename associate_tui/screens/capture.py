@@ -10,10 +10,11 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label
+from textual.worker import Worker
 
 from associate_tui.asks import Ask, AskDraft, InvalidAsk, checked
 from associate_tui.screens.edit import edit_from_table
-from associate_tui.screens.messages import StoreFailed
+from associate_tui.screens.messages import StoreFailed, report_worker_failure
 from associate_tui.widgets.ask_form import AskForm
 from associate_tui.widgets.asks_table import AsksTable
 
@@ -136,6 +137,11 @@ class CaptureScreen(Screen):
         outcome = self.app.taxonomy.outcome(event.ask.outcome)
         form.say(f"Saved: {event.ask.text} — {outcome.label if outcome else event.ask.outcome}", "ok")
         self.query_one(AsksTable).put_first(event.ask)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if report_worker_failure(self, event) and event.worker.group == "save":
+            self._saving = False
+            self.query_one(AskForm).say("Not saved: something went wrong. Press Enter to try again.", "error")
 
     @on(StoreFailed)
     def _store_failed(self, event: StoreFailed) -> None:

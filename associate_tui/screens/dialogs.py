@@ -144,7 +144,9 @@ class HelpScreen(ModalScreen[None]):
     ]
 
     def compose(self) -> ComposeResult:
-        from textual.widgets import Markdown  # markdown-it is not worth loading before F1 is pressed
+        from textual.widgets import (
+            Markdown,  # markdown-it is not worth loading before F1 is pressed
+        )
 
         taxonomy = self.app.taxonomy
         outcomes = "\n".join(

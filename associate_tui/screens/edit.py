@@ -11,10 +11,11 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
+from textual.worker import Worker
 
 from associate_tui.asks import Ask, AskDraft, InvalidAsk, checked
-from associate_tui.screens.messages import StoreFailed
 from associate_tui.screens.dialogs import VoidReasonScreen
+from associate_tui.screens.messages import StoreFailed, report_worker_failure
 from associate_tui.widgets.ask_form import AskForm
 from associate_tui.widgets.asks_table import AsksTable, local_time
 
@@ -71,8 +72,8 @@ class EditAskScreen(ModalScreen[Ask | None]):
     def write(self, version: int, draft: AskDraft | None, void_reason: str | None) -> None:
         from associate_tui.store import StoreError
 
-        store = self.app.get_store()
         try:
+            store = self.app.get_store()
             if void_reason is not None:
                 ask = store.void_ask(self.ask_id, void_reason, expected_version=version)
             else:
@@ -119,6 +120,9 @@ class EditAskScreen(ModalScreen[Ask | None]):
         what = "voided" if event.ask.voided else "saved"
         self.notify(f"Ask {what} (version {event.ask.version}).", timeout=3)
         self.dismiss(event.ask)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        report_worker_failure(self, event)
 
     @on(StoreFailed)
     def _failed(self, event: StoreFailed) -> None:

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.message import Message
+from textual.worker import WorkerState
+
+if TYPE_CHECKING:
+    from textual.screen import Screen
+    from textual.worker import Worker
 
 
 class StoreFailed(Message):
@@ -11,3 +18,22 @@ class StoreFailed(Message):
     def __init__(self, text: str) -> None:
         super().__init__()
         self.text = text
+
+
+
+def report_worker_failure(screen: Screen, event: Worker.StateChanged) -> bool:
+    """Show a worker's unexpected error (a bug, not a store error) instead of losing it.
+
+    Store errors are caught in the workers and reported in plain words; this is
+    the net under everything else. Returns True if the worker failed.
+    """
+    if event.state != WorkerState.ERROR:
+        return False
+    screen.notify(
+        f"Something went wrong ({event.worker.error!r}). What is on screen is kept; "
+        "try again, and tell IT if it happens again.",
+        title="Error",
+        severity="error",
+        timeout=15,
+    )
+    return True

@@ -11,9 +11,10 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+from textual.worker import Worker
 
 from associate_tui.screens.edit import edit_from_table
-from associate_tui.screens.messages import StoreFailed
+from associate_tui.screens.messages import StoreFailed, report_worker_failure
 from associate_tui.widgets.ask_form import outcome_options
 from associate_tui.widgets.asks_table import AsksTable
 from associate_tui.widgets.choice import Choice, Option
@@ -115,6 +116,9 @@ class RecentScreen(Screen):
             " — Enter opens one to edit or void" if count else
             ("No ask matches. Try fewer or shorter words." if what == "match" else "No asks logged yet.")
         )
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        report_worker_failure(self, event)
 
     @on(StoreFailed)
     def _failed(self, event: StoreFailed) -> None:
