@@ -1,0 +1,137 @@
+"""Record and batch types, version 1. Both ends validate with these definitions.
+
+A batch is decoded in two steps so that one bad record cannot sink the others:
+the envelope first (its records left raw), then each record on its own.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+SCHEMA_VERSION = 1
+MAX_RECORDS_PER_BATCH = 1000
+
+Uuid = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+        description="a lower-case UUID, e.g. 01a205b6-becf-7048-a499-dd27347087b8",
+    ),
+]
+UtcTime = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$",
+        description="UTC, ISO-8601 with milliseconds, e.g. 2026-11-22T14:03:07.123Z",
+    ),
+]
+Code = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+Version = Annotated[int, msgspec.Meta(ge=1, description="grows by one on every edit, void or erasure")]
+
+
+def _text(limit: int) -> type:
+    return Annotated[str, msgspec.Meta(max_length=limit)]  # type: ignore[return-value]
+
+
+class AskRecord(msgspec.Struct, tag="ask", tag_field="type", forbid_unknown_fields=True, kw_only=True):
+    """One customer interaction: what was asked for and what the store could do."""
+
+    id: Uuid
+    version: Version
+    created_at: UtcTime
+    updated_at: UtcTime
+    store_id: Id
+    terminal_id: Id
+    associate: Annotated[str, msgspec.Meta(min_length=1, max_length=12)]
+    channel: Code
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
+    category: Code | None = None
+    attributes: dict[Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,29}$")], _text(60)] = {}
+    outcome: Code
+    substitute: _text(200) | None = None
+    substitute_accepted: bool | None = None
+    quantity: Annotated[int, msgspec.Meta(ge=1, le=9999)] = 1
+    note: _text(1000) | None = None
+    voided: bool = False
+    void_reason: _text(200) | None = None
+
+
+# More record types (customer, follow_up, erasure) join this union in a later version.
+Record = AskRecord
+
+
+class BatchEnvelope(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A batch as HQ first reads it: the records stay raw, to be checked one by one."""
+
+    schema_version: Literal[1]
+    batch_id: Uuid
+    terminal_id: Id
+    sent_at: UtcTime
+    records: Annotated[list[msgspec.Raw], msgspec.Meta(max_length=MAX_RECORDS_PER_BATCH)]
+
+
+class Batch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A batch as a terminal sends it (gzip-compressed JSON)."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    batch_id: Uuid
+    terminal_id: Id
+    sent_at: UtcTime
+    records: Annotated[list[Record], msgspec.Meta(max_length=MAX_RECORDS_PER_BATCH)]
+
+
+Status = Literal["accepted", "duplicate", "stale", "rejected"]
+
+
+class RecordResult(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
+    """HQ's answer for one record.
+
+    accepted: stored; duplicate: HQ already holds this id and version;
+    stale: HQ holds a higher version; rejected: see code and message.
+    """
+
+    id: str
+    version: int
+    status: Status
+    code: str | None = None
+    message: str | None = None
+
+
+class BatchResult(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """HQ's answer to a batch: one result per record, in the batch's order."""
+
+    batch_id: Uuid
+    received_at: UtcTime
+    clock_skew_ms: int
+    results: list[RecordResult]
+
+
+class RecordError(ValueError):
+    """A record that does not fit the contract; the message names the field."""
+
+
+def decode_envelope(body: bytes) -> BatchEnvelope:
+    """The batch's envelope; msgspec.ValidationError / DecodeError name what is wrong."""
+    return msgspec.json.decode(body, type=BatchEnvelope)
+
+
+def decode_record(raw: msgspec.Raw | bytes) -> Record:
+    try:
+        return msgspec.json.decode(raw, type=Record)
+    except (msgspec.ValidationError, msgspec.DecodeError) as error:
+        raise RecordError(str(error)) from error
+
+
+def encode(value: msgspec.Struct) -> bytes:
+    return msgspec.json.encode(value)
+
+
+def json_schemas() -> dict[str, dict]:
+    """The checked-in JSON Schema files, by file name."""
+    return {
+        "batch.schema.json": msgspec.json.schema(Batch),
+        "batch_result.schema.json": msgspec.json.schema(BatchResult),
+    }
