@@ -51,6 +51,7 @@ class CaptureScreen(Screen):
         super().__init__()
         self._saving = False
         self._clear_armed = False
+        self._shown = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -65,8 +66,11 @@ class CaptureScreen(Screen):
         self.set_timer(0.05, self.load_recent)
 
     def on_screen_resume(self) -> None:
-        if self.is_mounted:
+        # Back from another screen: show what changed there. The first showing
+        # is left to the timer set on mount.
+        if self._shown:
             self.load_recent()
+        self._shown = True
 
     def taxonomy_changed(self, taxonomy: Taxonomy) -> None:
         self.query_one(AskForm).set_taxonomy(taxonomy)
