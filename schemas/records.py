@@ -68,6 +68,7 @@ class BatchEnvelope(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     schema_version: Literal[1]
     batch_id: Uuid
+    store_id: Id
     terminal_id: Id
     sent_at: UtcTime
     records: Annotated[list[msgspec.Raw], msgspec.Meta(max_length=MAX_RECORDS_PER_BATCH)]
@@ -78,6 +79,7 @@ class Batch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     batch_id: Uuid
+    store_id: Id
     terminal_id: Id
     sent_at: UtcTime
     records: Annotated[list[Record], msgspec.Meta(max_length=MAX_RECORDS_PER_BATCH)]
@@ -109,6 +111,20 @@ class BatchResult(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     results: list[RecordResult]
 
 
+class WhoAmI(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Which store and terminal a token belongs to (GET /v1/whoami)."""
+
+    store_id: Id
+    terminal_id: Id
+
+
+class ErrorBody(msgspec.Struct, kw_only=True):
+    """Every 4xx/5xx answer from HQ: a short code for programs and words for a person."""
+
+    error: str
+    message: str
+
+
 class RecordError(ValueError):
     """A record that does not fit the contract; the message names the field."""
 
@@ -134,4 +150,6 @@ def json_schemas() -> dict[str, dict]:
     return {
         "batch.schema.json": msgspec.json.schema(Batch),
         "batch_result.schema.json": msgspec.json.schema(BatchResult),
+        "whoami.schema.json": msgspec.json.schema(WhoAmI),
+        "error.schema.json": msgspec.json.schema(ErrorBody),
     }

@@ -53,7 +53,7 @@ def test_an_ask_from_the_store_fits_the_contract_and_round_trips(db_path) -> Non
 def test_one_bad_record_fails_alone_with_the_field_named(db_path) -> None:
     good = ask_record(db_path)
     body = json.dumps({
-        "schema_version": 1, "batch_id": uuid7(), "terminal_id": "T1", "sent_at": utc_now(),
+        "schema_version": 1, "batch_id": uuid7(), "store_id": "S1", "terminal_id": "T1", "sent_at": utc_now(),
         "records": [good, {**good, "id": uuid7(), "quantity": "two"}, {**good, "id": uuid7(), "colour_of_bag": "x"}],
     }).encode()
     envelope = decode_envelope(body)
@@ -79,7 +79,7 @@ def test_one_bad_record_fails_alone_with_the_field_named(db_path) -> None:
     ],
 )
 def test_a_bad_envelope_is_refused_naming_the_field(change, says) -> None:
-    body = {"schema_version": 1, "batch_id": uuid7(), "terminal_id": "T1", "sent_at": utc_now(), "records": []}
+    body = {"schema_version": 1, "batch_id": uuid7(), "store_id": "S1", "terminal_id": "T1", "sent_at": utc_now(), "records": []}
     body.update(change)
     with pytest.raises(msgspec.ValidationError, match=says):
         decode_envelope(json.dumps(body).encode())
@@ -87,7 +87,7 @@ def test_a_bad_envelope_is_refused_naming_the_field(change, says) -> None:
 
 def test_the_typed_batch_encodes_to_what_the_envelope_reads(db_path) -> None:
     record = decode_record(json.dumps(ask_record(db_path)).encode())
-    batch = Batch(batch_id=uuid7(), terminal_id="T1", sent_at=utc_now(), records=[record])
+    batch = Batch(batch_id=uuid7(), store_id="S1", terminal_id="T1", sent_at=utc_now(), records=[record])
     envelope = decode_envelope(encode(batch))
     assert [decode_record(raw) for raw in envelope.records] == [record]
 
