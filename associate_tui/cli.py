@@ -65,6 +65,27 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output format (default jsonl)")
     export.add_argument("--since", metavar="DATE", help="only asks created on or after DATE (YYYY-MM-DD or ISO-8601 time, UTC)")
 
+    enroll = commands.add_parser(
+        "enroll",
+        help="link this terminal to HQ with the token IT gave you",
+        description="Check TOKEN with HQ at URL, then keep the URL, this terminal's store and terminal ids "
+        "(as HQ knows them) in the config file and the token in a file only this user can read.",
+    )
+    enroll.add_argument("url", metavar="URL", help="HQ's address, e.g. https://hq.example.com")
+    enroll.add_argument("--token", required=True, metavar="TOKEN", help="the token printed by `associate-hq terminal add`")
+
+    sync = commands.add_parser(
+        "sync",
+        help="send pending asks to HQ now (or keep doing so with --watch)",
+        description="Send every pending ask to HQ and pull HQ's taxonomy. Connection problems, timeouts and a "
+        "busy HQ are retried with growing waits; nothing is ever dropped from the queue.",
+    )
+    sync.add_argument("--watch", action="store_true", help="keep running: sync every sync_interval seconds (for a service)")
+    sync.add_argument(
+        "--give-up-after", type=float, default=120.0, metavar="SECONDS",
+        help="without --watch: stop retrying after this long and exit 1 (default 120; the asks stay pending)",
+    )
+
     commands.add_parser(
         "status",
         help="print store, terminal, data file and number of asks",
@@ -86,18 +107,33 @@ def main(argv: list[str] | None = None) -> int:
             return _export(args, sys.stdout)
         if args.command == "status":
             return _status(config, sys.stdout)
+        if args.command == "enroll":
+            return _enroll(args, config, sys.stdout)
+        if args.command == "sync":
+            from associate_tui.sync_command import run_sync_command
+
+            return run_sync_command(config, watch=args.watch, give_up_after=args.give_up_after, out=sys.stdout)
     except (UsageError, config_module.ConfigError) as error:
         print(f"associate: {error}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as error:  # noqa: BLE001 - every other failure gets plain words and exit 1
+        from associate_tui.hq import NotEnrolled, TokenFileError
         from associate_tui.store import StoreError
 
-        if isinstance(error, StoreError):
+        if isinstance(error, (StoreError, NotEnrolled, TokenFileError)) or _is_hq_error(error):
             print(f"associate: {error}", file=sys.stderr)
             return EXIT_FAILED
         raise
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE
+
+
+def _is_hq_error(error: Exception) -> bool:
+    if "sync.client" not in sys.modules:
+        return False
+    from sync.client import HQError
+
+    return isinstance(error, HQError)
 
 
 def _run_app(config: config_module.Config) -> int:
@@ -208,10 +244,34 @@ def _csv_value(value: object) -> object:
     return value
 
 
+def _enroll(args: argparse.Namespace, config: config_module.Config, out: TextIO) -> int:
+    from associate_tui import hq
+
+    if problem := config_module.check_hq_url(args.url):
+        raise UsageError(f"URL '{args.url}' {problem}")
+    if problem := hq.check_token(args.token):
+        raise UsageError(f"--token {problem}")
+    enrolled, who = hq.enroll(args.url, args.token, config)
+    print(f"Enrolled with HQ at {enrolled.hq_url} as store {who.store_id}, terminal {who.terminal_id}.", file=out)
+    print(f"Token kept in {config_module.token_path()} (readable by this user only); settings in {config_module.config_path()}.", file=out)
+    with _open_store() as store:
+        others = store.count_pending_elsewhere(who.store_id, who.terminal_id)
+        pending = store.count_pending()
+    if others:
+        print(
+            f"Note: {others} pending asks were logged as another store or terminal than {who.store_id}/{who.terminal_id}; "
+            "HQ will refuse them and they will be listed in the quarantine (associate status, F5 in the app).",
+            file=out,
+        )
+    print(f"{pending} asks are waiting to be sent: run `associate sync`, or keep the app open.", file=out)
+    return 0
+
+
 def _status(config: config_module.Config, out: TextIO) -> int:
     config_file = config_module.config_path()
     with _open_store() as store:
-        total, pending, schema = store.count_asks(), store.count_pending(), store.schema_version()
+        total, schema = store.count_asks(), store.schema_version()
+        sync = store.sync_status()
         path = store.path
     lines = [
         ("store", config.store_id),
@@ -221,8 +281,13 @@ def _status(config: config_module.Config, out: TextIO) -> int:
         ("config file", str(config_file) if config_file.exists() else f"{config_file} (not created: using defaults)"),
         ("schema", str(schema)),
         ("asks", str(total)),
-        ("pending sync", str(pending)),
+        ("HQ", config.hq_url or "not enrolled (associate enroll URL --token TOKEN)"),
+        ("pending sync", str(sync.pending)),
+        ("quarantined", f"{sync.quarantined} (HQ refused them; edit to send again)" if sync.quarantined else "0"),
+        ("last sync", sync.last_success_at or "never"),
     ]
+    if sync.last_error:
+        lines.append(("last error", sync.last_error))
     width = max(len(label) for label, _ in lines)
     for label, value in lines:
         print(f"{label.ljust(width)}  {value}", file=out)

@@ -18,6 +18,7 @@ import platformdirs
 APP_NAME = "associate-terminal"
 DB_FILENAME = "associate.db"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+_STRINGS = ("store_id", "terminal_id", "taxonomy", "associate", "theme", "hq_url")
 
 
 class ConfigError(ValueError):
@@ -32,6 +33,10 @@ class Config:
     associate: str = "ANY"
     theme: str = "textual-dark"
     keymap: dict[str, str] = field(default_factory=dict)
+    # Sync to HQ: set by `associate enroll`. Empty hq_url = not enrolled, never syncs.
+    hq_url: str = ""
+    sync_interval: int = 60  # seconds between background syncs
+    hq_ca_file: str = ""  # a CA bundle for HQ's certificate; empty = the system's
     # True once the file exists: the app offers first-run setup until then.
     from_file: bool = False
 
@@ -55,6 +60,31 @@ def config_path() -> Path:
     if override:
         return Path(override).expanduser()
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "config.toml"
+
+
+def token_path() -> Path:
+    """The terminal's HQ token: beside the config file, readable by this user only."""
+    override = os.environ.get("ASSOCIATE_TOKEN_FILE")
+    if override:
+        return Path(override).expanduser()
+    return config_path().with_name("token")
+
+
+def lock_path() -> Path:
+    """Held by whichever process is syncing this data folder."""
+    return data_dir() / "sync.lock"
+
+
+def hq_taxonomy_path() -> Path:
+    """The last good taxonomy pulled from HQ (used when taxonomy = "hq")."""
+    return data_dir() / "taxonomy-hq.json"
+
+
+def check_hq_url(value: str) -> str | None:
+    """A message if `value` cannot be HQ's address, else None."""
+    if not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", value):
+        return "must be HQ's address starting with https:// (or http:// on a test network), e.g. https://hq.example.com"
+    return None
 
 
 def check_id(value: str, what: str) -> str | None:
@@ -88,7 +118,7 @@ def _check(data: dict, path: Path) -> Config:
             f"{path}: unknown setting(s) {', '.join(unknown)}. Known settings: {', '.join(sorted(known))}."
         )
     values: dict[str, object] = {}
-    for key in ("store_id", "terminal_id", "taxonomy", "associate", "theme"):
+    for key in _STRINGS:
         if key in data:
             if not isinstance(data[key], str) or not data[key].strip():
                 raise ConfigError(f'{path}: {key} must be a non-empty string, e.g. {key} = "{getattr(Config, key)}".')
@@ -96,6 +126,17 @@ def _check(data: dict, path: Path) -> Config:
     for key, what in (("store_id", "store_id"), ("terminal_id", "terminal_id")):
         if key in values and (problem := check_id(str(values[key]), what)):
             raise ConfigError(f"{path}: {problem}.")
+    if "hq_url" in values and (problem := check_hq_url(str(values["hq_url"]))):
+        raise ConfigError(f"{path}: hq_url {problem}.")
+    if "hq_ca_file" in data:
+        if not isinstance(data["hq_ca_file"], str):
+            raise ConfigError(f'{path}: hq_ca_file must be the path to a PEM file of CA certificates, e.g. hq_ca_file = "/etc/ssl/hq-ca.pem".')
+        values["hq_ca_file"] = data["hq_ca_file"].strip()
+    if "sync_interval" in data:
+        interval = data["sync_interval"]
+        if isinstance(interval, bool) or not isinstance(interval, int) or not 5 <= interval <= 86400:
+            raise ConfigError(f"{path}: sync_interval must be a whole number of seconds from 5 to 86400, e.g. sync_interval = 60.")
+        values["sync_interval"] = interval
     keymap = data.get("keymap", {})
     if not isinstance(keymap, dict) or not all(isinstance(v, str) for v in keymap.values()):
         raise ConfigError(f'{path}: [keymap] must map action ids to keys, e.g. recent = "f3".')
@@ -108,8 +149,12 @@ def save(config: Config, path: Path | None = None) -> Path:
     path = path or config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = ["# Associate Terminal settings. See README.md for every key.\n"]
-    for key in ("store_id", "terminal_id", "taxonomy", "associate", "theme"):
+    for key in (*_STRINGS, "hq_ca_file"):
+        if key in ("hq_url", "hq_ca_file") and not getattr(config, key):
+            continue
         lines.append(f"{key} = {_toml_string(getattr(config, key))}\n")
+    if config.sync_interval != Config.sync_interval:
+        lines.append(f"sync_interval = {config.sync_interval}\n")
     if config.keymap:
         lines.append("\n[keymap]\n")
         for action, keys in sorted(config.keymap.items()):

@@ -59,6 +59,27 @@ class NewerSchema(StoreError):
 
 
 @dataclass(frozen=True)
+class SyncStatus:
+    """What the status line shows: the outbox and how the last sync went."""
+
+    pending: int
+    quarantined: int
+    last_success_at: str | None
+    last_attempt_at: str | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """An ask version HQ refused, with HQ's words; it is not sent again until edited."""
+
+    ask: Ask
+    code: str
+    message: str
+    at: str
+
+
+@dataclass(frozen=True)
 class Migration:
     version: int
     name: str
@@ -149,6 +170,24 @@ MIGRATIONS: tuple[Migration, ...] = (
             "INSERT INTO asks_fts (asks_fts, rank) VALUES ('automerge', 0)",
         ),
     ),
+    Migration(
+        4,
+        "sync: quarantine and sync state",
+        (
+            # HQ refused this version: keep it out of the outbox until it is
+            # edited (a new version), and keep HQ's words to show the associate.
+            "ALTER TABLE asks ADD COLUMN quarantined_version INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE asks ADD COLUMN quarantine_code TEXT",
+            "ALTER TABLE asks ADD COLUMN quarantine_message TEXT",
+            "ALTER TABLE asks ADD COLUMN quarantined_at TEXT",
+            "DROP INDEX asks_pending",
+            "CREATE INDEX asks_outbox ON asks (seq) WHERE version > synced_version AND version > quarantined_version",
+            "CREATE INDEX asks_quarantine ON asks (seq) WHERE quarantined_version = version AND version > synced_version",
+            # One row per fact (last success, last error...), shared by the app and
+            # `associate sync --watch` running as a service.
+            "CREATE TABLE sync_state (key TEXT PRIMARY KEY, value TEXT)",
+        ),
+    ),
 )
 
 LATEST_SCHEMA = MIGRATIONS[-1].version
@@ -159,6 +198,7 @@ _ASK_COLUMNS = (
     "note, voided, void_reason"
 )
 _TOKEN = re.compile(r"\w+", re.UNICODE)
+_OUTBOX_COUNT = "SELECT count(*) FROM asks WHERE version > synced_version AND version > quarantined_version"
 
 
 def fts_query(text: str) -> str | None:
@@ -481,9 +521,99 @@ class Store:
             return conn.execute("SELECT count(*) FROM asks").fetchone()[0]
 
     def count_pending(self) -> int:
-        """Asks with changes HQ has not acknowledged yet."""
+        """Asks with changes waiting to be sent to HQ (not counting quarantined ones)."""
         with self._read("count pending asks") as conn:
-            return conn.execute("SELECT count(*) FROM asks WHERE version > synced_version").fetchone()[0]
+            return conn.execute(_OUTBOX_COUNT).fetchone()[0]
+
+    def count_pending_elsewhere(self, store_id: str, terminal_id: str) -> int:
+        """Pending asks logged under another store or terminal than HQ knows this one as."""
+        with self._read("count pending asks") as conn:
+            return conn.execute(
+                _OUTBOX_COUNT + " AND (store_id != ? OR terminal_id != ?)", (store_id, terminal_id)
+            ).fetchone()[0]
+
+    # -- sync: the outbox is the asks table itself ------------------------------
+
+    def pending_records(self, *, after_seq: int = 0, limit: int = 500) -> list[tuple[int, dict]]:
+        """Asks to send to HQ, oldest first, as (seq, wire record) pairs."""
+        sql = (
+            f"SELECT seq, {_ASK_COLUMNS} FROM asks WHERE version > synced_version "
+            "AND version > quarantined_version AND seq > ? ORDER BY seq LIMIT ?"
+        )
+        with self._read("read the asks waiting for HQ") as conn:
+            rows = conn.execute(sql, (after_seq, limit)).fetchall()
+        records = []
+        for row in rows:
+            fields = _ask(row[1:]).as_dict()
+            del fields["synced_version"]  # terminal bookkeeping, never sent
+            records.append((row[0], {"type": "ask", **fields}))
+        return records
+
+    def apply_results(self, results: list[tuple[str, int, str, str | None, str | None]]) -> None:
+        """HQ's answers, (id, version, status, code, message), in one transaction.
+
+        An ask is acknowledged only if it still has the version HQ answered for:
+        an edit made while the batch was in flight stays pending and is sent again.
+        """
+        now = utc_now()
+        acked = [(version, ask_id, version) for ask_id, version, status, _, _ in results if status != "rejected"]
+        refused = [
+            (version, code or "rejected", message or "HQ refused this ask.", now, ask_id, version)
+            for ask_id, version, status, code, message in results
+            if status == "rejected"
+        ]
+        with self._write("record HQ's answer") as conn:
+            conn.executemany(
+                "UPDATE asks SET synced_version = ? WHERE id = ? AND version = ? AND synced_version < version",
+                acked,
+            )
+            conn.executemany(
+                "UPDATE asks SET quarantined_version = ?, quarantine_code = ?, quarantine_message = ?, "
+                "quarantined_at = ? WHERE id = ? AND version = ?",
+                refused,
+            )
+
+    def quarantined(self, limit: int = 500) -> list[Quarantined]:
+        """Ask versions HQ refused, newest first, with HQ's message."""
+        sql = (
+            f"SELECT {_ASK_COLUMNS}, quarantine_code, quarantine_message, quarantined_at FROM asks "
+            "WHERE quarantined_version = version AND version > synced_version ORDER BY seq DESC LIMIT ?"
+        )
+        with self._read("read the quarantine") as conn:
+            rows = conn.execute(sql, (limit,)).fetchall()
+        return [Quarantined(_ask(row[:-3]), row[-3], row[-2], row[-1]) for row in rows]
+
+    def record_sync(self, *, ok: bool, error: str | None = None) -> None:
+        """Remember how the last sync attempt went, for the status line and `associate status`."""
+        now = utc_now()
+        values = [("last_attempt_at", now)]
+        values += [("last_success_at", now), ("last_error", None)] if ok else [("last_error", error)]
+        with self._write("record the sync result") as conn:
+            conn.executemany("INSERT OR REPLACE INTO sync_state (key, value) VALUES (?, ?)", values)
+
+    def get_sync_value(self, key: str) -> str | None:
+        with self._read("read the sync state") as conn:
+            row = conn.execute("SELECT value FROM sync_state WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_sync_value(self, key: str, value: str | None) -> None:
+        with self._write("record the sync state") as conn:
+            conn.execute("INSERT OR REPLACE INTO sync_state (key, value) VALUES (?, ?)", (key, value))
+
+    def sync_status(self) -> SyncStatus:
+        with self._read("read the sync status") as conn:
+            pending = conn.execute(_OUTBOX_COUNT).fetchone()[0]
+            quarantined = conn.execute(
+                "SELECT count(*) FROM asks WHERE quarantined_version = version AND version > synced_version"
+            ).fetchone()[0]
+            state = dict(conn.execute("SELECT key, value FROM sync_state").fetchall())
+        return SyncStatus(
+            pending=pending,
+            quarantined=quarantined,
+            last_success_at=state.get("last_success_at"),
+            last_attempt_at=state.get("last_attempt_at"),
+            last_error=state.get("last_error"),
+        )
 
     def iter_asks(self, *, since: str | None = None, batch: int = 1000) -> Iterator[Ask]:
         """Every ask, oldest first, in pages so a million rows never sit in memory."""

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 BUILTIN_PACKS: tuple[str, ...] = ("retail", "bank")
+HQ_PACK = "hq"
 MAX_OUTCOMES = 10  # picked with the digit keys 1..9 then 0
 MAX_LABEL = 30  # category and outcome labels share an 80-column line with other fields
 
@@ -164,14 +165,24 @@ def parse_taxonomy(data: dict[str, Any], source: str = "<data>") -> Taxonomy:
 
 
 def load_pack(name_or_path: str) -> Taxonomy:
-    """A built-in pack by name ("retail", "bank") or a pack file by path; cached."""
+    """A built-in pack by name ("retail", "bank"), HQ's ("hq") or a pack file by path; cached.
+
+    "hq" is the last good pack pulled from HQ; until the first pull, the retail pack.
+    """
     if name_or_path in BUILTIN_PACKS:
         return _load_builtin(name_or_path)
+    if name_or_path == HQ_PACK:
+        from associate_tui.config import hq_taxonomy_path
+
+        path = hq_taxonomy_path()
+        if not path.exists():
+            return _load_builtin("retail")
+        name_or_path = str(path)
     path = Path(name_or_path).expanduser()
     if path.suffix.lower() != ".json" and len(path.parts) == 1:
         raise TaxonomyError(
-            f"unknown taxonomy pack '{name_or_path}'; use a built-in pack ({', '.join(BUILTIN_PACKS)}) "
-            "or the path to a .json pack file"
+            f"unknown taxonomy pack '{name_or_path}'; use a built-in pack ({', '.join(BUILTIN_PACKS)}), "
+            f"'{HQ_PACK}' for the one HQ publishes, or the path to a .json pack file"
         )
     try:
         stat = path.stat()

@@ -144,7 +144,8 @@ def test_older_file_is_upgraded_in_place(db_path: Path) -> None:
         assert new.schema_version() == LATEST_SCHEMA
         assert [a.id for a in new.recent_asks(query="wool")] == [kept.id]
         names = [r[0] for r in new.db.conn.execute("SELECT name FROM schema_migrations ORDER BY version")]
-        assert names == ["asks table", "full-text search over asks", "search index merges off the save path"]
+        assert names == ["asks table", "full-text search over asks", "search index merges off the save path",
+                     "sync: quarantine and sync state"]
 
 
 def test_a_file_from_a_newer_app_is_refused(db_path: Path) -> None:

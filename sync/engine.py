@@ -1,0 +1,351 @@
+"""The sync engine: pending asks out in bounded batches, HQ's answers back in.
+
+Exactly once, whatever breaks in between, rests on three rules:
+- HQ keeps the highest version of each id and answers `duplicate` for one it holds,
+  so anything may be sent again;
+- a record is acknowledged only if the row still has the version HQ answered for
+  (the store's `apply_results`), in one transaction;
+- nothing leaves the queue except by an acknowledgement or a quarantine (HQ's
+  per-record refusal, lifted by editing the ask). Nothing expires.
+
+The engine knows nothing of the terminal app: it is handed a store with the few
+methods in `SyncStore` and an `HQClient`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol
+
+import msgspec
+
+from schemas.records import SCHEMA_VERSION
+from sync.client import HQClient, HQError
+
+BATCH_RECORDS = 500
+BATCH_BYTES = 1_000_000  # before gzip; HQ refuses much larger bodies
+MAX_PASSES = 5  # asks edited while their batch was in flight are sent again, up to this often per sync
+TAXONOMY_ETAG = "taxonomy_etag"
+
+
+class SyncStore(Protocol):
+    """What the engine needs of the terminal's store."""
+
+    def pending_records(self, *, after_seq: int = 0, limit: int = 500) -> list[tuple[int, dict]]: ...
+
+    def apply_results(self, results: list[tuple[str, int, str, str | None, str | None]]) -> None: ...
+
+    def record_sync(self, *, ok: bool, error: str | None = None) -> None: ...
+
+    def get_sync_value(self, key: str) -> str | None: ...
+
+    def set_sync_value(self, key: str, value: str | None) -> None: ...
+
+
+class SyncBusy(Exception):
+    """Another process is syncing this data folder right now."""
+
+
+@dataclass
+class SyncReport:
+    """What one sync did."""
+
+    batches: int = 0
+    sent: int = 0
+    accepted: int = 0
+    duplicate: int = 0
+    stale: int = 0
+    rejected: int = 0
+    taxonomy_updated: bool = False
+    rejections: list[str] = field(default_factory=list)  # HQ's messages, a few
+
+    def summary(self) -> str:
+        if not self.sent:
+            text = "Nothing to send: HQ has every ask."
+        else:
+            text = f"Sent {self.sent} asks in {self.batches} batches: {self.accepted} accepted"
+            if self.duplicate:
+                text += f", {self.duplicate} already at HQ"
+            if self.stale:
+                text += f", {self.stale} superseded at HQ"
+            if self.rejected:
+                text += f", {self.rejected} rejected (see the quarantine)"
+            text += "."
+        if self.taxonomy_updated:
+            text += " New taxonomy from HQ."
+        return text
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Whose batches these are: set at enrolment, checked by HQ against the token."""
+
+    store_id: str
+    terminal_id: str
+
+
+# -- one sync ---------------------------------------------------------------------------
+
+
+def sync_once(
+    store: SyncStore,
+    client: HQClient,
+    identity: Identity,
+    *,
+    batch_records: int = BATCH_RECORDS,
+    batch_bytes: int = BATCH_BYTES,
+    taxonomy_sink: Callable[[bytes], None] | None = None,
+    on_batch: Callable[[SyncReport], None] | None = None,
+) -> SyncReport:
+    """Send everything pending, then pull the taxonomy. Raises HQError on the first failure.
+
+    Whatever was acknowledged before a failure stays acknowledged; the rest is
+    simply still pending. The outcome is recorded in the store for the status line.
+    """
+    report = SyncReport()
+    try:
+        for _ in range(MAX_PASSES):
+            if not _drain_pass(store, client, identity, report, batch_records, batch_bytes, on_batch):
+                break
+        if taxonomy_sink is not None:
+            report.taxonomy_updated = pull_taxonomy(store, client, taxonomy_sink)
+    except HQError as error:
+        store.record_sync(ok=False, error=str(error))
+        raise
+    store.record_sync(ok=True)
+    return report
+
+
+def _drain_pass(
+    store: SyncStore,
+    client: HQClient,
+    identity: Identity,
+    report: SyncReport,
+    batch_records: int,
+    batch_bytes: int,
+    on_batch: Callable[[SyncReport], None] | None,
+) -> bool:
+    """One pass over the outbox in seq order; True if anything was sent."""
+    after = 0
+    sent_any = False
+    while True:
+        rows = store.pending_records(after_seq=after, limit=batch_records)
+        if not rows:
+            return sent_any
+        for records, keys, last_seq in _batches(rows, batch_bytes):
+            body = encode_batch(identity, records)
+            result = client.push(body)
+            _apply(store, keys, result.results, report)
+            report.batches += 1
+            after = last_seq
+            sent_any = True
+            if on_batch is not None:
+                on_batch(report)
+
+
+Keys = set[tuple[str, int]]
+
+
+def _batches(rows: list[tuple[int, dict]], batch_bytes: int) -> Iterator[tuple[list[bytes], Keys, int]]:
+    """Split rows into batches under `batch_bytes` of JSON: (records, their (id, version)s, last seq)."""
+    encode = msgspec.json.encode
+    batch: list[bytes] = []
+    keys: Keys = set()
+    size = 0
+    last = 0
+    for seq, record in rows:
+        encoded = encode(record)
+        if batch and size + len(encoded) + 1 > batch_bytes:
+            yield batch, keys, last
+            batch, keys, size = [], set(), 0
+        batch.append(encoded)
+        keys.add((record["id"], record["version"]))
+        size += len(encoded) + 1
+        last = seq
+    if batch:
+        yield batch, keys, last
+
+
+def encode_batch(identity: Identity, records: list[bytes]) -> bytes:
+    """A version-1 batch, its records already encoded (the contract's `Batch`)."""
+    head = msgspec.json.encode(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "batch_id": str(uuid.uuid4()),
+            "store_id": identity.store_id,
+            "terminal_id": identity.terminal_id,
+            "sent_at": utc_now(),
+        }
+    )
+    return head[:-1] + b',"records":[' + b",".join(records) + b"]}"
+
+
+def _apply(store: SyncStore, sent: Keys, results: list, report: SyncReport) -> None:
+    answers = []
+    for result in results:
+        if (result.id, result.version) not in sent:
+            continue  # not ours to acknowledge: never trust an answer for what we did not send
+        answers.append((result.id, result.version, result.status, result.code, result.message))
+        setattr(report, result.status, getattr(report, result.status) + 1)
+        if result.status == "rejected" and len(report.rejections) < 5:
+            report.rejections.append(f"{result.code}: {result.message}")
+    report.sent += len(sent)
+    store.apply_results(answers)
+
+
+def pull_taxonomy(store: SyncStore, client: HQClient, sink: Callable[[bytes], None]) -> bool:
+    """Fetch HQ's taxonomy if it changed; `sink` checks and installs it. True if it changed.
+
+    A pack the sink refuses (ValueError) is reported and the last good one stays.
+    """
+    etag = store.get_sync_value(TAXONOMY_ETAG)
+    answer = client.taxonomy(etag)
+    if answer.body is None:
+        return False
+    try:
+        sink(answer.body)
+    except ValueError as error:
+        raise TaxonomyRefused(f"HQ's taxonomy could not be used, keeping the current one: {error}") from error
+    store.set_sync_value(TAXONOMY_ETAG, answer.etag)
+    return True
+
+
+class TaxonomyRefused(HQError):
+    """HQ published a pack this terminal cannot use."""
+
+
+# -- retries ------------------------------------------------------------------------------
+
+
+class Backoff:
+    """Exponential backoff with full jitter, from about a second up to minutes.
+
+    Full jitter (a random delay between 0 and the exponential cap) spreads the
+    retries of a thousand terminals after an HQ outage instead of having them
+    all knock at once. HQ's Retry-After, when given, is the floor.
+    """
+
+    def __init__(self, base: float = 1.0, cap: float = 300.0, rng: random.Random | None = None) -> None:
+        self.base = base
+        self.cap = cap
+        self.attempt = 0
+        self._rng = rng or random.Random()
+
+    def next_delay(self, retry_after: float | None = None) -> float:
+        ceiling = min(self.cap, self.base * 2**self.attempt)
+        self.attempt += 1
+        delay = self._rng.uniform(self.base / 2, max(self.base / 2, ceiling))
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.cap))
+        return delay
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+def sync_with_retry(
+    store: SyncStore,
+    client: HQClient,
+    identity: Identity,
+    *,
+    give_up_after: float,
+    backoff: Backoff | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    on_retry: Callable[[HQError, float], None] | None = None,
+    **options: object,
+) -> SyncReport:
+    """`sync_once`, retrying transient failures (offline, timeouts, 429, 5xx) with backoff.
+
+    Gives up (re-raising the last error) once the next wait would pass
+    `give_up_after` seconds from the start; a permanent failure is raised at once.
+    """
+    backoff = backoff or Backoff()
+    started = time.monotonic()
+    while True:
+        try:
+            return sync_once(store, client, identity, **options)  # type: ignore[arg-type]
+        except HQError as error:
+            if not error.transient:
+                raise
+            delay = backoff.next_delay(error.retry_after)
+            if time.monotonic() - started + delay > give_up_after:
+                raise
+            if on_retry is not None:
+                on_retry(error, delay)
+            sleep(delay)
+
+
+# -- one sync at a time per data folder -------------------------------------------------
+
+
+@contextmanager
+def sync_lock(path: Path) -> Iterator[None]:
+    """Hold the data folder's sync lock, or raise SyncBusy at once.
+
+    An OS lock (flock): it is released when the holder exits, even by SIGKILL,
+    so a crashed sync never blocks the next one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
+            raise SyncBusy(f"Another sync of this terminal is running (process {holder}); it will send the asks.") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+# -- a long-running service ----------------------------------------------------------------
+
+
+def watch(
+    run: Callable[[], SyncReport],
+    *,
+    interval: float,
+    stop: threading.Event,
+    backoff: Backoff | None = None,
+    on_result: Callable[[SyncReport | None, Exception | None, float], None] | None = None,
+) -> None:
+    """Call `run` every `interval` seconds until `stop` is set; back off after transient errors.
+
+    A permanent error (token refused, say) is reported and retried at the normal
+    interval: IT may fix it meanwhile, and nothing is lost by asking again.
+    """
+    backoff = backoff or Backoff()
+    while not stop.is_set():
+        report: SyncReport | None = None
+        failure: Exception | None = None
+        try:
+            report = run()
+            backoff.reset()
+            delay = interval
+        except SyncBusy as error:
+            failure, delay = error, interval
+        except HQError as error:
+            failure = error
+            delay = backoff.next_delay(error.retry_after) if error.transient else interval
+        except Exception as error:  # noqa: BLE001 - a service reports and carries on (disk full, token file gone)
+            failure, delay = error, interval
+        if on_result is not None:
+            on_result(report, failure, delay)
+        stop.wait(delay)
+
+
+def utc_now() -> str:
+    moment = datetime.now(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
