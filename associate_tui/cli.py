@@ -85,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--give-up-after", type=float, default=120.0, metavar="SECONDS",
         help="without --watch: stop retrying after this long and exit 1 (default 120; the asks stay pending)",
     )
+    sync.add_argument(
+        "--batch-size", type=int, default=500, metavar="N",
+        help="asks per request, 1 to 1000 (default 500; smaller for a slow or flaky link)",
+    )
 
     commands.add_parser(
         "status",
@@ -112,7 +116,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sync":
             from associate_tui.sync_command import run_sync_command
 
-            return run_sync_command(config, watch=args.watch, give_up_after=args.give_up_after, out=sys.stdout)
+            if not 1 <= args.batch_size <= 1000:
+                raise UsageError(f"--batch-size {args.batch_size}: use a number from 1 to 1000, e.g. --batch-size 100")
+            return run_sync_command(
+                config, watch=args.watch, give_up_after=args.give_up_after, batch_records=args.batch_size, out=sys.stdout
+            )
     except (UsageError, config_module.ConfigError) as error:
         print(f"associate: {error}", file=sys.stderr)
         return EXIT_USAGE

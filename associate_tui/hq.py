@@ -146,4 +146,5 @@ def run_sync(store: Store, config: config_module.Config, *, give_up_after: float
             return engine.sync_with_retry(
                 store, client, identity, give_up_after=give_up_after, taxonomy_sink=install_taxonomy, **options
             )
+        options.pop("on_retry", None)
         return engine.sync_once(store, client, identity, taxonomy_sink=install_taxonomy, **options)  # type: ignore[arg-type]

@@ -16,17 +16,19 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 
 
-def run_sync_command(config: config_module.Config, *, watch: bool, give_up_after: float, out: TextIO) -> int:
+def run_sync_command(
+    config: config_module.Config, *, watch: bool, give_up_after: float, batch_records: int = 500, out: TextIO
+) -> int:
     if not config.hq_url:
         raise hq.NotEnrolled("This terminal is not enrolled with HQ: run `associate enroll URL --token TOKEN` first.")
     hq.read_token()  # a missing or unsafe token file: say so now, not after the first wait
     with Store(config_module.database_path()) as store:
         if watch:
-            return _watch(store, config, out)
-        return _once(store, config, give_up_after, out)
+            return _watch(store, config, batch_records, out)
+        return _once(store, config, give_up_after, batch_records, out)
 
 
-def _once(store: Store, config: config_module.Config, give_up_after: float, out: TextIO) -> int:
+def _once(store: Store, config: config_module.Config, give_up_after: float, batch_records: int, out: TextIO) -> int:
     from sync.client import HQError
     from sync.engine import SyncBusy
 
@@ -34,7 +36,9 @@ def _once(store: Store, config: config_module.Config, give_up_after: float, out:
         print(f"{error} Next try in {delay:.0f} s.", file=sys.stderr, flush=True)
 
     try:
-        report = hq.run_sync(store, config, give_up_after=give_up_after, on_retry=retrying)
+        report = hq.run_sync(
+            store, config, give_up_after=give_up_after, on_retry=retrying, batch_records=batch_records
+        )
     except SyncBusy as busy:
         print(busy, file=out)
         return EXIT_OK
@@ -48,7 +52,7 @@ def _once(store: Store, config: config_module.Config, give_up_after: float, out:
     return EXIT_OK
 
 
-def _watch(store: Store, config: config_module.Config, out: TextIO) -> int:
+def _watch(store: Store, config: config_module.Config, batch_records: int, out: TextIO) -> int:
     from sync.engine import watch
 
     stop = threading.Event()
@@ -68,6 +72,6 @@ def _watch(store: Store, config: config_module.Config, out: TextIO) -> int:
         print(line, file=out, flush=True)
 
     print(f"Syncing {config.store_id}/{config.terminal_id} with {config.hq_url} every {config.sync_interval} s; Ctrl+C to stop.", file=out, flush=True)
-    watch(lambda: hq.run_sync(store, config), interval=config.sync_interval, stop=stop, on_result=log)
+    watch(lambda: hq.run_sync(store, config, batch_records=batch_records), interval=config.sync_interval, stop=stop, on_result=log)
     print("Stopped.", file=out, flush=True)
     return EXIT_OK
