@@ -1,0 +1,197 @@
+"""How fast a backlog drains to HQ over loopback, and whether memory stays flat.
+
+    python bench/bench_sync.py            # 100,000 asks (and 10,000 for the memory comparison)
+    python bench/bench_sync.py --quick    # 20,000 and 2,000
+
+Runs the real thing: `associate-hq serve` in its own process on a loopback port,
+then `associate sync` in its own process against a terminal file full of pending
+asks, and measures the wall time and the sync process's peak memory (max RSS).
+The yardstick is a plain `executemany` of the same rows into an HQ database
+file: what the disk and SQLite can do with no HTTP, no validation, no answers.
+Prints a table; never part of the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+sys.path.insert(0, str(ROOT))
+
+from associate_tui.store import Store  # noqa: E402
+from sync.hq.storage import HQStorage  # noqa: E402
+
+WORDS = ["navy", "red", "black", "olive", "rain jacket", "wool scarf", "boots", "size M", "size 42", "linen shirt"]
+
+
+def build_terminal(path: Path, count: int) -> None:
+    """A terminal file with `count` pending asks, built once and copied for each run."""
+    if path.exists():
+        return
+    tmp = path.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    rng = random.Random(1)
+    with Store(tmp) as store:
+        conn = store.db.conn
+        now = "2026-11-20T10:00:00.000Z"
+        rows = []
+        for i in range(count):
+            ask_id = f"0193{i:028x}"
+            ask_id = f"{ask_id[:8]}-{ask_id[8:12]}-7{ask_id[13:16]}-8{ask_id[17:20]}-{ask_id[20:32]}"
+            text = f"{rng.choice(WORDS)} {rng.choice(WORDS)} {rng.choice(WORDS)}"
+            attributes = json.dumps({"colour": rng.choice(["navy", "red", "black"]), "size": rng.choice("SML")})
+            rows.append((ask_id, now, now, "S1", "T1", "AB", "walk-in", text, "clothing.outerwear", attributes,
+                         "out_of_stock", rng.choice([None, "black parka"]), None, 1, None))
+        conn.execute("BEGIN")
+        conn.executemany(
+            "INSERT INTO asks (id, version, synced_version, created_at, updated_at, store_id, terminal_id, associate, "
+            "channel, text, category, attributes, outcome, substitute, substitute_accepted, quantity, note) "
+            "VALUES (?, 1, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    tmp.rename(path)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/v1/health", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"HQ at {url} did not start")
+
+
+def drain(work: Path, template: Path, count: int) -> dict[str, float]:
+    """Serve a fresh HQ, copy the terminal file, run one `associate sync`; time and memory."""
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "data").mkdir(parents=True)
+    shutil.copy(template, work / "data" / "associate.db")
+    hq_db = work / "hq.db"
+    with HQStorage.open(f"sqlite:///{hq_db}") as storage:
+        token = storage.add_terminal("S1", "T1")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    hq = subprocess.Popen(
+        [sys.executable, "-m", "sync.hq.cli", "serve", "--db", f"sqlite:///{hq_db}", "--port", str(port),
+         "--log-level", "warning"],
+        cwd=ROOT,
+    )
+    try:
+        wait_healthy(url)
+        (work / "config.toml").write_text(f'store_id = "S1"\nterminal_id = "T1"\nhq_url = "{url}"\n')
+        token_file = work / "token"
+        token_file.write_text(token + "\n")
+        token_file.chmod(0o600)
+        env = {**os.environ, "ASSOCIATE_DATA_DIR": str(work / "data"), "ASSOCIATE_CONFIG": str(work / "config.toml")}
+        started = time.perf_counter()
+        sync = subprocess.Popen(
+            [sys.executable, "-m", "associate_tui", "sync", "--batch-size", "500"],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        _, status, usage = os.wait4(sync.pid, 0)
+        seconds = time.perf_counter() - started
+        out = sync.stdout.read().decode()
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"associate sync failed: {sync.stderr.read().decode()}")
+    finally:
+        hq.terminate()
+        hq.wait()
+    with sqlite3.connect(hq_db) as conn:
+        held = conn.execute("SELECT count(*) FROM asks").fetchone()[0]
+    if held != count:
+        raise SystemExit(f"HQ holds {held} asks, expected {count}: {out}")
+    return {"seconds": seconds, "rate": count / seconds, "peak_mib": usage.ru_maxrss / 1024}
+
+
+def yardstick(work: Path, template: Path, count: int) -> float:
+    """records/s of a plain executemany of the same rows into a fresh HQ database file, 500 a transaction."""
+    hq_db = work / "yardstick.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{hq_db}{suffix}").unlink(missing_ok=True)
+    with HQStorage.open(f"sqlite:///{hq_db}"):
+        pass  # the HQ schema, indexes included
+    with Store(template) as store:
+        records = [record for _, record in store.pending_records(limit=count)]
+    conn = sqlite3.connect(hq_db, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(asks)")]
+    filler = {"content_hash": "0" * 64, "received_at": "2026-11-20T10:00:01.000Z", "batch_id": "b", "clock_skew_ms": 0}
+    rows = [
+        tuple(
+            json.dumps(r[c]) if c == "attributes" else r[c] if c in r else filler.get(c)
+            for c in columns
+        )
+        for r in records
+    ]
+    sql = f"INSERT INTO asks ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    started = time.perf_counter()
+    for i in range(0, len(rows), 500):
+        conn.execute("BEGIN")
+        conn.executemany(sql, rows[i : i + 500])
+        conn.execute("COMMIT")
+    seconds = time.perf_counter() - started
+    conn.close()
+    return count / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="20,000 asks instead of 100,000")
+    args = parser.parse_args()
+    big = 20_000 if args.quick else 100_000
+    small = big // 10
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    templates = {n: RESULTS / f"sync-terminal-{n}.db" for n in (small, big)}
+    for n, path in templates.items():
+        print(f"building a terminal file with {n:,} pending asks...", file=sys.stderr)
+        build_terminal(path, n)
+
+    work = RESULTS / "sync-run"
+    print("draining...", file=sys.stderr)
+    runs = {n: drain(work / str(n), templates[n], n) for n in (small, big)}
+    ruler = yardstick(work, templates[big], big)
+    shutil.rmtree(work, ignore_errors=True)
+
+    rate = runs[big]["rate"]
+    ratio = rate / ruler
+    rows = [
+        (f"drain {big:,} pending asks to HQ (one `associate sync`, batches of 500)", f"{runs[big]['seconds']:.1f} s", "", ""),
+        ("records/s end to end (terminal -> gzip HTTP -> HQ commit -> acks applied)", f"{rate:,.0f}", "", ""),
+        ("yardstick: plain executemany of the same rows into an HQ file, 500 a transaction", f"{ruler:,.0f}", "", ""),
+        ("ratio", f"{ratio:.2f}", ">= 0.33", "ok" if ratio >= 1 / 3 else "MISS"),
+        (f"peak memory of the sync process, {small:,} pending", f"{runs[small]['peak_mib']:.0f} MiB", "", ""),
+        (f"peak memory of the sync process, {big:,} pending", f"{runs[big]['peak_mib']:.0f} MiB",
+         "flat", "ok" if runs[big]["peak_mib"] <= runs[small]["peak_mib"] * 1.15 else "MISS"),
+    ]
+    print()
+    print("| measure | value | target | |")
+    print("|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()
