@@ -156,7 +156,7 @@ def test_a_bad_config_file_is_explained(capsys, tmp_path, content, says) -> None
     assert code == 2 and says in err and "config" in err.lower()
 
 
-@pytest.mark.parametrize("command", [[], ["log"], ["export"], ["status"]])
+@pytest.mark.parametrize("command", [[], ["log"], ["export"], ["status"], ["enroll"], ["sync"]])
 def test_help_says_what_each_command_does(command) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "associate_tui", *command, "--help"], capture_output=True, text=True, cwd=ROOT
@@ -164,7 +164,8 @@ def test_help_says_what_each_command_does(command) -> None:
     assert result.returncode == 0
     assert "usage: associate" in result.stdout
     assert {(): "starts the app", ("log",): "Save one ask", ("export",): "Write every ask",
-            ("status",): "Print the store"}[tuple(command)] in result.stdout
+            ("status",): "Print the store", ("enroll",): "Check TOKEN with HQ",
+            ("sync",): "Send every pending ask"}[tuple(command)] in result.stdout
 
 
 def test_the_installed_command_logs_and_exports(tmp_path) -> None:
@@ -208,14 +209,43 @@ def test_a_read_only_data_folder_is_explained() -> None:
 def test_storage_and_parsing_modules_do_not_import_textual_or_rich() -> None:
     code = (
         "import sys, associate_tui.store, associate_tui.taxonomy, associate_tui.asks, associate_tui.config, "
-        "associate_tui.cli; bad = [m for m in ('textual', 'rich') if m in sys.modules]; print(bad); "
+        "associate_tui.cli, associate_tui.hq, associate_tui.sync_command; bad = [m for m in ('textual', 'rich') if m in sys.modules]; print(bad); "
         "sys.exit(1 if bad else 0)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_the_sync_engine_never_loads_textual_and_the_app_never_loads_httpx_at_start() -> None:
+    code = (
+        "import sys, sync.engine, sync.client; assert 'textual' not in sys.modules, 'engine loaded textual'; "
+        "assert not [m for m in sys.modules if m.startswith('associate_tui.')], 'engine imported the terminal'"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    code = "import sys, associate_tui.app; sys.exit('httpx' in sys.modules or 'sync.engine' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
 def test_the_app_refuses_an_unknown_pack_before_starting(capsys, tmp_path) -> None:
     (tmp_path / "config.toml").write_text('taxonomy = "pharmacy"\n')
     code, _, err = run(capsys)
     assert code == 2 and "pharmacy" in err and "retail" in err
+
+
+def test_sync_before_enrolling_says_how_to_enroll(capsys) -> None:
+    code, _, err = run(capsys, "sync")
+    assert code == 1 and "associate enroll URL --token TOKEN" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["enroll", "ftp://hq", "--token", "at1_x"], "must be HQ's address"),
+        (["enroll", "https://hq.example.com", "--token", "two words"], "--token must be the token"),
+        (["sync", "--batch-size", "0"], "--batch-size 0"),
+    ],
+)
+def test_bad_sync_options_exit_2_with_a_fix(capsys, args, says) -> None:
+    code, _, err = run(capsys, *args)
+    assert code == 2 and says in err
