@@ -587,7 +587,8 @@ class Store:
         """Remember how the last sync attempt went, for the status line and `associate status`."""
         now = utc_now()
         values = [("last_attempt_at", now)]
-        values += [("last_success_at", now), ("last_error", None)] if ok else [("last_error", error)]
+        # A sync that went through may still carry a warning (HQ's taxonomy was refused).
+        values += [("last_success_at", now), ("last_error", error)] if ok else [("last_error", error)]
         with self._write("record the sync result") as conn:
             conn.executemany("INSERT OR REPLACE INTO sync_state (key, value) VALUES (?, ?)", values)
 

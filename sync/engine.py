@@ -68,6 +68,7 @@ class SyncReport:
     rejected: int = 0
     taxonomy_updated: bool = False
     rejections: list[str] = field(default_factory=list)  # HQ's messages, a few
+    warning: str | None = None  # went through, but with something to tell (a refused taxonomy)
 
     def summary(self) -> str:
         if not self.sent:
@@ -83,6 +84,8 @@ class SyncReport:
             text += "."
         if self.taxonomy_updated:
             text += " New taxonomy from HQ."
+        if self.warning:
+            text += f" {self.warning}"
         return text
 
 
@@ -118,11 +121,14 @@ def sync_once(
             if not _drain_pass(store, client, identity, report, batch_records, batch_bytes, on_batch):
                 break
         if taxonomy_sink is not None:
-            report.taxonomy_updated = pull_taxonomy(store, client, taxonomy_sink)
+            try:
+                report.taxonomy_updated = pull_taxonomy(store, client, taxonomy_sink)
+            except TaxonomyRefused as refused:
+                report.warning = str(refused)  # the asks went; the last good taxonomy stays
     except HQError as error:
         store.record_sync(ok=False, error=str(error))
         raise
-    store.record_sync(ok=True)
+    store.record_sync(ok=True, error=report.warning)
     return report
 
 
