@@ -235,3 +235,34 @@ def test_config_checks_the_hq_address_and_interval(tmp_path) -> None:
     again = config_module.load(path)
     assert (again.hq_url, again.sync_interval, again.hq_ca_file) == ("https://hq.example.com", 30, "/etc/ca.pem")
     assert os.access(path, os.R_OK)
+
+
+# -- the taxonomy HQ publishes -----------------------------------------------------------------------
+
+
+def test_hq_taxonomy_is_pulled_with_its_etag_and_a_bad_one_keeps_the_last_good(db_path) -> None:
+    from associate_tui.taxonomy import load_pack
+
+    bank = (ROOT / "associate_tui" / "packs" / "bank.json").read_bytes()
+    published = {"body": bank, "etag": '"v1"'}
+    asked_with: list[str | None] = []
+
+    def hq_side(request: httpx.Request) -> httpx.Response:
+        asked_with.append(request.headers.get("If-None-Match"))
+        if request.headers.get("If-None-Match") == published["etag"]:
+            return httpx.Response(304)
+        return httpx.Response(200, content=published["body"], headers={"ETag": published["etag"]})
+
+    assert load_pack("hq").name == "retail"  # nothing pulled yet
+    client = HQClient("http://hq.test", "at1_test", transport=httpx.MockTransport(hq_side))
+    with Store(db_path) as store:
+        first = sync_once(store, client, Identity("S1", "T1"), taxonomy_sink=hq.install_taxonomy)
+        assert first.taxonomy_updated and load_pack("hq").name == "bank"
+        second = sync_once(store, client, Identity("S1", "T1"), taxonomy_sink=hq.install_taxonomy)
+        assert not second.taxonomy_updated and asked_with == [None, '"v1"']
+
+        published.update(body=b'{"name": "broken"}', etag='"v2"')
+        third = sync_once(store, client, Identity("S1", "T1"), taxonomy_sink=hq.install_taxonomy)
+        assert not third.taxonomy_updated and "keeping the current one" in third.warning
+        assert load_pack("hq").name == "bank"  # the last good pack stays
+        assert "taxonomy" in store.sync_status().last_error
