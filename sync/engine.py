@@ -277,9 +277,16 @@ def sync_with_retry(
     """
     backoff = backoff or Backoff()
     started = time.monotonic()
+    on_batch = options.pop("on_batch", None)
+
+    def progressed(report: SyncReport) -> None:
+        backoff.reset()  # HQ is taking batches again: the next hiccup starts from a short wait
+        if on_batch is not None:
+            on_batch(report)  # type: ignore[operator]
+
     while True:
         try:
-            return sync_once(store, client, identity, **options)  # type: ignore[arg-type]
+            return sync_once(store, client, identity, on_batch=progressed, **options)  # type: ignore[arg-type]
         except HQError as error:
             if not error.transient:
                 raise

@@ -261,9 +261,9 @@ def test_every_ask_arrives_once_whatever_the_connection_does(tmp_path, hq_db, fa
 
 def test_random_faults_with_edits_in_between_lose_and_duplicate_nothing(tmp_path, hq_db) -> None:
     counter = Terminal(tmp_path, "S1", "T1")
-    ids = counter.log(1500)
+    ids = counter.log(1200)
     rng = random.Random(7)
-    with HQThread(hq_db) as hq, FaultProxy.random(hq.port, seed=11, fault_share=0.5) as proxy:
+    with HQThread(hq_db) as hq, FaultProxy.random(hq.port, seed=11, fault_share=0.4) as proxy:
         token = add_terminal(hq.storage, "S1", "T1")
         for round_ in range(3):
             with counter.store() as store:
@@ -295,22 +295,29 @@ def test_hq_killed_and_restarted_mid_sync(tmp_path, hq_db) -> None:
 
 def test_the_sync_process_killed_at_random_points_and_restarted(tmp_path, hq_db) -> None:
     counter = Terminal(tmp_path, "S1", "T1")
-    ids = counter.log(5000)
     rng = random.Random(3)
+    ids: list[str] = []
     with HQThread(hq_db) as hq:
         counter.enroll(hq.url, add_terminal(hq.storage, "S1", "T1"))
         kills = 0
-        for _ in range(8):
-            sync = counter.start("sync", "--batch-size", "100")
-            time.sleep(rng.uniform(0.3, 1.2))
+        for round_ in range(8):
+            ids += counter.log(600, seed=round_)  # the counter keeps working between runs
+            with counter.store() as store:
+                for ask_id in rng.sample(ids, 20):
+                    store.edit_ask(ask_id, AskDraft(text="changed between kills", outcome="out_of_stock"))
+            sync = counter.start("sync", "--batch-size", "25")
+            if rng.random() < 0.25:
+                time.sleep(rng.uniform(0.0, 0.4))  # while starting, reading, or sending the first batch
+            else:  # after a random number of asks reached HQ: between batches, or while one is in flight
+                target = hq.storage.count_asks() + rng.randint(1, 550)
+                while sync.poll() is None and hq.storage.count_asks() < target:
+                    time.sleep(0.002)
             if sync.poll() is None:
                 sync.send_signal(signal.SIGKILL)
                 kills += 1
             sync.wait()
-            with counter.store() as store:  # the counter keeps working between runs
-                for ask_id in rng.sample(ids, 20):
-                    store.edit_ask(ask_id, AskDraft(text="changed between kills", outcome="out_of_stock"))
-        assert kills >= 3
+        assert kills >= 6
+        assert 0 < len(held_at_hq(hq_db)) < len(ids)  # killed mid-drain, not only before or after
         done = counter.run("sync")
         assert done.returncode == 0, done.stderr
         assert_exactly_once(hq_db, counter)

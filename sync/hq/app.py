@@ -1,0 +1,251 @@
+"""The HQ service: an ASGI app (Starlette) over `HQStorage`.
+
+Stateless over its database: the store and terminal come from the token, every
+batch is committed before it is answered, and any number of these processes can
+serve the same database. Bad input always gets a 4xx whose JSON body says what is
+wrong and how to fix it; it never reaches the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from datetime import datetime, timezone
+
+import msgspec
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from schemas.records import (
+    MAX_RECORDS_PER_BATCH,
+    BatchResult,
+    ErrorBody,
+    RecordError,
+    WhoAmI,
+    decode_envelope,
+    decode_record,
+    json_schemas,
+)
+from sync.hq.storage import HQStorage, Received, StorageBusy, StorageError, format_utc, parse_utc
+
+MAX_BODY = 2 * 1024 * 1024  # gzip-compressed, as sent: a full batch is ~150 KB
+MAX_INFLATED = 16 * 1024 * 1024  # after gunzip: stops a gzip bomb long before memory does
+log = logging.getLogger("associate_hq")
+
+
+class Refused(Exception):
+    """A request HQ will not take: HTTP status, code and words for the person reading it."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        msgspec.json.encode(ErrorBody(error=code, message=message)),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def create_app(storage: HQStorage, *, max_body: int = MAX_BODY, max_inflated: int = MAX_INFLATED) -> Starlette:
+    async def authenticated(request: Request) -> tuple[str, str]:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Refused(401, "unauthorized", "Missing token: send 'Authorization: Bearer TOKEN' with this terminal's token.",
+                          {"WWW-Authenticate": "Bearer"})
+        who = await run_in_threadpool(storage.authenticate, token.strip())
+        if who is None:
+            raise Refused(401, "unauthorized", "Token not recognised or revoked; enroll this terminal again with a new "
+                          "token from HQ (associate-hq terminal add).", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        return who
+
+    async def health(request: Request) -> Response:
+        if await run_in_threadpool(storage.healthy):
+            return JSONResponse({"status": "ok"})
+        return error_response(503, "database", "HQ cannot reach its database.", {"Retry-After": "5"})
+
+    async def whoami(request: Request) -> Response:
+        store_id, terminal_id = await authenticated(request)
+        return Response(msgspec.json.encode(WhoAmI(store_id=store_id, terminal_id=terminal_id)), media_type="application/json")
+
+    async def taxonomy(request: Request) -> Response:
+        await authenticated(request)
+        published = await run_in_threadpool(storage.taxonomy)
+        headers = {"ETag": published.etag, "Cache-Control": "no-cache"}
+        wanted = [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]
+        if published.etag in wanted or "*" in wanted:
+            return Response(status_code=304, headers=headers)
+        return Response(published.body, media_type="application/json", headers=headers)
+
+    async def batches(request: Request) -> Response:
+        store_id, terminal_id = await authenticated(request)
+        body = await read_body(request, max_body, max_inflated)
+        received_at = format_utc(datetime.now(timezone.utc))
+        try:
+            envelope = decode_envelope(body)
+        except msgspec.ValidationError as error:
+            raise Refused(422, "invalid_batch", f"The batch does not fit the contract (schemas/batch.schema.json): {error}") from None
+        except msgspec.DecodeError as error:
+            raise Refused(400, "bad_json", f"The body is not valid JSON: {error}") from None
+        if envelope.store_id != store_id:
+            raise Refused(403, "wrong_store", f"This token is for store {store_id}; it cannot send asks for store "
+                          f"{envelope.store_id}. Enroll this terminal with a token for that store.")
+        if envelope.terminal_id != terminal_id:
+            raise Refused(403, "wrong_terminal", f"This token is for terminal {terminal_id} of store {store_id}, not "
+                          f"terminal {envelope.terminal_id}. Each terminal needs its own token.")
+        skew = int((parse_utc(received_at) - parse_utc(envelope.sent_at)).total_seconds() * 1000)
+        records = [_received(raw) for raw in envelope.records]
+        results = await run_in_threadpool(
+            lambda: storage.apply_batch(
+                store_id=store_id, terminal_id=terminal_id, batch_id=envelope.batch_id, sent_at=envelope.sent_at,
+                received_at=received_at, clock_skew_ms=skew, records=records,
+            )
+        )
+        answer = BatchResult(batch_id=envelope.batch_id, received_at=received_at, clock_skew_ms=skew, results=results)
+        return Response(msgspec.json.encode(answer), media_type="application/json")
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(openapi_document())
+
+    async def refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Refused)
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        words = {404: "No such route; see /openapi.json.", 405: "This route does not take that method; see /openapi.json."}
+        return error_response(exc.status_code, "http_" + str(exc.status_code), words.get(exc.status_code, str(exc.detail)))
+
+    async def storage_error(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, StorageBusy):
+            return error_response(503, "busy", "HQ is busy; send the batch again shortly.", {"Retry-After": "2"})
+        log.error("database error: %s", exc)
+        return error_response(503, "database", "HQ's database failed; send the batch again later.", {"Retry-After": "10"})
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal", "HQ failed unexpectedly; nothing was stored. Send the batch again later.")
+
+    return Starlette(
+        routes=[
+            Route("/v1/health", health),
+            Route("/v1/whoami", whoami),
+            Route("/v1/taxonomy", taxonomy),
+            Route("/v1/batches", batches, methods=["POST"]),
+            Route("/openapi.json", openapi),
+        ],
+        exception_handlers={
+            Refused: refused,
+            HTTPException: http_error,
+            StorageError: storage_error,
+            Exception: unexpected,
+        },
+    )
+
+
+async def read_body(request: Request, max_body: int, max_inflated: int) -> bytes:
+    """The request body, gunzipped, refusing (413) anything over the limits before holding it all."""
+    too_large = Refused(413, "too_large", f"The body is over {max_body // 1024} KiB as sent or {max_inflated // 1024 // 1024} MiB "
+                        f"unpacked; send fewer records per batch (at most {MAX_RECORDS_PER_BATCH}).")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_body:
+        raise too_large
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("gzip", "identity"):
+        raise Refused(415, "unsupported_encoding", f"Content-Encoding '{encoding}' is not supported; send gzip or nothing.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_body:
+            raise too_large
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if encoding == "identity":
+        if size > max_inflated:
+            raise too_large
+        return body
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        inflated = inflater.decompress(body, max_inflated + 1)
+    except zlib.error as error:
+        raise Refused(400, "bad_gzip", f"The body says Content-Encoding: gzip but is not valid gzip ({error}).") from None
+    if len(inflated) > max_inflated or inflater.unconsumed_tail:
+        raise too_large
+    if not inflater.eof:
+        raise Refused(400, "bad_gzip", "The gzip body is cut short; send the whole batch again.")
+    return inflated
+
+
+def _received(raw: msgspec.Raw) -> Received:
+    try:
+        record = decode_record(raw)
+    except RecordError as error:
+        ask_id, version = _best_effort_key(raw)
+        return Received(record=None, id=ask_id, version=version, problem=str(error))
+    return Received(record=record, id=record.id, version=record.version)
+
+
+def _best_effort_key(raw: msgspec.Raw) -> tuple[str, int]:
+    """The id and version of a record that failed the contract, if they can be read, for the answer."""
+    try:
+        data = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return "", 0
+    if not isinstance(data, dict):
+        return "", 0
+    ask_id = data.get("id") if isinstance(data.get("id"), str) else ""
+    version = data.get("version") if type(data.get("version")) is int else 0
+    return ask_id[:64], version
+
+
+def openapi_document() -> dict:
+    schemas = {name.removesuffix(".schema.json"): schema for name, schema in json_schemas().items()}
+    components: dict = {}
+    for schema in schemas.values():
+        components.update(schema.get("$defs", {}))
+    refs = {name: {"$ref": f"#/components/schemas/{_top(schema)}"} for name, schema in schemas.items()}
+    error = {"description": "see the message", "content": {"application/json": {"schema": refs["error"]}}}
+    bearer = [{"token": []}]
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Associate Terminal HQ", "version": "1"},
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
+        },
+        "paths": {
+            "/v1/health": {"get": {"summary": "Is HQ up and its database reachable", "responses": {"200": {"description": "ok"}, "503": error}}},
+            "/v1/whoami": {"get": {
+                "summary": "The store and terminal this token belongs to", "security": bearer,
+                "responses": {"200": {"description": "who", "content": {"application/json": {"schema": refs["whoami"]}}}, "401": error},
+            }},
+            "/v1/taxonomy": {"get": {
+                "summary": "The published taxonomy pack; send If-None-Match with the last ETag", "security": bearer,
+                "parameters": [{"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "the pack (JSON)"}, "304": {"description": "unchanged"}, "401": error},
+            }},
+            "/v1/batches": {"post": {
+                "summary": "Send a batch of records (gzip JSON); one result per record", "security": bearer,
+                "parameters": [{"name": "Content-Encoding", "in": "header", "required": False,
+                                "schema": {"type": "string", "enum": ["gzip", "identity"]}}],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": refs["batch"]}}},
+                "responses": {
+                    "200": {"description": "results", "content": {"application/json": {"schema": refs["batch_result"]}}},
+                    **{code: error for code in ("400", "401", "403", "413", "415", "422", "503")},
+                },
+            }},
+        },
+    }
+
+
+def _top(schema: dict) -> str:
+    return schema["$ref"].rsplit("/", 1)[-1] if "$ref" in schema else "Unknown"
