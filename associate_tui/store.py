@@ -198,6 +198,17 @@ _ASK_COLUMNS = (
     "note, voided, void_reason"
 )
 _TOKEN = re.compile(r"\w+", re.UNICODE)
+# An ask as the contract's AskRecord (schemas/records.py); synced_version and the
+# quarantine columns are the terminal's own bookkeeping and never leave it.
+_WIRE_RECORD = (
+    "json_object('type', 'ask', 'id', id, 'version', version, 'created_at', created_at, "
+    "'updated_at', updated_at, 'store_id', store_id, 'terminal_id', terminal_id, 'associate', associate, "
+    "'channel', channel, 'text', text, 'category', category, 'attributes', json(attributes), "
+    "'outcome', outcome, 'substitute', substitute, "
+    "'substitute_accepted', CASE substitute_accepted WHEN 1 THEN json('true') WHEN 0 THEN json('false') END, "
+    "'quantity', quantity, 'note', note, 'voided', json(CASE voided WHEN 1 THEN 'true' ELSE 'false' END), "
+    "'void_reason', void_reason)"
+)
 _OUTBOX_COUNT = "SELECT count(*) FROM asks WHERE version > synced_version AND version > quarantined_version"
 
 
@@ -534,20 +545,19 @@ class Store:
 
     # -- sync: the outbox is the asks table itself ------------------------------
 
-    def pending_records(self, *, after_seq: int = 0, limit: int = 500) -> list[tuple[int, dict]]:
-        """Asks to send to HQ, oldest first, as (seq, wire record) pairs."""
+    def pending_records(self, *, after_seq: int = 0, limit: int = 500) -> list[tuple[int, str, int, bytes]]:
+        """Asks to send to HQ, oldest first: (seq, id, version, the wire record as JSON).
+
+        SQLite writes the JSON itself (json_object), so a batch of 500 costs about a
+        millisecond instead of building 500 Python objects to encode them again.
+        """
         sql = (
-            f"SELECT seq, {_ASK_COLUMNS} FROM asks WHERE version > synced_version "
+            f"SELECT seq, id, version, {_WIRE_RECORD} FROM asks WHERE version > synced_version "
             "AND version > quarantined_version AND seq > ? ORDER BY seq LIMIT ?"
         )
         with self._read("read the asks waiting for HQ") as conn:
             rows = conn.execute(sql, (after_seq, limit)).fetchall()
-        records = []
-        for row in rows:
-            fields = _ask(row[1:]).as_dict()
-            del fields["synced_version"]  # terminal bookkeeping, never sent
-            records.append((row[0], {"type": "ask", **fields}))
-        return records
+        return [(seq, ask_id, version, record.encode()) for seq, ask_id, version, record in rows]
 
     def apply_results(self, results: list[tuple[str, int, str, str | None, str | None]]) -> None:
         """HQ's answers, (id, version, status, code, message), in one transaction.

@@ -133,7 +133,7 @@ def yardstick(work: Path, template: Path, count: int) -> float:
     with HQStorage.open(f"sqlite:///{hq_db}"):
         pass  # the HQ schema, indexes included
     with Store(template) as store:
-        records = [record for _, record in store.pending_records(limit=count)]
+        records = [json.loads(raw) for _, _, _, raw in store.pending_records(limit=count)]
     conn = sqlite3.connect(hq_db, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")

@@ -6,6 +6,7 @@ terminal is at HQ exactly once, with its latest version, and nothing is pending.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -176,7 +177,7 @@ def test_a_terminal_cannot_write_for_another_store(tmp_path, hq_db) -> None:
             batch = {"schema_version": 1, "batch_id": "01a205b6-becf-7048-a499-dd27347087b8", "store_id": "S1",
                      "terminal_id": "T1", "sent_at": "2026-11-25T10:00:00.000Z", "records": []}
             with counter.store() as store:
-                batch["records"] = [record for _, record in store.pending_records(limit=1)]
+                batch["records"] = [json.loads(raw) for _, _, _, raw in store.pending_records(limit=1)]
             answer = http.post(f"{hq.url}/v1/batches", json=batch, headers={"Authorization": f"Bearer {token}"})
         assert answer.status_code == 200
         assert answer.json()["results"][0]["status"] == "rejected"
@@ -253,7 +254,8 @@ def test_every_ask_arrives_once_whatever_the_connection_does(tmp_path, hq_db, fa
         delays: list[tuple[str, float]] = []
         with counter.store() as store:
             drain_through(proxy, store, token, delays, batch_records=100)
-        assert proxy.count(fault) == 3 and [kind for kind, _ in delays] == [says] * 3
+        # Two batches are in flight at a time, so one retry may cover two faults.
+        assert proxy.count(fault) == 3 and 1 <= len(delays) <= 3 and {kind for kind, _ in delays} == {says}
         if fault == "busy":
             assert all(delay >= 1.0 for _, delay in delays)  # HQ's Retry-After: 1 is honoured
         assert_exactly_once(hq_db, counter)

@@ -42,14 +42,33 @@ def add(store: Store, text: str = "navy rain jacket size M", **fields) -> object
 def test_an_edit_made_while_the_batch_was_in_flight_is_sent_again(db_path) -> None:
     with Store(db_path) as store:
         ask = add(store)
-        [(_, record)] = store.pending_records()
+        [(_, _, _, raw)] = store.pending_records()
+        record = json.loads(raw)
         assert record["version"] == 1 and "synced_version" not in record and record["type"] == "ask"
         store.edit_ask(ask.id, AskDraft(text="navy rain jacket size L", outcome="out_of_stock"))
         store.apply_results([(ask.id, 1, "accepted", None, None)])  # HQ acknowledges version 1
-        [(_, again)] = store.pending_records()
-        assert again["version"] == 2 and again["text"] == "navy rain jacket size L"
+        [(_, _, version, raw)] = store.pending_records()
+        again = json.loads(raw)
+        assert version == again["version"] == 2 and again["text"] == "navy rain jacket size L"
         store.apply_results([(ask.id, 2, "duplicate", None, None)])
         assert store.pending_records() == [] and store.count_pending() == 0
+
+
+@pytest.mark.parametrize("accepted", [True, False, None])
+def test_the_record_sqlite_writes_is_exactly_the_ask_under_the_contract(db_path, accepted) -> None:
+    from schemas.records import decode_record
+
+    with Store(db_path) as store:
+        ask = add(store, "écharpe en laine \"rouge\" taille M", attributes={"colour": "rouge", "size": "M"},
+                  substitute="bonnet" if accepted is not None else None, substitute_accepted=accepted,
+                  note="line one\nline two", quantity=3)
+        ask = store.void_ask(ask.id, "logged twice")
+        [(_, ask_id, version, raw)] = store.pending_records()
+    record = decode_record(raw)  # what HQ does with it
+    expected = ask.as_dict()
+    del expected["synced_version"]
+    assert {name: getattr(record, name) for name in expected} == expected
+    assert (ask_id, version) == (ask.id, 2)
 
 
 def test_a_refused_ask_waits_in_quarantine_until_it_is_edited(db_path) -> None:
@@ -65,7 +84,7 @@ def test_a_refused_ask_waits_in_quarantine_until_it_is_edited(db_path) -> None:
         status = store.sync_status()
         assert (status.pending, status.quarantined) == (0, 1)
         store.edit_ask(bad.id, AskDraft(text="first, fixed", outcome="out_of_stock"))
-        assert [r["id"] for _, r in store.pending_records()] == [bad.id]
+        assert [ask_id for _, ask_id, _, _ in store.pending_records()] == [bad.id]
         assert store.quarantined() == []
 
 
@@ -116,7 +135,7 @@ def test_batches_are_bounded_by_count_and_by_bytes(db_path) -> None:
             add(store, f"ask {i}", note="x" * 400)
         fake = FakeHQ()
         report = sync_once(store, client_for(fake), Identity("S1", "T1"), batch_records=10, batch_bytes=1_000_000)
-        assert [len(b["records"]) for b in fake.batches] == [10, 10, 3]
+        assert sorted(len(b["records"]) for b in fake.batches) == [3, 10, 10]
         assert (report.sent, report.accepted, store.count_pending()) == (23, 23, 0)
 
         for i in range(6):

@@ -507,7 +507,7 @@ def _row(record: AskRecord) -> tuple:
     return (
         record.id, record.version, record.created_at, record.updated_at, record.store_id, record.terminal_id,
         record.associate, record.channel, record.text, record.category,
-        json.dumps(record.attributes, ensure_ascii=False, sort_keys=True), record.outcome, record.substitute,
+        _content.encode(record.attributes).decode(), record.outcome, record.substitute,
         None if record.substitute_accepted is None else int(record.substitute_accepted), record.quantity,
         record.note, int(record.voided), record.void_reason,
     )
