@@ -86,8 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="without --watch: stop retrying after this long and exit 1 (default 120; the asks stay pending)",
     )
     sync.add_argument(
-        "--batch-size", type=int, default=500, metavar="N",
-        help="asks per request, 1 to 1000 (default 500; smaller for a slow or flaky link)",
+        "--batch-size", type=int, default=1000, metavar="N",
+        help="asks per request, 1 to 1000 (default 1000; smaller for a slow or flaky link)",
     )
 
     commands.add_parser(

@@ -17,7 +17,7 @@ EXIT_FAILED = 1
 
 
 def run_sync_command(
-    config: config_module.Config, *, watch: bool, give_up_after: float, batch_records: int = 500, out: TextIO
+    config: config_module.Config, *, watch: bool, give_up_after: float, batch_records: int = 1000, out: TextIO
 ) -> int:
     if not config.hq_url:
         raise hq.NotEnrolled("This terminal is not enrolled with HQ: run `associate enroll URL --token TOKEN` first.")
