@@ -12,19 +12,44 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.timer import Timer
 
 from associate_tui import config as config_module
 from associate_tui.screens.capture import CaptureScreen
 from associate_tui.screens.dialogs import AssociateScreen, HelpScreen, SettingsScreen
 from associate_tui.screens.recent import RecentScreen
+from associate_tui.screens.sync import SyncScreen
 from associate_tui.taxonomy import Taxonomy, load_pack
+from associate_tui.widgets.sync_status import describe
 
 if TYPE_CHECKING:
-    from associate_tui.store import Store
+    from associate_tui.store import Store, SyncStatus
+
+STATUS_REFRESH = 5.0  # seconds: the status line also follows a separate `associate sync --watch`
+SYNC_AFTER_SAVE = 2.0  # seconds: a burst of saves goes in one batch
+SYNC_AT_START = 3.0
+
+
+class SyncStatusRead(Message):
+    def __init__(self, status: SyncStatus) -> None:
+        super().__init__()
+        self.status = status
+
+
+class SyncDone(Message):
+    """A sync ran in the background: what it did, or what went wrong in plain words."""
+
+    def __init__(self, summary: str | None, error: str | None, *, transient: bool = False,
+                 retry_after: float | None = None, taxonomy_updated: bool = False, busy: bool = False) -> None:
+        super().__init__()
+        self.summary, self.error, self.transient = summary, error, transient
+        self.retry_after, self.taxonomy_updated, self.busy = retry_after, taxonomy_updated, busy
 
 
 class AssociateApp(App[None]):
@@ -33,7 +58,7 @@ class AssociateApp(App[None]):
     # Absolute, so a subclass defined elsewhere (tests, benchmarks) finds it too.
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "Associate Terminal"
-    MODES = {"capture": CaptureScreen, "recent": RecentScreen}
+    MODES = {"capture": CaptureScreen, "recent": RecentScreen, "sync": SyncScreen}
     DEFAULT_MODE = "capture"
 
     BINDINGS = [
@@ -41,11 +66,13 @@ class AssociateApp(App[None]):
         Binding("f2", "capture", "New", id="capture"),
         Binding("f3", "recent", "Recent", id="recent"),
         Binding("f4", "switch_associate", "Who", id="associate"),
+        Binding("f6", "sync_screen", "Sync", id="sync"),
         Binding("f9", "settings", "Setup", id="settings"),
         Binding("f10", "quit", "Quit", id="quit"),
     ]
 
     associate: reactive[str] = reactive("ANY", init=False)
+    sync_line: reactive[tuple[str, str]] = reactive(("Sync: reading…", "hint"), init=False)
 
     def __init__(
         self,
@@ -62,6 +89,12 @@ class AssociateApp(App[None]):
         self._store: Store | None = None
         self._store_lock = threading.Lock()
         self._started = False
+        self._sync_status: SyncStatus | None = None
+        self._syncing = False
+        self._sync_failing = False
+        self._asked = False
+        self._sync_timer: Timer | None = None
+        self._backoff = None  # sync.engine.Backoff, made on the first failure (sync loads lazily)
         self.set_reactive(AssociateApp.associate, self.config.associate)
 
     # -- the store, shared by the workers ------------------------------------
@@ -97,6 +130,106 @@ class AssociateApp(App[None]):
                 timeout=8,
             )
         self._started = True
+        self.set_interval(STATUS_REFRESH, self.refresh_sync_status)
+        self.set_timer(0.3, self.refresh_sync_status)  # after the first paint
+        if self.config.hq_url:
+            self._schedule_sync(SYNC_AT_START)
+
+    # -- background sync -------------------------------------------------------
+
+    @property
+    def enrolled(self) -> bool:
+        return bool(self.config.hq_url)
+
+    @work(thread=True, exclusive=True, group="sync-status", exit_on_error=False)
+    def refresh_sync_status(self) -> None:
+        from associate_tui.store import StoreError
+
+        try:
+            self.post_message(SyncStatusRead(self.get_store().sync_status()))
+        except StoreError:
+            pass  # the screens report store errors where the associate is working
+
+    @on(SyncStatusRead)
+    def _status_read(self, event: SyncStatusRead) -> None:
+        self._sync_status = event.status
+        self._show_sync_line()
+
+    def _show_sync_line(self) -> None:
+        self.sync_line = describe(self._sync_status, enrolled=self.enrolled, syncing=self._syncing)
+
+    def sync_soon(self) -> None:
+        """After a save or an edit: sync in a moment, so a burst of saves goes in one batch."""
+        self.refresh_sync_status()
+        if self.enrolled and not self._syncing and not self._sync_failing:
+            self._schedule_sync(SYNC_AFTER_SAVE)
+
+    def _schedule_sync(self, delay: float) -> None:
+        if self._sync_timer is not None:
+            self._sync_timer.stop()
+        self._sync_timer = self.set_timer(delay, self.start_sync)
+
+    def start_sync(self, reason: str = "timer") -> None:
+        if not self.enrolled:
+            if reason == "asked":
+                self.notify("This terminal is not linked to HQ yet. IT runs: associate enroll URL --token TOKEN",
+                            title="Sync", severity="warning", timeout=8)
+            return
+        if self._syncing:
+            return
+        self._syncing = True
+        self._show_sync_line()
+        self._asked = reason == "asked"
+        self.sync_worker()
+
+    @work(thread=True, exclusive=True, group="sync", exit_on_error=False)
+    def sync_worker(self) -> None:
+        from associate_tui import hq
+        from sync.client import HQError
+        from sync.engine import SyncBusy
+
+        try:
+            report = hq.run_sync(self.get_store(), self.config)
+        except SyncBusy:
+            self.post_message(SyncDone("Another program is syncing this terminal right now.", None, busy=True))
+        except HQError as error:
+            self.post_message(SyncDone(None, str(error), transient=error.transient, retry_after=error.retry_after))
+        except Exception as error:  # noqa: BLE001 - token file, disk: shown on the status line, retried later
+            self.post_message(SyncDone(None, str(error)))
+        else:
+            self.post_message(SyncDone(report.summary(), report.warning, taxonomy_updated=report.taxonomy_updated))
+
+    @on(SyncDone)
+    def _sync_done(self, event: SyncDone) -> None:
+        from sync.engine import Backoff
+
+        self._syncing = False
+        delay = float(self.config.sync_interval)
+        if event.summary is not None:
+            if self._sync_failing:
+                self.notify("HQ is reachable again; pending asks are being sent.", title="Sync", timeout=5)
+            self._sync_failing = False
+            self._backoff = None
+            if self._asked:
+                self.notify(event.summary, title="Sync", timeout=6)
+        else:
+            if not self._sync_failing or self._asked:
+                self.notify(event.error or "Sync failed.", title="Sync", severity="warning", timeout=8)
+            self._sync_failing = True
+            if event.transient:
+                self._backoff = self._backoff or Backoff()
+                delay = min(delay, self._backoff.next_delay(event.retry_after))
+        if event.taxonomy_updated and self.config.taxonomy == "hq":
+            pulled = load_pack(self.config.taxonomy)
+            if (pulled.name, pulled.version) != (self.taxonomy.name, self.taxonomy.version):
+                self.notify(f"HQ's taxonomy {pulled.label} {pulled.version} is in use now.", title="Sync", timeout=6)
+            self._swap_taxonomy(pulled)
+        self._asked = False
+        self._schedule_sync(delay)
+        self.refresh_sync_status()
+        for screen in self._all_screens():
+            if hasattr(screen, "sync_finished"):
+                screen.sync_finished()
 
     def _update_subtitle(self) -> None:
         self.sub_title = f"{self.config.store_id} / {self.config.terminal_id} · associate {self.associate}"
@@ -119,13 +252,17 @@ class AssociateApp(App[None]):
         taxonomy_changed = config.taxonomy != self.config.taxonomy
         self.config = config.with_changes(from_file=True)
         if taxonomy_changed:
-            self.taxonomy = load_pack(config.taxonomy)
-            for screen in self._all_screens():
-                if hasattr(screen, "taxonomy_changed"):
-                    screen.taxonomy_changed(self.taxonomy)
+            self._swap_taxonomy(load_pack(config.taxonomy))
         self._update_subtitle()
+        self._show_sync_line()
         if notify:
             self.notify(f"Saved to {self.config_file}.", title="Settings")
+
+    def _swap_taxonomy(self, taxonomy: Taxonomy) -> None:
+        self.taxonomy = taxonomy
+        for screen in self._all_screens():
+            if hasattr(screen, "taxonomy_changed"):
+                screen.taxonomy_changed(self.taxonomy)
 
     def _all_screens(self) -> Iterable[Screen]:
         for stack in self._screen_stacks.values():
@@ -138,6 +275,9 @@ class AssociateApp(App[None]):
 
     def action_recent(self) -> None:
         self.switch_mode("recent")
+
+    def action_sync_screen(self) -> None:
+        self.switch_mode("sync")
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -163,6 +303,7 @@ class AssociateApp(App[None]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield SystemCommand("New ask", "Go to the capture form (F2)", self.action_capture)
         yield SystemCommand("Recent asks", "Search, edit and void asks (F3)", self.action_recent)
+        yield SystemCommand("Sync", "HQ link, pending asks, asks HQ refused; sync now (F6)", self.action_sync_screen)
         yield SystemCommand("Switch associate", "Change who is logging (F4)", self.action_switch_associate)
         yield SystemCommand("Setup", "Store, terminal, taxonomy pack (F9)", self.action_settings)
         yield SystemCommand("Help", "Keys and outcome codes (F1)", self.action_help)

@@ -268,7 +268,7 @@ def _enroll(args: argparse.Namespace, config: config_module.Config, out: TextIO)
     if others:
         print(
             f"Note: {others} pending asks were logged as another store or terminal than {who.store_id}/{who.terminal_id}; "
-            "HQ will refuse them and they will be listed in the quarantine (associate status, F5 in the app).",
+            "HQ will refuse them and they will be listed in the quarantine (associate status, F6 in the app).",
             file=out,
         )
     print(f"{pending} asks are waiting to be sent: run `associate sync`, or keep the app open.", file=out)

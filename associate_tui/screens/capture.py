@@ -17,6 +17,7 @@ from associate_tui.screens.edit import edit_from_table
 from associate_tui.screens.messages import StoreFailed, report_worker_failure
 from associate_tui.widgets.ask_form import AskForm
 from associate_tui.widgets.asks_table import AsksTable
+from associate_tui.widgets.sync_status import SyncStatusBar
 
 if TYPE_CHECKING:
     from associate_tui.app import AssociateApp
@@ -58,6 +59,7 @@ class CaptureScreen(Screen):
         yield AskForm(self.app.taxonomy, id="ask-form")
         yield Label("Just logged on this terminal (Tab to reach, Enter to edit)", id="recent-title", classes="section-title")
         yield AsksTable(self.app.taxonomy, id="recent-asks")
+        yield SyncStatusBar(id="sync-status")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -141,6 +143,7 @@ class CaptureScreen(Screen):
         outcome = self.app.taxonomy.outcome(event.ask.outcome)
         form.say(f"Saved: {event.ask.text} — {outcome.label if outcome else event.ask.outcome}", "ok")
         self.query_one(AsksTable).put_first(event.ask)
+        self.app.sync_soon()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if report_worker_failure(self, event) and event.worker.group == "save":

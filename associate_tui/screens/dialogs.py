@@ -167,6 +167,7 @@ class HelpScreen(ModalScreen[None]):
 | Esc Esc | clear the form |
 | F2 / F3 | new ask / recent asks (search, edit, void) |
 | F4 | switch who is logging |
+| F6 | sync: link to HQ, pending, asks HQ refused (s = sync now) |
 | F8 (in an ask) | void it with a reason |
 | F9 | setup: store, terminal, taxonomy |
 | Ctrl+P | every command, and the theme |

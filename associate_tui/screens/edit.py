@@ -109,7 +109,11 @@ class EditAskScreen(ModalScreen[Ask | None]):
         except InvalidAsk as invalid:
             form.show_errors(invalid.errors)
             return
-        if draft == checked(self.ask.draft(), self.app.taxonomy):
+        try:
+            unchanged = draft == checked(self.ask.draft(), self.app.taxonomy)
+        except InvalidAsk:
+            unchanged = False  # the saved ask breaks today's rules (HQ refused it, say): this is the fix
+        if unchanged:
             self.dismiss(None)
             return
         form.say("Saving…", "hint")
@@ -164,5 +168,6 @@ def edit_from_table(table: AsksTable, ask_id: str | None) -> None:
     def changed(ask: Ask | None) -> None:
         if ask is not None:
             table.replace(ask)
+            table.app.sync_soon()  # type: ignore[attr-defined]
 
     table.app.push_screen(EditAskScreen(ask_id), changed)

@@ -17,6 +17,7 @@ from associate_tui.screens.edit import edit_from_table
 from associate_tui.screens.messages import StoreFailed, report_worker_failure
 from associate_tui.widgets.ask_form import outcome_options
 from associate_tui.widgets.asks_table import AsksTable
+from associate_tui.widgets.sync_status import SyncStatusBar
 from associate_tui.widgets.choice import Choice, Option
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ class RecentScreen(Screen):
             yield Choice(filter_options(self.app.taxonomy), id="outcome-filter")
         yield Static("", id="result-count", classes="section-title")
         yield AsksTable(self.app.taxonomy, id="results")
+        yield SyncStatusBar(id="sync-status")
         yield Footer()
 
     def on_screen_resume(self) -> None:

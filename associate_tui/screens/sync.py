@@ -1,0 +1,119 @@
+"""The sync screen: the link to HQ, what is waiting, and the asks HQ refused (the quarantine)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+from textual.worker import Worker
+
+from associate_tui.screens.edit import EditAskScreen
+from associate_tui.screens.messages import StoreFailed, report_worker_failure
+from associate_tui.widgets.asks_table import local_time
+from associate_tui.widgets.sync_status import SyncStatusBar
+
+if TYPE_CHECKING:
+    from associate_tui.app import AssociateApp
+    from associate_tui.store import Quarantined
+
+
+class QuarantineLoaded(Message):
+    def __init__(self, held: list[Quarantined]) -> None:
+        super().__init__()
+        self.held = held
+
+
+class SyncScreen(Screen):
+    """What has reached HQ, what is waiting, and what HQ refused and why."""
+
+    app: AssociateApp
+    AUTO_FOCUS = "#quarantine"
+    BINDINGS = [
+        Binding("s", "sync_now", "Sync now", id="sync_now"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="sync-link", classes="sync-facts")
+        yield Static("Refused by HQ", id="quarantine-title", classes="section-title")
+        yield DataTable(id="quarantine", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="quarantine-detail")
+        yield SyncStatusBar(id="sync-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._messages: dict[str, str] = {}
+        table = self.query_one("#quarantine", DataTable)
+        table.add_column("When", key="when", width=6)
+        table.add_column("Asked for", key="text", width=28)
+        table.add_column("HQ said", key="said")
+
+    def on_screen_resume(self) -> None:
+        self.show_link()
+        self.load()
+        self.app.refresh_sync_status()
+
+    def sync_finished(self) -> None:
+        """Called by the app after every sync, whoever started it."""
+        self.show_link()
+        self.load()
+
+    def show_link(self) -> None:
+        config = self.app.config
+        if config.hq_url:
+            link = f"HQ {config.hq_url} · store {config.store_id} · terminal {config.terminal_id} · every {config.sync_interval} s"
+        else:
+            link = "Not linked to HQ. IT links this terminal with: associate enroll URL --token TOKEN"
+        self.query_one("#sync-link", Static).update(link)
+
+    @work(thread=True, exclusive=True, group="quarantine", exit_on_error=False)
+    def load(self) -> None:
+        from associate_tui.store import StoreError
+
+        try:
+            self.post_message(QuarantineLoaded(self.app.get_store().quarantined()))
+        except StoreError as error:
+            self.post_message(StoreFailed(str(error)))
+
+    @on(QuarantineLoaded)
+    def _loaded(self, event: QuarantineLoaded) -> None:
+        table = self.query_one("#quarantine", DataTable)
+        table.clear()
+        for held in event.held:
+            text = held.ask.text if len(held.ask.text) <= 28 else held.ask.text[:27] + "…"
+            table.add_row(local_time(held.at), text, f"{held.code}: {held.message}", key=held.ask.id)
+        self._messages = {held.ask.id: f"{held.code}: {held.message}" for held in event.held}
+        title = self.query_one("#quarantine-title", Static)
+        if event.held:
+            title.update(f"Refused by HQ ({len(event.held)}), kept here · Enter opens one; a correction is sent again")
+        else:
+            title.update("Refused by HQ: none. Every ask HQ has seen, it took.")
+        self.query_one("#quarantine-detail", Static).update(next(iter(self._messages.values()), ""))
+
+    @on(DataTable.RowHighlighted, "#quarantine")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.query_one("#quarantine-detail", Static).update(self._messages.get(str(event.row_key.value), ""))
+
+    @on(DataTable.RowSelected, "#quarantine")
+    def _open(self, event: DataTable.RowSelected) -> None:
+        def closed(ask: object) -> None:
+            self.load()
+            if ask is not None:
+                self.app.sync_soon()
+
+        self.app.push_screen(EditAskScreen(str(event.row_key.value)), closed)
+
+    def action_sync_now(self) -> None:
+        self.app.start_sync(reason="asked")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        report_worker_failure(self, event)
+
+    @on(StoreFailed)
+    def _failed(self, event: StoreFailed) -> None:
+        self.notify(event.text, title="Database", severity="error", timeout=10)
