@@ -1,0 +1,97 @@
+"""The app's side of sync, driven like a person: the status line, the F6 screen, a real sync to a real HQ."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from textual.widgets import DataTable
+
+from associate_tui import hq
+from associate_tui.app import AssociateApp
+from associate_tui.asks import AskDraft
+from associate_tui.config import Config
+from associate_tui.store import Store
+from hq_server import HQThread
+from test_app import make_app, settle, type_text
+
+
+def status_line(app: AssociateApp) -> str:
+    return str(app.screen.query_one("#sync-status").render())
+
+
+def add(db_path, text: str = "navy rain jacket size M", store_id: str = "DEMO", terminal_id: str = "TERMINAL-1"):
+    with Store(db_path) as store:
+        return store.add_ask(AskDraft(text=text, outcome="out_of_stock"), store_id=store_id,
+                             terminal_id=terminal_id, associate="AB")
+
+
+async def test_a_terminal_not_linked_to_hq_says_so_and_counts_what_waits(tmp_path, db_path) -> None:
+    app = make_app(tmp_path, db_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.4)
+        await settle(pilot)
+        assert "Not linked to HQ: 0 pending" in status_line(app)
+        await type_text(pilot, "black umbrella")
+        await pilot.press("enter", "4", "enter")
+        await settle(pilot)
+        assert "Not linked to HQ: 1 pending" in status_line(app)
+        await pilot.press("f6")
+        await settle(pilot)
+        assert "associate enroll" in str(app.screen.query_one("#sync-link").render())
+        await pilot.press("s")
+        await pilot.pause()
+        assert any("not linked to HQ" in n.message for n in app._notifications)
+
+
+async def test_the_last_error_and_refused_asks_are_shown_in_plain_words(tmp_path, db_path) -> None:
+    bad = add(db_path, "x" * 20)
+    with Store(db_path) as store:
+        store.apply_results([(bad.id, 1, "rejected", "invalid", "Expected `str` of length <= 300 - at `$.text`")])
+        store.record_sync(ok=False, error="Offline: cannot reach HQ at https://hq.example.com.")
+    app = make_app(tmp_path, db_path, hq_url="https://hq.example.com")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.4)
+        await settle(pilot)
+        line = status_line(app)
+        assert "1 refused by HQ (F6)" in line and "Offline: cannot reach HQ" in line
+        await pilot.press("f6")
+        await settle(pilot)
+        table = app.screen.query_one("#quarantine", DataTable)
+        assert table.row_count == 1
+        detail = str(app.screen.query_one("#quarantine-detail").render())
+        assert "invalid" in detail and "$.text" in detail
+
+
+async def test_an_ask_saved_at_the_counter_reaches_hq_and_a_refused_one_is_fixed_from_f6(tmp_path, db_path) -> None:
+    refused = add(db_path, "y" * 400, store_id="S1", terminal_id="T1")  # breaks the contract: HQ refuses it
+    with HQThread(tmp_path / "hq.db") as server:
+        hq.write_token(server.storage.add_terminal("S1", "T1"))
+        config = dict(store_id="S1", terminal_id="T1", hq_url=server.url, taxonomy="hq")
+        app = AssociateApp(Config(**config), database=db_path, config_file=tmp_path / "config.toml")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await type_text(pilot, "navy rain jacket size M")
+            await pilot.press("enter", "3", "enter")
+            await settle(pilot)
+            await pilot.press("f6", "s")  # sync now, without waiting for the timer
+            await pilot.pause(0.5)
+            await settle(pilot)
+            assert server.storage.count_asks() == 1
+            assert app.screen.query_one("#quarantine", DataTable).row_count == 1
+            assert "0 pending" in status_line(app) and "last sync never" not in status_line(app)
+
+            await pilot.press("enter")  # open the refused ask and correct it
+            await settle(pilot)
+            for _ in range(3):
+                await pilot.press("end", "ctrl+u")
+            await type_text(pilot, "yellow umbrella")
+            await pilot.press("enter")
+            await settle(pilot)
+            await pilot.press("s")
+            await pilot.pause(0.5)
+            await settle(pilot)
+            assert app.screen.query_one("#quarantine", DataTable).row_count == 0
+            with sqlite3.connect(tmp_path / "hq.db") as conn:
+                texts = {row[0] for row in conn.execute("SELECT text FROM asks")}
+            assert texts == {"navy rain jacket size M", "yellow umbrella"}
+            assert refused.id in {row[0] for row in sqlite3.connect(tmp_path / "hq.db").execute("SELECT id FROM asks")}
