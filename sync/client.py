@@ -48,6 +48,10 @@ class HQBusy(HQError):
     transient = True
 
 
+class CertificateRefused(HQError):
+    """HQ's TLS certificate did not verify: never talk to it, and do not retry in a loop."""
+
+
 class TokenRefused(HQError):
     """401: the token is missing, wrong or revoked. Only enrolling again helps."""
 
@@ -132,7 +136,7 @@ class HQClient:
             raise Offline(f"HQ at {where} did not answer in time ({type(error).__name__}); will try again.") from error
         except httpx.ConnectError as error:
             if "CERTIFICATE_VERIFY_FAILED" in str(error):
-                raise Offline(
+                raise CertificateRefused(
                     f"HQ's certificate at {where} could not be verified; ask IT to check the address "
                     "or set hq_ca_file in the config to the CA that signed it."
                 ) from error

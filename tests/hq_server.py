@@ -28,13 +28,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_healthy(url: str, timeout: float = 15.0, process: subprocess.Popen | None = None) -> None:
+def wait_healthy(url: str, timeout: float = 15.0, process: subprocess.Popen | None = None, verify: bool | str = True) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"HQ exited with {process.returncode}: {process.stderr.read() if process.stderr else ''}")
         try:
-            if httpx.get(f"{url}/v1/health", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/v1/health", timeout=1, verify=verify).status_code == 200:
                 return
         except httpx.TransportError:
             pass
@@ -96,19 +96,22 @@ class HQProcess:
 class HQThread:
     """The same app under uvicorn in a thread of this process: quick to start, same HTTP."""
 
-    def __init__(self, db_path: Path, **app_options: int) -> None:
+    def __init__(self, db_path: Path, *, tls: tuple[Path, Path] | None = None, **app_options: int) -> None:
+        """`tls`: (certificate chain and key PEM, the CA that signed it) to serve HTTPS."""
         self.db_path = db_path
         self.storage = HQStorage.open(f"sqlite:///{db_path}")
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
+        self.verify: bool | str = str(tls[1]) if tls else True
         config = uvicorn.Config(create_app(self.storage, **app_options), host="127.0.0.1", port=self.port,
-                                log_level="warning", access_log=False, lifespan="off")
+                                log_level="warning", access_log=False, lifespan="off",
+                                ssl_certfile=str(tls[0]) if tls else None)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> HQThread:
         self.thread.start()
-        wait_healthy(self.url)
+        wait_healthy(self.url, verify=self.verify)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -224,6 +224,49 @@ def test_a_poison_record_is_quarantined_and_the_rest_of_the_queue_drains(tmp_pat
         assert_exactly_once(hq_db, counter)
 
 
+def test_hqs_certificate_is_verified_and_a_private_ca_can_be_named(tmp_path, hq_db) -> None:
+    import trustme
+
+    ca = trustme.CA()
+    chain, ca_file = tmp_path / "hq.pem", tmp_path / "ca.pem"
+    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(chain))
+    ca.cert_pem.write_to_path(str(ca_file))
+    counter = Terminal(tmp_path, "S1", "T1")
+    counter.log(5)
+    with HQThread(hq_db, tls=(chain, ca_file)) as hq:
+        token = add_terminal(hq.storage, "S1", "T1")
+        refused = counter.run("enroll", hq.url, "--token", token)
+        assert refused.returncode == 1 and "certificate" in refused.stderr and "hq_ca_file" in refused.stderr
+        assert not (counter.dir / "token").exists()
+        with open(counter.dir / "config.toml", "a") as config:
+            config.write(f'hq_ca_file = "{ca_file}"\n')
+        counter.enroll(hq.url, token)
+        done = counter.run("sync")
+        assert done.returncode == 0 and "5 accepted" in done.stdout
+        assert_exactly_once(hq_db, counter)
+
+
+def test_sync_watch_runs_as_a_service_and_stops_cleanly(tmp_path, hq_db) -> None:
+    counter = Terminal(tmp_path, "S1", "T1")
+    with HQThread(hq_db) as hq:
+        counter.enroll(hq.url, add_terminal(hq.storage, "S1", "T1"))
+        with open(counter.dir / "config.toml", "a") as config:
+            config.write("sync_interval = 5\n")
+        service = counter.start("sync", "--watch")
+        try:
+            counter.log(30)
+            deadline = time.monotonic() + 30
+            while hq.storage.count_asks() < 30:
+                assert time.monotonic() < deadline, "the service did not send the asks"
+                time.sleep(0.2)
+        finally:
+            service.send_signal(signal.SIGTERM)
+            out, err = service.communicate(timeout=30)
+        assert service.returncode == 0, err
+        assert "every 5 s" in out and "Stopped." in out
+        assert_exactly_once(hq_db, counter)
+
+
 # -- faults on the wire: exactly once whatever breaks ------------------------------------------------
 
 
