@@ -6,6 +6,7 @@ the envelope first (its records left raw), then each record on its own.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Annotated, Literal
 
 import msgspec
@@ -139,6 +140,20 @@ def decode_record(raw: msgspec.Raw | bytes) -> Record:
         return msgspec.json.decode(raw, type=Record)
     except (msgspec.ValidationError, msgspec.DecodeError) as error:
         raise RecordError(str(error)) from error
+
+
+def format_utc(moment: datetime) -> str:
+    """A time in the contract's form: UTC, ISO-8601 with milliseconds and a Z."""
+    moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def utc_now() -> str:
+    return format_utc(datetime.now(timezone.utc))
+
+
+def parse_utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def encode(value: msgspec.Struct) -> bytes:

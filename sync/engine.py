@@ -25,13 +25,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
 import msgspec
 
-from schemas.records import SCHEMA_VERSION
+from schemas.records import SCHEMA_VERSION, utc_now
 from sync.client import HQClient, HQError
 
 BATCH_RECORDS = 1000  # the contract's most; fewer requests, fewer commits on both sides
@@ -391,8 +390,3 @@ def watch(
         if on_result is not None:
             on_result(report, failure, delay)
         stop.wait(delay)
-
-
-def utc_now() -> str:
-    moment = datetime.now(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

@@ -23,7 +23,7 @@ from associate_tui.asks import AskDraft
 from associate_tui.store import Store
 from hq_server import HQProcess, HQThread, add_terminal
 from fault_proxy import FaultProxy
-from sync.client import HQBusy, HQClient
+from sync.client import HQClient
 from sync.engine import Backoff, Identity, sync_with_retry
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -31,9 +31,11 @@ from schemas.records import (
     WhoAmI,
     decode_envelope,
     decode_record,
+    format_utc,
     json_schemas,
+    parse_utc,
 )
-from sync.hq.storage import HQStorage, Received, StorageBusy, StorageError, format_utc, parse_utc
+from sync.hq.storage import HQStorage, Received, StorageBusy, StorageError
 
 MAX_BODY = 2 * 1024 * 1024  # gzip-compressed, as sent: a full batch is ~150 KB
 MAX_INFLATED = 16 * 1024 * 1024  # after gunzip: stops a gzip bomb long before memory does

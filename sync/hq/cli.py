@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
-from sync.hq.storage import HQStorage, StorageError, default_url, format_utc
+from schemas.records import format_utc
+from sync.hq.storage import HQStorage, StorageError, default_url
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2

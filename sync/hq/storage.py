@@ -18,12 +18,11 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import msgspec
 
-from schemas.records import AskRecord, RecordResult
+from schemas.records import AskRecord, RecordResult, utc_now
 
 BUSY_TIMEOUT_MS = 5000
 TOKEN_PREFIX = "at1"
@@ -143,19 +142,6 @@ class Published:
     etag: str
     body: bytes
     published_at: str | None
-
-
-def utc_now() -> str:
-    return format_utc(datetime.now(timezone.utc))
-
-
-def format_utc(moment: datetime) -> str:
-    moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def parse_utc(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def default_url() -> str:
