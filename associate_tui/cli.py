@@ -259,7 +259,13 @@ def _enroll(args: argparse.Namespace, config: config_module.Config, out: TextIO)
         raise UsageError(f"URL '{args.url}' {problem}")
     if problem := hq.check_token(args.token):
         raise UsageError(f"--token {problem}")
-    enrolled, who = hq.enroll(args.url, args.token, config)
+    from sync.client import HQError
+
+    try:
+        enrolled, who = hq.enroll(args.url, args.token, config)
+    except HQError as error:
+        print(f"associate: not enrolled, nothing was changed: {error}", file=sys.stderr)
+        return EXIT_FAILED
     print(f"Enrolled with HQ at {enrolled.hq_url} as store {who.store_id}, terminal {who.terminal_id}.", file=out)
     print(f"Token kept in {config_module.token_path()} (readable by this user only); settings in {config_module.config_path()}.", file=out)
     with _open_store() as store:

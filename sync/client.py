@@ -140,7 +140,7 @@ class HQClient:
                     f"HQ's certificate at {where} could not be verified; ask IT to check the address "
                     "or set hq_ca_file in the config to the CA that signed it."
                 ) from error
-            raise Offline(f"Offline: cannot reach HQ at {where}; asks stay here and are sent when it is back.") from error
+            raise Offline(f"Offline: cannot reach HQ at {where}.") from error
         except httpx.TransportError as error:
             raise Offline(f"The connection to HQ at {where} broke ({type(error).__name__}); will try again.") from error
         if response.status_code >= 400:

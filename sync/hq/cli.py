@@ -135,8 +135,12 @@ def _terminal(args: argparse.Namespace, storage: HQStorage, out: TextIO) -> int:
             raise UsageError(str(error)) from None
         print(f"Revoked the token of store {args.store}, terminal {args.terminal}.", file=out)
         return 0
+    terminals = storage.list_terminals()
+    if not terminals:
+        print("No terminals yet. Add one: associate-hq terminal add --store S --terminal T", file=out)
+        return 0
     rows = [("STORE", "TERMINAL", "TOKEN ID", "CREATED", "LAST SEEN", "STATUS")]
-    for t in storage.list_terminals():
+    for t in terminals:
         rows.append((t.store_id, t.terminal_id, t.token_id, t.created_at[:16], (t.last_seen_at or "never")[:16],
                      f"revoked {t.revoked_at[:10]}" if t.revoked_at else "active"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
