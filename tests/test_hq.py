@@ -150,6 +150,14 @@ def test_one_bad_record_is_rejected_alone_naming_the_field(hq, http) -> None:
     assert len(held(hq)) == 2
 
 
+def test_times_that_match_the_pattern_but_not_the_calendar_are_refused_not_a_500(hq, http) -> None:
+    answer = post(http, batch(ask(1), sent_at="2026-13-45T99:99:99.000Z"))
+    assert answer.status_code == 422 and "sent_at" in answer.json()["message"]
+    [result] = post(http, batch(ask(2, created_at="2026-02-30T10:00:00.000Z"))).json()["results"]
+    assert result["status"] == "rejected" and result["code"] == "invalid" and "created_at" in result["message"]
+    assert held(hq) == []
+
+
 def test_hq_records_its_receive_time_and_the_terminals_clock_skew(hq, http) -> None:
     answer = post(http, batch(ask(1))).json()
     [(_, _, _, received_at, skew)] = held(hq)

@@ -213,8 +213,13 @@ def _ingest(storage: HQStorage, store_id: str, terminal_id: str, body: bytes, en
     if envelope.terminal_id != terminal_id:
         raise Refused(403, "wrong_terminal", f"This token is for terminal {terminal_id} of store {store_id}, not "
                       f"terminal {envelope.terminal_id}. Each terminal needs its own token.")
-    skew = int((parse_utc(received_at) - parse_utc(envelope.sent_at)).total_seconds() * 1000)
-    records = records or [_received(raw) for raw in envelope.records]
+    try:
+        sent_at = parse_utc(envelope.sent_at)
+    except ValueError as error:
+        raise Refused(422, "invalid_batch", f"sent_at '{envelope.sent_at}' is not a real time ({error}) - at `$.sent_at`; "
+                      "send the terminal's UTC time, e.g. 2026-11-22T14:03:07.123Z") from None
+    skew = int((parse_utc(received_at) - sent_at).total_seconds() * 1000)
+    records = [_real_times(item) for item in records or [_received(raw) for raw in envelope.records]]
     results = storage.apply_batch(
         store_id=store_id, terminal_id=terminal_id, batch_id=envelope.batch_id, sent_at=envelope.sent_at,
         received_at=received_at, clock_skew_ms=skew, records=records,
@@ -233,6 +238,20 @@ def _received(raw: msgspec.Raw) -> Received:
         ask_id, version = _best_effort_key(raw)
         return Received(record=None, id=ask_id, version=version, problem=str(error))
     return Received(record=record, id=record.id, version=record.version)
+
+
+def _real_times(item: Received) -> Received:
+    """The contract's pattern lets 2026-02-30 through; the calendar does not."""
+    if item.record is None:
+        return item
+    for name in ("created_at", "updated_at"):
+        value = getattr(item.record, name)
+        try:
+            parse_utc(value)
+        except ValueError as error:
+            problem = f"{name} '{value}' is not a real time ({error}) - at `$.{name}`"
+            return Received(record=None, id=item.id, version=item.version, problem=problem)
+    return item
 
 
 def _best_effort_key(raw: msgspec.Raw) -> tuple[str, int]:
