@@ -18,6 +18,7 @@ MAX_SUBSTITUTE = 200
 MAX_NOTE = 1000
 MAX_VOID_REASON = 200
 MAX_QUANTITY = 9999
+MAX_ATTRIBUTES = 30  # the wire contract's limit (schemas/records.py)
 ASSOCIATE_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,11}$")
 _ATTR_KEY = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
 _ATTR_PAIR = re.compile(r"([A-Za-z][\w]*)\s*=\s*(.*?)(?=\s+[A-Za-z][\w]*\s*=|$)")
@@ -127,6 +128,8 @@ def validate(draft: AskDraft, taxonomy: Taxonomy) -> list[FieldError]:
         errors.append(FieldError("text", f"too long ({len(draft.text)} characters); keep it under {MAX_TEXT}"))
     if draft.category and taxonomy.category(draft.category) is None:
         errors.append(FieldError("category", f"unknown category '{draft.category}'; valid: {_codes(taxonomy.categories)}"))
+    if len(draft.attributes) > MAX_ATTRIBUTES:
+        errors.append(FieldError("attributes", f"{len(draft.attributes)} attributes; keep it to {MAX_ATTRIBUTES} at most"))
     for key, value in draft.attributes.items():
         if not _ATTR_KEY.match(key):
             errors.append(FieldError("attributes", f"'{key}' is not a valid attribute name; use lower-case letters, e.g. colour=blue"))

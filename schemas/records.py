@@ -30,7 +30,8 @@ UtcTime = Annotated[
 ]
 Code = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
-Version = Annotated[int, msgspec.Meta(ge=1, description="grows by one on every edit, void or erasure")]
+MAX_VERSION = 2**31 - 1  # one more per edit: far beyond any ask's life, and within every database's INTEGER
+Version = Annotated[int, msgspec.Meta(ge=1, le=MAX_VERSION, description="grows by one on every edit, void or erasure")]
 
 
 def _text(limit: int) -> type:
@@ -50,7 +51,9 @@ class AskRecord(msgspec.Struct, tag="ask", tag_field="type", forbid_unknown_fiel
     channel: Code
     text: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
     category: Code | None = None
-    attributes: dict[Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,29}$")], _text(60)] = {}
+    attributes: Annotated[
+        dict[Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,29}$")], _text(60)], msgspec.Meta(max_length=30)
+    ] = {}
     outcome: Code
     substitute: _text(200) | None = None
     substitute_accepted: bool | None = None

@@ -158,6 +158,15 @@ def test_times_that_match_the_pattern_but_not_the_calendar_are_refused_not_a_500
     assert held(hq) == []
 
 
+def test_counts_beyond_what_a_database_holds_are_rejected_not_a_500(hq, http) -> None:
+    records = [ask(1, version=2**63), ask(2, version=2**64 + 1), ask(3, quantity=-(2**70)),
+               ask(4, attributes={f"k{i}": "v" for i in range(31)})]
+    results = post(http, batch(*records)).json()["results"]
+    assert [r["status"] for r in results] == ["rejected"] * 4
+    assert "version" in results[0]["message"] and "attributes" in results[3]["message"]
+    assert held(hq) == []
+
+
 def test_hq_records_its_receive_time_and_the_terminals_clock_skew(hq, http) -> None:
     answer = post(http, batch(ask(1))).json()
     [(_, _, _, received_at, skew)] = held(hq)

@@ -39,7 +39,7 @@ def broken_batches(draw) -> bytes | dict:
     for _ in range(draw(st.integers(1, 3))):
         target = body if kind == "envelope" else draw(st.sampled_from(records))
         fields = ENVELOPE_FIELDS if target is body else RECORD_FIELDS
-        change = draw(st.sampled_from(["replace", "delete", "add", "huge", "time"]))
+        change = draw(st.sampled_from(["replace", "delete", "add", "huge", "time", "number"]))
         name = draw(st.sampled_from(fields))
         if change == "replace":
             target[name] = draw(JSON)
@@ -47,6 +47,9 @@ def broken_batches(draw) -> bytes | dict:
             target.pop(name, None)
         elif change == "add":
             target[draw(st.text(min_size=1, max_size=12))] = draw(JSON)
+        elif change == "number":  # counts far outside any database's INTEGER
+            name = draw(st.sampled_from(["schema_version"] if target is body else ["version", "quantity"]))
+            target[name] = draw(st.integers(min_value=-(2**70), max_value=2**70))
         elif change == "time":  # the right shape, maybe not a real moment
             name = draw(st.sampled_from(["sent_at"] if target is body else ["created_at", "updated_at"]))
             target[name] = draw(st.from_regex(r"\A\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\Z"))
