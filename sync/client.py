@@ -8,6 +8,7 @@ HQ asked us to wait (`retry_after`). Imports nothing of the terminal app.
 from __future__ import annotations
 
 import gzip
+import ssl
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -70,6 +71,21 @@ class Taxonomy:
     body: bytes | None  # None: unchanged since `etag`
 
 
+def ssl_context(verify: bool | str) -> ssl.SSLContext | bool:
+    """Certificates are always checked: against httpx's CA bundle, or a site's own CA file."""
+    if verify is False:
+        raise ValueError("TLS verification cannot be turned off")
+    if verify is True:
+        return True
+    try:
+        return ssl.create_default_context(cafile=verify)
+    except (OSError, ssl.SSLError) as exc:
+        raise CertificateRefused(
+            f"Cannot use the CA file {verify} ({exc.strerror or exc}): fix hq_ca_file in the config "
+            "to point at a readable PEM file of HQ's CA certificates."
+        ) from None
+
+
 class HQClient:
     """One HTTP connection pool to HQ, authenticated with this terminal's token."""
 
@@ -86,7 +102,7 @@ class HQClient:
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT},
-            verify=verify,
+            verify=ssl_context(verify),
             timeout=timeout,
             transport=transport,
             follow_redirects=False,

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import uvicorn
 
+from sync.client import ssl_context
 from sync.hq.app import create_app
 from sync.hq.storage import HQStorage
 
@@ -34,7 +35,7 @@ def wait_healthy(url: str, timeout: float = 15.0, process: subprocess.Popen | No
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"HQ exited with {process.returncode}: {process.stderr.read() if process.stderr else ''}")
         try:
-            if httpx.get(f"{url}/v1/health", timeout=1, verify=verify).status_code == 200:
+            if httpx.get(f"{url}/v1/health", timeout=1, verify=ssl_context(verify)).status_code == 200:
                 return
         except httpx.TransportError:
             pass

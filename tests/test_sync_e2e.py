@@ -238,8 +238,11 @@ def test_hqs_certificate_is_verified_and_a_private_ca_can_be_named(tmp_path, hq_
         refused = counter.run("enroll", hq.url, "--token", token)
         assert refused.returncode == 1 and "certificate" in refused.stderr and "hq_ca_file" in refused.stderr
         assert not (counter.dir / "token").exists()
-        with open(counter.dir / "config.toml", "a") as config:
-            config.write(f'hq_ca_file = "{ca_file}"\n')
+        config_text = (counter.dir / "config.toml").read_text()
+        (counter.dir / "config.toml").write_text(config_text + f'hq_ca_file = "{tmp_path / "no-such.pem"}"\n')
+        missing = counter.run("enroll", hq.url, "--token", token)
+        assert missing.returncode == 1 and "no-such.pem" in missing.stderr and "hq_ca_file" in missing.stderr
+        (counter.dir / "config.toml").write_text(config_text + f'hq_ca_file = "{ca_file}"\n')
         counter.enroll(hq.url, token)
         done = counter.run("sync")
         assert done.returncode == 0 and "5 accepted" in done.stdout
