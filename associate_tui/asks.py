@@ -62,6 +62,7 @@ class Ask:
     note: str | None
     voided: bool
     void_reason: str | None
+    customer_id: str | None = None
 
     def draft(self) -> AskDraft:
         """The editable part of this ask."""
@@ -159,6 +160,35 @@ def checked(draft: AskDraft, taxonomy: Taxonomy) -> AskDraft:
     if errors:
         raise InvalidAsk(errors)
     return draft
+
+
+def _guard_text(value: str | None, found: list[str]) -> str | None:
+    if not value:
+        return value
+    from associate_tui.privacy import mask
+
+    result = mask(value)
+    found.extend(result.found)
+    return result.text
+
+
+def sensitive_found(draft: AskDraft) -> tuple[str, ...]:
+    """What kinds of number the privacy guard will mask in this draft (for the message)."""
+    found: list[str] = []
+    guarded(draft, found)
+    return tuple(dict.fromkeys(found))
+
+
+def guarded(draft: AskDraft, found: list[str] | None = None) -> AskDraft:
+    """The draft with card numbers, IBANs and SSNs masked in every free-text field."""
+    found = [] if found is None else found
+    return replace(
+        draft,
+        text=_guard_text(draft.text, found) or draft.text,
+        substitute=_guard_text(draft.substitute, found),
+        note=_guard_text(draft.note, found),
+        attributes={key: _guard_text(value, found) or value for key, value in draft.attributes.items()},
+    )
 
 
 def check_associate(code: str) -> str | None:

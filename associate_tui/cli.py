@@ -208,7 +208,7 @@ def _log(args: argparse.Namespace, config: config_module.Config, out: TextIO) ->
 EXPORT_FIELDS = (
     "id", "version", "synced_version", "created_at", "updated_at", "store_id", "terminal_id",
     "associate", "channel", "text", "category", "attributes", "outcome", "substitute",
-    "substitute_accepted", "quantity", "note", "voided", "void_reason",
+    "substitute_accepted", "quantity", "note", "voided", "void_reason", "customer_id",
 )
 
 

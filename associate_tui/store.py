@@ -16,12 +16,15 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import sqlite_utils
 
-from associate_tui.asks import Ask, AskDraft
-from associate_tui.ids import utc_now, uuid7
+from associate_tui.asks import Ask, AskDraft, guarded
+from associate_tui.customers import Customer, CustomerDraft, FollowUp, Preferences
+from associate_tui.privacy import mask
+from associate_tui.ids import format_utc, utc_now, uuid7
 
 BUSY_TIMEOUT_MS = 5000
 
@@ -77,6 +80,23 @@ class Quarantined:
     code: str
     message: str
     at: str
+
+
+class CustomerNotFound(StoreError):
+    pass
+
+
+class FollowUpNotFound(StoreError):
+    pass
+
+
+@dataclass(frozen=True)
+class FollowUpPlan:
+    """"Contact me when it comes in", decided on the capture form."""
+
+    due_on: str
+    assigned_to: str | None
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +208,97 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE TABLE sync_state (key TEXT PRIMARY KEY, value TEXT)",
         ),
     ),
+    Migration(
+        5,
+        "customers, follow-ups, erasures",
+        (
+            # Erasing a customer deletes their row; their asks stay as anonymous demand.
+            "ALTER TABLE asks ADD COLUMN customer_id TEXT REFERENCES customers (id) ON DELETE SET NULL",
+            "CREATE INDEX asks_customer ON asks (customer_id) WHERE customer_id IS NOT NULL",
+            """
+            CREATE TABLE customers (
+                seq INTEGER PRIMARY KEY,
+                id TEXT NOT NULL UNIQUE,
+                version INTEGER NOT NULL DEFAULT 1 CHECK (version >= 1),
+                synced_version INTEGER NOT NULL DEFAULT 0,
+                quarantined_version INTEGER NOT NULL DEFAULT 0,
+                quarantine_code TEXT,
+                quarantine_message TEXT,
+                quarantined_at TEXT,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                store_id TEXT NOT NULL,
+                terminal_id TEXT NOT NULL,
+                associate TEXT NOT NULL,
+                name TEXT NOT NULL CHECK (length(name) > 0),
+                phone TEXT,
+                email TEXT,
+                customer_number TEXT,
+                consent_follow_up INTEGER NOT NULL DEFAULT 0 CHECK (consent_follow_up IN (0, 1)),
+                consent_marketing INTEGER NOT NULL DEFAULT 0 CHECK (consent_marketing IN (0, 1)),
+                consent_at TEXT,
+                consent_wording TEXT,
+                preferences TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(preferences)),
+                last_activity_at TEXT NOT NULL,
+                -- no contact details without a recorded consent
+                CHECK ((phone IS NULL AND email IS NULL) OR
+                       ((consent_follow_up = 1 OR consent_marketing = 1) AND consent_at IS NOT NULL))
+            )
+            """,
+            "CREATE INDEX customers_outbox ON customers (seq) WHERE version > synced_version AND version > quarantined_version",
+            "CREATE INDEX customers_activity ON customers (last_activity_at)",
+            """
+            CREATE TABLE follow_ups (
+                seq INTEGER PRIMARY KEY,
+                id TEXT NOT NULL UNIQUE,
+                version INTEGER NOT NULL DEFAULT 1 CHECK (version >= 1),
+                synced_version INTEGER NOT NULL DEFAULT 0,
+                quarantined_version INTEGER NOT NULL DEFAULT 0,
+                quarantine_code TEXT,
+                quarantine_message TEXT,
+                quarantined_at TEXT,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                store_id TEXT NOT NULL,
+                terminal_id TEXT NOT NULL,
+                associate TEXT NOT NULL,
+                ask_id TEXT NOT NULL REFERENCES asks (id),
+                customer_id TEXT REFERENCES customers (id) ON DELETE SET NULL,
+                assigned_to TEXT,
+                due_on TEXT NOT NULL,
+                status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'done', 'cancelled')),
+                result TEXT,
+                done_at TEXT,
+                done_by TEXT,
+                note TEXT
+            )
+            """,
+            "CREATE INDEX follow_ups_open ON follow_ups (due_on) WHERE status = 'open'",
+            "CREATE INDEX follow_ups_customer ON follow_ups (customer_id) WHERE customer_id IS NOT NULL",
+            "CREATE INDEX follow_ups_outbox ON follow_ups (seq) WHERE version > synced_version AND version > quarantined_version",
+            """
+            CREATE TABLE erasures (
+                seq INTEGER PRIMARY KEY,
+                id TEXT NOT NULL UNIQUE,
+                version INTEGER NOT NULL DEFAULT 1,
+                synced_version INTEGER NOT NULL DEFAULT 0,
+                quarantined_version INTEGER NOT NULL DEFAULT 0,
+                quarantine_code TEXT,
+                quarantine_message TEXT,
+                quarantined_at TEXT,
+                created_at TEXT NOT NULL,
+                store_id TEXT NOT NULL,
+                terminal_id TEXT NOT NULL,
+                customer_id TEXT NOT NULL,
+                reason TEXT NOT NULL CHECK (reason IN ('consent_withdrawn', 'retention'))
+            )
+            """,
+            "CREATE INDEX erasures_outbox ON erasures (seq) WHERE version > synced_version AND version > quarantined_version",
+            # What the privacy code did, in words with no personal data in them.
+            "CREATE TABLE privacy_log (seq INTEGER PRIMARY KEY, at TEXT NOT NULL, action TEXT NOT NULL, "
+            "count INTEGER NOT NULL, detail TEXT NOT NULL)",
+        ),
+    ),
 )
 
 LATEST_SCHEMA = MIGRATIONS[-1].version
@@ -195,7 +306,7 @@ LATEST_SCHEMA = MIGRATIONS[-1].version
 _ASK_COLUMNS = (
     "id, version, synced_version, created_at, updated_at, store_id, terminal_id, associate, "
     "channel, text, category, attributes, outcome, substitute, substitute_accepted, quantity, "
-    "note, voided, void_reason"
+    "note, voided, void_reason, customer_id"
 )
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 # An ask as the contract's AskRecord (schemas/records.py); synced_version and the
@@ -207,9 +318,39 @@ _WIRE_RECORD = (
     "'outcome', outcome, 'substitute', substitute, "
     "'substitute_accepted', CASE substitute_accepted WHEN 1 THEN json('true') WHEN 0 THEN json('false') END, "
     "'quantity', quantity, 'note', note, 'voided', json(CASE voided WHEN 1 THEN 'true' ELSE 'false' END), "
-    "'void_reason', void_reason)"
+    "'void_reason', void_reason, 'customer_id', customer_id)"
 )
-_OUTBOX_COUNT = "SELECT count(*) FROM asks WHERE version > synced_version AND version > quarantined_version"
+_CUSTOMER_RECORD = (
+    "json_object('type', 'customer', 'id', id, 'version', version, 'created_at', created_at, "
+    "'updated_at', updated_at, 'store_id', store_id, 'terminal_id', terminal_id, 'associate', associate, "
+    "'name', name, 'phone', phone, 'email', email, 'customer_number', customer_number, "
+    "'consent_follow_up', json(CASE consent_follow_up WHEN 1 THEN 'true' ELSE 'false' END), "
+    "'consent_marketing', json(CASE consent_marketing WHEN 1 THEN 'true' ELSE 'false' END), "
+    "'consent_at', consent_at, 'consent_wording', consent_wording, 'preferences', json(preferences))"
+)
+_FOLLOW_UP_RECORD = (
+    "json_object('type', 'follow_up', 'id', id, 'version', version, 'created_at', created_at, "
+    "'updated_at', updated_at, 'store_id', store_id, 'terminal_id', terminal_id, 'associate', associate, "
+    "'ask_id', ask_id, 'customer_id', customer_id, 'assigned_to', assigned_to, 'due_on', due_on, "
+    "'status', status, 'result', result, 'done_at', done_at, 'done_by', done_by, 'note', note)"
+)
+_ERASURE_RECORD = (
+    "json_object('type', 'erasure', 'id', id, 'version', version, 'created_at', created_at, "
+    "'store_id', store_id, 'terminal_id', terminal_id, 'customer_id', customer_id, 'reason', reason)"
+)
+# Every table that travels to HQ, in the order a pass sends them: a customer before
+# the asks that name them, follow-ups after their asks, erasures last.
+_OUTBOX_TABLES: tuple[tuple[str, str], ...] = (
+    ("customers", _CUSTOMER_RECORD),
+    ("asks", _WIRE_RECORD),
+    ("follow_ups", _FOLLOW_UP_RECORD),
+    ("erasures", _ERASURE_RECORD),
+)
+_PENDING = "version > synced_version AND version > quarantined_version"
+_QUARANTINED = "quarantined_version = version AND version > synced_version"
+_OUTBOX_COUNT = "SELECT " + " + ".join(f"(SELECT count(*) FROM {table} WHERE {_PENDING})" for table, _ in _OUTBOX_TABLES)
+# pending_records pages with one integer cursor across the tables: table index * 2^48 + seq.
+_CURSOR_SPAN = 2**48
 
 
 def fts_query(text: str) -> str | None:
@@ -249,6 +390,10 @@ class Store:
                     raise StoreError(f"Could not switch {self.path} to WAL mode (got {mode}).")
                 conn.execute("PRAGMA synchronous = FULL")
                 conn.execute("PRAGMA foreign_keys = ON")
+                # Deleted and overwritten content is zeroed in the file, so an erased
+                # customer's details do not linger in free pages.
+                conn.execute("PRAGMA secure_delete = ON")
+                conn.create_function("digits_only", 1, _digits_only, deterministic=True)
                 self.migrate(migrate_to)
             except BaseException:
                 conn.close()
@@ -398,18 +543,22 @@ class Store:
         store_id: str,
         terminal_id: str,
         associate: str,
+        customer_id: str | None = None,
+        follow_up: FollowUpPlan | None = None,
     ) -> Ask:
-        """Save a new ask (version 1, not yet synced). Returns once it is committed.
+        """Save a new ask (version 1, not yet synced), with its follow-up if any, in one commit.
 
         The draft must already be checked (`asks.checked`): the store keeps
-        its data consistent but does not know the taxonomy.
+        its data consistent but does not know the taxonomy. Free text passes
+        the privacy guard here, whatever screen or command it came from.
         """
+        draft = guarded(draft)
         now = utc_now()
         ask_id = uuid7()
         with self._write("save the ask") as conn:
             conn.execute(
                 f"INSERT INTO asks ({_ASK_COLUMNS}) VALUES "
-                "(?, 1, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, NULL)",
+                "(?, 1, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, NULL, ?)",
                 (
                     ask_id,
                     now,
@@ -426,8 +575,15 @@ class Store:
                     _tristate(draft.substitute_accepted),
                     draft.quantity,
                     draft.note,
+                    customer_id,
                 ),
             )
+            if customer_id:
+                conn.execute("UPDATE customers SET last_activity_at = ? WHERE id = ?", (now, customer_id))
+            if follow_up is not None:
+                if not customer_id:
+                    raise StoreError("A follow-up needs a customer to contact: attach one first (F5).")
+                self._add_follow_up(conn, ask_id, customer_id, follow_up, store_id, terminal_id, associate, now)
             return self._get(conn, ask_id)
 
     def edit_ask(self, ask_id: str, draft: AskDraft, *, expected_version: int | None = None) -> Ask:
@@ -436,6 +592,7 @@ class Store:
         With `expected_version`, refuse (StaleEdit) if someone changed the ask
         since it was opened, rather than silently overwrite their change.
         """
+        draft = guarded(draft)
         with self._write("save the change") as conn:
             current = self._get(conn, ask_id)
             self._check_editable(current, expected_version)
@@ -467,7 +624,7 @@ class Store:
             conn.execute(
                 "UPDATE asks SET version = version + 1, updated_at = ?, voided = 1, void_reason = ? "
                 "WHERE id = ?",
-                (utc_now(), " ".join(reason.split()), ask_id),
+                (utc_now(), mask(" ".join(reason.split())).text, ask_id),
             )
             return self._get(conn, ask_id)
 
@@ -537,51 +694,314 @@ class Store:
             return conn.execute(_OUTBOX_COUNT).fetchone()[0]
 
     def count_pending_elsewhere(self, store_id: str, terminal_id: str) -> int:
-        """Pending asks logged under another store or terminal than HQ knows this one as."""
-        with self._read("count pending asks") as conn:
+        """Pending records logged under another store or terminal than HQ knows this one as."""
+        sql = "SELECT " + " + ".join(
+            f"(SELECT count(*) FROM {table} WHERE {_PENDING} AND (store_id != ? OR terminal_id != ?))"
+            for table, _ in _OUTBOX_TABLES
+        )
+        with self._read("count pending records") as conn:
+            return conn.execute(sql, (store_id, terminal_id) * len(_OUTBOX_TABLES)).fetchone()[0]
+
+    # -- customers -------------------------------------------------------------
+
+    def add_customer(
+        self, draft: CustomerDraft, *, store_id: str, terminal_id: str, associate: str, consent_wording: str
+    ) -> Customer:
+        """Save a checked customer (`customers.checked`); consent is dated now, with its wording version."""
+        draft = _guarded_customer(draft)
+        now = utc_now()
+        customer_id = uuid7()
+        consented = draft.consent_follow_up or draft.consent_marketing
+        with self._write("save the customer") as conn:
+            conn.execute(
+                f"INSERT INTO customers ({_CUSTOMER_COLUMNS}) VALUES "
+                "(?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    customer_id, now, now, store_id, terminal_id, associate, draft.name, draft.phone, draft.email,
+                    draft.customer_number, int(draft.consent_follow_up), int(draft.consent_marketing),
+                    now if consented else None, consent_wording if consented else None,
+                    _preferences_json(draft.preferences), now,
+                ),
+            )
+            return self._get_customer(conn, customer_id)
+
+    def edit_customer(
+        self, customer_id: str, draft: CustomerDraft, *, consent_wording: str, expected_version: int | None = None
+    ) -> Customer:
+        """Change a customer's details, consent or preferences (a new version for HQ).
+
+        A consent given or widened is dated now; with no consent left, phone and
+        email must already be empty (`customers.checked` says so).
+        """
+        draft = _guarded_customer(draft)
+        now = utc_now()
+        with self._write("save the customer") as conn:
+            current = self._get_customer(conn, customer_id)
+            if expected_version is not None and current.version != expected_version:
+                raise StaleEdit("This customer was changed elsewhere since you opened them; open them again.")
+            consented = draft.consent_follow_up or draft.consent_marketing
+            widened = (draft.consent_follow_up and not current.consent_follow_up) or (
+                draft.consent_marketing and not current.consent_marketing
+            )
+            consent_at = (now if widened or not current.consent_at else current.consent_at) if consented else None
+            wording = (consent_wording if widened or not current.consent_wording else current.consent_wording) if consented else None
+            conn.execute(
+                "UPDATE customers SET version = version + 1, updated_at = ?, name = ?, phone = ?, email = ?, "
+                "customer_number = ?, consent_follow_up = ?, consent_marketing = ?, consent_at = ?, "
+                "consent_wording = ?, preferences = ?, last_activity_at = ? WHERE id = ?",
+                (
+                    now, draft.name, draft.phone, draft.email, draft.customer_number, int(draft.consent_follow_up),
+                    int(draft.consent_marketing), consent_at, wording, _preferences_json(draft.preferences), now,
+                    customer_id,
+                ),
+            )
+            return self._get_customer(conn, customer_id)
+
+    def get_customer(self, customer_id: str) -> Customer:
+        with self._read("read the customer") as conn:
+            return self._get_customer(conn, customer_id)
+
+    @staticmethod
+    def _get_customer(conn: sqlite3.Connection, customer_id: str) -> Customer:
+        row = conn.execute(
+            f"SELECT {_CUSTOMER_COLUMNS}, synced_version FROM customers WHERE id = ?", (customer_id,)
+        ).fetchone()
+        if row is None:
+            raise CustomerNotFound("That customer is no longer on this terminal (erased or never saved here).")
+        return _customer(row)
+
+    def find_customers(self, query: str = "", *, limit: int = 20) -> list[Customer]:
+        """Customers whose name, phone, email or customer number matches what was typed; recent first.
+
+        Phone numbers match on their digits, however they were written. A terminal
+        holds hundreds or a few thousand customers, so a scan is fast enough.
+        """
+        words = query.split()
+        sql = f"SELECT {_CUSTOMER_COLUMNS}, synced_version FROM customers WHERE 1"
+        params: list[object] = []
+        for word in words:
+            digits = "".join(char for char in word if char.isdigit())
+            clause = "(name LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\' OR customer_number LIKE ? ESCAPE '\\'"
+            like = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            params += [like, like, like]
+            if len(digits) >= 3:
+                clause += " OR digits_only(phone) LIKE ?"
+                params.append(f"%{digits}%")
+            sql += f" AND {clause})"
+        sql += " ORDER BY last_activity_at DESC LIMIT ?"
+        params.append(limit)
+        with self._read("search the customers") as conn:
+            return [_customer(row) for row in conn.execute(sql, params)]
+
+    def erase_customer(self, customer_id: str, *, reason: str = "consent_withdrawn") -> None:
+        """Withdrawn consent: remove the customer's details from this terminal, for good.
+
+        In one transaction: an erasure record for HQ, their follow-ups cancelled and
+        unlinked (a new version each, so HQ learns it too), their asks unlinked and
+        kept as anonymous demand, the customer row deleted. secure_delete zeroes the
+        freed bytes; a checkpoint then moves the WAL into the file and truncates it,
+        so no copy of their details is left in either.
+        """
+        with self._write("erase the customer") as conn:
+            self._erase(conn, [customer_id], reason)
+            conn.execute(
+                "INSERT INTO privacy_log (at, action, count, detail) VALUES (?, 'erase', 1, ?)",
+                (utc_now(), f"customer erased: {reason.replace('_', ' ')}"),
+            )
+        self._truncate_wal()
+
+    def _erase(self, conn: sqlite3.Connection, customer_ids: list[str], reason: str) -> None:
+        now = utc_now()
+        for customer_id in customer_ids:
+            customer = self._get_customer(conn, customer_id)
+            conn.execute(
+                "UPDATE follow_ups SET version = version + 1, updated_at = ?, customer_id = NULL, note = NULL, "
+                "status = CASE status WHEN 'open' THEN 'cancelled' ELSE status END WHERE customer_id = ?",
+                (now, customer_id),
+            )
+            conn.execute("DELETE FROM customers WHERE id = ?", (customer_id,))
+            conn.execute(
+                "INSERT INTO erasures (id, created_at, store_id, terminal_id, customer_id, reason) VALUES (?, ?, ?, ?, ?, ?)",
+                (uuid7(), now, customer.store_id, customer.terminal_id, customer_id, reason),
+            )
+
+    def _truncate_wal(self) -> None:
+        try:
+            with self._read("clean up the database file"):
+                self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except StoreError:
+            pass  # a reader held the WAL: the next checkpoint overwrites it; secure_delete already zeroed the file
+
+    def purge_expired_customers(self, *, days: int, now: datetime | None = None) -> int:
+        """Erase customers with no open follow-up and no activity for `days` days; how many.
+
+        The purge is logged with a count only, never who.
+        """
+        cutoff = format_utc((now or datetime.now(timezone.utc)) - timedelta(days=days))
+        with self._write("purge old customer details") as conn:
+            ids = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT id FROM customers c WHERE last_activity_at < ? AND NOT EXISTS "
+                    "(SELECT 1 FROM follow_ups f WHERE f.customer_id = c.id AND f.status = 'open')",
+                    (cutoff,),
+                )
+            ]
+            if not ids:
+                return 0
+            self._erase(conn, ids, "retention")
+            conn.execute(
+                "INSERT INTO privacy_log (at, action, count, detail) VALUES (?, 'retention', ?, ?)",
+                (utc_now(), len(ids), f"customers with no activity for {days} days and no open follow-up erased"),
+            )
+        self._truncate_wal()
+        return len(ids)
+
+    def privacy_log(self, limit: int = 50) -> list[tuple[str, str, int, str]]:
+        with self._read("read the privacy log") as conn:
             return conn.execute(
-                _OUTBOX_COUNT + " AND (store_id != ? OR terminal_id != ?)", (store_id, terminal_id)
-            ).fetchone()[0]
+                "SELECT at, action, count, detail FROM privacy_log ORDER BY seq DESC LIMIT ?", (limit,)
+            ).fetchall()
+
+    def count_customers(self) -> int:
+        with self._read("count the customers") as conn:
+            return conn.execute("SELECT count(*) FROM customers").fetchone()[0]
+
+    # -- follow-ups ---------------------------------------------------------------
+
+    @staticmethod
+    def _add_follow_up(
+        conn: sqlite3.Connection, ask_id: str, customer_id: str, plan: FollowUpPlan,
+        store_id: str, terminal_id: str, associate: str, now: str,
+    ) -> str:
+        consent = conn.execute("SELECT consent_follow_up FROM customers WHERE id = ?", (customer_id,)).fetchone()
+        if not consent or not consent[0]:
+            raise StoreError("This customer has not agreed to be contacted about their ask: record their consent first (F5, then edit).")
+        follow_up_id = uuid7()
+        conn.execute(
+            "INSERT INTO follow_ups (id, created_at, updated_at, store_id, terminal_id, associate, ask_id, "
+            "customer_id, assigned_to, due_on, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (follow_up_id, now, now, store_id, terminal_id, associate, ask_id, customer_id, plan.assigned_to,
+             plan.due_on, mask(plan.note).text if plan.note else None),
+        )
+        return follow_up_id
+
+    def follow_ups(
+        self, *, due_by: str | None = None, associate: str | None = None, status: str = "open", limit: int = 200
+    ) -> list[FollowUp]:
+        """Follow-ups, soonest due first: open ones due by `due_by` (a day), for `associate` or anyone."""
+        sql = (
+            f"SELECT {_FOLLOW_UP_VIEW} FROM follow_ups f JOIN asks a ON a.id = f.ask_id "
+            "LEFT JOIN customers c ON c.id = f.customer_id WHERE f.status = ?"
+        )
+        params: list[object] = [status]
+        if due_by:
+            sql += " AND f.due_on <= ?"
+            params.append(due_by)
+        if associate:
+            sql += " AND (f.assigned_to IS NULL OR f.assigned_to = ?)"
+            params.append(associate)
+        sql += " ORDER BY f.due_on, f.seq LIMIT ?"
+        params.append(limit)
+        with self._read("read the follow-ups") as conn:
+            return [_follow_up(row) for row in conn.execute(sql, params)]
+
+    def get_follow_up(self, follow_up_id: str) -> FollowUp:
+        with self._read("read the follow-up") as conn:
+            return self._get_follow_up(conn, follow_up_id)
+
+    @staticmethod
+    def _get_follow_up(conn: sqlite3.Connection, follow_up_id: str) -> FollowUp:
+        row = conn.execute(
+            f"SELECT {_FOLLOW_UP_VIEW} FROM follow_ups f JOIN asks a ON a.id = f.ask_id "
+            "LEFT JOIN customers c ON c.id = f.customer_id WHERE f.id = ?",
+            (follow_up_id,),
+        ).fetchone()
+        if row is None:
+            raise FollowUpNotFound(f"No follow-up {follow_up_id} on this terminal.")
+        return _follow_up(row)
+
+    def complete_follow_up(
+        self, follow_up_id: str, *, result: str, associate: str, note: str | None = None,
+        expected_version: int | None = None,
+    ) -> FollowUp:
+        """Mark a follow-up done with what came of it (a new version for HQ)."""
+        now = utc_now()
+        with self._write("save the follow-up") as conn:
+            current = self._get_follow_up(conn, follow_up_id)
+            self._check_follow_up(current, expected_version)
+            conn.execute(
+                "UPDATE follow_ups SET version = version + 1, updated_at = ?, status = 'done', result = ?, "
+                "done_at = ?, done_by = ?, note = coalesce(?, note) WHERE id = ?",
+                (now, result, now, associate, mask(note).text if note else None, follow_up_id),
+            )
+            if current.customer_id:
+                conn.execute("UPDATE customers SET last_activity_at = ? WHERE id = ?", (now, current.customer_id))
+            return self._get_follow_up(conn, follow_up_id)
+
+    def snooze_follow_up(self, follow_up_id: str, *, until: str, expected_version: int | None = None) -> FollowUp:
+        """Move an open follow-up's due day (a new version for HQ)."""
+        with self._write("snooze the follow-up") as conn:
+            current = self._get_follow_up(conn, follow_up_id)
+            self._check_follow_up(current, expected_version)
+            conn.execute(
+                "UPDATE follow_ups SET version = version + 1, updated_at = ?, due_on = ? WHERE id = ?",
+                (utc_now(), until, follow_up_id),
+            )
+            return self._get_follow_up(conn, follow_up_id)
+
+    @staticmethod
+    def _check_follow_up(current: FollowUp, expected_version: int | None) -> None:
+        if current.status != "open":
+            raise StaleEdit(f"This follow-up is already {current.status}.")
+        if expected_version is not None and current.version != expected_version:
+            raise StaleEdit("This follow-up was changed elsewhere since you opened it; look again.")
 
     # -- sync: the outbox is the asks table itself ------------------------------
 
     def pending_records(self, *, after_seq: int = 0, limit: int = 500) -> list[tuple[int, str, int, bytes]]:
-        """Asks to send to HQ, oldest first: (seq, id, version, the wire record as JSON).
+        """Records to send to HQ: (cursor, id, version, the wire record as JSON), in sending order.
 
-        SQLite writes the JSON itself (json_object), so a batch of 500 costs about a
-        millisecond instead of building 500 Python objects to encode them again.
+        `after_seq` is the cursor of the last record taken (0 to start). SQLite writes
+        the JSON itself (json_object), so a batch of 500 asks costs about a millisecond
+        instead of building 500 Python objects to encode them again.
         """
-        sql = (
-            f"SELECT seq, id, version, {_WIRE_RECORD} FROM asks WHERE version > synced_version "
-            "AND version > quarantined_version AND seq > ? ORDER BY seq LIMIT ?"
-        )
-        with self._read("read the asks waiting for HQ") as conn:
-            rows = conn.execute(sql, (after_seq, limit)).fetchall()
-        return [(seq, ask_id, version, record.encode()) for seq, ask_id, version, record in rows]
+        rows: list[tuple[int, str, int, bytes]] = []
+        with self._read("read the records waiting for HQ") as conn:
+            for index, (table, record) in enumerate(_OUTBOX_TABLES):
+                base = index * _CURSOR_SPAN
+                if after_seq >= base + _CURSOR_SPAN or len(rows) >= limit:
+                    continue
+                sql = f"SELECT seq, id, version, {record} FROM {table} WHERE {_PENDING} AND seq > ? ORDER BY seq LIMIT ?"
+                for seq, record_id, version, body in conn.execute(sql, (max(after_seq - base, 0), limit - len(rows))):
+                    rows.append((base + seq, record_id, version, body.encode()))
+        return rows
 
     def apply_results(self, results: list[tuple[str, int, str, str | None, str | None]]) -> None:
         """HQ's answers, (id, version, status, code, message), in one transaction.
 
-        An ask is acknowledged only if it still has the version HQ answered for:
+        A record is acknowledged only if it still has the version HQ answered for:
         an edit made while the batch was in flight stays pending and is sent again.
+        Ids are UUIDs, unique across the record tables.
         """
         now = utc_now()
-        acked = [(version, ask_id, version) for ask_id, version, status, _, _ in results if status != "rejected"]
+        acked = [(version, record_id, version) for record_id, version, status, _, _ in results if status != "rejected"]
         refused = [
-            (version, code or "rejected", message or "HQ refused this ask.", now, ask_id, version)
-            for ask_id, version, status, code, message in results
+            (version, code or "rejected", message or "HQ refused this record.", now, record_id, version)
+            for record_id, version, status, code, message in results
             if status == "rejected"
         ]
         with self._write("record HQ's answer") as conn:
-            conn.executemany(
-                "UPDATE asks SET synced_version = ? WHERE id = ? AND version = ? AND synced_version < version",
-                acked,
-            )
-            conn.executemany(
-                "UPDATE asks SET quarantined_version = ?, quarantine_code = ?, quarantine_message = ?, "
-                "quarantined_at = ? WHERE id = ? AND version = ?",
-                refused,
-            )
+            for table, _ in _OUTBOX_TABLES:
+                conn.executemany(
+                    f"UPDATE {table} SET synced_version = ? WHERE id = ? AND version = ? AND synced_version < version",
+                    acked,
+                )
+                conn.executemany(
+                    f"UPDATE {table} SET quarantined_version = ?, quarantine_code = ?, quarantine_message = ?, "
+                    "quarantined_at = ? WHERE id = ? AND version = ?",
+                    refused,
+                )
 
     def quarantined(self, limit: int = 500) -> list[Quarantined]:
         """Ask versions HQ refused, newest first, with HQ's message."""
@@ -615,7 +1035,7 @@ class Store:
         with self._read("read the sync status") as conn:
             pending = conn.execute(_OUTBOX_COUNT).fetchone()[0]
             quarantined = conn.execute(
-                "SELECT count(*) FROM asks WHERE quarantined_version = version AND version > synced_version"
+                "SELECT " + " + ".join(f"(SELECT count(*) FROM {table} WHERE {_QUARANTINED})" for table, _ in _OUTBOX_TABLES)
             ).fetchone()[0]
             state = dict(conn.execute("SELECT key, value FROM sync_state").fetchall())
         return SyncStatus(
@@ -646,6 +1066,56 @@ class Store:
             last = rows[-1][0]
 
 
+_CUSTOMER_COLUMNS = (
+    "id, version, created_at, updated_at, store_id, terminal_id, associate, name, phone, email, "
+    "customer_number, consent_follow_up, consent_marketing, consent_at, consent_wording, preferences, last_activity_at"
+)
+_FOLLOW_UP_VIEW = (
+    "f.id, f.version, f.ask_id, f.customer_id, f.associate, f.assigned_to, f.due_on, f.status, f.result, "
+    "f.done_at, f.note, a.text, c.name, nullif(trim(coalesce(c.phone, '') || ' / ' || coalesce(c.email, ''), ' /'), ''), "
+    "json_extract(c.preferences, '$.contact_channel') || coalesce(', ' || json_extract(c.preferences, '$.contact_time'), '')"
+)
+
+
+def _digits_only(value: str | None) -> str | None:
+    return None if value is None else "".join(char for char in value if char.isdigit())
+
+
+def _preferences_json(preferences: Preferences) -> str:
+    return json.dumps(preferences.as_wire(), ensure_ascii=False, sort_keys=True)
+
+
+def _guarded_customer(draft: CustomerDraft) -> CustomerDraft:
+    from dataclasses import replace
+
+    prefs = draft.preferences
+    return replace(
+        draft,
+        name=mask(draft.name).text,
+        preferences=replace(
+            prefs,
+            contact_time=mask(prefs.contact_time).text if prefs.contact_time else None,
+            notes=mask(prefs.notes).text if prefs.notes else None,
+        ),
+    )
+
+
+def _customer(row: tuple) -> Customer:
+    (customer_id, version, created, updated, store_id, terminal_id, associate, name, phone, email, number,
+     follow_up, marketing, consent_at, wording, preferences, activity, synced) = row
+    return Customer(
+        id=customer_id, version=version, synced_version=synced, created_at=created, updated_at=updated,
+        store_id=store_id, terminal_id=terminal_id, associate=associate, name=name, phone=phone, email=email,
+        customer_number=number, consent_follow_up=bool(follow_up), consent_marketing=bool(marketing),
+        consent_at=consent_at, consent_wording=wording, preferences=Preferences.from_wire(json.loads(preferences)),
+        last_activity_at=activity,
+    )
+
+
+def _follow_up(row: tuple) -> FollowUp:
+    return FollowUp(*row)
+
+
 def _prefixed(alias: str) -> str:
     return ", ".join(f"{alias}.{name.strip()}" for name in _ASK_COLUMNS.split(","))
 
@@ -656,7 +1126,7 @@ def _tristate(value: bool | None) -> int | None:
 
 def _ask(row: tuple) -> Ask:
     (ask_id, version, synced, created, updated, store_id, terminal_id, associate, channel, text,
-     category, attributes, outcome, substitute, accepted, quantity, note, voided, void_reason) = row
+     category, attributes, outcome, substitute, accepted, quantity, note, voided, void_reason, customer_id) = row
     return Ask(
         id=ask_id,
         version=version,
@@ -677,4 +1147,5 @@ def _ask(row: tuple) -> Ask:
         note=note,
         voided=bool(voided),
         void_reason=void_reason,
+        customer_id=customer_id,
     )

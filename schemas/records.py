@@ -61,10 +61,83 @@ class AskRecord(msgspec.Struct, tag="ask", tag_field="type", forbid_unknown_fiel
     note: _text(1000) | None = None
     voided: bool = False
     void_reason: _text(200) | None = None
+    customer_id: Uuid | None = None  # who asked, if they agreed to be known; cleared by an erasure
 
 
-# More record types (customer, follow_up, erasure) join this union in a later version.
-Record = AskRecord
+Associate = Annotated[str, msgspec.Meta(min_length=1, max_length=12)]
+Day = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d\d-\d\d$", description="a calendar day, e.g. 2026-12-02")]
+Words = Annotated[list[_text(40)], msgspec.Meta(max_length=12)]
+ContactChannel = Literal["phone", "sms", "email"]
+FollowUpResult = Literal["reached_bought", "reached_reserved", "reached_not_interested", "not_reached", "still_unavailable"]
+
+
+class Preferences(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit_defaults=True):
+    """What a customer likes, shown when they are attached to a new ask."""
+
+    sizes: Words = []
+    colours: Words = []
+    brands: Words = []
+    contact_channel: ContactChannel | None = None
+    contact_time: _text(60) | None = None
+    notes: _text(500) | None = None
+
+
+class CustomerRecord(msgspec.Struct, tag="customer", tag_field="type", forbid_unknown_fields=True, kw_only=True):
+    """A customer known to one terminal. Contact details travel only with a consent."""
+
+    id: Uuid
+    version: Version
+    created_at: UtcTime
+    updated_at: UtcTime
+    store_id: Id
+    terminal_id: Id
+    associate: Associate
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    phone: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    email: Annotated[str, msgspec.Meta(max_length=254)] | None = None
+    customer_number: Annotated[str, msgspec.Meta(max_length=40)] | None = None
+    consent_follow_up: bool = False
+    consent_marketing: bool = False
+    consent_at: UtcTime | None = None
+    consent_wording: Annotated[str, msgspec.Meta(max_length=40)] | None = None
+    preferences: Preferences = msgspec.field(default_factory=Preferences)
+
+
+class FollowUpRecord(msgspec.Struct, tag="follow_up", tag_field="type", forbid_unknown_fields=True, kw_only=True):
+    """"Contact me when it comes in": a promise to a customer about one ask."""
+
+    id: Uuid
+    version: Version
+    created_at: UtcTime
+    updated_at: UtcTime
+    store_id: Id
+    terminal_id: Id
+    associate: Associate
+    ask_id: Uuid
+    customer_id: Uuid | None = None
+    assigned_to: Associate | None = None  # None: anyone at the store
+    due_on: Day
+    status: Literal["open", "done", "cancelled"] = "open"
+    result: FollowUpResult | None = None
+    done_at: UtcTime | None = None
+    done_by: Associate | None = None
+    note: _text(500) | None = None
+
+
+class ErasureRecord(msgspec.Struct, tag="erasure", tag_field="type", forbid_unknown_fields=True, kw_only=True):
+    """A customer's data was erased on the terminal: HQ erases it too and keeps only this tombstone."""
+
+    id: Uuid
+    version: Version
+    created_at: UtcTime
+    store_id: Id
+    terminal_id: Id
+    customer_id: Uuid
+    reason: Literal["consent_withdrawn", "retention"]
+
+
+Record = AskRecord | CustomerRecord | FollowUpRecord | ErasureRecord
+RECORD_TYPES = ("ask", "customer", "follow_up", "erasure")
 
 
 class BatchEnvelope(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -137,15 +137,22 @@ def test_edit_updates_the_search_index(store: Store) -> None:
 def test_older_file_is_upgraded_in_place(db_path: Path) -> None:
     with Store(db_path, migrate_to=1) as old:
         assert old.schema_version() == 1
-        kept = add(old, "green wool scarf")
+        # A row as the first release wrote it (today's code writes today's columns).
+        old.db.conn.execute(
+            "INSERT INTO asks (id, created_at, updated_at, store_id, terminal_id, associate, channel, text, outcome) "
+            "VALUES ('01a205b6-becf-7048-a499-dd27347087b8', '2026-11-01T10:00:00.000Z', '2026-11-01T10:00:00.000Z', "
+            "'S1', 'T1', 'AB', 'walk-in', 'green wool scarf', 'not_carried')"
+        )
+        kept = old.db.conn.execute("SELECT id FROM asks").fetchone()
         tables = {r[0] for r in old.db.conn.execute("SELECT name FROM sqlite_master")}
         assert "asks_fts" not in tables
     with Store(db_path) as new:
         assert new.schema_version() == LATEST_SCHEMA
-        assert [a.id for a in new.recent_asks(query="wool")] == [kept.id]
+        assert [a.id for a in new.recent_asks(query="wool")] == [kept[0]]
+        assert new.get_ask(kept[0]).customer_id is None and new.count_pending() == 1
         names = [r[0] for r in new.db.conn.execute("SELECT name FROM schema_migrations ORDER BY version")]
         assert names == ["asks table", "full-text search over asks", "search index merges off the save path",
-                     "sync: quarantine and sync state"]
+                     "sync: quarantine and sync state", "customers, follow-ups, erasures"]
 
 
 def test_a_file_from_a_newer_app_is_refused(db_path: Path) -> None:
