@@ -22,7 +22,8 @@ from pathlib import Path
 
 import msgspec
 
-from schemas.records import AskRecord, RecordResult, utc_now
+from associate_tui.privacy import mask
+from schemas.records import AskRecord, CustomerRecord, ErasureRecord, FollowUpRecord, Record, RecordResult, utc_now
 
 BUSY_TIMEOUT_MS = 5000
 TOKEN_PREFIX = "at1"
@@ -31,8 +32,17 @@ _ID_CHUNK = 900  # SQLite's default limit is 999 bound variables per statement
 ASK_FIELDS = (
     "id", "version", "created_at", "updated_at", "store_id", "terminal_id", "associate", "channel", "text",
     "category", "attributes", "outcome", "substitute", "substitute_accepted", "quantity", "note", "voided",
-    "void_reason",
+    "void_reason", "customer_id",
 )
+CUSTOMER_FIELDS = (
+    "id", "version", "created_at", "updated_at", "store_id", "terminal_id", "associate", "name", "phone", "email",
+    "customer_number", "consent_follow_up", "consent_marketing", "consent_at", "consent_wording", "preferences",
+)
+FOLLOW_UP_FIELDS = (
+    "id", "version", "created_at", "updated_at", "store_id", "terminal_id", "associate", "ask_id", "customer_id",
+    "assigned_to", "due_on", "status", "result", "done_at", "done_by", "note",
+)
+ERASURE_FIELDS = ("id", "version", "created_at", "store_id", "terminal_id", "customer_id", "reason")
 _HQ_FIELDS = ("content_hash", "received_at", "batch_id", "clock_skew_ms")
 
 MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
@@ -97,6 +107,46 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "body BLOB NOT NULL, published_at TEXT NOT NULL)",
         ),
     ),
+    (
+        2,
+        "customers, follow-ups, erasure tombstones",
+        (
+            "ALTER TABLE asks ADD COLUMN customer_id TEXT",
+            "CREATE INDEX asks_customer ON asks (customer_id) WHERE customer_id IS NOT NULL",
+            """
+            CREATE TABLE customers (
+                id TEXT PRIMARY KEY, version INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+                store_id TEXT NOT NULL, terminal_id TEXT NOT NULL, associate TEXT NOT NULL, name TEXT NOT NULL,
+                phone TEXT, email TEXT, customer_number TEXT, consent_follow_up INTEGER NOT NULL,
+                consent_marketing INTEGER NOT NULL, consent_at TEXT, consent_wording TEXT, preferences TEXT NOT NULL,
+                content_hash TEXT NOT NULL, received_at TEXT NOT NULL, batch_id TEXT NOT NULL,
+                clock_skew_ms INTEGER NOT NULL
+            ) WITHOUT ROWID
+            """,
+            """
+            CREATE TABLE follow_ups (
+                id TEXT PRIMARY KEY, version INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+                store_id TEXT NOT NULL, terminal_id TEXT NOT NULL, associate TEXT NOT NULL, ask_id TEXT NOT NULL,
+                customer_id TEXT, assigned_to TEXT, due_on TEXT NOT NULL, status TEXT NOT NULL, result TEXT,
+                done_at TEXT, done_by TEXT, note TEXT,
+                content_hash TEXT NOT NULL, received_at TEXT NOT NULL, batch_id TEXT NOT NULL,
+                clock_skew_ms INTEGER NOT NULL
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX follow_ups_store ON follow_ups (store_id, status)",
+            "CREATE INDEX follow_ups_customer ON follow_ups (customer_id) WHERE customer_id IS NOT NULL",
+            # What is left of an erased customer: their random id, when and why. No personal data.
+            """
+            CREATE TABLE erasures (
+                id TEXT PRIMARY KEY, version INTEGER NOT NULL, created_at TEXT NOT NULL, store_id TEXT NOT NULL,
+                terminal_id TEXT NOT NULL, customer_id TEXT NOT NULL, reason TEXT NOT NULL,
+                content_hash TEXT NOT NULL, received_at TEXT NOT NULL, batch_id TEXT NOT NULL,
+                clock_skew_ms INTEGER NOT NULL
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX erasures_customer ON erasures (customer_id)",
+        ),
+    ),
 )
 LATEST_SCHEMA = MIGRATIONS[-1][0]
 
@@ -131,7 +181,7 @@ class Terminal:
 class Received:
     """One record of a batch as the service hands it over: decoded, or why it was not."""
 
-    record: AskRecord | None
+    record: Record | None
     id: str = ""
     version: int = 0
     problem: str | None = None  # the contract's message when record is None
@@ -216,6 +266,7 @@ class HQStorage:
                 conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = FULL")
+                conn.execute("PRAGMA secure_delete = ON")  # an erased customer's bytes are zeroed
             except sqlite3.Error as error:
                 raise self._explain(error) from error
             self._local.conn = conn
@@ -367,71 +418,122 @@ class HQStorage:
         counted is never silently replaced.
         """
         results: list[RecordResult | None] = [None] * len(records)
-        candidates: list[tuple[int, AskRecord, str]] = []
+        by_type: dict[type, list[tuple[int, Record, str]]] = {kind: [] for kind in _TABLES}
         for index, item in enumerate(records):
             record = item.record
             if record is None:
                 results[index] = RecordResult(id=item.id, version=item.version, status="rejected", code="invalid",
-                                              message=f"This ask does not fit the contract: {item.problem}")
+                                              message=f"This record does not fit the contract: {item.problem}")
             elif record.store_id != store_id or record.terminal_id != terminal_id:
                 results[index] = _rejected(record, "wrong_store",
-                    f"This ask was logged as store {record.store_id}, terminal {record.terminal_id}, but this token "
-                    f"is for store {store_id}, terminal {terminal_id}; a terminal writes only its own asks.")
+                    f"This {_noun(record)} was logged as store {record.store_id}, terminal {record.terminal_id}, but "
+                    f"this token is for store {store_id}, terminal {terminal_id}; a terminal writes only its own records.")
+            elif isinstance(record, CustomerRecord) and (record.phone or record.email) and not (
+                (record.consent_follow_up or record.consent_marketing) and record.consent_at
+            ):
+                results[index] = _rejected(record, "no_consent",
+                    f"Customer {record.id} carries contact details without a recorded consent; record the customer's "
+                    "consent on the terminal or remove the phone and email.")
             else:
-                candidates.append((index, record, hashlib.sha256(_content.encode(record)).hexdigest()))
+                record = _guarded(record)
+                by_type[type(record)].append((index, record, _digest(record)))
+        accepted = 0
+        erased: list[str] = []
         with self._write() as conn:
-            held = self._held(conn, [record.id for _, record, _ in candidates])
-            inserts: list[tuple] = []
-            updates: list[tuple] = []
-            accepted = 0
-            for index, record, digest in candidates:
-                current = held.get(record.id)
-                if current is not None and (current[2], current[3]) != (store_id, terminal_id):
-                    results[index] = _rejected(record, "wrong_owner",
-                        f"Ask {record.id} belongs to another terminal at HQ; a terminal cannot change another's asks.")
+            for kind, candidates in by_type.items():
+                if not candidates:
                     continue
-                if current is None or current[0] < record.version:
-                    row = _row(record) + (digest, received_at, batch_id, clock_skew_ms)
-                    (inserts if current is None else updates).append(row)
-                    held[record.id] = (record.version, digest, store_id, terminal_id)
-                    results[index] = RecordResult(id=record.id, version=record.version, status="accepted")
-                    accepted += 1
-                elif current[0] > record.version:
-                    results[index] = RecordResult(id=record.id, version=record.version, status="stale")
-                elif current[1] == digest:
-                    results[index] = RecordResult(id=record.id, version=record.version, status="duplicate")
-                else:
-                    results[index] = _rejected(record, "conflict",
-                        f"Ask {record.id} version {record.version} was already received with different content; "
-                        "edit the ask on the terminal to send a new version.")
-            columns = ASK_FIELDS + _HQ_FIELDS
-            if inserts:
-                conn.executemany(
-                    f"INSERT INTO asks ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", inserts
-                )
-            if updates:
-                assignments = ", ".join(f"{name} = ?" for name in columns[1:])
-                conn.executemany(
-                    f"UPDATE asks SET {assignments} WHERE id = ?", [row[1:] + (row[0],) for row in updates]
-                )
+                table, fields = _TABLES[kind]
+                tombstones = self._erased(conn, [r.id for _, r, _ in candidates]) if kind is CustomerRecord else set()
+                held = self._held(conn, table, [record.id for _, record, _ in candidates])
+                inserts: list[tuple] = []
+                updates: list[tuple] = []
+                for index, record, digest in candidates:
+                    current = held.get(record.id)
+                    if current is not None and (current[2], current[3]) != (store_id, terminal_id):
+                        results[index] = _rejected(record, "wrong_owner",
+                            f"{_noun(record).capitalize()} {record.id} belongs to another terminal at HQ; a terminal "
+                            "cannot change another's records.")
+                    elif record.id in tombstones:
+                        # Erased at HQ already: nothing of this customer is stored again.
+                        results[index] = RecordResult(id=record.id, version=record.version, status="stale")
+                    elif current is None or current[0] < record.version:
+                        row = _row(record, fields) + (digest, received_at, batch_id, clock_skew_ms)
+                        (inserts if current is None else updates).append(row)
+                        held[record.id] = (record.version, digest, store_id, terminal_id)
+                        results[index] = RecordResult(id=record.id, version=record.version, status="accepted")
+                        accepted += 1
+                        if kind is ErasureRecord:
+                            erased.append(record.customer_id)
+                    elif current[0] > record.version:
+                        results[index] = RecordResult(id=record.id, version=record.version, status="stale")
+                    elif current[1] == digest:
+                        results[index] = RecordResult(id=record.id, version=record.version, status="duplicate")
+                    else:
+                        results[index] = _rejected(record, "conflict",
+                            f"{_noun(record).capitalize()} {record.id} version {record.version} was already received "
+                            f"with different content; edit the {_noun(record)} on the terminal to send a new version.")
+                columns = fields + _HQ_FIELDS
+                if inserts:
+                    conn.executemany(
+                        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", inserts
+                    )
+                if updates:
+                    assignments = ", ".join(f"{name} = ?" for name in columns[1:])
+                    conn.executemany(
+                        f"UPDATE {table} SET {assignments} WHERE id = ?", [row[1:] + (row[0],) for row in updates]
+                    )
+            linked = {r.customer_id for kind in (AskRecord, FollowUpRecord) for _, r, _ in by_type[kind] if r.customer_id}
+            self._scrub(conn, erased + sorted(self._erased(conn, sorted(linked), column="customer_id")))
             rejected = sum(1 for r in results if r is not None and r.status == "rejected")
             conn.execute(
                 "INSERT OR IGNORE INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (batch_id, store_id, terminal_id, sent_at, received_at, clock_skew_ms, len(records), accepted, rejected),
             )
+        if erased:
+            self._truncate_wal()
         return [r for r in results if r is not None]
 
     @staticmethod
-    def _held(conn: sqlite3.Connection, ids: list[str]) -> dict[str, tuple[int, str, str, str]]:
+    def _scrub(conn: sqlite3.Connection, customer_ids: list[str]) -> None:
+        """Remove every trace of erased customers; their asks and follow-up outcomes stay, unlinked."""
+        for customer_id in dict.fromkeys(customer_ids):
+            conn.execute("DELETE FROM customers WHERE id = ?", (customer_id,))
+            conn.execute("UPDATE asks SET customer_id = NULL WHERE customer_id = ?", (customer_id,))
+            conn.execute(
+                "UPDATE follow_ups SET customer_id = NULL, note = NULL, "
+                "status = CASE status WHEN 'open' THEN 'cancelled' ELSE status END WHERE customer_id = ?",
+                (customer_id,),
+            )
+
+    def _truncate_wal(self) -> None:
+        """Move the WAL into the file and empty it, so erased details are not left in old frames."""
+        try:
+            with self._read() as conn:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except StorageError:
+            pass  # busy readers: the next checkpoint overwrites those frames; secure_delete zeroed the file
+
+    @staticmethod
+    def _erased(conn: sqlite3.Connection, ids: list[str], column: str = "customer_id") -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(ids), _ID_CHUNK):
+            chunk = ids[start : start + _ID_CHUNK]
+            rows = conn.execute(f"SELECT customer_id FROM erasures WHERE {column} IN ({', '.join('?' * len(chunk))})", chunk)
+            found.update(row[0] for row in rows)
+        return found
+
+    @staticmethod
+    def _held(conn: sqlite3.Connection, table: str, ids: list[str]) -> dict[str, tuple[int, str, str, str]]:
         held: dict[str, tuple[int, str, str, str]] = {}
         for start in range(0, len(ids), _ID_CHUNK):
             chunk = ids[start : start + _ID_CHUNK]
             rows = conn.execute(
-                f"SELECT id, version, content_hash, store_id, terminal_id FROM asks WHERE id IN ({', '.join('?' * len(chunk))})",
+                f"SELECT id, version, content_hash, store_id, terminal_id FROM {table} WHERE id IN ({', '.join('?' * len(chunk))})",
                 chunk,
             )
-            for ask_id, version, digest, store, terminal in rows:
-                held[ask_id] = (version, digest, store, terminal)
+            for record_id, version, digest, store, terminal in rows:
+                held[record_id] = (version, digest, store, terminal)
         return held
 
     # -- reading back ------------------------------------------------------------------
@@ -489,15 +591,63 @@ def _builtin_pack() -> bytes:
     return (resources.files("associate_tui") / "packs" / "retail.json").read_bytes()
 
 
-def _row(record: AskRecord) -> tuple:
-    return (
-        record.id, record.version, record.created_at, record.updated_at, record.store_id, record.terminal_id,
-        record.associate, record.channel, record.text, record.category,
-        _content.encode(record.attributes).decode(), record.outcome, record.substitute,
-        None if record.substitute_accepted is None else int(record.substitute_accepted), record.quantity,
-        record.note, int(record.voided), record.void_reason,
-    )
+_TABLES: dict[type, tuple[str, tuple[str, ...]]] = {
+    CustomerRecord: ("customers", CUSTOMER_FIELDS),
+    AskRecord: ("asks", ASK_FIELDS),
+    FollowUpRecord: ("follow_ups", FOLLOW_UP_FIELDS),
+    ErasureRecord: ("erasures", ERASURE_FIELDS),
+}
+_NOUNS = {AskRecord: "ask", CustomerRecord: "customer", FollowUpRecord: "follow-up", ErasureRecord: "erasure"}
 
 
-def _rejected(record: AskRecord, code: str, message: str) -> RecordResult:
+def _noun(record: Record) -> str:
+    return _NOUNS[type(record)]
+
+
+def _digest(record: Record) -> str:
+    """What makes a version's content, to tell a resend from a reused id.
+
+    An ask's link to its customer is left out: an erasure clears it on both sides
+    without a new version, and a resend after that is still the same ask.
+    """
+    if isinstance(record, AskRecord) and record.customer_id:
+        record = msgspec.structs.replace(record, customer_id=None)
+    return hashlib.sha256(_content.encode(record)).hexdigest()
+
+
+def _masked(value: str | None) -> str | None:
+    return mask(value).text if value else value
+
+
+def _guarded(record: Record) -> Record:
+    """HQ's own pass of the privacy guard, so an older or faulty terminal cannot leak a card number."""
+    replace = msgspec.structs.replace
+    if isinstance(record, AskRecord):
+        return replace(
+            record, text=_masked(record.text), substitute=_masked(record.substitute), note=_masked(record.note),
+            void_reason=_masked(record.void_reason),
+            attributes={key: _masked(value) for key, value in record.attributes.items()},
+        )
+    if isinstance(record, CustomerRecord):
+        prefs = record.preferences
+        return replace(record, name=_masked(record.name), preferences=replace(
+            prefs, notes=_masked(prefs.notes), contact_time=_masked(prefs.contact_time)))
+    if isinstance(record, FollowUpRecord):
+        return replace(record, note=_masked(record.note))
+    return record
+
+
+def _row(record: Record, fields: tuple[str, ...]) -> tuple:
+    return tuple(_sql_value(getattr(record, name)) for name in fields)
+
+
+def _sql_value(value: object) -> object:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (dict, list, msgspec.Struct)):
+        return _content.encode(value).decode()
+    return value
+
+
+def _rejected(record: Record, code: str, message: str) -> RecordResult:
     return RecordResult(id=record.id, version=record.version, status="rejected", code=code, message=message)
