@@ -23,6 +23,7 @@ from textual.timer import Timer
 from associate_tui import config as config_module
 from associate_tui.screens.capture import CaptureScreen
 from associate_tui.screens.dialogs import AssociateScreen, HelpScreen, SettingsScreen
+from associate_tui.screens.follow_ups import FollowUpsScreen
 from associate_tui.screens.recent import RecentScreen
 from associate_tui.screens.sync import SyncScreen
 from associate_tui.taxonomy import Taxonomy, load_pack
@@ -58,7 +59,7 @@ class AssociateApp(App[None]):
     # Absolute, so a subclass defined elsewhere (tests, benchmarks) finds it too.
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "Associate Terminal"
-    MODES = {"capture": CaptureScreen, "recent": RecentScreen, "sync": SyncScreen}
+    MODES = {"capture": CaptureScreen, "recent": RecentScreen, "sync": SyncScreen, "follow_ups": FollowUpsScreen}
     DEFAULT_MODE = "capture"
 
     BINDINGS = [
@@ -67,6 +68,7 @@ class AssociateApp(App[None]):
         Binding("f3", "recent", "Recent", id="recent"),
         Binding("f4", "switch_associate", "Who", id="associate"),
         Binding("f6", "sync_screen", "Sync", id="sync"),
+        Binding("f7", "follow_ups", "Follow-ups", id="follow_ups"),
         Binding("f9", "settings", "Setup", id="settings"),
         Binding("f10", "quit", "Quit", id="quit"),
     ]
@@ -278,6 +280,9 @@ class AssociateApp(App[None]):
 
     def action_sync_screen(self) -> None:
         self.switch_mode("sync")
+
+    def action_follow_ups(self) -> None:
+        self.switch_mode("follow_ups")
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -37,6 +37,10 @@ class Config:
     hq_url: str = ""
     sync_interval: int = 60  # seconds between background syncs
     hq_ca_file: str = ""  # a CA bundle for HQ's certificate; empty = the system's
+    # Customers and follow-ups (issue 4).
+    follow_up_days: int = 7  # "contact me when it comes in" is due this many days after the ask
+    retention_days: int = 180  # customers idle this long with no open follow-up are erased
+    consent_wording: str = "2026-1"  # the version of the consent text read to customers
     # True once the file exists: the app offers first-run setup until then.
     from_file: bool = False
 
@@ -137,6 +141,17 @@ def _check(data: dict, path: Path) -> Config:
         if isinstance(interval, bool) or not isinstance(interval, int) or not 5 <= interval <= 86400:
             raise ConfigError(f"{path}: sync_interval must be a whole number of seconds from 5 to 86400, e.g. sync_interval = 60.")
         values["sync_interval"] = interval
+    for key, low, high, example in (("follow_up_days", 0, 365, 7), ("retention_days", 1, 3650, 180)):
+        if key in data:
+            value = data[key]
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ConfigError(f"{path}: {key} must be a whole number of days from {low} to {high}, e.g. {key} = {example}.")
+            values[key] = value
+    if "consent_wording" in data:
+        wording = data["consent_wording"]
+        if not isinstance(wording, str) or not 1 <= len(wording.strip()) <= 40:
+            raise ConfigError(f'{path}: consent_wording must name the version of your consent text (1-40 characters), e.g. consent_wording = "2026-1".')
+        values["consent_wording"] = wording.strip()
     keymap = data.get("keymap", {})
     if not isinstance(keymap, dict) or not all(isinstance(v, str) for v in keymap.values()):
         raise ConfigError(f'{path}: [keymap] must map action ids to keys, e.g. recent = "f3".')
@@ -153,8 +168,11 @@ def save(config: Config, path: Path | None = None) -> Path:
         if key in ("hq_url", "hq_ca_file") and not getattr(config, key):
             continue
         lines.append(f"{key} = {_toml_string(getattr(config, key))}\n")
-    if config.sync_interval != Config.sync_interval:
-        lines.append(f"sync_interval = {config.sync_interval}\n")
+    for key in ("sync_interval", "follow_up_days", "retention_days"):
+        if getattr(config, key) != getattr(Config, key):
+            lines.append(f"{key} = {getattr(config, key)}\n")
+    if config.consent_wording != Config.consent_wording:
+        lines.append(f"consent_wording = {_toml_string(config.consent_wording)}\n")
     if config.keymap:
         lines.append("\n[keymap]\n")
         for action, keys in sorted(config.keymap.items()):

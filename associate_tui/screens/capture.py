@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -9,10 +10,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Label
+from textual.widgets import DataTable, Footer, Header, Label, Static
 from textual.worker import Worker
 
-from associate_tui.asks import Ask, AskDraft, InvalidAsk, checked
+from associate_tui.asks import Ask, AskDraft, InvalidAsk, checked, sensitive_found
+from associate_tui.privacy import describe
+from associate_tui.customers import due_on
+from associate_tui.screens.customers import Attached, CustomerPickerScreen
 from associate_tui.screens.edit import edit_from_table
 from associate_tui.screens.messages import StoreFailed, report_worker_failure
 from associate_tui.widgets.ask_form import AskForm
@@ -27,10 +31,11 @@ RECENT_ON_CAPTURE = 20
 
 
 class AskSaved(Message):
-    def __init__(self, ask: Ask, draft: AskDraft) -> None:
+    def __init__(self, ask: Ask, draft: AskDraft, follow_up_due: str | None = None) -> None:
         super().__init__()
         self.ask = ask
         self.draft = draft
+        self.follow_up_due = follow_up_due
 
 
 class AsksLoaded(Message):
@@ -46,10 +51,12 @@ class CaptureScreen(Screen):
     AUTO_FOCUS = "#ask-text"
     BINDINGS = [
         Binding("escape", "clear_form", "Clear", id="clear"),
+        Binding("f5", "customer", "Customer", id="customer"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
+        self.attached: Attached | None = None
         self._saving = False
         self._clear_armed = False
         self._shown = False
@@ -57,6 +64,7 @@ class CaptureScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield AskForm(self.app.taxonomy, id="ask-form")
+        yield Static("", id="customer-line")
         yield Label("Just logged on this terminal (Tab to reach, Enter to edit)", id="recent-title", classes="section-title")
         yield AsksTable(self.app.taxonomy, id="recent-asks")
         yield SyncStatusBar(id="sync-status")
@@ -93,18 +101,25 @@ class CaptureScreen(Screen):
         self.post_message(AsksLoaded(asks))
 
     @work(thread=True, group="save", exit_on_error=False)
-    def save(self, draft: AskDraft, associate: str) -> None:
-        from associate_tui.store import StoreError
+    def save(self, draft: AskDraft, associate: str, attached: Attached | None) -> None:
+        from associate_tui.store import FollowUpPlan, StoreError
 
         config = self.app.config
+        plan = None
+        if attached and attached.follow_up:
+            plan = FollowUpPlan(
+                due_on=due_on(date.today(), config.follow_up_days),
+                assigned_to=None if associate == "ANY" else associate,
+            )
         try:
             ask = self.app.get_store().add_ask(
-                draft, store_id=config.store_id, terminal_id=config.terminal_id, associate=associate
+                draft, store_id=config.store_id, terminal_id=config.terminal_id, associate=associate,
+                customer_id=attached.customer.id if attached else None, follow_up=plan,
             )
         except StoreError as error:
             self.post_message(StoreFailed(str(error)))
             return
-        self.post_message(AskSaved(ask, draft))
+        self.post_message(AskSaved(ask, draft, plan.due_on if plan else None))
         try:
             self.app.get_store().tidy()  # after "saved": the associate never waits for it
         except StoreError:
@@ -125,7 +140,7 @@ class CaptureScreen(Screen):
             return
         self._saving = True
         form.say("Saving…", "hint")
-        self.save(draft, self.app.associate)
+        self.save(draft, self.app.associate, self.attached)
 
     @on(AskSaved)
     def _saved(self, event: AskSaved) -> None:
@@ -140,8 +155,15 @@ class CaptureScreen(Screen):
                 unchanged = False
             if unchanged:
                 form.clear()
+                self.detach()
         outcome = self.app.taxonomy.outcome(event.ask.outcome)
-        form.say(f"Saved: {event.ask.text} — {outcome.label if outcome else event.ask.outcome}", "ok")
+        said = f"Saved: {event.ask.text} — {outcome.label if outcome else event.ask.outcome}"
+        if event.follow_up_due:
+            said += f"; follow-up due {event.follow_up_due}"
+        if masked := sensitive_found(event.draft):
+            said += ". " + describe(masked)
+            self.notify(describe(masked), title="Privacy", severity="warning", timeout=8)
+        form.say(said, "ok")
         self.query_one(AsksTable).put_first(event.ask)
         self.app.sync_soon()
 
@@ -166,9 +188,10 @@ class CaptureScreen(Screen):
 
     def action_clear_form(self) -> None:
         form = self.query_one(AskForm)
-        if form.is_blank() or self._clear_armed:
+        if (form.is_blank() and self.attached is None) or self._clear_armed:
             self._clear_armed = False
             form.clear()
+            self.detach()
             return
         self._clear_armed = True
         form.say("Press Esc again to clear the form (nothing has been saved).", "hint")
@@ -176,3 +199,34 @@ class CaptureScreen(Screen):
 
     def _disarm(self) -> None:
         self._clear_armed = False
+
+    # -- the customer who asked ----------------------------------------------------
+
+    def action_customer(self) -> None:
+        def chosen(attached: Attached | None) -> None:
+            if attached is not None:
+                self.attach(attached)
+
+        self.app.push_screen(CustomerPickerScreen(), chosen)
+
+    def attach(self, attached: Attached) -> None:
+        self.attached = attached
+        customer = attached.customer
+        parts = [f"Customer: {customer.name}"]
+        if summary := customer.preferences.summary():
+            parts.append(summary)
+        if attached.follow_up:
+            parts.append(f"follow-up due {due_on(date.today(), self.app.config.follow_up_days)}")
+        elif not customer.consent_follow_up:
+            parts.append("no follow-up: no consent recorded (F5, then F5 to edit)")
+        else:
+            parts.append("no follow-up")
+        line = self.query_one("#customer-line", Static)
+        line.update(" · ".join(parts))
+        line.set_classes("-attached")
+
+    def detach(self) -> None:
+        self.attached = None
+        line = self.query_one("#customer-line", Static)
+        line.update("")
+        line.set_classes("")

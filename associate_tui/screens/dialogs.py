@@ -167,7 +167,9 @@ class HelpScreen(ModalScreen[None]):
 | Esc Esc | clear the form |
 | F2 / F3 | new ask / recent asks (search, edit, void) |
 | F4 | switch who is logging |
+| F5 | on the form: attach a customer (find, add, edit, erase) |
 | F6 | sync: link to HQ, pending, asks HQ refused (s = sync now) |
+| F7 | follow-ups due today and overdue (d = done, z = snooze) |
 | F8 (in an ask) | void it with a reason |
 | F9 | setup: store, terminal, taxonomy |
 | Ctrl+P | every command, and the theme |

@@ -1,0 +1,256 @@
+"""The follow-up screen (F7): who to call back today, and what came of it.
+
+Shows open follow-ups due today or overdue, for this associate or anyone. One
+key marks the highlighted one done with a result (d, then a digit), or snoozes
+it (z, then the number of days).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.worker import Worker
+
+from associate_tui.customers import FOLLOW_UP_RESULTS, FollowUp, result_label
+from associate_tui.screens.messages import StoreFailed, report_worker_failure
+from associate_tui.widgets.sync_status import SyncStatusBar
+
+if TYPE_CHECKING:
+    from associate_tui.app import AssociateApp
+
+
+class FollowUpsLoaded(Message):
+    def __init__(self, follow_ups: list[FollowUp]) -> None:
+        super().__init__()
+        self.follow_ups = follow_ups
+
+
+class FollowUpChanged(Message):
+    def __init__(self, follow_up: FollowUp, said: str) -> None:
+        super().__init__()
+        self.follow_up = follow_up
+        self.said = said
+
+
+class FollowUpsScreen(Screen):
+    """Due today and overdue: call, then one key for what happened."""
+
+    app: AssociateApp
+    AUTO_FOCUS = "#follow-ups"
+    BINDINGS = [
+        Binding("d", "done", "Done", id="follow_up_done"),
+        Binding("z", "snooze", "Snooze", id="follow_up_snooze"),
+        Binding("a", "toggle_upcoming", "All open", id="follow_up_all"),
+        Binding("m", "toggle_mine", "Mine/all", id="follow_up_mine"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.follow_ups: list[FollowUp] = []
+        self.upcoming = False
+        self.everyone = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="follow-ups-title", classes="section-title")
+        yield DataTable(id="follow-ups", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="follow-up-detail")
+        yield SyncStatusBar(id="sync-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_column("Due", key="due", width=10)
+        table.add_column("Customer", key="customer", width=18)
+        table.add_column("Contact", key="contact", width=20)
+        table.add_column("Asked for", key="ask")
+
+    def on_screen_resume(self) -> None:
+        self.load()
+
+    def _title(self) -> str:
+        when = "All open follow-ups" if self.upcoming else "Due today and overdue"
+        whose = "everyone's" if self.everyone else f"for {self.app.associate} or anyone"
+        return f"{when}, {whose} (a: {'due only' if self.upcoming else 'all open'} · m: {'mine' if self.everyone else 'everyone'})"
+
+    @work(thread=True, exclusive=True, group="follow-ups", exit_on_error=False)
+    def load(self) -> None:
+        from associate_tui.store import StoreError
+
+        try:
+            found = self.app.get_store().follow_ups(
+                due_by=None if self.upcoming else date.today().isoformat(),
+                associate=None if self.everyone else self.app.associate,
+            )
+        except StoreError as error:
+            self.post_message(StoreFailed(str(error)))
+            return
+        self.post_message(FollowUpsLoaded(found))
+
+    @on(FollowUpsLoaded)
+    def _loaded(self, event: FollowUpsLoaded) -> None:
+        self.follow_ups = event.follow_ups
+        self.query_one("#follow-ups-title", Static).update(self._title())
+        table = self.query_one(DataTable)
+        table.clear()
+        today = date.today().isoformat()
+        for item in event.follow_ups:
+            due = "overdue" if item.due_on < today else ("today" if item.due_on == today else item.due_on)
+            table.add_row(
+                due, item.customer_name or "(erased)", item.customer_contact or "", item.ask_text, key=item.id,
+            )
+        if not event.follow_ups:
+            self._say("Nothing to follow up. a shows every open follow-up, m everyone's.", "hint")
+        else:
+            self._show(self._current())
+
+    @on(DataTable.RowHighlighted, "#follow-ups")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show(self._current())
+
+    def _show(self, item: FollowUp | None) -> None:
+        if item is None:
+            return
+        parts = [f"Due {item.due_on}", f"logged by {item.associate}"]
+        if item.assigned_to:
+            parts.append(f"for {item.assigned_to}")
+        if item.contact_preference:
+            parts.append(f"prefers {item.contact_preference}")
+        self._say(" · ".join(parts) + " — d done · z snooze", "hint")
+
+    def _current(self) -> FollowUp | None:
+        table = self.query_one(DataTable)
+        if not self.follow_ups or table.cursor_row >= len(self.follow_ups):
+            return None
+        return self.follow_ups[table.cursor_row]
+
+    def _say(self, text: str, kind: str) -> None:
+        detail = self.query_one("#follow-up-detail", Static)
+        detail.update(text)
+        detail.set_classes(f"-{kind}")
+
+    # -- actions --------------------------------------------------------------------
+
+    def action_toggle_upcoming(self) -> None:
+        self.upcoming = not self.upcoming
+        self.load()
+
+    def action_toggle_mine(self) -> None:
+        self.everyone = not self.everyone
+        self.load()
+
+    def action_done(self) -> None:
+        item = self._current()
+        if item is None:
+            return
+
+        def chosen(result: str | None) -> None:
+            if result:
+                self.complete(item, result)
+
+        self.app.push_screen(FollowUpResultScreen(item), chosen)
+
+    def action_snooze(self) -> None:
+        item = self._current()
+        if item is None:
+            return
+
+        def chosen(days: int | None) -> None:
+            if days:
+                self.snooze(item, (date.today() + timedelta(days=days)).isoformat())
+
+        self.app.push_screen(SnoozeScreen(), chosen)
+
+    @work(thread=True, group="follow-up-save", exit_on_error=False)
+    def complete(self, item: FollowUp, result: str) -> None:
+        from associate_tui.store import StoreError
+
+        try:
+            done = self.app.get_store().complete_follow_up(
+                item.id, result=result, associate=self.app.associate, expected_version=item.version
+            )
+        except StoreError as error:
+            self.post_message(StoreFailed(str(error)))
+            return
+        self.post_message(FollowUpChanged(done, f"Done: {result_label(result)}."))
+
+    @work(thread=True, group="follow-up-save", exit_on_error=False)
+    def snooze(self, item: FollowUp, until: str) -> None:
+        from associate_tui.store import StoreError
+
+        try:
+            moved = self.app.get_store().snooze_follow_up(item.id, until=until, expected_version=item.version)
+        except StoreError as error:
+            self.post_message(StoreFailed(str(error)))
+            return
+        self.post_message(FollowUpChanged(moved, f"Snoozed until {until}."))
+
+    @on(FollowUpChanged)
+    def _changed(self, event: FollowUpChanged) -> None:
+        self.notify(f"{event.follow_up.customer_name or 'Follow-up'}: {event.said}", timeout=4)
+        self.app.sync_soon()
+        self.load()
+
+    @on(StoreFailed)
+    def _failed(self, event: StoreFailed) -> None:
+        self._say(event.text, "error")
+        self.notify(event.text, title="Follow-up", severity="error", timeout=10)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        report_worker_failure(self, event)
+
+
+class FollowUpResultScreen(ModalScreen["str | None"]):
+    """What came of the call: one digit."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="cancel")] + [
+        Binding(str(number), f"pick({number})", label, show=False) for number, (_, label) in enumerate(FOLLOW_UP_RESULTS, 1)
+    ]
+
+    def __init__(self, item: FollowUp) -> None:
+        super().__init__()
+        self.item = item
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog small-dialog"):
+            yield Static(f"{self.item.customer_name or 'Follow-up'}: {self.item.ask_text}", classes="dialog-title")
+            for number, (_, label) in enumerate(FOLLOW_UP_RESULTS, 1):
+                yield Static(f"{number}  {label}")
+            yield Static("A digit records the result · Esc cancels", classes="-hint")
+
+    def action_pick(self, number: int) -> None:
+        self.dismiss(FOLLOW_UP_RESULTS[number - 1][0])
+
+
+class SnoozeScreen(ModalScreen["int | None"]):
+    """Try again in a few days."""
+
+    AUTO_FOCUS = "#snooze-days"
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="cancel")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog small-dialog"):
+            yield Static("Snooze for how many days?", classes="dialog-title")
+            yield Input("1", id="snooze-days", max_length=3, type="integer")
+            yield Static("Enter snoozes · Esc cancels", id="snooze-message", classes="-hint")
+
+    @on(Input.Submitted, "#snooze-days")
+    def _submitted(self, event: Input.Submitted) -> None:
+        try:
+            days = int(event.value)
+        except ValueError:
+            days = 0
+        if not 1 <= days <= 90:
+            message = self.query_one("#snooze-message", Static)
+            message.update("Days: a whole number from 1 to 90, e.g. 2.")
+            message.set_classes("-error")
+            return
+        self.dismiss(days)
