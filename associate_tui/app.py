@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 STATUS_REFRESH = 5.0  # seconds: the status line also follows a separate `associate sync --watch`
 SYNC_AFTER_SAVE = 2.0  # seconds: a burst of saves goes in one batch
 SYNC_AT_START = 3.0
+RETENTION_AT_START = 2.0
+RETENTION_EVERY = 3600.0  # seconds: idle customers' details do not outlive retention_days by more than an hour
 
 
 class SyncStatusRead(Message):
@@ -134,6 +136,8 @@ class AssociateApp(App[None]):
         self._started = True
         self.set_interval(STATUS_REFRESH, self.refresh_sync_status)
         self.set_timer(0.3, self.refresh_sync_status)  # after the first paint
+        self.set_timer(RETENTION_AT_START, self.purge_expired_customers)
+        self.set_interval(RETENTION_EVERY, self.purge_expired_customers)
         if self.config.hq_url:
             self._schedule_sync(SYNC_AT_START)
 
@@ -151,6 +155,22 @@ class AssociateApp(App[None]):
             self.post_message(SyncStatusRead(self.get_store().sync_status()))
         except StoreError:
             pass  # the screens report store errors where the associate is working
+
+    @work(thread=True, group="retention", exclusive=True, exit_on_error=False)
+    def purge_expired_customers(self) -> None:
+        """Erase customers idle for retention_days with no open follow-up (logged as a count only)."""
+        from associate_tui.store import StoreError
+
+        try:
+            erased = self.get_store().purge_expired_customers(days=self.config.retention_days)
+        except StoreError:
+            return  # the screens report store errors; retention tries again within the hour
+        if erased:
+            self.call_from_thread(
+                self.notify, f"Erased {erased} customer(s) idle for {self.config.retention_days} days (retention).",
+                title="Privacy", timeout=6,
+            )
+            self.call_from_thread(self.sync_soon)
 
     @on(SyncStatusRead)
     def _status_read(self, event: SyncStatusRead) -> None:

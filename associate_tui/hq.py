@@ -142,6 +142,8 @@ def run_sync(store: Store, config: config_module.Config, *, give_up_after: float
 
     identity = engine.Identity(config.store_id, config.terminal_id)
     with make_client(config) as client, engine.sync_lock(config_module.lock_path()):
+        # Retention runs before each sync, so the erasures it makes go out in the same pass.
+        store.purge_expired_customers(days=config.retention_days)
         if give_up_after > 0:
             return engine.sync_with_retry(
                 store, client, identity, give_up_after=give_up_after, taxonomy_sink=install_taxonomy, **options

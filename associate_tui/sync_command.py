@@ -44,7 +44,7 @@ def _once(store: Store, config: config_module.Config, give_up_after: float, batc
         return EXIT_OK
     except HQError as error:
         pending = store.count_pending()
-        print(f"associate: sync stopped: {error} {pending} asks still pending; nothing was lost.", file=sys.stderr)
+        print(f"associate: sync stopped: {error} {pending} records still pending; nothing was lost.", file=sys.stderr)
         return EXIT_FAILED
     print(report.summary(), file=out)
     status = store.sync_status()

@@ -78,14 +78,14 @@ class SyncReport:
         if not self.sent:
             text = "Nothing to send: HQ has every ask."
         else:
-            text = f"Sent {self.sent} asks in {self.batches} batches: {self.accepted} accepted"
+            text = f"Sent {self.sent} records in {self.batches} batches: {self.accepted} accepted"
             if self.duplicate:
                 text += f", {self.duplicate} already at HQ"
             if self.stale:
                 text += f", {self.stale} superseded at HQ"
             if self.rejected:
                 text += f", {self.rejected} rejected (see the quarantine)"
-            text += f" ({self.seconds:.1f} s, {self.sent / max(self.seconds, 1e-6):,.0f} asks/s)."
+            text += f" ({self.seconds:.1f} s, {self.sent / max(self.seconds, 1e-6):,.0f} records/s)."
         if self.taxonomy_updated:
             text += " New taxonomy from HQ."
         if self.warning:

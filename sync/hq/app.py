@@ -244,8 +244,10 @@ def _real_times(item: Received) -> Received:
     """The contract's pattern lets 2026-02-30 through; the calendar does not."""
     if item.record is None:
         return item
-    for name in ("created_at", "updated_at"):
-        value = getattr(item.record, name)
+    for name in ("created_at", "updated_at", "consent_at", "done_at"):
+        value = getattr(item.record, name, None)
+        if value is None:
+            continue
         try:
             parse_utc(value)
         except ValueError as error:

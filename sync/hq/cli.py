@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     _db(export)
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument("--since", metavar="DATE", help="only asks created on or after DATE (YYYY-MM-DD or ISO-8601, UTC)")
+    report = commands.add_parser("report", help="reports: follow-ups (unmet demand won back)",
+                                 description="Print a report over what HQ holds.")
+    _db(report)
+    report.add_argument("name", choices=("follow-ups",), help="follow-ups: per store, what came of the follow-ups")
     return parser
 
 
@@ -87,6 +91,15 @@ def main(argv: list[str] | None = None) -> int:
                 return _taxonomy(args, storage, sys.stdout)
             if args.command == "export":
                 return _export(args, storage, sys.stdout)
+            if args.command == "report":
+                from sync.hq.report import follow_up_table, render
+
+                table = follow_up_table(storage)
+                if len(table) == 1:
+                    print("No follow-ups have reached HQ yet.", file=sys.stdout)
+                    return 0
+                sys.stdout.write(render(table))
+                return 0
     except UsageError as error:
         print(f"associate-hq: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -567,6 +567,26 @@ class HQStorage:
                 yield item
             last = rows[-1][0]
 
+    def follow_up_outcomes(self, *, today: str) -> list[dict]:
+        """Per store: follow-ups promised, open, overdue, and what came of the done ones."""
+        sql = (
+            "SELECT store_id, count(*), "
+            "sum(status = 'open'), sum(status = 'open' AND due_on < ?), sum(status = 'cancelled'), "
+            "sum(status = 'done'), sum(result = 'reached_bought'), sum(result = 'reached_reserved'), "
+            "sum(result = 'reached_not_interested'), sum(result = 'not_reached'), sum(result = 'still_unavailable') "
+            "FROM follow_ups GROUP BY store_id ORDER BY store_id"
+        )
+        names = ("store_id", "follow_ups", "open", "overdue", "cancelled", "done", "reached_bought", "reached_reserved",
+                 "reached_not_interested", "not_reached", "still_unavailable")
+        with self._read() as conn:
+            return [dict(zip(names, row)) for row in conn.execute(sql, (today,))]
+
+    def count_rows(self, table: str) -> int:
+        if table not in ("asks", "customers", "follow_ups", "erasures"):
+            raise ValueError(table)
+        with self._read() as conn:
+            return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
     # -- the taxonomy ------------------------------------------------------------------
 
     def publish_taxonomy(self, body: bytes) -> str:
