@@ -251,12 +251,22 @@ class EraseCustomerScreen(ModalScreen[bool]):
             yield Static("y erases · n or Esc keeps them", classes="-hint")
 
 
+class ConsentBox(Checkbox):
+    """Space ticks it; Enter is left to the form, which saves (as it does from every field)."""
+
+    inherit_bindings = False
+    BINDINGS = [Binding("space", "toggle_button", "Tick", show=False)]
+
+
 class CustomerFormScreen(ModalScreen["Customer | None"]):
     """Add or change a customer: contact, consent, preferences. Enter in any field saves."""
 
     app: AssociateApp
     AUTO_FOCUS = "#customer-name"
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="cancel")]
+    BINDINGS = [
+        Binding("escape", "dismiss(None)", "Cancel", id="cancel"),
+        Binding("enter", "save", "Save", show=False),
+    ]
 
     def __init__(self, customer: Customer | None, draft: CustomerDraft) -> None:
         super().__init__()
@@ -275,8 +285,8 @@ class CustomerFormScreen(ModalScreen["Customer | None"]):
             )
             yield Input(d.phone or "", placeholder="phone, e.g. +44 7700 900123", id="customer-phone", max_length=32)
             yield Input(d.email or "", placeholder="email, e.g. jane@example.com", id="customer-email", max_length=254)
-            yield Checkbox("Agrees to be contacted about their asks (follow-up)", d.consent_follow_up, id="consent-follow-up")
-            yield Checkbox("Agrees to marketing", d.consent_marketing, id="consent-marketing")
+            yield ConsentBox("Agrees to be contacted about their asks (follow-up)", d.consent_follow_up, id="consent-follow-up")
+            yield ConsentBox("Agrees to marketing", d.consent_marketing, id="consent-marketing")
             yield Input(d.customer_number or "", placeholder="loyalty / customer number", id="customer-number", max_length=40)
             yield Input(", ".join(p.sizes), placeholder="sizes, e.g. M, 10, 42", id="pref-sizes")
             yield Input(", ".join(p.colours), placeholder="colours, e.g. navy, olive", id="pref-colours")
@@ -307,6 +317,9 @@ class CustomerFormScreen(ModalScreen["Customer | None"]):
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
+        self.action_save()
+
+    def action_save(self) -> None:
         try:
             draft = checked(self.draft())
         except InvalidCustomer as invalid:
@@ -353,3 +366,4 @@ class CustomerFormScreen(ModalScreen["Customer | None"]):
         message = self.query_one("#customer-form-message", Static)
         message.update(text)
         message.set_classes(f"-{kind}")
+        message.scroll_visible()
