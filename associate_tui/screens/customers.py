@@ -257,6 +257,9 @@ class ConsentBox(Checkbox):
     inherit_bindings = False
     BINDINGS = [Binding("space", "toggle_button", "Tick", show=False)]
 
+    def key_enter(self) -> None:
+        self.screen.action_save()  # type: ignore[attr-defined]
+
 
 class CustomerFormScreen(ModalScreen["Customer | None"]):
     """Add or change a customer: contact, consent, preferences. Enter in any field saves."""
