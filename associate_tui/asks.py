@@ -101,7 +101,8 @@ class InvalidAsk(ValueError):
         super().__init__("; ".join(str(e) for e in errors))
 
 
-def _clean(value: str | None) -> str | None:
+def fold_spaces(value: str | None) -> str | None:
+    """Whitespace folded to single spaces; None for nothing but spaces."""
     if value is None:
         return None
     value = " ".join(value.split())
@@ -113,9 +114,9 @@ def normalise(draft: AskDraft) -> AskDraft:
     return replace(
         draft,
         text=" ".join(draft.text.split()),
-        category=_clean(draft.category),
+        category=fold_spaces(draft.category),
         attributes={k.strip().lower(): " ".join(v.split()) for k, v in draft.attributes.items() if v.strip()},
-        substitute=_clean(draft.substitute),
+        substitute=fold_spaces(draft.substitute),
         note=draft.note.strip() or None if draft.note else None,
     )
 

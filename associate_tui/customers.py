@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
-from associate_tui.asks import FieldError
+from associate_tui.asks import FieldError, fold_spaces
 
 MAX_NAME = 100
 MAX_WORDS = 12
@@ -162,32 +162,25 @@ def split_words(text: str) -> tuple[str, ...]:
     return _words(text.split(","))
 
 
-def _clean(value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = " ".join(value.split())
-    return value or None
-
-
 def normalise(draft: CustomerDraft) -> CustomerDraft:
     prefs = draft.preferences
-    email = _clean(draft.email)
+    email = fold_spaces(draft.email)
     if email and "@" in email:
         local, _, domain = email.rpartition("@")
         email = f"{local}@{domain.lower()}"
     return replace(
         draft,
         name=" ".join(draft.name.split()),
-        phone=_clean(draft.phone),
+        phone=fold_spaces(draft.phone),
         email=email,
-        customer_number=_clean(draft.customer_number),
+        customer_number=fold_spaces(draft.customer_number),
         preferences=replace(
             prefs,
             sizes=_words(prefs.sizes),
             colours=_words(prefs.colours),
             brands=_words(prefs.brands),
             contact_channel=prefs.contact_channel or None,
-            contact_time=_clean(prefs.contact_time),
+            contact_time=fold_spaces(prefs.contact_time),
             notes=prefs.notes.strip() or None if prefs.notes else None,
         ),
     )
