@@ -18,6 +18,7 @@ Pure functions with no imports of ours, so HQ uses the same module.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 CARD = "card number"
@@ -165,13 +166,18 @@ def _mask_card_run(run: str, found: list[str]) -> str:
 
 def _card_mask(written: str) -> str:
     """First six and last four digits kept, separators kept where they were."""
-    total = sum(char.isdigit() for char in written)
+    return _keep_ends(written, 6, str.isdigit)
+
+
+def _keep_ends(written: str, head: int, counts: Callable[[str], bool]) -> str:
+    """Every counted character but the first `head` and the last four becomes `*`; others stay."""
+    total = sum(map(counts, written))
     seen = 0
     out = []
     for char in written:
-        if char.isdigit():
+        if counts(char):
             seen += 1
-            out.append(char if seen <= 6 or seen > total - 4 else "*")
+            out.append(char.upper() if seen <= head or seen > total - 4 else "*")
         else:
             out.append(char)
     return "".join(out)
@@ -219,16 +225,8 @@ def _compact(written: str) -> str:
 
 
 def _iban_mask(written: str) -> str:
-    total = sum(char.isalnum() for char in written)
-    seen = 0
-    out = []
-    for char in written:
-        if char.isalnum():
-            seen += 1
-            out.append(char.upper() if seen <= 4 or seen > total - 4 else "*")
-        else:
-            out.append(char)
-    return "".join(out)
+    """Country, check digits and last four kept (upper-cased), spaces kept where they were."""
+    return _keep_ends(written, 4, str.isalnum)
 
 
 def _mask_ssn(match: re.Match[str], found: list[str]) -> str:
