@@ -230,6 +230,22 @@ def checked(draft: CustomerDraft) -> CustomerDraft:
     return draft
 
 
+def guarded(draft: CustomerDraft) -> CustomerDraft:
+    """The draft with card numbers, IBANs and SSNs masked in its free text (name, contact time, notes)."""
+    from associate_tui.privacy import mask
+
+    prefs = draft.preferences
+    return replace(
+        draft,
+        name=mask(draft.name).text,
+        preferences=replace(
+            prefs,
+            contact_time=mask(prefs.contact_time).text if prefs.contact_time else None,
+            notes=mask(prefs.notes).text if prefs.notes else None,
+        ),
+    )
+
+
 def due_on(today: date, days: int) -> str:
     return (today + timedelta(days=days)).isoformat()
 

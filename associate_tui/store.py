@@ -23,6 +23,7 @@ import sqlite_utils
 
 from associate_tui.asks import Ask, AskDraft, guarded
 from associate_tui.customers import Customer, CustomerDraft, FollowUp, Preferences
+from associate_tui.customers import guarded as guarded_customer
 from associate_tui.privacy import mask
 from associate_tui.ids import format_utc, utc_now, uuid7
 
@@ -708,7 +709,7 @@ class Store:
         self, draft: CustomerDraft, *, store_id: str, terminal_id: str, associate: str, consent_wording: str
     ) -> Customer:
         """Save a checked customer (`customers.checked`); consent is dated now, with its wording version."""
-        draft = _guarded_customer(draft)
+        draft = guarded_customer(draft)
         now = utc_now()
         customer_id = uuid7()
         consented = draft.consent_follow_up or draft.consent_marketing
@@ -733,7 +734,7 @@ class Store:
         A consent given or widened is dated now; with no consent left, phone and
         email must already be empty (`customers.checked` says so).
         """
-        draft = _guarded_customer(draft)
+        draft = guarded_customer(draft)
         now = utc_now()
         with self._write("save the customer") as conn:
             current = self._get_customer(conn, customer_id)
@@ -1083,21 +1084,6 @@ def _digits_only(value: str | None) -> str | None:
 
 def _preferences_json(preferences: Preferences) -> str:
     return json.dumps(preferences.as_wire(), ensure_ascii=False, sort_keys=True)
-
-
-def _guarded_customer(draft: CustomerDraft) -> CustomerDraft:
-    from dataclasses import replace
-
-    prefs = draft.preferences
-    return replace(
-        draft,
-        name=mask(draft.name).text,
-        preferences=replace(
-            prefs,
-            contact_time=mask(prefs.contact_time).text if prefs.contact_time else None,
-            notes=mask(prefs.notes).text if prefs.notes else None,
-        ),
-    )
 
 
 def _customer(row: tuple) -> Customer:
