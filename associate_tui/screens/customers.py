@@ -30,7 +30,7 @@ from associate_tui.customers import (
     due_on,
     split_words,
 )
-from associate_tui.screens.messages import StoreFailed, report_worker_failure
+from associate_tui.screens.messages import StoreFailed, report_worker_failure, show
 
 if TYPE_CHECKING:
     from associate_tui.app import AssociateApp
@@ -168,9 +168,7 @@ class CustomerPickerScreen(ModalScreen["Attached | None"]):
         return next((c for c in self.customers if c.id == customer_id), None)
 
     def _say(self, text: str, kind: str) -> None:
-        message = self.query_one("#customer-message", Static)
-        message.update(text)
-        message.set_classes(f"-{kind}")
+        show(self.query_one("#customer-message", Static), text, kind)
 
     # -- new, edit, erase ------------------------------------------------------------
 
@@ -366,7 +364,4 @@ class CustomerFormScreen(ModalScreen["Customer | None"]):
         report_worker_failure(self, event)
 
     def _say(self, text: str, kind: str) -> None:
-        message = self.query_one("#customer-form-message", Static)
-        message.update(text)
-        message.set_classes(f"-{kind}")
-        message.scroll_visible()
+        show(self.query_one("#customer-form-message", Static), text, kind).scroll_visible()

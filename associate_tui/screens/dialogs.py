@@ -13,6 +13,7 @@ from textual.widgets import Input, Label, Static
 
 from associate_tui import config as config_module
 from associate_tui.asks import check_associate, check_void_reason, digit_for
+from associate_tui.screens.messages import show
 from associate_tui.widgets.choice import Choice, Option
 
 if TYPE_CHECKING:
@@ -38,9 +39,7 @@ class AssociateScreen(ModalScreen[str | None]):
     def _submitted(self, event: Input.Submitted) -> None:
         code = event.value.strip().upper()
         if problem := check_associate(code):
-            message = self.query_one("#associate-message", Static)
-            message.update(f"Associate code: {problem}.")
-            message.set_classes("-error")
+            show(self.query_one("#associate-message", Static), f"Associate code: {problem}.", "error")
             return
         self.dismiss(code)
 
@@ -63,9 +62,7 @@ class VoidReasonScreen(ModalScreen[str | None]):
     @on(Input.Submitted, "#void-reason")
     def _submitted(self, event: Input.Submitted) -> None:
         if problem := check_void_reason(event.value):
-            message = self.query_one("#void-message", Static)
-            message.update(f"Reason: {problem}.")
-            message.set_classes("-error")
+            show(self.query_one("#void-message", Static), f"Reason: {problem}.", "error")
             return
         self.dismiss(" ".join(event.value.split()))
 
@@ -121,9 +118,7 @@ class SettingsScreen(ModalScreen["config_module.Config | None"]):
             or (f"Associate: {p}" if (p := check_associate(associate)) else None)
         )
         if problem:
-            message = self.query_one("#settings-message", Static)
-            message.update(problem + ".")
-            message.set_classes("-error")
+            show(self.query_one("#settings-message", Static), problem + ".", "error")
             return
         self.dismiss(
             self.config.with_changes(

@@ -20,11 +20,14 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import Worker
 
 from associate_tui.customers import FOLLOW_UP_RESULTS, FollowUp, result_label
-from associate_tui.screens.messages import StoreFailed, report_worker_failure
+from associate_tui.screens.messages import StoreFailed, report_worker_failure, show
 from associate_tui.widgets.sync_status import SyncStatusBar
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from associate_tui.app import AssociateApp
+    from associate_tui.store import Store
 
 
 class FollowUpsLoaded(Message):
@@ -133,9 +136,7 @@ class FollowUpsScreen(Screen):
         return self.follow_ups[table.cursor_row]
 
     def _say(self, text: str, kind: str) -> None:
-        detail = self.query_one("#follow-up-detail", Static)
-        detail.update(text)
-        detail.set_classes(f"-{kind}")
+        show(self.query_one("#follow-up-detail", Static), text, kind)
 
     # -- actions --------------------------------------------------------------------
 
@@ -169,29 +170,32 @@ class FollowUpsScreen(Screen):
 
         self.app.push_screen(SnoozeScreen(), chosen)
 
-    @work(thread=True, group="follow-up-save", exit_on_error=False)
     def complete(self, item: FollowUp, result: str) -> None:
-        from associate_tui.store import StoreError
+        associate = self.app.associate
+        self.save(
+            lambda store: store.complete_follow_up(
+                item.id, result=result, associate=associate, expected_version=item.version
+            ),
+            f"Done: {result_label(result)}.",
+        )
 
-        try:
-            done = self.app.get_store().complete_follow_up(
-                item.id, result=result, associate=self.app.associate, expected_version=item.version
-            )
-        except StoreError as error:
-            self.post_message(StoreFailed(str(error)))
-            return
-        self.post_message(FollowUpChanged(done, f"Done: {result_label(result)}."))
+    def snooze(self, item: FollowUp, until: str) -> None:
+        self.save(
+            lambda store: store.snooze_follow_up(item.id, until=until, expected_version=item.version),
+            f"Snoozed until {until}.",
+        )
 
     @work(thread=True, group="follow-up-save", exit_on_error=False)
-    def snooze(self, item: FollowUp, until: str) -> None:
+    def save(self, change: Callable[[Store], FollowUp], said: str) -> None:
+        """Run one change to a follow-up in a worker; the screen hears back by message."""
         from associate_tui.store import StoreError
 
         try:
-            moved = self.app.get_store().snooze_follow_up(item.id, until=until, expected_version=item.version)
+            changed = change(self.app.get_store())
         except StoreError as error:
             self.post_message(StoreFailed(str(error)))
             return
-        self.post_message(FollowUpChanged(moved, f"Snoozed until {until}."))
+        self.post_message(FollowUpChanged(changed, said))
 
     @on(FollowUpChanged)
     def _changed(self, event: FollowUpChanged) -> None:
@@ -249,8 +253,6 @@ class SnoozeScreen(ModalScreen["int | None"]):
         except ValueError:
             days = 0
         if not 1 <= days <= 90:
-            message = self.query_one("#snooze-message", Static)
-            message.update("Days: a whole number from 1 to 90, e.g. 2.")
-            message.set_classes("-error")
+            show(self.query_one("#snooze-message", Static), "Days: a whole number from 1 to 90, e.g. 2.", "error")
             return
         self.dismiss(days)

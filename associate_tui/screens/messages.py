@@ -9,6 +9,7 @@ from textual.worker import WorkerState
 
 if TYPE_CHECKING:
     from textual.screen import Screen
+    from textual.widgets import Static
     from textual.worker import Worker
 
 
@@ -19,6 +20,13 @@ class StoreFailed(Message):
         super().__init__()
         self.text = text
 
+
+
+def show(line: Static, text: str, kind: str) -> Static:
+    """Put words on a screen's message line, styled by kind (hint, ok, error)."""
+    line.update(text)
+    line.set_classes(f"-{kind}")
+    return line
 
 
 def report_worker_failure(screen: Screen, event: Worker.StateChanged) -> bool:
