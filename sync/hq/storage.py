@@ -484,7 +484,7 @@ class HQStorage:
                         f"UPDATE {table} SET {assignments} WHERE id = ?", [row[1:] + (row[0],) for row in updates]
                     )
             linked = {r.customer_id for kind in (AskRecord, FollowUpRecord) for _, r, _ in by_type[kind] if r.customer_id}
-            self._scrub(conn, erased + sorted(self._erased(conn, sorted(linked), column="customer_id")))
+            self._scrub(conn, erased + sorted(self._erased(conn, sorted(linked))))
             rejected = sum(1 for r in results if r is not None and r.status == "rejected")
             conn.execute(
                 "INSERT OR IGNORE INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -515,26 +515,14 @@ class HQStorage:
             pass  # busy readers: the next checkpoint overwrites those frames; secure_delete zeroed the file
 
     @staticmethod
-    def _erased(conn: sqlite3.Connection, ids: list[str], column: str = "customer_id") -> set[str]:
-        found: set[str] = set()
-        for start in range(0, len(ids), _ID_CHUNK):
-            chunk = ids[start : start + _ID_CHUNK]
-            rows = conn.execute(f"SELECT customer_id FROM erasures WHERE {column} IN ({', '.join('?' * len(chunk))})", chunk)
-            found.update(row[0] for row in rows)
-        return found
+    def _erased(conn: sqlite3.Connection, customer_ids: list[str]) -> set[str]:
+        """Which of these customers HQ holds an erasure for."""
+        return {row[0] for row in _select_in(conn, "SELECT customer_id FROM erasures WHERE customer_id IN ({})", customer_ids)}
 
     @staticmethod
     def _held(conn: sqlite3.Connection, table: str, ids: list[str]) -> dict[str, tuple[int, str, str, str]]:
-        held: dict[str, tuple[int, str, str, str]] = {}
-        for start in range(0, len(ids), _ID_CHUNK):
-            chunk = ids[start : start + _ID_CHUNK]
-            rows = conn.execute(
-                f"SELECT id, version, content_hash, store_id, terminal_id FROM {table} WHERE id IN ({', '.join('?' * len(chunk))})",
-                chunk,
-            )
-            for record_id, version, digest, store, terminal in rows:
-                held[record_id] = (version, digest, store, terminal)
-        return held
+        sql = f"SELECT id, version, content_hash, store_id, terminal_id FROM {table} WHERE id IN ({{}})"
+        return {record_id: tuple(rest) for record_id, *rest in _select_in(conn, sql, ids)}
 
     # -- reading back ------------------------------------------------------------------
 
@@ -618,6 +606,13 @@ _TABLES: dict[type, tuple[str, tuple[str, ...]]] = {
     ErasureRecord: ("erasures", ERASURE_FIELDS),
 }
 _NOUNS = {AskRecord: "ask", CustomerRecord: "customer", FollowUpRecord: "follow-up", ErasureRecord: "erasure"}
+
+
+def _select_in(conn: sqlite3.Connection, sql: str, ids: list[str]) -> Iterator[tuple]:
+    """Rows of `sql`, whose `{}` is the IN list, for every id: in chunks under SQLite's bound-variable limit."""
+    for start in range(0, len(ids), _ID_CHUNK):
+        chunk = ids[start : start + _ID_CHUNK]
+        yield from conn.execute(sql.format(", ".join("?" * len(chunk))), chunk)
 
 
 def _noun(record: Record) -> str:
