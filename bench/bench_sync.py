@@ -123,7 +123,7 @@ def drain(work: Path, template: Path, count: int, batch: int) -> dict[str, float
         held = conn.execute("SELECT count(*) FROM asks").fetchone()[0]
     if held != count:
         raise SystemExit(f"HQ holds {held} asks, expected {count}: {out}")
-    engine = re.search(r"\(([\d.]+) s, ([\d,]+) asks/s\)", out)
+    engine = re.search(r"\(([\d.]+) s, ([\d,]+) records/s\)", out)
     return {"seconds": seconds, "rate": count / seconds, "peak_mib": usage.ru_maxrss / 1024,
             "drain_seconds": float(engine.group(1)), "drain_rate": float(engine.group(2).replace(",", ""))}
 
