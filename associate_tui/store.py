@@ -347,6 +347,7 @@ _OUTBOX_TABLES: tuple[tuple[str, str], ...] = (
     ("follow_ups", _FOLLOW_UP_RECORD),
     ("erasures", _ERASURE_RECORD),
 )
+_ANSWER_ORDER = ("asks", *(table for table, _ in _OUTBOX_TABLES if table != "asks"))
 _PENDING = "version > synced_version AND version > quarantined_version"
 _QUARANTINED = "quarantined_version = version AND version > synced_version"
 _OUTBOX_COUNT = "SELECT " + " + ".join(f"(SELECT count(*) FROM {table} WHERE {_PENDING})" for table, _ in _OUTBOX_TABLES)
@@ -993,16 +994,18 @@ class Store:
             if status == "rejected"
         ]
         with self._write("record HQ's answer") as conn:
-            for table, _ in _OUTBOX_TABLES:
-                conn.executemany(
-                    f"UPDATE {table} SET synced_version = ? WHERE id = ? AND version = ? AND synced_version < version",
-                    acked,
-                )
-                conn.executemany(
-                    f"UPDATE {table} SET quarantined_version = ?, quarantine_code = ?, quarantine_message = ?, "
-                    "quarantined_at = ? WHERE id = ? AND version = ?",
-                    refused,
-                )
+            # Asks are nearly every answer: look there first, and stop once every
+            # answer has found its row (an answer that matches none tries every table).
+            for statement, rows in (
+                ("UPDATE {} SET synced_version = ? WHERE id = ? AND version = ? AND synced_version < version", acked),
+                ("UPDATE {} SET quarantined_version = ?, quarantine_code = ?, quarantine_message = ?, "
+                 "quarantined_at = ? WHERE id = ? AND version = ?", refused),
+            ):
+                unmatched = len(rows)
+                for table in _ANSWER_ORDER:
+                    if unmatched <= 0:
+                        break
+                    unmatched -= conn.executemany(statement.format(table), rows).rowcount
 
     def quarantined(self, limit: int = 500) -> list[Quarantined]:
         """Ask versions HQ refused, newest first, with HQ's message."""
