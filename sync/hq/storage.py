@@ -29,20 +29,11 @@ BUSY_TIMEOUT_MS = 5000
 TOKEN_PREFIX = "at1"
 _ID_CHUNK = 900  # SQLite's default limit is 999 bound variables per statement
 
-ASK_FIELDS = (
-    "id", "version", "created_at", "updated_at", "store_id", "terminal_id", "associate", "channel", "text",
-    "category", "attributes", "outcome", "substitute", "substitute_accepted", "quantity", "note", "voided",
-    "void_reason", "customer_id",
-)
-CUSTOMER_FIELDS = (
-    "id", "version", "created_at", "updated_at", "store_id", "terminal_id", "associate", "name", "phone", "email",
-    "customer_number", "consent_follow_up", "consent_marketing", "consent_at", "consent_wording", "preferences",
-)
-FOLLOW_UP_FIELDS = (
-    "id", "version", "created_at", "updated_at", "store_id", "terminal_id", "associate", "ask_id", "customer_id",
-    "assigned_to", "due_on", "status", "result", "done_at", "done_by", "note",
-)
-ERASURE_FIELDS = ("id", "version", "created_at", "store_id", "terminal_id", "customer_id", "reason")
+# Each table's columns are its record type's fields, in the contract's order.
+ASK_FIELDS: tuple[str, ...] = AskRecord.__struct_fields__
+CUSTOMER_FIELDS: tuple[str, ...] = CustomerRecord.__struct_fields__
+FOLLOW_UP_FIELDS: tuple[str, ...] = FollowUpRecord.__struct_fields__
+ERASURE_FIELDS: tuple[str, ...] = ErasureRecord.__struct_fields__
 _HQ_FIELDS = ("content_hash", "received_at", "batch_id", "clock_skew_ms")
 
 MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
@@ -458,7 +449,7 @@ class HQStorage:
                         # Erased at HQ already: nothing of this customer is stored again.
                         results[index] = RecordResult(id=record.id, version=record.version, status="stale")
                     elif current is None or current[0] < record.version:
-                        row = _row(record, fields) + (digest, received_at, batch_id, clock_skew_ms)
+                        row = _row(record) + (digest, received_at, batch_id, clock_skew_ms)
                         (inserts if current is None else updates).append(row)
                         held[record.id] = (record.version, digest, store_id, terminal_id)
                         results[index] = RecordResult(id=record.id, version=record.version, status="accepted")
@@ -605,6 +596,15 @@ _TABLES: dict[type, tuple[str, tuple[str, ...]]] = {
     FollowUpRecord: ("follow_ups", FOLLOW_UP_FIELDS),
     ErasureRecord: ("erasures", ERASURE_FIELDS),
 }
+_CONVERTED: dict[type, tuple[int, ...]] = {
+    kind: tuple(fields.index(name) for name in names)
+    for kind, fields, names in (
+        (AskRecord, ASK_FIELDS, ("attributes", "substitute_accepted", "voided")),
+        (CustomerRecord, CUSTOMER_FIELDS, ("consent_follow_up", "consent_marketing", "preferences")),
+        (FollowUpRecord, FOLLOW_UP_FIELDS, ()),
+        (ErasureRecord, ERASURE_FIELDS, ()),
+    )
+}
 _NOUNS = {AskRecord: "ask", CustomerRecord: "customer", FollowUpRecord: "follow-up", ErasureRecord: "erasure"}
 
 
@@ -655,8 +655,20 @@ def _guarded(record: Record) -> Record:
     return record
 
 
-def _row(record: Record, fields: tuple[str, ...]) -> tuple:
-    return tuple(_sql_value(getattr(record, name)) for name in fields)
+def _row(record: Record) -> tuple:
+    """The record's fields as column values, in its table's column order.
+
+    astuple is one C call; only the few booleans and JSON fields of each type
+    are converted in Python (this runs for every record HQ stores).
+    """
+    values = msgspec.structs.astuple(record)
+    positions = _CONVERTED[type(record)]
+    if not positions:
+        return values
+    values = list(values)
+    for position in positions:
+        values[position] = _sql_value(values[position])
+    return tuple(values)
 
 
 def _sql_value(value: object) -> object:
