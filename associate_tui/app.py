@@ -109,7 +109,7 @@ class AssociateApp(App[None]):
             if self._store is None:
                 from associate_tui.store import Store
 
-                self._store = Store(self.database)
+                self._store = Store(self.database, vocabulary=self.taxonomy.vocabulary())
             return self._store
 
     def on_unmount(self) -> None:

@@ -63,6 +63,7 @@ class Ask:
     voided: bool
     void_reason: str | None
     customer_id: str | None = None
+    same_as: str | None = None  # logged with one key as the same as this earlier ask
 
     def draft(self) -> AskDraft:
         """The editable part of this ask."""

@@ -161,10 +161,10 @@ def _taxonomy(config: config_module.Config) -> Taxonomy:
         raise UsageError(f"taxonomy '{config.taxonomy}' from the config: {error}") from error
 
 
-def _open_store() -> Store:
+def _open_store(taxonomy: Taxonomy | None = None) -> Store:
     from associate_tui.store import Store
 
-    return Store(config_module.database_path())
+    return Store(config_module.database_path(), vocabulary=taxonomy.vocabulary() if taxonomy else None)
 
 
 def _log(args: argparse.Namespace, config: config_module.Config, out: TextIO) -> int:
@@ -199,7 +199,7 @@ def _log(args: argparse.Namespace, config: config_module.Config, out: TextIO) ->
         raise UsageError("cannot save this ask:\n  " + "\n  ".join(
             f"--{e.field.replace('_', '-') if e.field != 'text' else 'TEXT'}: {e.message}" for e in invalid.errors
         )) from invalid
-    with _open_store() as store:
+    with _open_store(taxonomy) as store:
         ask = store.add_ask(draft, store_id=config.store_id, terminal_id=config.terminal_id, associate=associate)
     print(ask.id, file=out)
     return 0
@@ -208,7 +208,7 @@ def _log(args: argparse.Namespace, config: config_module.Config, out: TextIO) ->
 EXPORT_FIELDS = (
     "id", "version", "synced_version", "created_at", "updated_at", "store_id", "terminal_id",
     "associate", "channel", "text", "category", "attributes", "outcome", "substitute",
-    "substitute_accepted", "quantity", "note", "voided", "void_reason", "customer_id",
+    "substitute_accepted", "quantity", "note", "voided", "void_reason", "customer_id", "same_as",
 )
 
 

@@ -24,6 +24,7 @@ import sqlite_utils
 from associate_tui.asks import Ask, AskDraft, guarded
 from associate_tui.customers import Customer, CustomerDraft, FollowUp, Preferences
 from associate_tui.customers import guarded as guarded_customer
+from associate_tui.demand import VALUE_ATTRIBUTES, Vocabulary, demand_key, fold, search_words
 from associate_tui.privacy import mask
 from associate_tui.ids import format_utc, utc_now, uuid7
 
@@ -98,6 +99,52 @@ class FollowUpPlan:
     due_on: str
     assigned_to: str | None
     note: str | None = None
+
+
+SIMILAR_DAYS = 30  # "asked before" looks this far back
+SIMILAR_CANDIDATES = 400  # newest matching asks that decide which groups are offered
+
+
+@dataclass(frozen=True)
+class Similar:
+    """A demand group that looks like what is being typed: offered for "same as"."""
+
+    ask: Ask  # the group's newest ask: what "same as" copies
+    key: str
+    outcome: str  # what happened most often
+    this_week: int
+    in_window: int
+    days: int
+
+
+@dataclass(frozen=True)
+class DemandCount:
+    ask: Ask  # the group's newest ask, whose words name the group
+    key: str
+    asks: int
+    quantity: int
+    days: int  # on how many days it was asked
+
+
+@dataclass(frozen=True)
+class FollowUpFeedback:
+    promised: int
+    done: int
+    won_back: int
+    open: int
+
+
+@dataclass(frozen=True)
+class Insights:
+    since: str
+    asks: int
+    unmet: int
+    groups: list[DemandCount]
+    categories: list[tuple[str | None, int]]
+    attributes: list[tuple[str, str, int]]  # (key, value, unmet asks)
+    substitutes: list[tuple[str, int, int, int]]  # (what, offered, accepted, declined)
+    per_day: dict[str, int]  # local day -> unmet asks
+    follow_ups: FollowUpFeedback
 
 
 @dataclass(frozen=True)
@@ -300,6 +347,19 @@ MIGRATIONS: tuple[Migration, ...] = (
             "count INTEGER NOT NULL, detail TEXT NOT NULL)",
         ),
     ),
+    Migration(
+        6,
+        "demand groups and same-as asks",
+        (
+            # The ask's demand group (associate_tui/demand.py): the same ask, however it was
+            # worded, counted together on the insights screen and offered as "asked before".
+            "ALTER TABLE asks ADD COLUMN demand_key TEXT",
+            # Logged with one key as the same as an earlier ask (its id).
+            "ALTER TABLE asks ADD COLUMN same_as TEXT",
+            "UPDATE asks SET demand_key = demand_key_of(category, attributes, text)",
+            "CREATE INDEX asks_demand ON asks (demand_key, created_at)",
+        ),
+    ),
 )
 
 LATEST_SCHEMA = MIGRATIONS[-1].version
@@ -307,7 +367,7 @@ LATEST_SCHEMA = MIGRATIONS[-1].version
 _ASK_COLUMNS = (
     "id, version, synced_version, created_at, updated_at, store_id, terminal_id, associate, "
     "channel, text, category, attributes, outcome, substitute, substitute_accepted, quantity, "
-    "note, voided, void_reason, customer_id"
+    "note, voided, void_reason, customer_id, same_as"
 )
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 # An ask as the contract's AskRecord (schemas/records.py); synced_version and the
@@ -319,7 +379,7 @@ _WIRE_RECORD = (
     "'outcome', outcome, 'substitute', substitute, "
     "'substitute_accepted', CASE substitute_accepted WHEN 1 THEN json('true') WHEN 0 THEN json('false') END, "
     "'quantity', quantity, 'note', note, 'voided', json(CASE voided WHEN 1 THEN 'true' ELSE 'false' END), "
-    "'void_reason', void_reason, 'customer_id', customer_id)"
+    "'void_reason', void_reason, 'customer_id', customer_id, 'same_as', same_as)"
 )
 _CUSTOMER_RECORD = (
     "json_object('type', 'customer', 'id', id, 'version', version, 'created_at', created_at, "
@@ -373,8 +433,12 @@ def fts_query(text: str) -> str | None:
 class Store:
     """The terminal's SQLite file. Safe to share between threads."""
 
-    def __init__(self, path: str | os.PathLike[str], *, migrate_to: int = LATEST_SCHEMA):
+    def __init__(
+        self, path: str | os.PathLike[str], *, migrate_to: int = LATEST_SCHEMA, vocabulary: Vocabulary | None = None
+    ):
         self.path = Path(path)
+        # The taxonomy's attribute words, so "navy blue" groups with "navy" (demand.py).
+        self.vocabulary = vocabulary
         self._lock = threading.RLock()
         with self._translate("open"):
             self._prepare_file()
@@ -396,6 +460,7 @@ class Store:
                 # customer's details do not linger in free pages.
                 conn.execute("PRAGMA secure_delete = ON")
                 conn.create_function("digits_only", 1, _digits_only, deterministic=True)
+                conn.create_function("demand_key_of", 3, self._demand_key_of, deterministic=True)
                 self.migrate(migrate_to)
             except BaseException:
                 conn.close()
@@ -547,6 +612,7 @@ class Store:
         associate: str,
         customer_id: str | None = None,
         follow_up: FollowUpPlan | None = None,
+        same_as: str | None = None,
     ) -> Ask:
         """Save a new ask (version 1, not yet synced), with its follow-up if any, in one commit.
 
@@ -559,8 +625,8 @@ class Store:
         ask_id = uuid7()
         with self._write("save the ask") as conn:
             conn.execute(
-                f"INSERT INTO asks ({_ASK_COLUMNS}) VALUES "
-                "(?, 1, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, NULL, ?)",
+                f"INSERT INTO asks ({_ASK_COLUMNS}, demand_key) VALUES "
+                "(?, 1, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, NULL, ?, ?, ?)",
                 (
                     ask_id,
                     now,
@@ -578,6 +644,8 @@ class Store:
                     draft.quantity,
                     draft.note,
                     customer_id,
+                    same_as,
+                    demand_key(draft.category, draft.attributes, draft.text, self.vocabulary),
                 ),
             )
             if customer_id:
@@ -601,7 +669,7 @@ class Store:
             conn.execute(
                 "UPDATE asks SET version = version + 1, updated_at = ?, channel = ?, text = ?, "
                 "category = ?, attributes = ?, outcome = ?, substitute = ?, "
-                "substitute_accepted = ?, quantity = ?, note = ? WHERE id = ?",
+                "substitute_accepted = ?, quantity = ?, note = ?, demand_key = ? WHERE id = ?",
                 (
                     utc_now(),
                     draft.channel,
@@ -613,6 +681,7 @@ class Store:
                     _tristate(draft.substitute_accepted),
                     draft.quantity,
                     draft.note,
+                    demand_key(draft.category, draft.attributes, draft.text, self.vocabulary),
                     ask_id,
                 ),
             )
@@ -694,6 +763,127 @@ class Store:
         """Asks with changes waiting to be sent to HQ (not counting quarantined ones)."""
         with self._read("count pending asks") as conn:
             return conn.execute(_OUTBOX_COUNT).fetchone()[0]
+
+    # -- demand: "asked before" and the insights screen ----------------------------
+
+    def _demand_key_of(self, category: str | None, attributes: str, text: str) -> str:
+        return demand_key(category, json.loads(attributes or "{}"), text or "", self.vocabulary)
+
+    def similar_asks(
+        self,
+        text: str,
+        *,
+        attributes: dict[str, str] | None = None,
+        category: str | None = None,
+        now: datetime | None = None,
+        days: int = SIMILAR_DAYS,
+        limit: int = 3,
+    ) -> list[Similar]:
+        """Demand groups logged here in the last `days` that look like what is being typed.
+
+        Every word typed (less filler and attribute words) must start a word of the
+        ask; an attribute typed must be the group's too, so navy never stands in for
+        black. The newest matches decide which groups are offered, most asked first.
+        """
+        attributes = {key: value for key, value in (attributes or {}).items() if key not in VALUE_ATTRIBUTES}
+        typed = search_words(text, attributes, self.vocabulary)
+        if not typed:
+            return []
+        match = "text : (" + " ".join(f'"{word}"*' for word in typed) + ")"
+        now = now or datetime.now(timezone.utc)
+        since = format_utc(now - timedelta(days=days))
+        week = format_utc(now - timedelta(days=7))
+        wanted = {key: fold(value) for key, value in attributes.items()}
+        with self._read("look for similar asks") as conn:
+            floor = conn.execute("SELECT min(seq) FROM asks WHERE created_at >= ?", (since,)).fetchone()[0]
+            if floor is None:
+                return []
+            rows = conn.execute(
+                "SELECT a.seq, a.demand_key, a.category, a.attributes FROM asks_fts f JOIN asks a ON a.seq = f.rowid "
+                "WHERE asks_fts MATCH ? AND f.rowid >= ? AND a.voided = 0 ORDER BY f.rowid DESC LIMIT ?",
+                (match, floor, SIMILAR_CANDIDATES),
+            ).fetchall()
+            groups: dict[str, list] = {}  # key -> [newest seq, matches, category]
+            for seq, key, group_category, group_attributes in rows:
+                if key in groups:
+                    if groups[key][1] > 0:
+                        groups[key][1] += 1
+                    continue
+                held = json.loads(group_attributes)
+                if any(fold(held.get(name, "")) != value for name, value in wanted.items()):
+                    groups[key] = [seq, -1, group_category]  # another colour, size...: never offered
+                else:
+                    groups[key] = [seq, 1, group_category]
+            ranked = sorted(
+                (group for group in groups.items() if group[1][1] > 0),
+                key=lambda group: (-group[1][1], group[1][2] != category, -group[1][0]),
+            )[:limit]
+            found: list[Similar] = []
+            for key, (seq, _, _) in ranked:
+                outcomes = conn.execute(
+                    "SELECT outcome, count(*), sum(created_at >= ?) FROM asks WHERE demand_key = ? AND created_at >= ? "
+                    "AND voided = 0 GROUP BY outcome ORDER BY 2 DESC",
+                    (week, key, since),
+                ).fetchall()
+                latest = _ask(conn.execute(f"SELECT {_ASK_COLUMNS} FROM asks WHERE seq = ?", (seq,)).fetchone())
+                found.append(Similar(
+                    ask=latest, key=key, outcome=outcomes[0][0] if outcomes else latest.outcome,
+                    this_week=sum(row[2] for row in outcomes), in_window=sum(row[1] for row in outcomes), days=days,
+                ))
+        return found
+
+    def insights(self, *, since: str, unmet: tuple[str, ...], associate: str | None = None, top: int = 10) -> Insights:
+        """What went unmet here since `since` (UTC), grouped as the suggestions group it."""
+        marks = ", ".join("?" * len(unmet)) or "NULL"
+        base = f"FROM asks WHERE created_at >= ? AND voided = 0 AND outcome IN ({marks})"
+        params = (since, *unmet)
+        with self._read("add up the asks") as conn:
+            total, unmet_total = conn.execute(
+                f"SELECT count(*), coalesce(sum(outcome IN ({marks})), 0) FROM asks WHERE created_at >= ? AND voided = 0",
+                (*unmet, since),
+            ).fetchone()
+            groups = conn.execute(
+                f"SELECT demand_key, count(*), sum(quantity), max(seq), count(DISTINCT date(created_at, 'localtime')) {base} "
+                "GROUP BY demand_key ORDER BY 2 DESC, 4 DESC LIMIT ?",
+                (*params, top),
+            ).fetchall()
+            top_groups = []
+            for key, count, quantity, seq, days in groups:
+                latest = _ask(conn.execute(f"SELECT {_ASK_COLUMNS} FROM asks WHERE seq = ?", (seq,)).fetchone())
+                top_groups.append(DemandCount(ask=latest, key=key, asks=count, quantity=quantity, days=days))
+            categories = conn.execute(
+                f"SELECT coalesce(category, ''), count(*) {base} GROUP BY 1 ORDER BY 2 DESC LIMIT ?", (*params, top)
+            ).fetchall()
+            values = conn.execute(
+                "SELECT j.key, j.value, count(*) FROM asks, json_each(asks.attributes) j "
+                f"WHERE asks.created_at >= ? AND asks.voided = 0 AND asks.outcome IN ({marks}) "
+                "GROUP BY 1, lower(j.value) ORDER BY 3 DESC LIMIT 40",
+                params,
+            ).fetchall()
+            substitutes = conn.execute(
+                "SELECT min(substitute), count(*), coalesce(sum(substitute_accepted = 1), 0), "
+                "coalesce(sum(substitute_accepted = 0), 0) FROM asks "
+                "WHERE created_at >= ? AND voided = 0 AND substitute IS NOT NULL "
+                "GROUP BY lower(substitute) ORDER BY 2 DESC LIMIT ?",
+                (since, top),
+            ).fetchall()
+            per_day = conn.execute(
+                f"SELECT date(created_at, 'localtime'), count(*) {base} GROUP BY 1 ORDER BY 1", params
+            ).fetchall()
+            feedback = conn.execute(
+                "SELECT count(*), coalesce(sum(status = 'done'), 0), "
+                "coalesce(sum(result IN ('reached_bought', 'reached_reserved')), 0), coalesce(sum(status = 'open'), 0) "
+                "FROM follow_ups WHERE created_at >= ? AND (? IS NULL OR associate = ?)",
+                (since, associate, associate),
+            ).fetchone()
+        return Insights(
+            since=since, asks=total, unmet=unmet_total, groups=top_groups,
+            categories=[(code or None, count) for code, count in categories],
+            attributes=[(key, value, count) for key, value, count in values],
+            substitutes=[(text, offered, accepted, declined) for text, offered, accepted, declined in substitutes],
+            per_day=dict(per_day),
+            follow_ups=FollowUpFeedback(*feedback),
+        )
 
     def count_pending_elsewhere(self, store_id: str, terminal_id: str) -> int:
         """Pending records logged under another store or terminal than HQ knows this one as."""
@@ -1115,7 +1305,8 @@ def _tristate(value: bool | None) -> int | None:
 
 def _ask(row: tuple) -> Ask:
     (ask_id, version, synced, created, updated, store_id, terminal_id, associate, channel, text,
-     category, attributes, outcome, substitute, accepted, quantity, note, voided, void_reason, customer_id) = row
+     category, attributes, outcome, substitute, accepted, quantity, note, voided, void_reason, customer_id,
+     same_as) = row
     return Ask(
         id=ask_id,
         version=version,
@@ -1137,4 +1328,5 @@ def _ask(row: tuple) -> Ask:
         voided=bool(voided),
         void_reason=void_reason,
         customer_id=customer_id,
+        same_as=same_as,
     )

@@ -115,6 +115,10 @@ class Taxonomy:
         ranked = sorted(scores, key=lambda position: (-scores[position], position))
         return [self.categories[position] for position in ranked[: max(limit, 0)]]
 
+    def vocabulary(self) -> dict[str, frozenset[str]]:
+        """Attribute key -> every word of its values and synonyms, folded and stemmed (for demand groups)."""
+        return self._index.words
+
     def recognise(self, text: str) -> dict[str, str]:
         """Attribute key -> canonical value for every attribute found in `text`."""
         words, spans = _tokens(text)
@@ -325,6 +329,7 @@ class _Index:
     keywords: dict[Words, tuple[int, ...]]  # keyword phrase -> positions of its categories
     longest_keyword: int
     vocabularies: tuple[_Vocabulary, ...]
+    words: dict[str, frozenset[str]]
 
     @classmethod
     def build(cls, taxonomy: Taxonomy) -> _Index:
@@ -340,6 +345,7 @@ class _Index:
             keywords=keywords,
             longest_keyword=max(map(len, keywords), default=0),
             vocabularies=tuple(_Vocabulary.build(a) for a in taxonomy.attributes),
+            words={a.key: _attribute_words(a) for a in taxonomy.attributes},
         )
 
 
@@ -541,3 +547,10 @@ def _pattern(data: Any, at: _Where) -> ValuePattern:
         names = ", ".join("{" + m + "}" for m in missing)
         raise at.error("value", f"uses {names} but the regex has no such named group; add (?P<{missing[0]}>...)")
     return ValuePattern(regex, value, flags["case_sensitive"], flags["upper"])
+
+
+def _attribute_words(attribute: Attribute) -> frozenset[str]:
+    from associate_tui.demand import fold, stem
+
+    phrases = [*attribute.values, *(form for form, _ in attribute.synonyms), *(value for _, value in attribute.synonyms)]
+    return frozenset(stem(word) for phrase in phrases for word in re.findall(r"[^\W_]+", fold(phrase)) if len(word) > 1)

@@ -62,6 +62,7 @@ class AskRecord(msgspec.Struct, tag="ask", tag_field="type", forbid_unknown_fiel
     voided: bool = False
     void_reason: _text(200) | None = None
     customer_id: Uuid | None = None  # who asked, if they agreed to be known; cleared by an erasure
+    same_as: Uuid | None = None  # logged at the counter as "the same as" this earlier ask of the terminal's
 
 
 Associate = Annotated[str, msgspec.Meta(min_length=1, max_length=12)]

@@ -18,7 +18,7 @@ EXIT_USAGE = 2
 EXPORT_FIELDS = (
     "id", "version", "created_at", "updated_at", "store_id", "terminal_id", "associate", "channel", "text",
     "category", "attributes", "outcome", "substitute", "substitute_accepted", "quantity", "note", "voided",
-    "void_reason", "received_at", "clock_skew_ms",
+    "void_reason", "same_as", "received_at", "clock_skew_ms",
 )
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import msgspec
 
+from associate_tui.demand import demand_key, lost_value
 from associate_tui.privacy import mask, may_hold_sensitive
 from schemas.records import AskRecord, CustomerRecord, ErasureRecord, FollowUpRecord, Record, RecordResult, utc_now
 
@@ -138,6 +139,25 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "CREATE INDEX erasures_customer ON erasures (customer_id)",
         ),
     ),
+    (
+        3,
+        "demand groups, same-as asks, dashboard viewers",
+        (
+            "ALTER TABLE asks ADD COLUMN same_as TEXT",
+            # The ask's demand group (associate_tui/demand.py), computed here with HQ's
+            # published taxonomy so every store's asks add up the same way.
+            "ALTER TABLE asks ADD COLUMN demand_key TEXT",
+            "CREATE INDEX asks_created ON asks (created_at)",
+            "CREATE INDEX asks_demand ON asks (demand_key, created_at)",
+            # People at HQ who may read /dashboard; like terminals, only a token's hash is kept.
+            """
+            CREATE TABLE viewers (
+                token_id TEXT PRIMARY KEY, token_hash TEXT NOT NULL, name TEXT NOT NULL,
+                created_at TEXT NOT NULL, revoked_at TEXT
+            )
+            """,
+        ),
+    ),
 )
 LATEST_SCHEMA = MIGRATIONS[-1][0]
 
@@ -213,6 +233,7 @@ class HQStorage:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._grouping: tuple[str, dict] | None = None  # (taxonomy etag, attribute vocabulary)
         self._prepare_file()
         self._migrate()
 
@@ -258,6 +279,8 @@ class HQStorage:
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = FULL")
                 conn.execute("PRAGMA secure_delete = ON")  # an erased customer's bytes are zeroed
+                conn.create_function("demand_key_of", 3, self._demand_key_of, deterministic=True)
+                conn.create_function("lost_value_of", 2, _lost_value_of, deterministic=True)
             except sqlite3.Error as error:
                 raise self._explain(error) from error
             self._local.conn = conn
@@ -310,6 +333,8 @@ class HQStorage:
                 for statement in statements:
                     conn.execute(statement)
                 conn.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, utc_now()))
+        if 0 < current < 3:
+            self.regroup()  # the asks that arrived before demand groups, grouped with the published taxonomy
 
     def healthy(self) -> bool:
         try:
@@ -430,11 +455,14 @@ class HQStorage:
                 by_type[type(record)].append((index, record, _digest(record)))
         accepted = 0
         erased: list[str] = []
+        if by_type[AskRecord]:
+            self._vocabulary()
         with self._write() as conn:
             for kind, candidates in by_type.items():
                 if not candidates:
                     continue
                 table, fields = _TABLES[kind]
+                extra, extra_fields = (self._ask_group, ("demand_key",)) if kind is AskRecord else (_nothing, ())
                 tombstones = self._erased(conn, [r.id for _, r, _ in candidates]) if kind is CustomerRecord else set()
                 held = self._held(conn, table, [record.id for _, record, _ in candidates])
                 inserts: list[tuple] = []
@@ -449,7 +477,7 @@ class HQStorage:
                         # Erased at HQ already: nothing of this customer is stored again.
                         results[index] = RecordResult(id=record.id, version=record.version, status="stale")
                     elif current is None or current[0] < record.version:
-                        row = _row(record) + (digest, received_at, batch_id, clock_skew_ms)
+                        row = _row(record) + extra(record) + (digest, received_at, batch_id, clock_skew_ms)
                         (inserts if current is None else updates).append(row)
                         held[record.id] = (record.version, digest, store_id, terminal_id)
                         results[index] = RecordResult(id=record.id, version=record.version, status="accepted")
@@ -464,7 +492,7 @@ class HQStorage:
                         results[index] = _rejected(record, "conflict",
                             f"{_noun(record).capitalize()} {record.id} version {record.version} was already received "
                             f"with different content; edit the {_noun(record)} on the terminal to send a new version.")
-                columns = fields + _HQ_FIELDS
+                columns = fields + extra_fields + _HQ_FIELDS
                 if inserts:
                     conn.executemany(
                         f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", inserts
@@ -484,6 +512,37 @@ class HQStorage:
         if erased:
             self._truncate_wal()
         return [r for r in results if r is not None]
+
+    # -- demand groups -------------------------------------------------------------------
+
+    def _vocabulary(self) -> dict:
+        """The published taxonomy's attribute words, re-read when a new pack is published."""
+        with self._read() as conn:
+            row = conn.execute("SELECT etag FROM taxonomy WHERE id = 1").fetchone()
+        etag = row[0] if row else ""
+        if self._grouping is None or self._grouping[0] != etag:
+            self._grouping = (etag, self.taxonomy_pack().vocabulary())
+        return self._grouping[1]
+
+    def _ask_group(self, record: AskRecord) -> tuple[str]:
+        return (demand_key(record.category, record.attributes, record.text, self._grouping[1] if self._grouping else None),)
+
+    def _demand_key_of(self, category: str | None, attributes: str, text: str) -> str:
+        vocabulary = self._grouping[1] if self._grouping else None
+        return demand_key(category, json.loads(attributes or "{}"), text or "", vocabulary)
+
+    def regroup(self) -> int:
+        """Give every ask its group under the published taxonomy (after a new pack is published)."""
+        self._vocabulary()
+        with self._write() as conn:
+            return conn.execute("UPDATE asks SET demand_key = demand_key_of(category, attributes, text)").rowcount
+
+    def taxonomy_pack(self):
+        """The published pack, parsed (associate_tui.taxonomy.Taxonomy)."""
+        from associate_tui.taxonomy import _decode
+
+        published = self.taxonomy()
+        return _decode(published.body.decode("utf-8"), "HQ's published taxonomy")
 
     @staticmethod
     def _scrub(conn: sqlite3.Connection, customer_ids: list[str]) -> None:
@@ -572,6 +631,7 @@ class HQStorage:
         etag = etag_of(body)
         with self._write() as conn:
             conn.execute("INSERT OR REPLACE INTO taxonomy VALUES (1, ?, ?, ?)", (etag, body, utc_now()))
+        self.regroup()  # the new pack's words may group some asks differently
         return etag
 
     def taxonomy(self) -> Published:
@@ -613,6 +673,14 @@ def _select_in(conn: sqlite3.Connection, sql: str, ids: list[str]) -> Iterator[t
     for start in range(0, len(ids), _ID_CHUNK):
         chunk = ids[start : start + _ID_CHUNK]
         yield from conn.execute(sql.format(", ".join("?" * len(chunk))), chunk)
+
+
+def _nothing(record: Record) -> tuple:
+    return ()
+
+
+def _lost_value_of(attributes: str, quantity: int) -> float | None:
+    return lost_value(json.loads(attributes or "{}"), quantity or 1)
 
 
 def _noun(record: Record) -> str:

@@ -1,0 +1,139 @@
+"""Demand groups: when two asks are the same demand, wherever they were logged.
+
+An ask's group is its category, its key attributes (colour, size, ... exactly as
+recognised) and the words that are left of what was asked once attribute values,
+filler words and plural endings are taken out. "Navy rain jacket size M" and
+"rain jackets in navy, M" are one group; the same jacket in black, or in L, is
+another. The terminal uses the key for "asked before" suggestions and HQ adds up
+the same key across stores, so both ends must compute it the same way: this
+module imports only the standard library and is shared by both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Mapping
+
+# Bumped whenever the rules below change what key an ask gets (HQ recomputes).
+KEY_VERSION = 1
+
+# Attributes that say how much, not what: they never split a group.
+VALUE_ATTRIBUTES = ("price", "value", "budget", "amount")
+
+_WORD = re.compile(r"[^\W_]+")
+_FILLER = frozenset(
+    """
+    a an the and or of in on at to for with without from by as is are was were be it its this that these
+    those some any one ones pair pairs do does did you your we our they them their he she his her i me my
+    have has had got get looking look want wants wanted need needs needed wanting asked asking ask asks
+    customer customers client please would like could can if not no only just also very really still
+    size sized sizes colour colours color colors in style type kind sort model version
+    """.split()
+)
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: "Crème" and "creme" are one word."""
+    if text.isascii():
+        return text.lower()
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def stem(word: str) -> str:
+    """A light English plural stem: jackets -> jacket, dresses -> dress, batteries -> battery."""
+    if len(word) <= 3 or word.isdigit():
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("sses", "shes", "ches", "xes", "zes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def key_attributes(attributes: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The attributes that make a different demand, as sorted (key, folded value) pairs."""
+    return tuple(sorted(
+        (key, " ".join(fold(value).split())) for key, value in attributes.items()
+        if key not in VALUE_ATTRIBUTES and value and value.strip()
+    ))
+
+
+Vocabulary = Mapping[str, frozenset[str]]  # attribute key -> every word of its values and synonyms
+
+
+def _taken(attributes: Mapping[str, str], vocabulary: Vocabulary | None) -> set[str]:
+    """Words that only repeat an attribute: its value's words, and with a vocabulary every word of
+    that attribute's values ("navy blue" is colour=navy, and "blue" says nothing more)."""
+    taken = {stem(word) for value in attributes.values() for word in _WORD.findall(fold(value or ""))}
+    if vocabulary:
+        for key in attributes:
+            taken.update(vocabulary.get(key, ()))
+    return taken
+
+
+def words(text: str, attributes: Mapping[str, str] = {}, vocabulary: Vocabulary | None = None) -> tuple[str, ...]:
+    """The words of an ask that say what it is, stemmed and sorted, without its attribute values."""
+    taken = _taken(attributes, vocabulary)
+    found = {stem(word) for word in _WORD.findall(fold(text)) if len(word) > 1 and word not in _FILLER}
+    return tuple(sorted(found - taken))
+
+
+def group_of(category: str | None, attributes: Mapping[str, str], text: str, vocabulary: Vocabulary | None = None) -> str:
+    """The readable group key: `category|key=value;...|word word`."""
+    pairs = ";".join(f"{key}={value}" for key, value in key_attributes(attributes))
+    return f"{category or ''}|{pairs}|{' '.join(words(text, attributes, vocabulary))}"
+
+
+def demand_key(category: str | None, attributes: Mapping[str, str], text: str, vocabulary: Vocabulary | None = None) -> str:
+    """A short, stable id of the group (16 hex digits), indexed on the terminal and at HQ."""
+    return hashlib.blake2b(group_of(category, attributes, text, vocabulary).encode(), digest_size=8).hexdigest()
+
+
+def search_words(text: str, attributes: Mapping[str, str] = {}, vocabulary: Vocabulary | None = None) -> tuple[str, ...]:
+    """Prefixes to look for while the associate is still typing, in typed order.
+
+    The words `words` would keep, cut back to a prefix every form of the word starts
+    with ("jackets" and "jacket" to "jacket", "batteries" to "batter"), since the
+    last word may be half-typed and the logged ask may have the other number.
+    """
+    taken = _taken(attributes, vocabulary)
+    result: list[str] = []
+    for word in _WORD.findall(fold(text)):
+        if len(word) < 2 or word in _FILLER or stem(word) in taken:
+            continue
+        prefix = _prefix_stem(word)
+        if prefix not in result:
+            result.append(prefix)
+    return tuple(result)
+
+
+def _prefix_stem(word: str) -> str:
+    if len(word) <= 3 or word.isdigit():
+        return word
+    for ending in ("ies", "es", "s"):
+        if word.endswith(ending) and not word.endswith("ss") and len(word) - len(ending) >= 3:
+            return word[: -len(ending)]
+    return word
+
+
+def lost_value(attributes: Mapping[str, str], quantity: int) -> float | None:
+    """quantity x price where a price (or value) was given, e.g. price=89.99; else None."""
+    for key in VALUE_ATTRIBUTES:
+        found = re.search(r"\d[\d.,]*", attributes.get(key) or "")
+        if found:
+            number = found.group().rstrip(".,")
+            if "," in number and "." in number:
+                number = number.replace(",", "")  # 1,299.50
+            elif "," in number:  # 89,99 is a decimal comma; 1,299 a thousands separator
+                whole, _, cents = number.rpartition(",")
+                number = f"{whole.replace(',', '')}.{cents}" if len(cents) == 2 else number.replace(",", "")
+            try:
+                return round(float(number) * max(quantity, 1), 2)
+            except ValueError:
+                return None
+    return None
