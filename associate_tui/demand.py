@@ -102,14 +102,10 @@ def search_words(text: str, attributes: Mapping[str, str] = {}, vocabulary: Voca
     last word may be half-typed and the logged ask may have the other number.
     """
     taken = _taken(attributes, vocabulary)
-    result: list[str] = []
-    for word in _WORD.findall(fold(text)):
-        if len(word) < 2 or word in _FILLER or stem(word) in taken:
-            continue
-        prefix = _prefix_stem(word)
-        if prefix not in result:
-            result.append(prefix)
-    return tuple(result)
+    typed = [word for word in _WORD.findall(fold(text)) if len(word) > 1 and word not in _FILLER]
+    # Only attribute words so far ("navy", "wool"): look for them, the attributes still filter.
+    kept = [word for word in typed if stem(word) not in taken] or typed
+    return tuple(dict.fromkeys(_prefix_stem(word) for word in kept))
 
 
 def _prefix_stem(word: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -10,10 +11,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Label, Static
+from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 from textual.worker import Worker
 
-from associate_tui.asks import Ask, AskDraft, InvalidAsk, checked, sensitive_found
+from associate_tui.asks import Ask, AskDraft, InvalidAsk, checked, parse_attributes, sensitive_found
 from associate_tui.privacy import describe
 from associate_tui.customers import due_on
 from associate_tui.screens.customers import Attached, CustomerPickerScreen
@@ -21,21 +22,33 @@ from associate_tui.screens.edit import edit_from_table
 from associate_tui.screens.messages import StoreFailed, report_worker_failure
 from associate_tui.widgets.ask_form import AskForm
 from associate_tui.widgets.asks_table import AsksTable
+from associate_tui.widgets.category_picker import CategoryPicker
+from associate_tui.widgets.similar_asks import SimilarAsks
 from associate_tui.widgets.sync_status import SyncStatusBar
 
 if TYPE_CHECKING:
     from associate_tui.app import AssociateApp
+    from associate_tui.store import Similar
     from associate_tui.taxonomy import Taxonomy
 
 RECENT_ON_CAPTURE = 20
 
 
 class AskSaved(Message):
-    def __init__(self, ask: Ask, draft: AskDraft, follow_up_due: str | None = None) -> None:
+    def __init__(self, ask: Ask, draft: AskDraft, follow_up_due: str | None = None,
+                 same_as: Similar | None = None) -> None:
         super().__init__()
         self.ask = ask
         self.draft = draft
         self.follow_up_due = follow_up_due
+        self.same_as = same_as
+
+
+class SimilarFound(Message):
+    def __init__(self, generation: int, items: list[Similar]) -> None:
+        super().__init__()
+        self.generation = generation
+        self.items = items
 
 
 class AsksLoaded(Message):
@@ -52,6 +65,7 @@ class CaptureScreen(Screen):
     BINDINGS = [
         Binding("escape", "clear_form", "Clear", id="clear"),
         Binding("f5", "customer", "Customer", id="customer"),
+        Binding("f8", "same_as", "Same as", id="same_as"),
     ]
 
     def __init__(self) -> None:
@@ -60,6 +74,7 @@ class CaptureScreen(Screen):
         self._saving = False
         self._clear_armed = False
         self._shown = False
+        self._similar_generation = 0  # only the answer to the latest keystroke is shown
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -100,8 +115,18 @@ class CaptureScreen(Screen):
             return
         self.post_message(AsksLoaded(asks))
 
+    @work(thread=True, group="similar", exit_on_error=False)
+    def look_up_similar(self, generation: int, text: str, attributes: dict[str, str], category: str | None) -> None:
+        from associate_tui.store import StoreError
+
+        try:
+            items = self.app.get_store().similar_asks(text, attributes=attributes, category=category)
+        except StoreError:
+            items = []  # suggestions are a help, never in the way of logging
+        self.post_message(SimilarFound(generation, items))
+
     @work(thread=True, group="save", exit_on_error=False)
-    def save(self, draft: AskDraft, associate: str, attached: Attached | None) -> None:
+    def save(self, draft: AskDraft, associate: str, attached: Attached | None, same_as: Similar | None = None) -> None:
         from associate_tui.store import FollowUpPlan, StoreError
 
         config = self.app.config
@@ -115,11 +140,12 @@ class CaptureScreen(Screen):
             ask = self.app.get_store().add_ask(
                 draft, store_id=config.store_id, terminal_id=config.terminal_id, associate=associate,
                 customer_id=attached.customer.id if attached else None, follow_up=plan,
+                same_as=same_as.ask.id if same_as else None,
             )
         except StoreError as error:
             self.post_message(StoreFailed(str(error)))
             return
-        self.post_message(AskSaved(ask, draft, plan.due_on if plan else None))
+        self.post_message(AskSaved(ask, draft, plan.due_on if plan else None, same_as))
         try:
             self.app.get_store().tidy()  # after "saved": the associate never waits for it
         except StoreError:
@@ -148,7 +174,11 @@ class CaptureScreen(Screen):
         form = self.query_one(AskForm)
         on_screen = form.draft()
         # Clear only what was saved: if the associate kept typing, their words stay.
-        if isinstance(on_screen, AskDraft):
+        # "Same as" was picked from what the words found: those words were the search.
+        if event.same_as is not None:
+            form.clear()
+            self.detach()
+        elif isinstance(on_screen, AskDraft):
             try:
                 unchanged = checked(on_screen, self.app.taxonomy) == event.draft
             except InvalidAsk:
@@ -158,6 +188,8 @@ class CaptureScreen(Screen):
                 self.detach()
         outcome = self.app.taxonomy.outcome(event.ask.outcome)
         said = f"Saved: {event.ask.text} — {outcome.label if outcome else event.ask.outcome}"
+        if event.same_as is not None:
+            said = f"Same as before, {event.same_as.this_week + 1} this week: {event.ask.text}"
         if event.follow_up_due:
             said += f"; follow-up due {event.follow_up_due}"
         if masked := sensitive_found(event.draft):
@@ -177,6 +209,57 @@ class CaptureScreen(Screen):
         self._saving = False
         self.query_one(AskForm).say(event.text, "error")
         self.notify(event.text, title="Not saved" if "save" in event.text else "Database", severity="error", timeout=10)
+
+    @on(Input.Changed, "#ask-text")
+    def _typed(self, event: Input.Changed) -> None:
+        self._similar_generation += 1
+        form = self.query_one(AskForm)
+        if len(event.value.strip()) < 2:
+            form.query_one(SimilarAsks).show([])
+            return
+        attributes = parse_attributes(form.query_one("#attributes", Input).value)
+        category = form.query_one("#category", CategoryPicker).value
+        self.look_up_similar(self._similar_generation, event.value, attributes, category)
+
+    @on(SimilarFound)
+    def _similar_found(self, event: SimilarFound) -> None:
+        if event.generation == self._similar_generation:
+            self.query_one(SimilarAsks).show(event.items)
+
+    def action_same_as(self) -> None:
+        similar = self.query_one(SimilarAsks)
+        form = self.query_one(AskForm)
+        if not similar.items:
+            form.say("Nothing logged here in the last 30 days looks like this; type the ask and press Enter.", "hint")
+            return
+        similar.focus()
+        form.say("Enter or 1-3: log it again for this customer. Esc: back.", "hint")
+
+    @on(SimilarAsks.Picked)
+    def _same_as(self, event: SimilarAsks.Picked) -> None:
+        form = self.query_one(AskForm)
+        if self._saving:
+            form.say("Still saving the previous ask…", "hint")
+            return
+        earlier = event.similar.ask
+        channel = form.query_one("#channel").value or earlier.channel
+        # The customer's own ask: what was asked and what happened, as then; nothing of theirs.
+        draft = replace(earlier.draft(), channel=channel, quantity=1, note=None, substitute_accepted=None)
+        try:
+            draft = checked(draft, self.app.taxonomy)
+        except InvalidAsk as invalid:
+            form.say(f"Cannot log the same again: {invalid}. Type the ask instead.", "error")
+            return
+        self._saving = True
+        form.query_one("#ask-text").focus()
+        form.say("Saving…", "hint")
+        self.save(draft, self.app.associate, self.attached, event.similar)
+
+    @on(SimilarAsks.Left)
+    def _back_to_typing(self) -> None:
+        form = self.query_one(AskForm)
+        form.query_one("#ask-text").focus()
+        form.say("")
 
     @on(AsksLoaded)
     def _loaded(self, event: AsksLoaded) -> None:

@@ -26,6 +26,7 @@ from associate_tui.asks import (
 )
 from associate_tui.widgets.category_picker import CategoryPicker
 from associate_tui.widgets.choice import Choice, Option
+from associate_tui.widgets.similar_asks import SimilarAsks
 
 if TYPE_CHECKING:
     from associate_tui.taxonomy import Taxonomy
@@ -91,6 +92,7 @@ class AskForm(Widget):
         with Horizontal(classes="row"):
             yield Label("Ask", classes="field-label")
             yield Input(placeholder=ASK_PROMPT, id="ask-text", compact=True, max_length=300)
+        yield SimilarAsks(self.taxonomy, id="similar")
         with Horizontal(classes="row"):
             yield Label("Attributes", classes="field-label")
             yield Input(placeholder="recognised from the ask, e.g. colour=blue size=M", id="attributes", compact=True)
@@ -180,6 +182,7 @@ class AskForm(Widget):
             self.query_one("#channel", Choice).value = self.taxonomy.channels[0]
             self.attributes_by_hand = False
             self._auto_attributes = ""
+            self.query_one(SimilarAsks).show([])
             self.show_errors([])
         finally:
             self._filling = False
@@ -187,6 +190,7 @@ class AskForm(Widget):
 
     def set_taxonomy(self, taxonomy: Taxonomy) -> None:
         self.taxonomy = taxonomy
+        self.query_one(SimilarAsks).taxonomy = taxonomy
         self.query_one("#outcome", Choice).set_options(outcome_options(taxonomy))
         self.query_one("#channel", Choice).set_options(channel_options(taxonomy), taxonomy.channels[0])
         self.query_one("#category", CategoryPicker).reset(taxonomy)
