@@ -24,6 +24,7 @@ from associate_tui import config as config_module
 from associate_tui.screens.capture import CaptureScreen
 from associate_tui.screens.dialogs import AssociateScreen, HelpScreen, SettingsScreen
 from associate_tui.screens.follow_ups import FollowUpsScreen
+from associate_tui.screens.insights import InsightsScreen
 from associate_tui.screens.recent import RecentScreen
 from associate_tui.screens.sync import SyncScreen
 from associate_tui.taxonomy import Taxonomy, load_pack
@@ -61,7 +62,8 @@ class AssociateApp(App[None]):
     # Absolute, so a subclass defined elsewhere (tests, benchmarks) finds it too.
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "Associate Terminal"
-    MODES = {"capture": CaptureScreen, "recent": RecentScreen, "sync": SyncScreen, "follow_ups": FollowUpsScreen}
+    MODES = {"capture": CaptureScreen, "recent": RecentScreen, "sync": SyncScreen, "follow_ups": FollowUpsScreen,
+             "insights": InsightsScreen}
     DEFAULT_MODE = "capture"
 
     BINDINGS = [
@@ -71,6 +73,7 @@ class AssociateApp(App[None]):
         Binding("f4", "switch_associate", "Who", id="associate"),
         Binding("f6", "sync_screen", "Sync", id="sync"),
         Binding("f7", "follow_ups", "Follow-ups", id="follow_ups"),
+        Binding("f12", "insights", "Insights", id="insights"),
         Binding("f9", "settings", "Setup", id="settings"),
         Binding("f10", "quit", "Quit", id="quit"),
     ]
@@ -304,6 +307,9 @@ class AssociateApp(App[None]):
     def action_follow_ups(self) -> None:
         self.switch_mode("follow_ups")
 
+    def action_insights(self) -> None:
+        self.switch_mode("insights")
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
@@ -329,6 +335,7 @@ class AssociateApp(App[None]):
         yield SystemCommand("New ask", "Go to the capture form (F2)", self.action_capture)
         yield SystemCommand("Recent asks", "Search, edit and void asks (F3)", self.action_recent)
         yield SystemCommand("Sync", "HQ link, pending asks, asks HQ refused; sync now (F6)", self.action_sync_screen)
+        yield SystemCommand("Insights", "Top unmet asks today, this week, this month (F12)", self.action_insights)
         yield SystemCommand("Switch associate", "Change who is logging (F4)", self.action_switch_associate)
         yield SystemCommand("Setup", "Store, terminal, taxonomy pack (F9)", self.action_settings)
         yield SystemCommand("Help", "Keys and outcome codes (F1)", self.action_help)

@@ -144,7 +144,8 @@ class Insights:
     attributes: list[tuple[str, str, int]]  # (key, value, unmet asks)
     substitutes: list[tuple[str, int, int, int]]  # (what, offered, accepted, declined)
     per_day: dict[str, int]  # local day -> unmet asks
-    follow_ups: FollowUpFeedback
+    follow_ups: FollowUpFeedback  # of the asks logged on this terminal
+    mine: FollowUpFeedback | None  # of the asks the associate logged
 
 
 @dataclass(frozen=True)
@@ -832,8 +833,15 @@ class Store:
                 ))
         return found
 
-    def insights(self, *, since: str, unmet: tuple[str, ...], associate: str | None = None, top: int = 10) -> Insights:
-        """What went unmet here since `since` (UTC), grouped as the suggestions group it."""
+    def insights(
+        self, *, since: str, unmet: tuple[str, ...], associate: str | None = None, chart_since: str | None = None,
+        top: int = 10,
+    ) -> Insights:
+        """What went unmet here since `since` (UTC), grouped as the suggestions group it.
+
+        Unmet asks per local day are counted from `chart_since` (default `since`);
+        follow-up results are for every associate and, given one, for `associate`.
+        """
         marks = ", ".join("?" * len(unmet)) or "NULL"
         base = f"FROM asks WHERE created_at >= ? AND voided = 0 AND outcome IN ({marks})"
         params = (since, *unmet)
@@ -868,21 +876,26 @@ class Store:
                 (since, top),
             ).fetchall()
             per_day = conn.execute(
-                f"SELECT date(created_at, 'localtime'), count(*) {base} GROUP BY 1 ORDER BY 1", params
+                f"SELECT date(created_at, 'localtime'), count(*) {base} GROUP BY 1 ORDER BY 1",
+                (chart_since or since, *unmet),
             ).fetchall()
-            feedback = conn.execute(
-                "SELECT count(*), coalesce(sum(status = 'done'), 0), "
-                "coalesce(sum(result IN ('reached_bought', 'reached_reserved')), 0), coalesce(sum(status = 'open'), 0) "
-                "FROM follow_ups WHERE created_at >= ? AND (? IS NULL OR associate = ?)",
-                (since, associate, associate),
-            ).fetchone()
+            feedback = [
+                FollowUpFeedback(*conn.execute(
+                    "SELECT count(*), coalesce(sum(status = 'done'), 0), "
+                    "coalesce(sum(result IN ('reached_bought', 'reached_reserved')), 0), "
+                    "coalesce(sum(status = 'open'), 0) FROM follow_ups WHERE created_at >= ? AND (? IS NULL OR associate = ?)",
+                    (since, who, who),
+                ).fetchone())
+                for who in (None, associate)
+            ]
         return Insights(
             since=since, asks=total, unmet=unmet_total, groups=top_groups,
             categories=[(code or None, count) for code, count in categories],
             attributes=[(key, value, count) for key, value, count in values],
             substitutes=[(text, offered, accepted, declined) for text, offered, accepted, declined in substitutes],
             per_day=dict(per_day),
-            follow_ups=FollowUpFeedback(*feedback),
+            follow_ups=feedback[0],
+            mine=feedback[1] if associate else None,
         )
 
     def count_pending_elsewhere(self, store_id: str, terminal_id: str) -> int:

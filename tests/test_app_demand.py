@@ -86,3 +86,37 @@ async def test_f8_with_nothing_offered_explains_and_esc_goes_back_to_typing(tmp_
         await pilot.press("escape")
         assert app.focused is app.screen.query_one("#ask-text")
         assert len(rows(db_path)) == 2  # nothing logged
+
+
+async def test_the_insights_screen_adds_up_unmet_asks_for_the_period(tmp_path, db_path) -> None:
+    seed(db_path, "navy rain jacket size M", 4, substitute="grey parka", substitute_accepted=True)
+    seed(db_path, "navy rain jacket size M", 1, substitute="grey parka", substitute_accepted=False)
+    seed(db_path, "leather boots UK 9", 3, outcome="not_carried")
+    seed(db_path, "linen shirt", 2, outcome="found")
+    with Store(db_path) as store:  # an ask of last month: in "month", not in "week"
+        store.db.conn.execute(
+            "UPDATE asks SET created_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-20 days') WHERE text = 'linen shirt'")
+    app = make_app(tmp_path, db_path, associate="AB")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("f12")
+        await settle(pilot)
+        screen = app.screen
+        text = lambda selector: str(screen.query_one(selector).render())  # noqa: E731
+        assert "This week: 8 asks logged here, 8 unmet (100%)" in text("#insights-summary")
+        top = screen.query_one("#insights-top").content
+        assert [cell for cell in top.columns[1].cells] == ["navy rain jacket size M", "leather boots UK 9"]
+        assert [cell for cell in top.columns[3].cells] == ["5", "3"]
+        breakdown = text("#insights-breakdown")
+        assert "Colour: navy 5" in breakdown and "Size: M 5 · UK 9 3" in breakdown
+        assert "grey parka: offered 5, accepted 4, declined 1 (80% accepted)" in breakdown
+        assert screen.query_one("#insights-chart").data[-1] == 8
+        assert "Logged by you (AB): no follow-ups" in text("#insights-follow-ups")
+
+        await pilot.press("m")
+        await settle(pilot)
+        assert "This month: 10 asks logged here, 8 unmet (80%)" in text("#insights-summary")
+        await pilot.press("t")
+        await settle(pilot)
+        assert "Today: 8 asks" in text("#insights-summary")
+        app.save_screenshot("insights.svg", str(tmp_path))

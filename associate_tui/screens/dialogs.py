@@ -165,8 +165,10 @@ class HelpScreen(ModalScreen[None]):
 | F5 | on the form: attach a customer (find, add, edit, erase) |
 | F6 | sync: link to HQ, pending, asks HQ refused (s = sync now) |
 | F7 | follow-ups due today and overdue (d = done, z = snooze) |
+| F8 (on the form) | the asks logged before that look like this one: Enter or 1-3 logs it again for this customer |
 | F8 (in an ask) | void it with a reason |
 | F9 | setup: store, terminal, taxonomy |
+| F12 | insights: top unmet asks, by category and attribute, substitutes, follow-ups won back (t / w / m) |
 | Ctrl+P | every command, and the theme |
 | F10 | quit |
 

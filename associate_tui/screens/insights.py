@@ -1,0 +1,227 @@
+"""Insights: what this counter keeps turning away, today, this week or this month.
+
+Read-only and keyboard only: t / w / m pick the period, the arrows and PgUp/PgDn
+scroll, F5 reads the figures again. Everything is counted from the local file,
+so it works offline and shows this terminal's asks (not the whole store's).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Sparkline, Static
+from textual.worker import Worker
+
+from associate_tui.ids import format_utc
+from associate_tui.screens.messages import StoreFailed, report_worker_failure
+
+if TYPE_CHECKING:
+    from associate_tui.app import AssociateApp
+    from associate_tui.store import FollowUpFeedback, Insights
+    from associate_tui.taxonomy import Taxonomy
+
+
+@dataclass(frozen=True)
+class Period:
+    key: str
+    label: str
+    days: int  # counting today
+    chart_days: int
+
+
+PERIODS = {
+    "today": Period("t", "Today", 1, 7),
+    "week": Period("w", "This week", 7, 7),
+    "month": Period("m", "This month", 30, 30),
+}
+
+
+def local_start(days: int, today: date | None = None) -> datetime:
+    """Local midnight `days - 1` days before today: the start of a period that includes today."""
+    day = (today or date.today()) - timedelta(days=days - 1)
+    return datetime.combine(day, time()).astimezone()
+
+
+class InsightsRead(Message):
+    def __init__(self, period: str, insights: Insights) -> None:
+        super().__init__()
+        self.period = period
+        self.insights = insights
+
+
+class InsightsScreen(Screen):
+    """Top unmet asks, by category and attribute, substitutes, a chart per day, follow-ups won back."""
+
+    app: AssociateApp
+    AUTO_FOCUS = "#insights-body"
+    BINDINGS = [
+        Binding("t", "period('today')", "Today", id="insights_today"),
+        Binding("w", "period('week')", "Week", id="insights_week"),
+        Binding("m", "period('month')", "Month", id="insights_month"),
+        Binding("f5", "refresh", "Refresh", id="insights_refresh"),
+    ]
+
+    period: reactive[str] = reactive("week", init=False)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="insights-periods")
+        with VerticalScroll(id="insights-body", can_focus=True):
+            yield Static("Adding up…", id="insights-summary")
+            yield Static("", id="insights-chart-label")
+            yield Sparkline([], id="insights-chart")
+            yield Static("", id="insights-top")
+            yield Static("", id="insights-breakdown")
+            yield Static("", id="insights-follow-ups")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._show_periods()
+        self.load()
+
+    def on_screen_resume(self) -> None:
+        self.load()
+
+    def watch_period(self) -> None:
+        self._show_periods()
+        self.load()
+
+    def action_period(self, name: str) -> None:
+        self.period = name
+
+    def action_refresh(self) -> None:
+        self.load()
+
+    def _show_periods(self) -> None:
+        line = Text(" ")
+        for name, period in PERIODS.items():
+            style = "reverse bold" if name == self.period else ""
+            line.append(f" {period.key} ", style="bold")
+            line.append(f"{period.label} ", style=style)
+            line.append("  ")
+        line.append("  ↑↓ PgUp PgDn scroll · F5 refresh", style="dim")
+        self.query_one("#insights-periods", Static).update(line)
+
+    @work(thread=True, exclusive=True, group="insights", exit_on_error=False)
+    def load(self) -> None:
+        from associate_tui.store import StoreError
+
+        name = self.period
+        period = PERIODS[name]
+        unmet = tuple(o.code for o in self.app.taxonomy.outcomes if o.unmet)
+        associate = None if self.app.associate == "ANY" else self.app.associate
+        try:
+            insights = self.app.get_store().insights(
+                since=format_utc(local_start(period.days)), chart_since=format_utc(local_start(period.chart_days)),
+                unmet=unmet, associate=associate,
+            )
+        except StoreError as error:
+            self.post_message(StoreFailed(str(error)))
+            return
+        self.post_message(InsightsRead(name, insights))
+
+    @on(InsightsRead)
+    def _read(self, event: InsightsRead) -> None:
+        if event.period != self.period:
+            return  # the associate has already picked another period
+        insights, taxonomy = event.insights, self.app.taxonomy
+        period = PERIODS[event.period]
+        self.query_one("#insights-summary", Static).update(summary(insights, period))
+        days = [local_start(period.chart_days).date() + timedelta(days=i) for i in range(period.chart_days)]
+        counts = [insights.per_day.get(day.isoformat(), 0) for day in days]
+        self.query_one("#insights-chart-label", Static).update(
+            f"Unmet asks per day, {days[0]:%d %b} to {days[-1]:%d %b}: most {max(counts)} a day, {sum(counts)} in all"
+        )
+        chart = self.query_one("#insights-chart", Sparkline)
+        chart.data = counts
+        chart.styles.width = 2 * len(counts)  # two columns a day: each day visible at 80 columns
+        self.query_one("#insights-top", Static).update(top_table(insights, taxonomy))
+        self.query_one("#insights-breakdown", Static).update(breakdown(insights, taxonomy))
+        self.query_one("#insights-follow-ups", Static).update(follow_up_lines(insights, self.app.associate))
+
+    @on(StoreFailed)
+    def _failed(self, event: StoreFailed) -> None:
+        self.query_one("#insights-summary", Static).update(Text(event.text, style="bold red"))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        report_worker_failure(self, event)
+
+
+def summary(insights: Insights, period: Period) -> Text:
+    share = f" ({100 * insights.unmet / insights.asks:.0f}%)" if insights.asks else ""
+    text = Text()
+    text.append(f"{period.label}: ", style="bold")
+    text.append(f"{insights.asks} asks logged here, {insights.unmet} unmet{share}.")
+    if not insights.asks:
+        text.append(" Nothing logged in this period yet.", style="dim")
+    return text
+
+
+def top_table(insights: Insights, taxonomy: Taxonomy) -> Table | Text:
+    if not insights.groups:
+        return Text("No unmet asks in this period.", style="dim")
+    table = Table(title="Top unmet asks", title_justify="left", expand=True, box=None, pad_edge=False)
+    table.add_column("#", justify="right", width=2)
+    table.add_column("Asked for", ratio=1, no_wrap=True, overflow="ellipsis")
+    table.add_column("Outcome", no_wrap=True, max_width=14, overflow="ellipsis")
+    table.add_column("Asks", justify="right")
+    table.add_column("Days", justify="right")
+    for rank, group in enumerate(insights.groups, 1):
+        outcome = taxonomy.outcome(group.ask.outcome)
+        table.add_row(str(rank), group.ask.text, outcome.label if outcome else group.ask.outcome,
+                      str(group.asks), str(group.days))
+    return table
+
+
+def breakdown(insights: Insights, taxonomy: Taxonomy) -> Text:
+    text = Text()
+    if insights.categories:
+        text.append("\nBy category  ", style="bold")
+        parts = []
+        for code, count in insights.categories[:6]:
+            category = taxonomy.category(code) if code else None
+            parts.append(f"{category.label if category else code or 'uncategorised'} {count}")
+        text.append(" · ".join(parts))
+    by_key: dict[str, list[str]] = {}
+    for key, value, count in insights.attributes:
+        by_key.setdefault(key, []).append(f"{value} {count}")
+    labels = {attribute.key: attribute.label for attribute in taxonomy.attributes}
+    if by_key:
+        text.append("\nAsked for and not found", style="bold")
+        for key, values in by_key.items():
+            text.append(f"\n  {labels.get(key, key)}: ", style="bold")
+            text.append(" · ".join(values[:6]))
+    if insights.substitutes:
+        text.append("\nSubstitutes offered", style="bold")
+        for what, offered, accepted, declined in insights.substitutes[:5]:
+            answered = accepted + declined
+            rate = f"{100 * accepted / answered:.0f}% accepted" if answered else "no answer recorded"
+            text.append(f"\n  {what}: offered {offered}, accepted {accepted}, declined {declined} ({rate})")
+    return text
+
+
+def follow_up_lines(insights: Insights, associate: str) -> Text:
+    text = Text("\nFollow-ups", style="bold")
+    text.append(f"\n  {_feedback_line('Logged on this terminal', insights.follow_ups)}")
+    if insights.mine is not None:
+        text.append(f"\n  {_feedback_line(f'Logged by you ({associate})', insights.mine)}")
+    return text
+
+
+def _feedback_line(who: str, feedback: FollowUpFeedback) -> str:
+    if not feedback.promised:
+        return f"{who}: no follow-ups promised in this period."
+    rate = f" ({100 * feedback.won_back / feedback.done:.0f}% of those done)" if feedback.done else ""
+    return (f"{who}: {feedback.promised} promised, {feedback.done} done, {feedback.won_back} won back{rate}, "
+            f"{feedback.open} open.")
