@@ -42,8 +42,17 @@ def fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+_IRREGULAR = {
+    "scarves": "scarf", "knives": "knife", "shelves": "shelf", "halves": "half", "leaves": "leaf", "loaves": "loaf",
+    "wolves": "wolf", "calves": "calf", "wives": "wife", "lives": "life", "men": "man", "women": "woman",
+    "children": "child", "feet": "foot", "teeth": "tooth", "mice": "mouse", "geese": "goose",
+}
+
+
 def stem(word: str) -> str:
-    """A light English plural stem: jackets -> jacket, dresses -> dress, batteries -> battery."""
+    """A light English plural stem: jackets -> jacket, dresses -> dress, batteries -> battery, scarves -> scarf."""
+    if word in _IRREGULAR:
+        return _IRREGULAR[word]
     if len(word) <= 3 or word.isdigit():
         return word
     if word.endswith("ies") and len(word) > 4:
@@ -109,6 +118,8 @@ def search_words(text: str, attributes: Mapping[str, str] = {}, vocabulary: Voca
 
 
 def _prefix_stem(word: str) -> str:
+    if word in _IRREGULAR:
+        return _IRREGULAR[word]
     if len(word) <= 3 or word.isdigit():
         return word
     for ending in ("ies", "es", "s"):

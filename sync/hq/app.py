@@ -98,6 +98,27 @@ def create_app(storage: HQStorage, *, max_body: int = MAX_BODY, max_inflated: in
         answer = await run_in_threadpool(ingest, storage, store_id, terminal_id, body, encoding, max_inflated)
         return Response(answer, media_type="application/json")
 
+    async def dashboard(request: Request) -> Response:
+        from sync.hq.dashboard import SECURITY_HEADERS, page
+        from sync.hq.report import ReportError, window
+
+        viewer = await run_in_threadpool(viewer_of, storage, request.headers.get("authorization", ""))
+        if viewer is None:
+            return Response("Sign in with your name and the dashboard token from associate-hq viewer add.\n",
+                            status_code=401, media_type="text/plain",
+                            headers={"WWW-Authenticate": 'Basic realm="Associate HQ dashboard", charset="UTF-8"'})
+        since = request.query_params.get("since", "7d")[:20]
+        store = request.query_params.get("store", "").strip()[:32] or None
+        category = request.query_params.get("category", "").strip()[:100] or None
+        until = request.query_params.get("until", "").strip()[:10] or None
+        try:
+            period = window(since, until)
+        except ReportError as error:
+            return Response(f"{error}\n", status_code=400, media_type="text/plain", headers=SECURITY_HEADERS)
+        body = await run_in_threadpool(page, storage, period, store=store, category=category, since_text=since,
+                                       until_text=until or "", viewer=viewer)
+        return Response(body, media_type="text/html; charset=utf-8", headers=SECURITY_HEADERS)
+
     async def openapi(request: Request) -> Response:
         return JSONResponse(openapi_document())
 
@@ -127,6 +148,7 @@ def create_app(storage: HQStorage, *, max_body: int = MAX_BODY, max_inflated: in
             Route("/v1/taxonomy", taxonomy),
             Route("/v1/batches", batches, methods=["POST"]),
             Route("/openapi.json", openapi),
+            Route("/dashboard", dashboard),
         ],
         exception_handlers={
             Refused: refused,
@@ -135,6 +157,22 @@ def create_app(storage: HQStorage, *, max_body: int = MAX_BODY, max_inflated: in
             Exception: unexpected,
         },
     )
+
+
+def viewer_of(storage: HQStorage, header: str) -> str | None:
+    """The viewer named by an HTTP Basic header whose password is their live dashboard token."""
+    import base64
+    import binascii
+
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        return None
+    try:
+        name, _, token = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    viewer = storage.authenticate_viewer(token)
+    return viewer if viewer is not None and viewer == name else None
 
 
 async def read_body(request: Request, max_body: int) -> tuple[bytes, str]:

@@ -66,11 +66,44 @@ def build_parser() -> argparse.ArgumentParser:
     _db(export)
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
     export.add_argument("--since", metavar="DATE", help="only asks created on or after DATE (YYYY-MM-DD or ISO-8601, UTC)")
-    report = commands.add_parser("report", help="reports: follow-ups (unmet demand won back)",
-                                 description="Print a report over what HQ holds.")
+    report = commands.add_parser(
+        "report", help="top unmet demand across stores (or: report follow-ups)",
+        description="Top unmet demand across stores: asks per demand group, stores, week-on-week trend, "
+                    "substitutes taken, value lost where a price was given; then data quality per store.")
     _db(report)
-    report.add_argument("name", choices=("follow-ups",), help="follow-ups: per store, what came of the follow-ups")
+    report.add_argument("name", nargs="?", choices=("demand", "follow-ups"), default="demand",
+                        help="demand (default) or follow-ups: per store, what came of the follow-ups")
+    _period(report)
+    report.add_argument("--store", metavar="S", help="only this store's asks")
+    report.add_argument("--category", metavar="C", help="only this category and those under it, e.g. clothing")
+    report.add_argument("--top", type=int, default=20, metavar="N", help="how many groups (default 20)")
+    report.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
+    digest = commands.add_parser("digest", help="write the weekly digest (Markdown and HTML)",
+                                 description="Write the weekly digest for designers and merchandisers: top unmet asks "
+                                             "with verbatims, rising asks, substitutes, stores that stand out.")
+    _db(digest)
+    digest.add_argument("--week", action="store_true", required=True, help="the 7 days up to --until (default: now)")
+    digest.add_argument("--until", metavar="DATE", help="last day of the week, YYYY-MM-DD (default: up to now)")
+    digest.add_argument("--out", metavar="DIR", default=".", help="folder to write digest-YYYY-Www.md and .html in")
+
+    viewer = commands.add_parser("viewer", help="dashboard tokens for people at HQ: add, list, revoke",
+                                 description="Tokens for reading /dashboard in a browser (user: the viewer's name).")
+    viewer_actions = viewer.add_subparsers(dest="action", metavar="ACTION", required=True)
+    viewer_add = viewer_actions.add_parser("add", help="create a dashboard token (printed once)")
+    _db(viewer_add)
+    viewer_add.add_argument("name", metavar="NAME", help="who it is for, e.g. merch-team")
+    _db(viewer_actions.add_parser("list", help="list dashboard viewers"))
+    viewer_revoke = viewer_actions.add_parser("revoke", help="revoke a viewer's tokens")
+    _db(viewer_revoke)
+    viewer_revoke.add_argument("name", metavar="NAME")
     return parser
+
+
+def _period(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--since", default="7d", metavar="SPAN",
+                        help="how far back: 7d, 4w or a date YYYY-MM-DD (default 7d)")
+    parser.add_argument("--until", metavar="DATE", help="last day included, YYYY-MM-DD (default: up to now)")
 
 
 def _db(parser: argparse.ArgumentParser) -> None:
@@ -92,14 +125,11 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "export":
                 return _export(args, storage, sys.stdout)
             if args.command == "report":
-                from sync.hq.report import follow_up_table, render
-
-                table = follow_up_table(storage)
-                if len(table) == 1:
-                    print("No follow-ups have reached HQ yet.", file=sys.stdout)
-                    return 0
-                sys.stdout.write(render(table))
-                return 0
+                return _report(args, storage, sys.stdout)
+            if args.command == "digest":
+                return _digest(args, storage, sys.stdout)
+            if args.command == "viewer":
+                return _viewer(args, storage, sys.stdout)
     except UsageError as error:
         print(f"associate-hq: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -107,6 +137,81 @@ def main(argv: list[str] | None = None) -> int:
         print(f"associate-hq: {error}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_USAGE
+
+
+def _report(args: argparse.Namespace, storage: HQStorage, out: TextIO) -> int:
+    from sync.hq import report
+
+    if args.name == "follow-ups":
+        table = report.follow_up_table(storage)
+        if len(table) == 1:
+            print("No follow-ups have reached HQ yet.", file=out)
+            return 0
+        out.write(report.render(table))
+        return 0
+    if not 1 <= args.top <= 1000:
+        raise UsageError(f"--top {args.top}: give a number from 1 to 1000")
+    try:
+        period = report.window(args.since, args.until)
+    except report.ReportError as error:
+        raise UsageError(str(error)) from None
+    groups = report.demand(storage, period, store=args.store, category=args.category, top=args.top)
+    quality = report.data_quality(storage, period)
+    if args.format == "json":
+        out.write(report.demand_json(groups, quality, period))
+    elif args.format == "csv":
+        out.write(report.demand_csv(groups))
+    else:
+        from rich.console import Console
+
+        console = Console(file=out, width=None if out.isatty() else 140)
+        if not groups:
+            console.print(f"No unmet asks from {format_utc(period.since)[:10]}"
+                          + (f" for store {args.store}" if args.store else "")
+                          + (f" in category {args.category}" if args.category else "") + ".")
+        for table in report.demand_tables(groups, quality, period)[0 if groups else 1:]:
+            console.print(table)
+        if quality["asks"]:
+            console.print(f"Coded other: {quality['other_share']:.1%} of asks; uncategorised: "
+                          f"{quality['uncategorised_share']:.1%}.")
+    return 0
+
+
+def _digest(args: argparse.Namespace, storage: HQStorage, out: TextIO) -> int:
+    from sync.hq import digest, report
+
+    try:
+        period = report.window("7d", args.until)
+    except report.ReportError as error:
+        raise UsageError(str(error)) from None
+    try:
+        md_path, html_path = digest.write(digest.build(storage, period), Path(args.out))
+    except OSError as error:
+        raise UsageError(f"cannot write the digest in {args.out}: {error.strerror}; pick a writable --out folder") from None
+    print(f"Wrote {md_path} and {html_path}.", file=out)
+    return 0
+
+
+def _viewer(args: argparse.Namespace, storage: HQStorage, out: TextIO) -> int:
+    if args.action == "add":
+        if not _valid_id(args.name):
+            raise UsageError(f"viewer name '{args.name}' must be 1 to 32 letters, digits, '.', '_' or '-', e.g. merch-team")
+        token = storage.add_viewer(args.name)
+        print(token, file=out)
+        print(f"Dashboard token for {args.name}, shown only this once. Open https://<this HQ>/dashboard and sign in "
+              f"with user {args.name} and this token as the password.", file=sys.stderr)
+        return 0
+    if args.action == "revoke":
+        if not storage.revoke_viewer(args.name):
+            raise UsageError(f"no live dashboard token for '{args.name}' (see viewer list)")
+        print(f"Revoked the dashboard token of {args.name}.", file=out)
+        return 0
+    viewers = storage.list_viewers()
+    if not viewers:
+        print("No dashboard viewers yet. Add one: associate-hq viewer add NAME", file=out)
+    for name, created, revoked in viewers:
+        print(f"{name}  created {created[:16]}  {'revoked ' + revoked[:10] if revoked else 'active'}", file=out)
+    return 0
 
 
 def _serve(args: argparse.Namespace, url: str) -> int:

@@ -5,8 +5,14 @@ Plain functions from HQStorage rows to printable tables; the CLI prints them.
 
 from __future__ import annotations
 
-from datetime import date
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
 
+from schemas.records import format_utc
 from sync.hq.storage import HQStorage
 
 WON_BACK = ("reached_bought", "reached_reserved")
@@ -49,3 +55,161 @@ def render(rows: list[tuple[str, ...]]) -> str:
     lines = ["  ".join(cell.ljust(width) if i == 0 else cell.rjust(width) for i, (cell, width) in enumerate(zip(row, widths)))
              for row in rows]
     return "\n".join(lines) + "\n"
+
+
+# -- unmet demand across stores -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Window:
+    """A report's period: from `since` to `until` (UTC, end excluded), and the two weeks before `until`."""
+
+    since: datetime
+    until: datetime
+
+    @property
+    def week(self) -> datetime:
+        return self.until - timedelta(days=7)
+
+    @property
+    def prev_week(self) -> datetime:
+        return self.until - timedelta(days=14)
+
+    def bounds(self) -> dict[str, str]:
+        return {"since": format_utc(self.since), "until": format_utc(self.until),
+                "week": format_utc(self.week), "prev_week": format_utc(self.prev_week)}
+
+
+class ReportError(ValueError):
+    """A report option that cannot be used; the message says how to write it."""
+
+
+def window(since: str = "7d", until: str | None = None, now: datetime | None = None) -> Window:
+    """`--since 7d|4w|YYYY-MM-DD` and `--until YYYY-MM-DD` (that whole day included; default now)."""
+    if until:
+        try:
+            end = datetime.combine(date.fromisoformat(until), time(), timezone.utc) + timedelta(days=1)
+        except ValueError:
+            raise ReportError(f"--until '{until}' is not a date; write it as YYYY-MM-DD, e.g. --until 2026-11-22") from None
+    else:
+        end = now or datetime.now(timezone.utc)
+    match = re.fullmatch(r"(\d{1,4})([dw])", since.strip().lower())
+    if match:
+        days = int(match.group(1)) * (7 if match.group(2) == "w" else 1)
+        if days < 1:
+            raise ReportError("--since must cover at least one day, e.g. --since 7d")
+        return Window(end - timedelta(days=days), end)
+    try:
+        start = datetime.combine(date.fromisoformat(since), time(), timezone.utc)
+    except ValueError:
+        raise ReportError(f"--since '{since}' is neither a span nor a date; write e.g. --since 7d, --since 4w "
+                          "or --since 2026-11-01") from None
+    if start >= end:
+        raise ReportError(f"--since {since} is not before the end of the report ({format_utc(end)[:10]})")
+    return Window(start, end)
+
+
+def unmet_outcomes(storage: HQStorage) -> tuple[str, ...]:
+    """The outcomes HQ's published taxonomy counts as unmet demand."""
+    return tuple(outcome.code for outcome in storage.taxonomy_pack().outcomes if outcome.unmet)
+
+
+def demand(storage: HQStorage, period: Window, *, store: str | None = None, category: str | None = None,
+           top: int = 20) -> list[dict]:
+    """The top unmet demand groups across stores, with trend and substitute acceptance."""
+    groups = storage.demand_groups(**period.bounds(), unmet=unmet_outcomes(storage), store=store,
+                                   category=category, top=top)
+    for rank, group in enumerate(groups, 1):
+        group["rank"] = rank
+        group["label"] = group["examples"][0] if group["examples"] else group["key"]
+        group["trend"] = trend(group["this_week"], group["last_week"])
+        answered = group["accepted"] + group["declined"]
+        group["acceptance"] = round(group["accepted"] / answered, 3) if answered else None
+        group["lost_value"] = round(group["lost_value"], 2) if group["lost_value"] is not None else None
+    return groups
+
+
+def trend(this_week: int, last_week: int) -> str:
+    """Week on week, in words a merchandiser reads at a glance: +40%, -10%, new, flat."""
+    if not last_week:
+        return "new" if this_week else "-"
+    change = round(100 * (this_week - last_week) / last_week)
+    return "flat" if change == 0 else f"{change:+d}%"
+
+
+def data_quality(storage: HQStorage, period: Window, *, stale_days: int = 3) -> dict:
+    """Share of asks coded "other" or left uncategorised, asks per associate per day, stores gone quiet."""
+    stores = storage.store_activity(since=format_utc(period.since), until=format_utc(period.until),
+                                    unmet=unmet_outcomes(storage))
+    asks = sum(s["asks"] for s in stores)
+    quiet_since = format_utc(period.until - timedelta(days=stale_days))
+    for row in stores:
+        row["asks_per_associate_day"] = round(row["asks"] / row["associate_days"], 1) if row["associate_days"] else 0.0
+        row["stopped"] = row["last_ask_at"] is None or row["last_ask_at"] < quiet_since
+    return {
+        "asks": asks,
+        "other_share": round(sum(s["other"] for s in stores) / asks, 3) if asks else None,
+        "uncategorised_share": round(sum(s["uncategorised"] for s in stores) / asks, 3) if asks else None,
+        "stores": stores,
+        "stopped": [s["store_id"] for s in stores if s["stopped"]],
+        "stale_days": stale_days,
+    }
+
+
+REPORT_COLUMNS = ("rank", "label", "category", "attributes", "asks", "quantity", "stores", "this_week", "last_week",
+                  "trend", "offered", "accepted", "acceptance", "lost_value", "examples", "key")
+
+
+def demand_json(groups: list[dict], quality: dict, period: Window) -> str:
+    rows = [{name: group[name] for name in REPORT_COLUMNS} for group in groups]
+    return json.dumps({"since": format_utc(period.since), "until": format_utc(period.until), "demand": rows,
+                       "data_quality": quality}, ensure_ascii=False, indent=2) + "\n"
+
+
+def demand_csv(groups: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(REPORT_COLUMNS)
+    for group in groups:
+        writer.writerow(_cell(group[name]) for name in REPORT_COLUMNS)
+    return out.getvalue()
+
+
+def _cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        return " ".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, list):
+        return " | ".join(map(str, value))
+    return value
+
+
+def demand_tables(groups: list[dict], quality: dict, period: Window, *, title: str = "Top unmet demand") -> list:
+    """Rich tables for the terminal: the ranking, then data quality."""
+    from rich.table import Table
+
+    span = f"{format_utc(period.since)[:10]} to {format_utc(period.until - timedelta(seconds=1))[:10]}"
+    ranking = Table(title=f"{title}, {span}", title_justify="left")
+    for name, justify in (("#", "right"), ("Asked for", "left"), ("Category", "left"), ("Asks", "right"),
+                          ("Stores", "right"), ("Week on week", "right"), ("Substitute taken", "right"),
+                          ("Lost value", "right")):
+        ranking.add_column(name, justify=justify, overflow="fold")
+    for group in groups:
+        taken = (f"{group['accepted']}/{group['accepted'] + group['declined']}"
+                 if group["acceptance"] is not None else ("offered, no answer" if group["offered"] else "-"))
+        ranking.add_row(str(group["rank"]), group["label"], group["category"] or "-", str(group["asks"]),
+                        str(group["stores"]), f"{group['trend']} ({group['this_week']} vs {group['last_week']})",
+                        taken, f"{group['lost_value']:,.2f}" if group["lost_value"] is not None else "-")
+    checks = Table(title="Data quality", title_justify="left")
+    for name in ("Store", "Asks", "Coded other", "Uncategorised", "Asks per associate-day", "Last ask"):
+        checks.add_column(name, justify="left" if name in ("Store", "Last ask") else "right")
+    for row in quality["stores"]:
+        last = (row["last_ask_at"] or "never")[:16].replace("T", " ")
+        checks.add_row(row["store_id"], str(row["asks"]), _share(row["other"], row["asks"]),
+                       _share(row["uncategorised"], row["asks"]), f"{row['asks_per_associate_day']:.1f}",
+                       f"{last}  STOPPED LOGGING" if row["stopped"] else last)
+    return [ranking, checks]
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.0f}%" if whole else "-"

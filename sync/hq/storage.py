@@ -28,6 +28,7 @@ from schemas.records import AskRecord, CustomerRecord, ErasureRecord, FollowUpRe
 
 BUSY_TIMEOUT_MS = 5000
 TOKEN_PREFIX = "at1"
+VIEWER_PREFIX = "atv1"
 _ID_CHUNK = 900  # SQLite's default limit is 999 bound variables per statement
 
 # Each table's columns are its record type's fields, in the contract's order.
@@ -414,6 +415,35 @@ class HQStorage:
         if not done:
             raise TerminalNotFound(f"Terminal {terminal_id} of store {store_id} has no live token (see terminal list).")
 
+    # -- dashboard viewers ----------------------------------------------------------------
+
+    def add_viewer(self, name: str) -> str:
+        """A token for reading /dashboard, returned once; only its hash is kept."""
+        token_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
+        with self._write() as conn:
+            conn.execute("INSERT INTO viewers VALUES (?, ?, ?, ?, NULL)", (token_id, _hash_secret(secret), name, utc_now()))
+        return f"{VIEWER_PREFIX}_{token_id}_{secret}"
+
+    def authenticate_viewer(self, token: str) -> str | None:
+        """The viewer's name for a live dashboard token, else None. Compared in constant time."""
+        prefix, _, rest = token.partition("_")
+        token_id, _, secret = rest.partition("_")
+        with self._read() as conn:
+            row = conn.execute("SELECT token_hash, name, revoked_at FROM viewers WHERE token_id = ?", (token_id,)).fetchone()
+        expected = row[0] if row else _hash_secret("no such token")
+        if not hmac.compare_digest(_hash_secret(secret), expected) or prefix != VIEWER_PREFIX or row is None or row[2]:
+            return None
+        return row[1]
+
+    def list_viewers(self) -> list[tuple[str, str, str | None]]:
+        with self._read() as conn:
+            return conn.execute("SELECT name, created_at, revoked_at FROM viewers ORDER BY name, created_at").fetchall()
+
+    def revoke_viewer(self, name: str) -> bool:
+        with self._write() as conn:
+            return conn.execute("UPDATE viewers SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
+                                (utc_now(), name)).rowcount > 0
+
     # -- batches ---------------------------------------------------------------------
 
     def apply_batch(
@@ -618,6 +648,115 @@ class HQStorage:
                  "reached_not_interested", "not_reached", "still_unavailable")
         with self._read() as conn:
             return [dict(zip(names, row)) for row in conn.execute(sql, (today,))]
+
+    # -- demand reports ------------------------------------------------------------------
+
+    def demand_groups(
+        self, *, since: str, until: str, week: str, prev_week: str, unmet: Sequence[str],
+        store: str | None = None, category: str | None = None, top: int = 20,
+    ) -> list[dict]:
+        """Unmet asks per demand group from `since` to `until` (UTC, end excluded), most asked first.
+
+        Each group also has its asks in the 7 days before `until` (`this_week`) and the 7 before
+        those (`last_week`), its substitutes and the value lost where asks gave a price.
+        """
+        lowest = min(since, prev_week)
+        marks = ", ".join("?" * len(unmet)) or "NULL"
+        in_period = "CASE WHEN created_at >= ? THEN {} ELSE 0 END"
+        sql = (
+            "SELECT demand_key, "
+            f"sum({in_period.format(1)}), sum({in_period.format('quantity')}), "
+            "count(DISTINCT CASE WHEN created_at >= ? THEN store_id END), "
+            "sum(CASE WHEN created_at >= ? THEN 1 ELSE 0 END), "
+            "sum(CASE WHEN created_at >= ? AND created_at < ? THEN 1 ELSE 0 END), "
+            f"sum({in_period.format('CASE WHEN substitute IS NOT NULL THEN 1 ELSE 0 END')}), "
+            f"sum({in_period.format('CASE WHEN substitute_accepted = 1 THEN 1 ELSE 0 END')}), "
+            f"sum({in_period.format('CASE WHEN substitute_accepted = 0 THEN 1 ELSE 0 END')}), "
+            "sum(CASE WHEN created_at >= ? AND (attributes LIKE '%\"price\"%' OR attributes LIKE '%\"value\"%' "
+            "OR attributes LIKE '%\"budget\"%' OR attributes LIKE '%\"amount\"%') "
+            "THEN lost_value_of(attributes, quantity) END) "
+            f"FROM asks WHERE created_at >= ? AND created_at < ? AND voided = 0 AND outcome IN ({marks})"
+        )
+        params: list[object] = [since, since, since, week, prev_week, week, since, since, since, since, lowest, until, *unmet]
+        if store:
+            sql += " AND store_id = ?"
+            params.append(store)
+        if category:
+            sql += " AND (category = ? OR category LIKE ?)"
+            params += [category, category + ".%"]
+        sql += " GROUP BY demand_key HAVING sum(CASE WHEN created_at >= ? THEN 1 ELSE 0 END) > 0 ORDER BY 2 DESC, 4 DESC, 1 LIMIT ?"
+        params += [since, top]
+        names = ("key", "asks", "quantity", "stores", "this_week", "last_week", "offered", "accepted", "declined", "lost_value")
+        with self._read() as conn:
+            groups = [dict(zip(names, row)) for row in conn.execute(sql, params)]
+            for group in groups:
+                examples = conn.execute(
+                    "SELECT min(text), count(*), min(category), min(attributes) FROM asks "
+                    "WHERE demand_key = ? AND created_at >= ? AND created_at < ? AND voided = 0 "
+                    "GROUP BY lower(text) ORDER BY 2 DESC, 1 LIMIT 3",
+                    (group["key"], since, until),
+                ).fetchall()
+                group["examples"] = [text for text, *_ in examples]
+                group["category"] = examples[0][2] if examples else None
+                attributes = json.loads(examples[0][3]) if examples else {}
+                group["attributes"] = {k: v for k, v in attributes.items() if k not in ("price", "value", "budget", "amount")}
+        return groups
+
+    def unmet_per_day(self, *, since: str, until: str, unmet: Sequence[str], store: str | None = None,
+                      category: str | None = None) -> list[tuple[str, int]]:
+        """(UTC day, unmet asks) from `since` to `until`."""
+        marks = ", ".join("?" * len(unmet)) or "NULL"
+        sql = (f"SELECT substr(created_at, 1, 10), count(*) FROM asks WHERE created_at >= ? AND created_at < ? "
+               f"AND voided = 0 AND outcome IN ({marks})")
+        params: list[object] = [since, until, *unmet]
+        if store:
+            sql += " AND store_id = ?"
+            params.append(store)
+        if category:
+            sql += " AND (category = ? OR category LIKE ?)"
+            params += [category, category + ".%"]
+        with self._read() as conn:
+            return conn.execute(sql + " GROUP BY 1 ORDER BY 1", params).fetchall()
+
+    def substitutes(self, *, since: str, until: str, store: str | None = None, top: int = 20) -> list[dict]:
+        """What was offered instead, how often, and whether customers took it."""
+        sql = (
+            "SELECT min(substitute), count(*), sum(CASE WHEN substitute_accepted = 1 THEN 1 ELSE 0 END), "
+            "sum(CASE WHEN substitute_accepted = 0 THEN 1 ELSE 0 END) FROM asks "
+            "WHERE created_at >= ? AND created_at < ? AND voided = 0 AND substitute IS NOT NULL"
+        )
+        params: list[object] = [since, until]
+        if store:
+            sql += " AND store_id = ?"
+            params.append(store)
+        sql += " GROUP BY lower(substitute) ORDER BY 2 DESC, 1 LIMIT ?"
+        params.append(top)
+        with self._read() as conn:
+            return [dict(zip(("substitute", "offered", "accepted", "declined"), row)) for row in conn.execute(sql, params)]
+
+    def store_activity(self, *, since: str, until: str, unmet: Sequence[str]) -> list[dict]:
+        """Per store: asks, unmet, coded "other", uncategorised, associate-days and the last ask.
+
+        Stores with a live terminal and no ask in the period are listed with zeros.
+        """
+        marks = ", ".join("?" * len(unmet)) or "NULL"
+        sql = (
+            f"SELECT store_id, count(*), sum(CASE WHEN outcome IN ({marks}) THEN 1 ELSE 0 END), "
+            "sum(CASE WHEN outcome = 'other' THEN 1 ELSE 0 END), sum(CASE WHEN category IS NULL THEN 1 ELSE 0 END), "
+            "count(DISTINCT associate || '|' || substr(created_at, 1, 10)), max(created_at) "
+            "FROM asks WHERE created_at >= ? AND created_at < ? AND voided = 0 GROUP BY store_id"
+        )
+        names = ("store_id", "asks", "unmet", "other", "uncategorised", "associate_days", "last_ask_at")
+        with self._read() as conn:
+            rows = {row[0]: dict(zip(names, row)) for row in conn.execute(sql, (*unmet, since, until))}
+            for (store_id,) in conn.execute("SELECT DISTINCT store_id FROM terminals WHERE revoked_at IS NULL"):
+                rows.setdefault(store_id, dict(zip(names, (store_id, 0, 0, 0, 0, 0, None))))
+            for store_id, row in rows.items():
+                if row["last_ask_at"] is None:  # silent in the period: when did it last log?
+                    row["last_ask_at"] = conn.execute(
+                        "SELECT max(created_at) FROM asks WHERE store_id = ? AND created_at < ?", (store_id, until)
+                    ).fetchone()[0]
+        return [rows[key] for key in sorted(rows)]
 
     def count_rows(self, table: str) -> int:
         if table not in ("asks", "customers", "follow_ups", "erasures"):

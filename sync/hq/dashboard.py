@@ -1,0 +1,101 @@
+"""/dashboard: the top-demand table and unmet asks per week, as one read-only HTML page.
+
+No script and nothing fetched from elsewhere (the chart is inline SVG), so the page
+is served under a Content-Security-Policy that allows neither. Aggregates only: ask
+texts, counts and store ids, never a customer or an associate.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import date, timedelta
+
+from schemas.records import format_utc
+from sync.hq.digest import scrub
+from sync.hq.report import Window, demand, unmet_outcomes
+from sync.hq.storage import HQStorage
+
+WEEKS = 8
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def weekly_unmet(storage: HQStorage, period: Window, *, store: str | None = None,
+                 category: str | None = None) -> list[tuple[date, int]]:
+    """Unmet asks in each of the WEEKS weeks (of 7 days) up to the end of `period`."""
+    start = period.until - timedelta(days=7 * WEEKS)
+    per_day = storage.unmet_per_day(since=format_utc(start), until=format_utc(period.until),
+                                    unmet=unmet_outcomes(storage), store=store, category=category)
+    weeks = [(start + timedelta(days=7 * i)).date() for i in range(WEEKS)]
+    counts = [0] * WEEKS
+    for day, count in per_day:
+        index = (date.fromisoformat(day) - weeks[0]).days // 7
+        if 0 <= index < WEEKS:
+            counts[index] += count
+    return list(zip(weeks, counts))
+
+
+def chart(weeks: list[tuple[date, int]]) -> str:
+    """Bars of unmet asks per week, in SVG, each with its count and the week's first day."""
+    width, height, bar = 640, 180, 640 // len(weeks)
+    most = max((count for _, count in weeks), default=0) or 1
+    parts = [f"<svg id='weekly-chart' role='img' aria-label='Unmet asks per week' viewBox='0 0 {width} {height + 40}' "
+             f"width='{width}' height='{height + 40}' xmlns='http://www.w3.org/2000/svg'>"]
+    for i, (start, count) in enumerate(weeks):
+        tall = round(height * count / most)
+        x = i * bar + 8
+        parts.append(f"<rect class='bar' data-week='{start.isoformat()}' data-count='{count}' x='{x}' "
+                     f"y='{height - tall + 16}' width='{bar - 16}' height='{tall}' fill='#3465a4'/>")
+        parts.append(f"<text x='{x + (bar - 16) // 2}' y='{height - tall + 12}' font-size='12' text-anchor='middle'>{count}</text>")
+        parts.append(f"<text x='{x + (bar - 16) // 2}' y='{height + 32}' font-size='12' text-anchor='middle'>"
+                     f"{start:%d %b}</text>")
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def page(storage: HQStorage, period: Window, *, store: str | None = None, category: str | None = None,
+         since_text: str = "7d", until_text: str = "", viewer: str = "") -> str:
+    e = html.escape
+    groups = demand(storage, period, store=store, category=category, top=25)
+    rows = "".join(
+        f"<tr><td class='n'>{g['rank']}</td><td>{e(scrub(g['label']))}</td><td>{e(g['category'] or '-')}</td>"
+        f"<td class='n'>{g['asks']}</td><td class='n'>{g['stores']}</td><td class='n'>{e(g['trend'])}</td>"
+        f"<td class='n'>{_taken(g)}</td><td class='n'>{_money(g['lost_value'])}</td></tr>"
+        for g in groups
+    ) or "<tr><td colspan='8'>No unmet asks in this period.</td></tr>"
+    scope = " · ".join(filter(None, [f"store {store}" if store else "all stores",
+                                     f"category {category}" if category else ""]))
+    span = f"{format_utc(period.since)[:10]} to {format_utc(period.until - timedelta(seconds=1))[:10]}"
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Unmet demand · Associate HQ</title><link rel='icon' href='data:,'>"
+        "<style>body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}table{border-collapse:collapse}"
+        "td,th{padding:.25rem .6rem;border-bottom:1px solid #ddd;text-align:left}td.n,th.n{text-align:right}"
+        "form{margin:1rem 0}</style></head><body>"
+        f"<h1>Unmet demand</h1><p>{e(scope)} · {e(span)} · signed in as {e(viewer)}</p>"
+        "<form method='get' action='/dashboard'>"
+        f"<label>Since <input name='since' value='{e(since_text)}' size='10'></label> "
+        f"<label>Until <input name='until' value='{e(until_text)}' size='10' placeholder='YYYY-MM-DD'></label> "
+        f"<label>Store <input name='store' value='{e(store or '')}' size='10'></label> "
+        f"<label>Category <input name='category' value='{e(category or '')}' size='16'></label> "
+        "<button type='submit'>Show</button></form>"
+        "<table id='top-demand'><thead><tr><th class='n'>#</th><th>Asked for</th><th>Category</th><th class='n'>Asks</th>"
+        "<th class='n'>Stores</th><th class='n'>Week on week</th><th class='n'>Substitute taken</th>"
+        f"<th class='n'>Lost value</th></tr></thead><tbody>{rows}</tbody></table>"
+        f"<h2>Unmet asks per week</h2>{chart(weekly_unmet(storage, period, store=store, category=category))}"
+        "</body></html>"
+    )
+
+
+def _money(value: float | None) -> str:
+    return "" if value is None else f"{value:,.2f}"
+
+
+def _taken(group: dict) -> str:
+    if group["acceptance"] is None:
+        return "-"
+    return f"{group['accepted']}/{group['accepted'] + group['declined']}"

@@ -1,0 +1,159 @@
+"""The weekly digest for designers and merchandisers: Markdown and HTML, no personal data.
+
+Top unmet asks with what customers said, rising asks, the substitutes customers
+took and turned down, and stores that stand out. Built from the same queries as
+`associate-hq report`; only ask texts, counts and store ids appear (no customer,
+associate or note), and verbatims are scrubbed of e-mail addresses and long numbers.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import statistics
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from schemas.records import format_utc
+from sync.hq.report import Window, data_quality, demand, trend
+from sync.hq.storage import HQStorage
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_LONG_NUMBER = re.compile(r"(?<!\w)\+?\d(?:[ \-.]?\d){6,}(?!\w)")
+
+
+def scrub(text: str) -> str:
+    """A verbatim fit for a digest: e-mail addresses and phone-like numbers taken out."""
+    return _LONG_NUMBER.sub("[number]", _EMAIL.sub("[e-mail]", text))
+
+
+@dataclass(frozen=True)
+class Digest:
+    period: Window
+    top: list[dict]
+    rising: list[dict]
+    accepted: list[dict]
+    refused: list[dict]
+    outliers: list[str]
+    asks: int
+
+    @property
+    def title(self) -> str:
+        year, week, _ = (self.period.until - timedelta(seconds=1)).isocalendar()
+        return f"Unmet demand, week {week} of {year}"
+
+    @property
+    def stem(self) -> str:
+        year, week, _ = (self.period.until - timedelta(seconds=1)).isocalendar()
+        return f"digest-{year}-W{week:02d}"
+
+
+def build(storage: HQStorage, period: Window, *, top: int = 10) -> Digest:
+    groups = demand(storage, period, top=200)
+    for group in groups:
+        group["examples"] = [scrub(text) for text in group["examples"]]
+        group["label"] = scrub(group["label"])
+    rising = sorted(
+        (g for g in groups if g["this_week"] >= 3 and g["this_week"] >= 1.5 * max(g["last_week"], 1)),
+        key=lambda g: (g["last_week"] - g["this_week"], g["label"]),
+    )[:top]
+    substitutes = storage.substitutes(since=format_utc(period.since), until=format_utc(period.until), top=200)
+    for row in substitutes:
+        row["substitute"] = scrub(row["substitute"])
+    accepted = sorted((s for s in substitutes if s["accepted"]), key=lambda s: (-s["accepted"], s["substitute"]))[:top]
+    refused = sorted((s for s in substitutes if s["declined"]), key=lambda s: (-s["declined"], s["substitute"]))[:top]
+    quality = data_quality(storage, period)
+    return Digest(period, groups[:top], rising, accepted, refused, outliers(quality), quality["asks"])
+
+
+def outliers(quality: dict) -> list[str]:
+    """Stores far from the chain: unmet share two deviations off, logging a third of the median, or silent."""
+    active = [s for s in quality["stores"] if s["asks"] >= 10]
+    notes: list[str] = []
+    if len(active) >= 3:
+        shares = [s["unmet"] / s["asks"] for s in active]
+        mean, spread = statistics.mean(shares), statistics.pstdev(shares)
+        rates = statistics.median(s["asks_per_associate_day"] for s in active)
+        for store, share in zip(active, shares):
+            if spread and abs(share - mean) >= 2 * spread:
+                notes.append(f"{store['store_id']}: {share:.0%} of asks unmet, against {mean:.0%} across stores")
+            if store["asks_per_associate_day"] < rates / 3:
+                notes.append(f"{store['store_id']}: {store['asks_per_associate_day']:.1f} asks per associate-day, "
+                             f"against a median of {rates:.1f}: asks may be going unlogged")
+    for store_id in quality["stopped"]:
+        notes.append(f"{store_id}: no asks in the last {quality['stale_days']} days")
+    return notes
+
+
+def markdown(digest: Digest) -> str:
+    span = f"{digest.period.since:%d %b} to {digest.period.until:%d %b %Y} (UTC), {digest.asks} asks"
+    lines = [f"# {digest.title}", "", f"_{span}. No personal data: ask texts and counts only._", "",
+             "## Top unmet asks", ""]
+    if not digest.top:
+        lines.append("No unmet asks this week.")
+    for group in digest.top:
+        lines.append(f"{group['rank']}. **{_md(group['label'])}**: {group['asks']} asks in {group['stores']} "
+                     f"store{'s' if group['stores'] != 1 else ''}, {trend(group['this_week'], group['last_week'])} "
+                     "on last week" + (f", about {group['lost_value']:,.2f} lost" if group["lost_value"] else ""))
+        for example in group["examples"]:
+            lines.append(f"   > “{_md(example)}”")
+    lines += ["", "## Rising asks", ""]
+    lines += [f"- **{_md(g['label'])}**: {g['this_week']} this week, {g['last_week']} the week before" for g in digest.rising] \
+        or ["Nothing rose sharply this week."]
+    lines += ["", "## Substitutes customers accepted", ""]
+    lines += [f"- {_md(s['substitute'])}: accepted {s['accepted']} of {s['offered']} offers" for s in digest.accepted] \
+        or ["No substitute was accepted this week."]
+    lines += ["", "## Substitutes customers turned down", ""]
+    lines += [f"- {_md(s['substitute'])}: declined {s['declined']} of {s['offered']} offers" for s in digest.refused] \
+        or ["No substitute was turned down this week."]
+    lines += ["", "## Stores that stand out", ""]
+    lines += [f"- {_md(note)}" for note in digest.outliers] or ["No store stands out this week."]
+    return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    return re.sub(r"([\\`*_\[\]#<>|])", r"\\\1", text)
+
+
+def to_html(digest: Digest) -> str:
+    e = html.escape
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{e(digest.title)}</title>",
+             "<style>body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;color:#222}"
+             "blockquote{margin:.2rem 0 .2rem 1.5rem;color:#555}td,th{padding:.2rem .6rem;text-align:left}"
+             "td.n{text-align:right}</style></head><body>",
+             f"<h1>{e(digest.title)}</h1><p><em>{digest.period.since:%d %b} to {digest.period.until:%d %b %Y} (UTC), "
+             f"{digest.asks} asks. No personal data: ask texts and counts only.</em></p><h2>Top unmet asks</h2>"]
+    if digest.top:
+        parts.append("<ol>")
+        for group in digest.top:
+            lost = f", about {group['lost_value']:,.2f} lost" if group["lost_value"] else ""
+            parts.append(f"<li><strong>{e(group['label'])}</strong>: {group['asks']} asks in {group['stores']} stores, "
+                         f"{e(trend(group['this_week'], group['last_week']))} on last week{lost}")
+            parts += [f"<blockquote>“{e(example)}”</blockquote>" for example in group["examples"]]
+            parts.append("</li>")
+        parts.append("</ol>")
+    else:
+        parts.append("<p>No unmet asks this week.</p>")
+    sections = (
+        ("Rising asks", [f"<strong>{e(g['label'])}</strong>: {g['this_week']} this week, {g['last_week']} the week before"
+                         for g in digest.rising], "Nothing rose sharply this week."),
+        ("Substitutes customers accepted", [f"{e(s['substitute'])}: accepted {s['accepted']} of {s['offered']} offers"
+                                            for s in digest.accepted], "No substitute was accepted this week."),
+        ("Substitutes customers turned down", [f"{e(s['substitute'])}: declined {s['declined']} of {s['offered']} offers"
+                                               for s in digest.refused], "No substitute was turned down this week."),
+        ("Stores that stand out", [e(note) for note in digest.outliers], "No store stands out this week."),
+    )
+    for title, items, empty in sections:
+        parts.append(f"<h2>{title}</h2>")
+        parts.append("<ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul>" if items else f"<p>{empty}</p>")
+    parts.append("</body></html>\n")
+    return "".join(parts)
+
+
+def write(digest: Digest, folder: Path) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    md_path, html_path = folder / f"{digest.stem}.md", folder / f"{digest.stem}.html"
+    md_path.write_text(markdown(digest), encoding="utf-8")
+    html_path.write_text(to_html(digest), encoding="utf-8")
+    return md_path, html_path
