@@ -796,9 +796,12 @@ class Store:
         week = format_utc(now - timedelta(days=7))
         wanted = {key: fold(value) for key, value in attributes.items()}
         with self._read("look for similar asks") as conn:
-            floor = conn.execute("SELECT min(seq) FROM asks WHERE created_at >= ?", (since,)).fetchone()[0]
-            if floor is None:
+            # The first ask of the window, found by the created_at index (min(seq) would walk
+            # the table from its oldest row); asks are numbered in the order they were logged.
+            first = conn.execute("SELECT seq FROM asks WHERE created_at >= ? ORDER BY created_at LIMIT 1", (since,)).fetchone()
+            if first is None:
                 return []
+            floor = first[0]
             rows = conn.execute(
                 "SELECT a.seq, a.demand_key, a.category, a.attributes FROM asks_fts f JOIN asks a ON a.seq = f.rowid "
                 "WHERE asks_fts MATCH ? AND f.rowid >= ? AND a.voided = 0 ORDER BY f.rowid DESC LIMIT ?",
