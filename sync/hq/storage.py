@@ -22,7 +22,7 @@ from pathlib import Path
 
 import msgspec
 
-from associate_tui.demand import demand_key, lost_value
+from associate_tui.demand import VALUE_ATTRIBUTES, demand_key, lost_value
 from associate_tui.privacy import mask, may_hold_sensitive
 from schemas.records import AskRecord, CustomerRecord, ErasureRecord, FollowUpRecord, Record, RecordResult, utc_now
 
@@ -554,12 +554,16 @@ class HQStorage:
             self._grouping = (etag, self.taxonomy_pack().vocabulary())
         return self._grouping[1]
 
+    @property
+    def _grouping_words(self) -> dict | None:
+        """The vocabulary last read by `_vocabulary` (None before the first batch of asks)."""
+        return self._grouping[1] if self._grouping else None
+
     def _ask_group(self, record: AskRecord) -> tuple[str]:
-        return (demand_key(record.category, record.attributes, record.text, self._grouping[1] if self._grouping else None),)
+        return (demand_key(record.category, record.attributes, record.text, self._grouping_words),)
 
     def _demand_key_of(self, category: str | None, attributes: str, text: str) -> str:
-        vocabulary = self._grouping[1] if self._grouping else None
-        return demand_key(category, json.loads(attributes or "{}"), text or "", vocabulary)
+        return demand_key(category, json.loads(attributes or "{}"), text or "", self._grouping_words)
 
     def regroup(self) -> int:
         """Give every ask its group under the published taxonomy (after a new pack is published)."""
@@ -672,18 +676,13 @@ class HQStorage:
             f"sum({in_period.format('CASE WHEN substitute IS NOT NULL THEN 1 ELSE 0 END')}), "
             f"sum({in_period.format('CASE WHEN substitute_accepted = 1 THEN 1 ELSE 0 END')}), "
             f"sum({in_period.format('CASE WHEN substitute_accepted = 0 THEN 1 ELSE 0 END')}), "
-            "sum(CASE WHEN created_at >= ? AND (attributes LIKE '%\"price\"%' OR attributes LIKE '%\"value\"%' "
-            "OR attributes LIKE '%\"budget\"%' OR attributes LIKE '%\"amount\"%') "
-            "THEN lost_value_of(attributes, quantity) END) "
+            f"sum(CASE WHEN created_at >= ? AND ({_GIVES_VALUE}) THEN lost_value_of(attributes, quantity) END) "
             f"FROM asks WHERE created_at >= ? AND created_at < ? AND voided = 0 AND outcome IN ({marks})"
         )
         params: list[object] = [since, since, since, week, prev_week, week, since, since, since, since, lowest, until, *unmet]
-        if store:
-            sql += " AND store_id = ?"
-            params.append(store)
-        if category:
-            sql += " AND (category = ? OR category LIKE ?)"
-            params += [category, category + ".%"]
+        scope, scope_params = _scope(store, category)
+        sql += scope
+        params += scope_params
         sql += " GROUP BY demand_key HAVING sum(CASE WHEN created_at >= ? THEN 1 ELSE 0 END) > 0 ORDER BY 2 DESC, 4 DESC, 1 LIMIT ?"
         params += [since, top]
         names = ("key", "asks", "quantity", "stores", "this_week", "last_week", "offered", "accepted", "declined", "lost_value")
@@ -699,7 +698,7 @@ class HQStorage:
                 group["examples"] = [text for text, *_ in examples]
                 group["category"] = examples[0][2] if examples else None
                 attributes = json.loads(examples[0][3]) if examples else {}
-                group["attributes"] = {k: v for k, v in attributes.items() if k not in ("price", "value", "budget", "amount")}
+                group["attributes"] = {k: v for k, v in attributes.items() if k not in VALUE_ATTRIBUTES}
         return groups
 
     def unmet_per_day(self, *, since: str, until: str, unmet: Sequence[str], store: str | None = None,
@@ -708,15 +707,9 @@ class HQStorage:
         marks = ", ".join("?" * len(unmet)) or "NULL"
         sql = (f"SELECT substr(created_at, 1, 10), count(*) FROM asks WHERE created_at >= ? AND created_at < ? "
                f"AND voided = 0 AND outcome IN ({marks})")
-        params: list[object] = [since, until, *unmet]
-        if store:
-            sql += " AND store_id = ?"
-            params.append(store)
-        if category:
-            sql += " AND (category = ? OR category LIKE ?)"
-            params += [category, category + ".%"]
+        scope, scope_params = _scope(store, category)
         with self._read() as conn:
-            return conn.execute(sql + " GROUP BY 1 ORDER BY 1", params).fetchall()
+            return conn.execute(sql + scope + " GROUP BY 1 ORDER BY 1", [since, until, *unmet, *scope_params]).fetchall()
 
     def substitutes(self, *, since: str, until: str, store: str | None = None, top: int = 20) -> list[dict]:
         """What was offered instead, how often, and whether customers took it."""
@@ -725,12 +718,9 @@ class HQStorage:
             "sum(CASE WHEN substitute_accepted = 0 THEN 1 ELSE 0 END) FROM asks "
             "WHERE created_at >= ? AND created_at < ? AND voided = 0 AND substitute IS NOT NULL"
         )
-        params: list[object] = [since, until]
-        if store:
-            sql += " AND store_id = ?"
-            params.append(store)
-        sql += " GROUP BY lower(substitute) ORDER BY 2 DESC, 1 LIMIT ?"
-        params.append(top)
+        scope, scope_params = _scope(store, None)
+        sql += scope + " GROUP BY lower(substitute) ORDER BY 2 DESC, 1 LIMIT ?"
+        params: list[object] = [since, until, *scope_params, top]
         with self._read() as conn:
             return [dict(zip(("substitute", "offered", "accepted", "declined"), row)) for row in conn.execute(sql, params)]
 
@@ -812,6 +802,22 @@ def _select_in(conn: sqlite3.Connection, sql: str, ids: list[str]) -> Iterator[t
     for start in range(0, len(ids), _ID_CHUNK):
         chunk = ids[start : start + _ID_CHUNK]
         yield from conn.execute(sql.format(", ".join("?" * len(chunk))), chunk)
+
+
+# Asks whose attributes name a price (or value...): only those pay for lost_value_of's JSON parse.
+_GIVES_VALUE = " OR ".join(f"attributes LIKE '%\"{name}\"%'" for name in VALUE_ATTRIBUTES)
+
+
+def _scope(store: str | None, category: str | None) -> tuple[str, list[object]]:
+    """The SQL (and its parameters) that keeps a report to one store and/or a category and those under it."""
+    sql, params = "", []
+    if store:
+        sql += " AND store_id = ?"
+        params.append(store)
+    if category:
+        sql += " AND (category = ? OR category LIKE ?)"
+        params += [category, category + ".%"]
+    return sql, params
 
 
 def _nothing(record: Record) -> tuple:
