@@ -734,6 +734,10 @@ class Store:
             raise AskNotFound(f"No ask with id {ask_id} on this terminal.")
         return _ask(row)
 
+    @staticmethod
+    def _by_seq(conn: sqlite3.Connection, seq: int) -> Ask:
+        return _ask(conn.execute(f"SELECT {_ASK_COLUMNS} FROM asks WHERE seq = ?", (seq,)).fetchone())
+
     def recent_asks(self, *, query: str = "", outcome: str | None = None, limit: int = 50) -> list[Ask]:
         """Newest first; `query` is full-text over what was asked, substitutes and notes."""
         match = fts_query(query)
@@ -829,7 +833,7 @@ class Store:
                     "AND voided = 0 GROUP BY outcome ORDER BY 2 DESC",
                     (week, key, since),
                 ).fetchall()
-                latest = _ask(conn.execute(f"SELECT {_ASK_COLUMNS} FROM asks WHERE seq = ?", (seq,)).fetchone())
+                latest = self._by_seq(conn, seq)
                 found.append(Similar(
                     ask=latest, key=key, outcome=outcomes[0][0] if outcomes else latest.outcome,
                     this_week=sum(row[2] for row in outcomes), in_window=sum(row[1] for row in outcomes), days=days,
@@ -860,7 +864,7 @@ class Store:
             ).fetchall()
             top_groups = []
             for key, count, quantity, seq, days in groups:
-                latest = _ask(conn.execute(f"SELECT {_ASK_COLUMNS} FROM asks WHERE seq = ?", (seq,)).fetchone())
+                latest = self._by_seq(conn, seq)
                 top_groups.append(DemandCount(ask=latest, key=key, asks=count, quantity=quantity, days=days))
             categories = conn.execute(
                 f"SELECT coalesce(category, ''), count(*) {base} GROUP BY 1 ORDER BY 2 DESC LIMIT ?", (*params, top)
