@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from schemas.records import format_utc
-from sync.hq.report import Window, data_quality, demand, trend
+from sync.hq.report import Window, data_quality, demand
 from sync.hq.storage import HQStorage
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
@@ -39,13 +39,19 @@ class Digest:
     asks: int
 
     @property
-    def title(self) -> str:
+    def _week(self) -> tuple[int, int]:
+        """(ISO year, ISO week) of the last day covered."""
         year, week, _ = (self.period.until - timedelta(seconds=1)).isocalendar()
+        return year, week
+
+    @property
+    def title(self) -> str:
+        year, week = self._week
         return f"Unmet demand, week {week} of {year}"
 
     @property
     def stem(self) -> str:
-        year, week, _ = (self.period.until - timedelta(seconds=1)).isocalendar()
+        year, week = self._week
         return f"digest-{year}-W{week:02d}"
 
 
@@ -86,6 +92,23 @@ def outliers(quality: dict) -> list[str]:
     return notes
 
 
+def _lost(group: dict) -> str:
+    return f", about {group['lost_value']:,.2f} lost" if group["lost_value"] else ""
+
+
+def _sections(digest: Digest) -> list[tuple[str, list[tuple[str, str]], str]]:
+    """The sections after the top asks: (title, items as (bold part, rest), what to say when empty)."""
+    return [
+        ("Rising asks", [(g["label"], f": {g['this_week']} this week, {g['last_week']} the week before")
+                         for g in digest.rising], "Nothing rose sharply this week."),
+        ("Substitutes customers accepted", [("", f"{s['substitute']}: accepted {s['accepted']} of {s['offered']} offers")
+                                            for s in digest.accepted], "No substitute was accepted this week."),
+        ("Substitutes customers turned down", [("", f"{s['substitute']}: declined {s['declined']} of {s['offered']} offers")
+                                               for s in digest.refused], "No substitute was turned down this week."),
+        ("Stores that stand out", [("", note) for note in digest.outliers], "No store stands out this week."),
+    ]
+
+
 def markdown(digest: Digest) -> str:
     span = f"{digest.period.since:%d %b} to {digest.period.until:%d %b %Y} (UTC), {digest.asks} asks"
     lines = [f"# {digest.title}", "", f"_{span}. No personal data: ask texts and counts only._", "",
@@ -94,21 +117,12 @@ def markdown(digest: Digest) -> str:
         lines.append("No unmet asks this week.")
     for group in digest.top:
         lines.append(f"{group['rank']}. **{_md(group['label'])}**: {group['asks']} asks in {group['stores']} "
-                     f"store{'s' if group['stores'] != 1 else ''}, {trend(group['this_week'], group['last_week'])} "
-                     "on last week" + (f", about {group['lost_value']:,.2f} lost" if group["lost_value"] else ""))
+                     f"store{'s' if group['stores'] != 1 else ''}, {group['trend']} on last week{_lost(group)}")
         for example in group["examples"]:
             lines.append(f"   > “{_md(example)}”")
-    lines += ["", "## Rising asks", ""]
-    lines += [f"- **{_md(g['label'])}**: {g['this_week']} this week, {g['last_week']} the week before" for g in digest.rising] \
-        or ["Nothing rose sharply this week."]
-    lines += ["", "## Substitutes customers accepted", ""]
-    lines += [f"- {_md(s['substitute'])}: accepted {s['accepted']} of {s['offered']} offers" for s in digest.accepted] \
-        or ["No substitute was accepted this week."]
-    lines += ["", "## Substitutes customers turned down", ""]
-    lines += [f"- {_md(s['substitute'])}: declined {s['declined']} of {s['offered']} offers" for s in digest.refused] \
-        or ["No substitute was turned down this week."]
-    lines += ["", "## Stores that stand out", ""]
-    lines += [f"- {_md(note)}" for note in digest.outliers] or ["No store stands out this week."]
+    for title, items, empty in _sections(digest):
+        lines += ["", f"## {title}", ""]
+        lines += [f"- {f'**{_md(bold)}**' if bold else ''}{_md(rest)}" for bold, rest in items] or [empty]
     return "\n".join(lines) + "\n"
 
 
@@ -127,26 +141,17 @@ def to_html(digest: Digest) -> str:
     if digest.top:
         parts.append("<ol>")
         for group in digest.top:
-            lost = f", about {group['lost_value']:,.2f} lost" if group["lost_value"] else ""
             parts.append(f"<li><strong>{e(group['label'])}</strong>: {group['asks']} asks in {group['stores']} stores, "
-                         f"{e(trend(group['this_week'], group['last_week']))} on last week{lost}")
+                         f"{e(group['trend'])} on last week{_lost(group)}")
             parts += [f"<blockquote>“{e(example)}”</blockquote>" for example in group["examples"]]
             parts.append("</li>")
         parts.append("</ol>")
     else:
         parts.append("<p>No unmet asks this week.</p>")
-    sections = (
-        ("Rising asks", [f"<strong>{e(g['label'])}</strong>: {g['this_week']} this week, {g['last_week']} the week before"
-                         for g in digest.rising], "Nothing rose sharply this week."),
-        ("Substitutes customers accepted", [f"{e(s['substitute'])}: accepted {s['accepted']} of {s['offered']} offers"
-                                            for s in digest.accepted], "No substitute was accepted this week."),
-        ("Substitutes customers turned down", [f"{e(s['substitute'])}: declined {s['declined']} of {s['offered']} offers"
-                                               for s in digest.refused], "No substitute was turned down this week."),
-        ("Stores that stand out", [e(note) for note in digest.outliers], "No store stands out this week."),
-    )
-    for title, items, empty in sections:
+    for title, items, empty in _sections(digest):
         parts.append(f"<h2>{title}</h2>")
-        parts.append("<ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul>" if items else f"<p>{empty}</p>")
+        listed = "".join(f"<li>{f'<strong>{e(bold)}</strong>' if bold else ''}{e(rest)}</li>" for bold, rest in items)
+        parts.append(f"<ul>{listed}</ul>" if items else f"<p>{empty}</p>")
     parts.append("</body></html>\n")
     return "".join(parts)
 
