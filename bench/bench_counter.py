@@ -115,13 +115,19 @@ def build(path: Path, rows: int) -> float:
     return time.perf_counter() - started
 
 
+def holds(path: Path, rows: int) -> bool:
+    """Whether a cached benchmark file exists with exactly `rows` asks (else it is built again)."""
+    if not path.exists():
+        return False
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT count(*) FROM asks").fetchone()[0] == rows
+
+
 def cached_file(rows: int, rebuild: bool) -> tuple[Path, float | None]:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"asks-{rows}.db"
-    if path.exists() and not rebuild:
-        with sqlite3.connect(path) as conn:
-            if conn.execute("SELECT count(*) FROM asks").fetchone()[0] == rows:
-                return path, None
+    if not rebuild and holds(path, rows):
+        return path, None
     return path, build(path, rows)
 
 

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_counter import COLOURS, ITEMS, OUTCOMES, SIZES, cached_file, percentile  # noqa: E402
+from bench_counter import COLOURS, ITEMS, OUTCOMES, SIZES, cached_file, holds, percentile  # noqa: E402
 
 from associate_tui.store import Store  # noqa: E402
 from associate_tui.taxonomy import load_pack  # noqa: E402
@@ -81,10 +81,8 @@ def hq_records(rng: random.Random, count: int, until: datetime, stores: int) -> 
 def hq_file(rows: int, until: datetime, rebuild: bool) -> tuple[Path, float | None]:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"hq-{rows}.db"
-    if path.exists() and not rebuild:
-        with sqlite3.connect(path) as conn:
-            if conn.execute("SELECT count(*) FROM asks").fetchone()[0] == rows:
-                return path, None
+    if not rebuild and holds(path, rows):
+        return path, None
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     started = time.perf_counter()
