@@ -23,6 +23,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from associate_tui.demand import fold, stem
+
 BUILTIN_PACKS: tuple[str, ...] = ("retail", "bank")
 HQ_PACK = "hq"
 MAX_OUTCOMES = 10  # picked with the digit keys 1..9 then 0
@@ -550,7 +552,5 @@ def _pattern(data: Any, at: _Where) -> ValuePattern:
 
 
 def _attribute_words(attribute: Attribute) -> frozenset[str]:
-    from associate_tui.demand import fold, stem
-
     phrases = [*attribute.values, *(form for form, _ in attribute.synonyms), *(value for _, value in attribute.synonyms)]
     return frozenset(stem(word) for phrase in phrases for word in re.findall(r"[^\W_]+", fold(phrase)) if len(word) > 1)
