@@ -5,6 +5,8 @@ Both listen on a loopback port and speak real HTTP; nothing here is a stand-in.
 
 from __future__ import annotations
 
+import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -21,6 +23,74 @@ from sync.hq.app import create_app
 from sync.hq.storage import HQStorage
 
 ROOT = Path(__file__).resolve().parents[1]
+# The scratch database the PostgreSQL half of the HQ tests runs in (.ci/run creates it); each test has a schema of its own.
+PG_URL = os.environ.get("ASSOCIATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/associate_hq_test")
+BACKENDS = ("sqlite", "postgresql")
+
+
+class HQDatabase:
+    """A scratch HQ database for a test: a SQLite file, or a PostgreSQL schema of its own, removed afterwards.
+
+    `rows` reads it over a connection of its own, as a person checking HQ's tables would.
+    """
+
+    def __init__(self, kind: str, folder: Path) -> None:
+        self.kind = kind
+        self.path: Path | None = None
+        if kind == "sqlite":
+            self.path = folder / "hq.db"
+            self.url = f"sqlite:///{self.path}"
+        else:
+            self.schema = f"t_{secrets.token_hex(6)}"
+            _postgres(PG_URL, f"CREATE SCHEMA {self.schema}")
+            self.url = f"{PG_URL}?options=-csearch_path%3D{self.schema}"
+            HQStorage.open(self.url, upgrade=True).close()  # what `associate-hq db upgrade` does
+
+    def rows(self, sql: str, params: tuple | list = ()) -> list[tuple]:
+        if self.kind == "sqlite":
+            import sqlite3
+
+            with sqlite3.connect(self.path) as conn:
+                return conn.execute(sql, params).fetchall()
+        return _postgres(self.url, sql.replace("?", "%s"), params)
+
+    def contents(self) -> bytes:
+        """What HQ keeps: SQLite's file and its WAL byte for byte; on PostgreSQL, every row of every table as text."""
+        if self.path:
+            wal = Path(f"{self.path}-wal")
+            return self.path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+        tables = [name for (name,) in self.rows("SELECT tablename FROM pg_tables WHERE schemaname = ?", (self.schema,))]
+        return b"".join(str(self.rows(f"SELECT * FROM {table}")).encode() for table in tables)
+
+    def drop(self) -> None:
+        if self.kind == "postgresql":
+            _postgres(PG_URL, f"DROP SCHEMA {self.schema} CASCADE")
+
+
+def _postgres(url: str, sql: str, params: tuple | list = ()) -> list[tuple]:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        cursor = conn.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def postgres_ready() -> str | None:
+    """None when the scratch database can be used (created if missing), else why not."""
+    import psycopg
+
+    try:
+        psycopg.connect(PG_URL, connect_timeout=3).close()
+        return None
+    except psycopg.OperationalError as error:
+        if "does not exist" not in str(error):
+            return f"PostgreSQL is not reachable at {PG_URL}: {str(error).strip().splitlines()[0]}"
+    server, _, name = PG_URL.rpartition("/")
+    try:
+        _postgres(f"{server}/postgres", f'CREATE DATABASE "{name}"')
+    except psycopg.errors.DuplicateDatabase:
+        pass  # another test worker made it first
+    return None
 
 
 def free_port() -> int:
@@ -43,27 +113,28 @@ def wait_healthy(url: str, timeout: float = 15.0, process: subprocess.Popen | No
     raise RuntimeError(f"HQ at {url} did not answer within {timeout} s")
 
 
-def add_terminal(db: Path | HQStorage, store_id: str, terminal_id: str) -> str:
+def add_terminal(db: HQDatabase | HQStorage, store_id: str, terminal_id: str) -> str:
     """A token for a terminal, through HQ's own storage."""
     if isinstance(db, HQStorage):
         return db.add_terminal(store_id, terminal_id)
-    with HQStorage.open(f"sqlite:///{db}") as storage:
+    with HQStorage.open(db.url) as storage:
         return storage.add_terminal(store_id, terminal_id)
 
 
 class HQProcess:
     """`associate-hq serve` in a process of its own, on a fixed port so it can be restarted."""
 
-    def __init__(self, db_path: Path, port: int | None = None) -> None:
-        self.db_path = db_path
+    def __init__(self, db: HQDatabase, port: int | None = None, workers: int = 1) -> None:
+        self.db = db
+        self.workers = workers
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> HQProcess:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sync.hq.cli", "serve", "--db", f"sqlite:///{self.db_path}", "--port", str(self.port),
-             "--log-level", "warning"],
+            [sys.executable, "-m", "sync.hq.cli", "serve", "--db", self.db.url, "--port", str(self.port),
+             "--workers", str(self.workers), "--log-level", "warning"],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
         wait_healthy(self.url, process=self.process)
@@ -97,10 +168,10 @@ class HQProcess:
 class HQThread:
     """The same app under uvicorn in a thread of this process: quick to start, same HTTP."""
 
-    def __init__(self, db_path: Path, *, tls: tuple[Path, Path] | None = None, **app_options: int) -> None:
+    def __init__(self, db: HQDatabase, *, tls: tuple[Path, Path] | None = None, **app_options: int) -> None:
         """`tls`: (certificate chain and key PEM, the CA that signed it) to serve HTTPS."""
-        self.db_path = db_path
-        self.storage = HQStorage.open(f"sqlite:///{db_path}")
+        self.db = db
+        self.storage = HQStorage.open(db.url)
         self.port = free_port()
         self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.verify: bool | str = str(tls[1]) if tls else True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 
 from textual.widgets import DataTable
 
@@ -11,7 +10,7 @@ from associate_tui.app import AssociateApp
 from associate_tui.asks import AskDraft
 from associate_tui.config import Config
 from associate_tui.store import Store
-from hq_server import HQThread
+from hq_server import HQDatabase, HQThread
 from test_app import make_app, settle, type_text
 
 
@@ -64,7 +63,7 @@ async def test_the_last_error_and_refused_asks_are_shown_in_plain_words(tmp_path
 
 async def test_an_ask_saved_at_the_counter_reaches_hq_and_a_refused_one_is_fixed_from_f6(tmp_path, db_path) -> None:
     refused = add(db_path, "y" * 400, store_id="S1", terminal_id="T1")  # breaks the contract: HQ refuses it
-    with HQThread(tmp_path / "hq.db") as server:
+    with HQThread(HQDatabase("sqlite", tmp_path / "hq")) as server:  # the terminal's side: one backend is enough
         hq.write_token(server.storage.add_terminal("S1", "T1"))
         config = dict(store_id="S1", terminal_id="T1", hq_url=server.url, taxonomy="hq")
         app = AssociateApp(Config(**config), database=db_path, config_file=tmp_path / "config.toml")
@@ -95,7 +94,6 @@ async def test_an_ask_saved_at_the_counter_reaches_hq_and_a_refused_one_is_fixed
             await pilot.pause(0.5)
             await settle(pilot)
             assert app.screen.query_one("#quarantine", DataTable).row_count == 0
-            with sqlite3.connect(tmp_path / "hq.db") as conn:
-                texts = {row[0] for row in conn.execute("SELECT text FROM asks")}
-            assert texts == {"navy rain jacket size M", "yellow umbrella"}
-            assert refused.id in {row[0] for row in sqlite3.connect(tmp_path / "hq.db").execute("SELECT id FROM asks")}
+            held = dict(server.db.rows("SELECT id, text FROM asks"))
+            assert set(held.values()) == {"navy rain jacket size M", "yellow umbrella"}
+            assert refused.id in held

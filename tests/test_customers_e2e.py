@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import sqlite3
 import subprocess
 import sys
 import uuid
@@ -16,7 +15,7 @@ import httpx
 from associate_tui.asks import AskDraft
 from associate_tui.customers import CustomerDraft, Preferences
 from associate_tui.store import FollowUpPlan, Store
-from hq_server import HQProcess, add_terminal
+from hq_server import HQDatabase, HQProcess, add_terminal
 from test_sync_e2e import ROOT, Terminal
 
 JANE = CustomerDraft(
@@ -27,19 +26,15 @@ SAM = CustomerDraft(name="Sam Keeper", email="sam@example.com", consent_marketin
 TRACES = (b"Quixote", b"900461", b"jane.quixote", b"LOY-778812", b"likes olive")
 
 
-def hq_bytes(hq_db: Path) -> bytes:
-    data = hq_db.read_bytes()
-    wal = Path(str(hq_db) + "-wal")
-    return data + (wal.read_bytes() if wal.exists() else b"")
+def hq_bytes(hq_db: HQDatabase) -> bytes:
+    return hq_db.contents()
 
 
-def hq_count(hq_db: Path, sql: str) -> int:
-    with sqlite3.connect(hq_db) as conn:
-        return conn.execute(sql).fetchone()[0]
+def hq_count(hq_db: HQDatabase, sql: str) -> int:
+    return hq_db.rows(sql)[0][0]
 
 
-def test_an_erased_customer_leaves_no_trace_at_hq_and_their_asks_still_count(tmp_path) -> None:
-    hq_db = tmp_path / "hq" / "hq.db"
+def test_an_erased_customer_leaves_no_trace_at_hq_and_their_asks_still_count(tmp_path, hq_db) -> None:
     counter = Terminal(tmp_path, "S1", "T1")
     with counter.store() as store:
         ids = dict(store_id="S1", terminal_id="T1", associate="AB")
@@ -64,7 +59,7 @@ def test_an_erased_customer_leaves_no_trace_at_hq_and_their_asks_still_count(tmp
         with counter.store() as store:
             store.complete_follow_up(follow_up.id, result="reached_bought", associate="AB")
         assert counter.run("sync").returncode == 0
-        report = subprocess.run([sys.executable, "-m", "sync.hq.cli", "report", "follow-ups", "--db", f"sqlite:///{hq_db}"],
+        report = subprocess.run([sys.executable, "-m", "sync.hq.cli", "report", "follow-ups", "--db", hq_db.url],
                                 cwd=ROOT, capture_output=True, text=True)
         assert report.returncode == 0, report.stderr
         [header, s1] = report.stdout.splitlines()
@@ -86,13 +81,11 @@ def test_an_erased_customer_leaves_no_trace_at_hq_and_their_asks_still_count(tmp
     assert hq_count(hq_db, "SELECT count(*) FROM asks") == 4
     assert hq_count(hq_db, f"SELECT count(*) FROM asks WHERE id IN ({','.join(repr(a.id) for a in asks)}) AND customer_id IS NULL") == 3
     assert hq_count(hq_db, "SELECT count(*) FROM follow_ups WHERE result = 'reached_bought' AND customer_id IS NULL") == 1
-    with sqlite3.connect(hq_db) as conn:
-        tombstone = conn.execute("SELECT * FROM erasures").fetchone()
+    [tombstone] = hq_db.rows("SELECT * FROM erasures")
     assert not any(isinstance(value, str) and "Quixote" in value for value in tombstone)
 
 
-def test_hq_masks_a_card_number_an_old_terminal_sends_and_refuses_contact_details_without_consent(tmp_path) -> None:
-    hq_db = tmp_path / "hq" / "hq.db"
+def test_hq_masks_a_card_number_an_old_terminal_sends_and_refuses_contact_details_without_consent(tmp_path, hq_db) -> None:
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     ask_id, customer_id = str(uuid.uuid4()), str(uuid.uuid4())
     records = [
@@ -114,8 +107,7 @@ def test_hq_masks_a_card_number_an_old_terminal_sends_and_refuses_contact_detail
     assert ask_result["status"] == "accepted"
     assert customer_result["status"] == "rejected" and customer_result["code"] == "no_consent"
     assert "consent" in customer_result["message"]
-    with sqlite3.connect(hq_db) as conn:
-        [note] = conn.execute("SELECT note FROM asks").fetchone()
+    [(note,)] = hq_db.rows("SELECT note FROM asks")
     assert note == "card 5555 55** **** 4444, IBAN DE89**************3000"
     assert b"5555555555554444" not in hq_bytes(hq_db).replace(b" ", b"") and b"900999" not in hq_bytes(hq_db)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -36,8 +35,8 @@ def batch(*records: dict, batch_n: int = 1, **fields) -> dict:
 
 
 @pytest.fixture
-def hq(tmp_path):
-    with HQThread(tmp_path / "hq.db") as server:
+def hq(hq_db):
+    with HQThread(hq_db) as server:
         server.token = server.storage.add_terminal("S1", "T1")
         yield server
 
@@ -60,8 +59,7 @@ def statuses(response: httpx.Response) -> list[str]:
 
 
 def held(hq) -> list[tuple]:
-    with sqlite3.connect(hq.db_path) as conn:
-        return conn.execute("SELECT id, version, text, received_at, clock_skew_ms FROM asks ORDER BY id").fetchall()
+    return hq.db.rows("SELECT id, version, text, received_at, clock_skew_ms FROM asks ORDER BY id")
 
 
 # -- tokens ----------------------------------------------------------------------------------------
@@ -91,11 +89,14 @@ def test_a_revoked_token_is_refused_at_once(hq, http) -> None:
 def test_hq_keeps_only_a_hash_of_each_token(hq) -> None:
     secret = hq.token.split("_", 2)[2]
     assert len(secret) > 30
-    for suffix in ("", "-wal"):
-        path = Path(f"{hq.db_path}{suffix}")
-        if path.exists():
-            assert secret.encode() not in path.read_bytes()
-    assert (hq.db_path.stat().st_mode & 0o777) == 0o600
+    [(stored,)] = hq.db.rows("SELECT token_hash FROM terminals")
+    assert secret not in stored and len(stored) == 64
+    if hq.db.path:  # SQLite: not in the file's bytes either, and the file is the owner's alone
+        for suffix in ("", "-wal"):
+            path = Path(f"{hq.db.path}{suffix}")
+            if path.exists():
+                assert secret.encode() not in path.read_bytes()
+        assert (hq.db.path.stat().st_mode & 0o777) == 0o600
 
 
 # -- store scoping --------------------------------------------------------------------------------------
@@ -231,7 +232,7 @@ def test_openapi_describes_every_route(http) -> None:
 
 
 def run_cli(hq, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sync.hq.cli", *args, "--db", f"sqlite:///{hq.db_path}"],
+    return subprocess.run([sys.executable, "-m", "sync.hq.cli", *args, "--db", hq.db.url],
                           capture_output=True, text=True, cwd=ROOT)
 
 

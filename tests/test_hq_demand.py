@@ -38,10 +38,10 @@ def send(hq: HQThread, records: list[dict]) -> None:
 
 
 @pytest.fixture(scope="module")
-def chain(tmp_path_factory):
+def chain(module_hq_db):
     import random
 
-    with HQThread(tmp_path_factory.mktemp("hq") / "hq.db") as hq:
+    with HQThread(module_hq_db) as hq:
         rng = random.Random(3)
         quiet = [ask_record("wool scarf", "out_of_stock", "S07", UNTIL - timedelta(days=12), rng)]
         send(hq, generate() + quiet)  # S07 logged the week before, then stopped
@@ -49,7 +49,7 @@ def chain(tmp_path_factory):
 
 
 def run(hq: HQThread, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sync.hq.cli", *args, "--db", f"sqlite:///{hq.db_path}"],
+    return subprocess.run([sys.executable, "-m", "sync.hq.cli", *args, "--db", hq.db.url],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 

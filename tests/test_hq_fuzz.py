@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import sqlite3
 
 import httpx
 from hypothesis import HealthCheck, given, settings
@@ -59,12 +58,11 @@ def broken_batches(draw) -> bytes | dict:
 
 
 def asks_held(db) -> dict[str, int]:
-    with sqlite3.connect(db) as conn:
-        return dict(conn.execute("SELECT id, version FROM asks"))
+    return dict(db.rows("SELECT id, version FROM asks"))
 
 
-def test_malformed_input_is_always_a_clear_4xx_and_never_half_stored(tmp_path) -> None:
-    with HQThread(tmp_path / "hq.db") as hq:
+def test_malformed_input_is_always_a_clear_4xx_and_never_half_stored(hq_db) -> None:
+    with HQThread(hq_db) as hq:
         token = hq.storage.add_terminal("S1", "T1")
         with httpx.Client(base_url=hq.url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
 
@@ -74,7 +72,7 @@ def test_malformed_input_is_always_a_clear_4xx_and_never_half_stored(tmp_path) -
                 raw = body if isinstance(body, bytes) else json.dumps(body).encode()
                 content = gzip.compress(raw) if zipped else raw
                 headers = {"Content-Encoding": "gzip"} if zipped else {}
-                before = asks_held(hq.db_path)
+                before = asks_held(hq.db)
                 answer = http.post("/v1/batches", content=content, headers={"Content-Type": "application/json", **headers})
                 assert answer.status_code < 500, answer.text
                 if answer.status_code == 200:
@@ -84,12 +82,12 @@ def test_malformed_input_is_always_a_clear_4xx_and_never_half_stored(tmp_path) -
                             expected[result["id"]] = result["version"]
                         elif result["status"] == "rejected":
                             assert result["code"] and result["message"]
-                    assert asks_held(hq.db_path) == expected  # what HQ said it took, and nothing else
+                    assert asks_held(hq.db) == expected  # what HQ said it took, and nothing else
                 else:
                     assert 400 <= answer.status_code < 500
                     error = answer.json()
                     assert error["error"] and len(error["message"]) > 10
-                    assert asks_held(hq.db_path) == before
+                    assert asks_held(hq.db) == before
 
             check()
             assert http.get("/v1/health").status_code == 200

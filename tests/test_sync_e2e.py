@@ -10,7 +10,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ import pytest
 
 from associate_tui.asks import AskDraft
 from associate_tui.store import Store
-from hq_server import HQProcess, HQThread, add_terminal
+from hq_server import HQDatabase, HQProcess, HQThread, add_terminal
 from fault_proxy import FaultProxy
 from sync.client import HQClient
 from sync.engine import Backoff, Identity, sync_with_retry
@@ -86,12 +85,11 @@ class Terminal:
             return store.count_pending()
 
 
-def held_at_hq(hq_db: Path) -> list[tuple[str, int]]:
-    with sqlite3.connect(hq_db) as conn:
-        return conn.execute("SELECT id, version FROM asks").fetchall()
+def held_at_hq(hq_db: HQDatabase) -> list[tuple[str, int]]:
+    return hq_db.rows("SELECT id, version FROM asks")
 
 
-def assert_exactly_once(hq_db: Path, *terminals: Terminal) -> None:
+def assert_exactly_once(hq_db: HQDatabase, *terminals: Terminal) -> None:
     expected: dict[str, int] = {}
     for terminal in terminals:
         expected.update(terminal.latest())
@@ -99,11 +97,6 @@ def assert_exactly_once(hq_db: Path, *terminals: Terminal) -> None:
     held = held_at_hq(hq_db)
     assert len(held) == len(expected), "an ask is missing at HQ or held twice"
     assert dict(held) == expected, "HQ does not hold the latest version of every ask"
-
-
-@pytest.fixture
-def hq_db(tmp_path: Path) -> Path:
-    return tmp_path / "hq" / "hq.db"
 
 
 # -- the happy path, at volume ----------------------------------------------------------------------
@@ -135,8 +128,7 @@ def test_edits_and_voids_arrive_as_higher_versions(tmp_path, hq_db) -> None:
             assert store.count_pending() == 2
         done = counter.run("sync")
         assert done.returncode == 0 and "2 accepted" in done.stdout
-        with sqlite3.connect(hq_db) as conn:
-            rows = dict(conn.execute("SELECT id, version || ' ' || text || ' ' || voided FROM asks WHERE id IN (?, ?)", ids[:2]))
+        rows = dict(hq_db.rows("SELECT id, version || ' ' || text || ' ' || voided FROM asks WHERE id IN (?, ?)", ids[:2]))
         assert rows[ids[0]] == "2 navy rain jacket size L 0"
         assert rows[ids[1]].startswith("2 ") and rows[ids[1]].endswith(" 1")
         assert_exactly_once(hq_db, counter)
@@ -152,8 +144,7 @@ def test_three_terminals_of_two_stores_each_write_for_their_own_store(tmp_path, 
         for terminal in terminals:
             assert terminal.run("sync").returncode == 0
         assert_exactly_once(hq_db, *terminals)
-        with sqlite3.connect(hq_db) as conn:
-            per_store = dict(conn.execute("SELECT store_id || '/' || terminal_id, count(*) FROM asks GROUP BY 1"))
+        per_store = dict(hq_db.rows("SELECT store_id || '/' || terminal_id, count(*) FROM asks GROUP BY 1"))
         assert per_store == {"S1/T1": 300, "S1/T2": 350, "S2/T1": 400}
 
 
@@ -329,7 +320,7 @@ def test_hq_killed_and_restarted_mid_sync(tmp_path, hq_db) -> None:
         counter.enroll(hq.url, add_terminal(hq_db, "S1", "T1"))
         sync = counter.start("sync", "--batch-size", "50")
         deadline = time.monotonic() + 60
-        while not hq_db.exists() or len(held_at_hq(hq_db)) < 500:
+        while len(held_at_hq(hq_db)) < 500:
             assert time.monotonic() < deadline and sync.poll() is None
             time.sleep(0.02)
         hq.kill()

@@ -9,6 +9,7 @@ wrong and how to fix it; it never reaches the database.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import zlib
 from datetime import datetime, timezone
@@ -57,6 +58,11 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
         media_type="application/json",
         headers=headers,
     )
+
+
+def from_environment() -> Starlette:
+    """The app of one `associate-hq serve` worker, on the database named by $ASSOCIATE_HQ_DB."""
+    return create_app(HQStorage.open(os.environ.get("ASSOCIATE_HQ_DB")))
 
 
 def create_app(storage: HQStorage, *, max_body: int = MAX_BODY, max_inflated: int = MAX_INFLATED) -> Starlette:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,7 +36,17 @@ def build_parser() -> argparse.ArgumentParser:
     _db(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="worker processes (default 1); more than one wants PostgreSQL, see README")
     serve.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+
+    db = commands.add_parser("db", help="the database's schema: upgrade, status",
+                             description="Create or migrate HQ's database schema (PostgreSQL: run this before serve).")
+    db_actions = db.add_subparsers(dest="action", metavar="ACTION", required=True)
+    _db(db_actions.add_parser("upgrade", help="create the tables, or migrate them to this release's schema",
+                              description="Create HQ's tables, or migrate them to this release's schema. Safe to run "
+                                          "again, and while HQ serves: workers wait for it."))
+    _db(db_actions.add_parser("status", help="the schema the database is at and the one this release needs"))
 
     terminal = commands.add_parser("terminal", help="terminal tokens: add, list, revoke", description="Manage terminal tokens.")
     actions = terminal.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -84,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                                              "with verbatims, rising asks, substitutes, stores that stand out.")
     _db(digest)
     digest.add_argument("--week", action="store_true", required=True, help="the 7 days up to --until (default: now)")
-    digest.add_argument("--until", metavar="DATE", help="last day of the week, YYYY-MM-DD (default: up to now)")
+    digest.add_argument("--until", metavar="DATE", help="last day of the week, YYYY-MM-DD (default: today, UTC)")
     digest.add_argument("--out", metavar="DIR", default=".", help="folder to write digest-YYYY-Www.md and .html in")
 
     viewer = commands.add_parser("viewer", help="dashboard tokens for people at HQ: add, list, revoke",
@@ -102,8 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _period(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--since", default="7d", metavar="SPAN",
-                        help="how far back: 7d, 4w or a date YYYY-MM-DD (default 7d)")
-    parser.add_argument("--until", metavar="DATE", help="last day included, YYYY-MM-DD (default: up to now)")
+                        help="how far back in whole UTC days, today included: 7d, 4w or a date YYYY-MM-DD (default 7d)")
+    parser.add_argument("--until", metavar="DATE", help="last day included, YYYY-MM-DD (default: today, UTC)")
 
 
 def _db(parser: argparse.ArgumentParser) -> None:
@@ -117,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         url = args.db or default_url()
         if args.command == "serve":
             return _serve(args, url)
+        if args.command == "db":
+            return _database(args, url, sys.stdout)
         with HQStorage.open(url) as storage:
             if args.command == "terminal":
                 return _terminal(args, storage, sys.stdout)
@@ -218,16 +231,40 @@ def _serve(args: argparse.Namespace, url: str) -> int:
     try:
         import uvicorn
 
-        from sync.hq.app import create_app
+        import sync.hq.app  # noqa: F401  (the workers import it by name)
     except ImportError as error:
         raise UsageError(f"the HQ service needs its extra packages ({error.name}): pip install 'associate-terminal[hq]'") from None
-    storage = HQStorage.open(url)
-    print(f"associate-hq: serving {url} on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
+    if not 1 <= args.workers <= 64:
+        raise UsageError(f"--workers {args.workers}: give a number from 1 to 64")
+    with HQStorage.open(url) as storage:  # the schema checked (or a SQLite file upgraded) once, before any worker starts
+        where = storage.db.where
+    # Each worker opens the database itself, from the environment it inherits.
+    os.environ["ASSOCIATE_HQ_DB"] = url
+    print(f"associate-hq: serving {where} on http://{args.host}:{args.port} with {args.workers} "
+          f"worker{'s' if args.workers > 1 else ''}", file=sys.stderr, flush=True)
     # uvicorn handles SIGTERM and SIGINT: it finishes the requests in flight, then stops.
-    uvicorn.run(create_app(storage), host=args.host, port=args.port, log_level=args.log_level,
-                access_log=args.log_level == "debug", server_header=False)
-    storage.close()
+    uvicorn.run("sync.hq.app:from_environment", factory=True, host=args.host, port=args.port, workers=args.workers,
+                log_level=args.log_level, access_log=args.log_level == "debug", server_header=False)
     return 0
+
+
+def _database(args: argparse.Namespace, url: str, out: TextIO) -> int:
+    from sync.hq import schema
+    from sync.hq.database import connect
+
+    with HQStorage(connect(url)) as storage:
+        if args.action == "upgrade":
+            before, after = storage.upgrade()
+            done = f"migrated from schema {before} to {after}" if before else f"created at schema {after}"
+            print(f"{storage.db.where}: {done if before != after else f'schema {after}, up to date'}.", file=out)
+            return 0
+        version = schema.current_version(storage.db)
+        state = ("up to date" if version == schema.LATEST_SCHEMA else
+                 "empty: run associate-hq db upgrade" if version == 0 else
+                 f"behind this release's {schema.LATEST_SCHEMA}: run associate-hq db upgrade"
+                 if version < schema.LATEST_SCHEMA else f"newer than this release's {schema.LATEST_SCHEMA}")
+        print(f"{storage.db.where}: schema {version}, {state}.", file=out)
+        return 0 if version == schema.LATEST_SCHEMA else EXIT_FAILED
 
 
 def _terminal(args: argparse.Namespace, storage: HQStorage, out: TextIO) -> int:

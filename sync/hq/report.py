@@ -84,14 +84,15 @@ class ReportError(ValueError):
 
 
 def window(since: str = "7d", until: str | None = None, now: datetime | None = None) -> Window:
-    """`--since 7d|4w|YYYY-MM-DD` and `--until YYYY-MM-DD` (that whole day included; default now)."""
-    if until:
-        try:
-            end = datetime.combine(date.fromisoformat(until), time(), timezone.utc) + timedelta(days=1)
-        except ValueError:
-            raise ReportError(f"--until '{until}' is not a date; write it as YYYY-MM-DD, e.g. --until 2026-11-22") from None
-    else:
-        end = now or datetime.now(timezone.utc)
+    """`--since 7d|4w|YYYY-MM-DD` and `--until YYYY-MM-DD` (that whole day included; default today).
+
+    Reports count whole UTC days, which HQ's daily roll-ups hold: `7d` is today and the 6 days before.
+    """
+    try:
+        last = date.fromisoformat(until) if until else (now or datetime.now(timezone.utc)).astimezone(timezone.utc).date()
+    except ValueError:
+        raise ReportError(f"--until '{until}' is not a date; write it as YYYY-MM-DD, e.g. --until 2026-11-22") from None
+    end = datetime.combine(last, time(), timezone.utc) + timedelta(days=1)
     match = re.fullmatch(r"(\d{1,4})([dw])", since.strip().lower())
     if match:
         days = int(match.group(1)) * (7 if match.group(2) == "w" else 1)

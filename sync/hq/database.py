@@ -1,0 +1,283 @@
+"""HQ's two databases behind one face: connections, transactions, locks and their errors.
+
+storage.py writes its SQL once, with `?` placeholders, in the SQL that SQLite
+and PostgreSQL share; this module connects to either, turns the placeholders
+into psycopg's, runs a writer's transaction and says in plain words what failed.
+
+SQLite serialises writers itself (BEGIN IMMEDIATE). PostgreSQL runs many HQ
+processes at once: a writer names what it touches (a terminal, a customer) and
+takes a transaction-scoped advisory lock on each, always in the same order, so
+two workers given the same batch apply it one after the other, never both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
+
+BUSY_TIMEOUT_MS = 5000
+POOL_SIZE = 16  # PostgreSQL connections per HQ process (4 workers: 64, under the server's default 100)
+RETRIES = 5  # a PostgreSQL writer that lost a deadlock or a serialisation race starts again this often
+
+T = TypeVar("T")
+
+
+class StorageError(Exception):
+    """HQ's database cannot do what was asked; the message says what to do."""
+
+
+class StorageBusy(StorageError):
+    """The database stayed locked past the busy timeout: the client should retry shortly."""
+
+
+class Connection(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ...) -> Any: ...
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+
+class Database:
+    """What storage.py needs of a database: reads, writes under locks, and its name in messages."""
+
+    kind = ""
+    where = ""
+    #: the most bound parameters one statement may carry
+    max_params = 900
+
+    def read(self) -> Any:  # a context manager yielding a Connection
+        raise NotImplementedError
+
+    def write(self, locks: Sequence[str] = (), *, exclusive: bool = False) -> Any:
+        """A transaction, committed at the end of the block; `locks` name what it changes.
+
+        `exclusive` waits for every other writer to finish and keeps them out (a
+        regrouping of every ask); ordinary writers share that lock.
+        """
+        raise NotImplementedError
+
+    def retrying(self, work: Callable[[Connection], T], locks: Sequence[str] = (), *, exclusive: bool = False) -> T:
+        """`work` in a write transaction, started again if the database chose it to lose a race."""
+        with self.write(locks, exclusive=exclusive) as conn:
+            return work(conn)
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class SQLiteDatabase(Database):
+    """One file; one connection per thread (the ASGI app serves from a thread pool)."""
+
+    kind = "sqlite"
+
+    def __init__(self, path: Path, functions: dict[str, tuple[int, Callable]] | None = None) -> None:
+        self.path = path
+        self.where = str(path)
+        self._functions = functions or {}
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        folder = path.parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not path.exists():
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        except OSError as error:
+            raise StorageError(f"Cannot create HQ's database {path}: {error.strerror}. Check the folder, or pass --db.") from error
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = FULL")
+                conn.execute("PRAGMA secure_delete = ON")  # an erased customer's bytes are zeroed
+            except sqlite3.Error as error:
+                raise self._explain(error) from error
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        try:
+            yield self._conn()
+        except sqlite3.Error as error:
+            raise self._explain(error) from error
+
+    @contextmanager
+    def write(self, locks: Sequence[str] = (), *, exclusive: bool = False) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")  # one writer at a time: SQLite's own lock is every lock
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as error:
+            raise self._explain(error) from error
+
+    def after_erasure(self) -> None:
+        """Move the WAL into the file and empty it, so erased details are not left in old frames."""
+        try:
+            with self.read() as conn:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except StorageError:
+            pass  # busy readers: the next checkpoint overwrites those frames; secure_delete zeroed the file
+
+    def _explain(self, error: sqlite3.Error) -> StorageError:
+        name = getattr(error, "sqlite_errorname", "") or ""
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            return StorageBusy("HQ's database is busy; try again in a moment.")
+        if name.startswith("SQLITE_FULL"):
+            return StorageError(f"HQ's disk is full ({self.path}); nothing was written.")
+        return StorageError(f"HQ's database {self.path} failed: {error} ({name or 'sqlite error'}).")
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+
+class PostgresDatabase(Database):
+    """A pool of psycopg 3 connections; every HQ process has its own, all on one database."""
+
+    kind = "postgresql"
+    max_params = 10_000
+
+    def __init__(self, url: str, pool_size: int = POOL_SIZE) -> None:
+        try:
+            import psycopg
+            from psycopg_pool import ConnectionPool
+        except ImportError as error:
+            raise StorageError(f"HQ on PostgreSQL needs psycopg ({error.name}): pip install 'associate-terminal[postgresql]'.") from None
+        self._errors = psycopg.errors
+        parts = urlsplit(url)
+        # Where, for messages: never the password.
+        self.where = f"postgresql://{parts.username + '@' if parts.username else ''}{parts.hostname or 'localhost'}" \
+                     f"{':' + str(parts.port) if parts.port else ''}{parts.path}"
+        try:
+            psycopg.connect(url, connect_timeout=10).close()  # fail now, in words, if it cannot be reached
+        except psycopg.Error as error:
+            raise self._explain(error) from None
+        self._pool = ConnectionPool(url, min_size=1, max_size=pool_size, timeout=30, open=True,
+                                    kwargs={"connect_timeout": 10}, name="associate-hq")
+
+    @contextmanager
+    def _connection(self) -> Iterator[_PostgresConnection]:
+        from psycopg_pool import PoolTimeout
+
+        try:
+            with self._pool.connection() as raw:
+                yield _PostgresConnection(raw)
+        except PoolTimeout:
+            raise StorageBusy("HQ's database connections are all in use; try again in a moment.") from None
+        except self._errors.Error as error:
+            raise self._explain(error) from error
+
+    def read(self) -> Any:
+        return self._connection()
+
+    @contextmanager
+    def write(self, locks: Sequence[str] = (), *, exclusive: bool = False) -> Iterator[_PostgresConnection]:
+        with self._connection() as conn:  # the pool commits when the block ends, and rolls back if it raised
+            # Every writer shares lock 0; a regrouping of every ask takes it alone.
+            conn.execute("SELECT pg_advisory_xact_lock(0)" if exclusive else "SELECT pg_advisory_xact_lock_shared(0)")
+            for key in sorted({_lock_key(name) for name in locks}):  # one order for all: no deadlock between them
+                conn.execute("SELECT pg_advisory_xact_lock(?)", (key,))
+            yield conn
+
+    def retrying(self, work: Callable[[Connection], T], locks: Sequence[str] = (), *, exclusive: bool = False) -> T:
+        for attempt in range(RETRIES):
+            try:
+                with self.write(locks, exclusive=exclusive) as conn:
+                    return work(conn)
+            except StorageBusy as error:
+                transient = isinstance(error.__cause__, (self._errors.DeadlockDetected, self._errors.SerializationFailure))
+                if not transient or attempt == RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def after_erasure(self) -> None:
+        """Nothing to do at once: PostgreSQL's autovacuum reclaims the deleted rows (see README)."""
+
+    def _explain(self, error: Exception) -> StorageError:
+        errors = self._errors
+        if isinstance(error, (errors.DeadlockDetected, errors.SerializationFailure, errors.LockNotAvailable,
+                              errors.UniqueViolation, errors.QueryCanceled)):
+            return StorageBusy("HQ's database is busy; try again in a moment.")
+        if isinstance(error, errors.DiskFull):
+            return StorageError(f"HQ's database disk is full ({self.where}); nothing was written.")
+        words = str(error).strip()
+        if isinstance(error, errors.InvalidCatalogName) or (isinstance(error, errors.OperationalError)
+                                                            and "does not exist" in words and "database" in words):
+            return StorageError(f"The database {self.where} does not exist: create it (createdb NAME), "
+                                "then run associate-hq db upgrade.")
+        if isinstance(error, errors.OperationalError):
+            reason = words.splitlines()[0].removeprefix("connection failed: ")
+            return StorageError(f"Cannot reach HQ's database {self.where} ({reason}). "
+                                "Check that PostgreSQL runs, and the host, port, user and password in --db.")
+        return StorageError(f"HQ's database {self.where} failed: {words} ({type(error).__name__}).")
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+class _PostgresConnection:
+    """A psycopg connection that takes storage.py's `?` placeholders."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.raw.execute(_postgres_sql(sql), params)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self.raw.cursor() as cursor:
+            cursor.executemany(_postgres_sql(sql), rows)
+
+
+@lru_cache(maxsize=512)
+def _postgres_sql(sql: str) -> str:
+    """storage.py's SQL in psycopg's dialect: `?` becomes `%s`, a literal `%` doubles."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+def postgres_ddl(statement: str) -> str:
+    """A CREATE or ALTER written for SQLite, as PostgreSQL takes it.
+
+    Text compares byte by byte on both (COLLATE "C"), so ids page, sort and
+    group the same way whatever the server's locale.
+    """
+    statement = statement.replace(" WITHOUT ROWID", "").replace(" BLOB ", " BYTEA ").replace(" REAL", " DOUBLE PRECISION")
+    return re.sub(r"\bTEXT\b", 'TEXT COLLATE "C"', statement)
+
+
+def _lock_key(name: str) -> int:
+    """A signed 64-bit advisory lock key for a name, the same in every process."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def connect(url: str) -> Database:
+    if url.startswith("sqlite:///"):
+        return SQLiteDatabase(Path(url[len("sqlite:///"):]).expanduser())
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresDatabase(url)
+    raise StorageError(f"Cannot use the database URL '{url}': use sqlite:///absolute/path/hq.db "
+                       "or postgresql://user@host/dbname.")

@@ -1,0 +1,232 @@
+"""HQ's tables, as numbered migrations, and the one command that brings a database up to date.
+
+The statements are SQLite's; `database.postgres_ddl` turns them into PostgreSQL's
+(BYTEA for BLOB, byte-order collation for text). A step may also be a function
+of the connection, for data that must be computed in Python.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from associate_tui.demand import VALUE_ATTRIBUTES, lost_value
+from schemas.records import utc_now
+from sync.hq import rollups
+from sync.hq.database import Connection, Database, StorageError, postgres_ddl
+
+Step = str | Callable[[Connection], None]
+
+
+def fill_lost_value(conn: Connection) -> None:
+    """The lost value of the asks that arrived before it was kept (only asks that name a price)."""
+    gives_value = " OR ".join(f"attributes LIKE '%\"{name}\"%'" for name in VALUE_ATTRIBUTES)
+    rows = conn.execute(f"SELECT id, attributes, quantity FROM asks WHERE {gives_value}", ()).fetchall()
+    values = [(lost_value(json.loads(attributes or "{}"), quantity or 1), ask_id) for ask_id, attributes, quantity in rows]
+    if values:
+        conn.executemany("UPDATE asks SET lost_value = ? WHERE id = ?", values)
+
+
+MIGRATIONS: tuple[tuple[int, str, tuple[Step, ...]], ...] = (
+    (
+        1,
+        "terminals, asks, batches, taxonomy",
+        (
+            """
+            CREATE TABLE terminals (
+                token_id TEXT PRIMARY KEY,
+                token_hash TEXT NOT NULL,
+                store_id TEXT NOT NULL,
+                terminal_id TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                revoked_at TEXT,
+                last_seen_at TEXT
+            )
+            """,
+            # One live token per counter; revoked ones stay for the record.
+            "CREATE UNIQUE INDEX terminals_active ON terminals (store_id, terminal_id) WHERE revoked_at IS NULL",
+            """
+            CREATE TABLE asks (
+                id TEXT PRIMARY KEY,
+                version INTEGER NOT NULL,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                store_id TEXT NOT NULL,
+                terminal_id TEXT NOT NULL,
+                associate TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                text TEXT NOT NULL,
+                category TEXT,
+                attributes TEXT NOT NULL,
+                outcome TEXT NOT NULL,
+                substitute TEXT,
+                substitute_accepted INTEGER,
+                quantity INTEGER NOT NULL,
+                note TEXT,
+                voided INTEGER NOT NULL,
+                void_reason TEXT,
+                content_hash TEXT NOT NULL,
+                received_at TEXT NOT NULL,
+                batch_id TEXT NOT NULL,
+                clock_skew_ms BIGINT NOT NULL
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX asks_store_created ON asks (store_id, created_at)",
+            """
+            CREATE TABLE batches (
+                batch_id TEXT PRIMARY KEY,
+                store_id TEXT NOT NULL,
+                terminal_id TEXT NOT NULL,
+                sent_at TEXT NOT NULL,
+                received_at TEXT NOT NULL,
+                clock_skew_ms BIGINT NOT NULL,
+                records INTEGER NOT NULL,
+                accepted INTEGER NOT NULL,
+                rejected INTEGER NOT NULL
+            )
+            """,
+            "CREATE TABLE taxonomy (id INTEGER PRIMARY KEY CHECK (id = 1), etag TEXT NOT NULL, "
+            "body BLOB NOT NULL, published_at TEXT NOT NULL)",
+        ),
+    ),
+    (
+        2,
+        "customers, follow-ups, erasure tombstones",
+        (
+            "ALTER TABLE asks ADD COLUMN customer_id TEXT",
+            "CREATE INDEX asks_customer ON asks (customer_id) WHERE customer_id IS NOT NULL",
+            """
+            CREATE TABLE customers (
+                id TEXT PRIMARY KEY, version INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+                store_id TEXT NOT NULL, terminal_id TEXT NOT NULL, associate TEXT NOT NULL, name TEXT NOT NULL,
+                phone TEXT, email TEXT, customer_number TEXT, consent_follow_up INTEGER NOT NULL,
+                consent_marketing INTEGER NOT NULL, consent_at TEXT, consent_wording TEXT, preferences TEXT NOT NULL,
+                content_hash TEXT NOT NULL, received_at TEXT NOT NULL, batch_id TEXT NOT NULL,
+                clock_skew_ms BIGINT NOT NULL
+            ) WITHOUT ROWID
+            """,
+            """
+            CREATE TABLE follow_ups (
+                id TEXT PRIMARY KEY, version INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+                store_id TEXT NOT NULL, terminal_id TEXT NOT NULL, associate TEXT NOT NULL, ask_id TEXT NOT NULL,
+                customer_id TEXT, assigned_to TEXT, due_on TEXT NOT NULL, status TEXT NOT NULL, result TEXT,
+                done_at TEXT, done_by TEXT, note TEXT,
+                content_hash TEXT NOT NULL, received_at TEXT NOT NULL, batch_id TEXT NOT NULL,
+                clock_skew_ms BIGINT NOT NULL
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX follow_ups_store ON follow_ups (store_id, status)",
+            "CREATE INDEX follow_ups_customer ON follow_ups (customer_id) WHERE customer_id IS NOT NULL",
+            # What is left of an erased customer: their random id, when and why. No personal data.
+            """
+            CREATE TABLE erasures (
+                id TEXT PRIMARY KEY, version INTEGER NOT NULL, created_at TEXT NOT NULL, store_id TEXT NOT NULL,
+                terminal_id TEXT NOT NULL, customer_id TEXT NOT NULL, reason TEXT NOT NULL,
+                content_hash TEXT NOT NULL, received_at TEXT NOT NULL, batch_id TEXT NOT NULL,
+                clock_skew_ms BIGINT NOT NULL
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX erasures_customer ON erasures (customer_id)",
+        ),
+    ),
+    (
+        3,
+        "demand groups, same-as asks, dashboard viewers",
+        (
+            "ALTER TABLE asks ADD COLUMN same_as TEXT",
+            # The ask's demand group (associate_tui/demand.py), computed here with HQ's
+            # published taxonomy so every store's asks add up the same way.
+            "ALTER TABLE asks ADD COLUMN demand_key TEXT",
+            "CREATE INDEX asks_created ON asks (created_at)",
+            "CREATE INDEX asks_demand ON asks (demand_key, created_at)",
+            # People at HQ who may read /dashboard; like terminals, only a token's hash is kept.
+            """
+            CREATE TABLE viewers (
+                token_id TEXT PRIMARY KEY, token_hash TEXT NOT NULL, name TEXT NOT NULL,
+                created_at TEXT NOT NULL, revoked_at TEXT
+            )
+            """,
+        ),
+    ),
+    (
+        4,
+        "daily demand roll-ups, lost value per ask",
+        (
+            # quantity x price where the ask gave one (associate_tui.demand.lost_value), kept at ingest.
+            "ALTER TABLE asks ADD COLUMN lost_value REAL",
+            # Unvoided asks per UTC day, store, demand group, category ('' for none) and outcome: the
+            # reports read these instead of every ask. apply_batch keeps them in step in the same
+            # transaction as the asks; `rebuild_rollups` derives them from the asks again.
+            """
+            CREATE TABLE demand_days (
+                day TEXT NOT NULL, store_id TEXT NOT NULL, demand_key TEXT NOT NULL, category TEXT NOT NULL,
+                outcome TEXT NOT NULL, asks INTEGER NOT NULL, quantity INTEGER NOT NULL, offered INTEGER NOT NULL,
+                accepted INTEGER NOT NULL, declined INTEGER NOT NULL, priced INTEGER NOT NULL, lost_value REAL NOT NULL,
+                PRIMARY KEY (day, demand_key, store_id, category, outcome)
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX demand_days_store ON demand_days (store_id, day)",
+            # Substitutes offered per day, store and wording (lower case), with the first wording seen.
+            """
+            CREATE TABLE substitute_days (
+                day TEXT NOT NULL, store_id TEXT NOT NULL, substitute_key TEXT NOT NULL, substitute TEXT NOT NULL,
+                offered INTEGER NOT NULL, accepted INTEGER NOT NULL, declined INTEGER NOT NULL,
+                PRIMARY KEY (day, substitute_key, store_id)
+            ) WITHOUT ROWID
+            """,
+            # Asks per day, store and associate: the asks per associate-day of the data-quality report.
+            """
+            CREATE TABLE associate_days (
+                day TEXT NOT NULL, store_id TEXT NOT NULL, associate TEXT NOT NULL, asks INTEGER NOT NULL,
+                PRIMARY KEY (day, store_id, associate)
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX asks_store_last ON asks (store_id, voided, created_at)",
+            fill_lost_value,
+            rollups.rebuild,
+        ),
+    ),
+)
+LATEST_SCHEMA = MIGRATIONS[-1][0]
+
+
+def current_version(db: Database) -> int:
+    """The schema a database is at: 0 when it holds no HQ tables yet."""
+    with db.read() as conn:
+        if db.kind == "postgresql":
+            exists = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL", ()).fetchone()[0]
+        else:
+            exists = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'schema_migrations'", ()).fetchone()
+        if not exists:
+            return 0
+        return conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations", ()).fetchone()[0]
+
+
+def upgrade(db: Database) -> tuple[int, int]:
+    """Apply the migrations a database lacks, all in one transaction; (version before, version after).
+
+    On PostgreSQL the transaction holds the exclusive writers' lock, so two
+    upgrades at once run one after the other and HQ workers wait for the result.
+    """
+    ddl = postgres_ddl if db.kind == "postgresql" else str
+
+    def work(conn: Connection) -> int:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                     "applied_at TEXT NOT NULL)", ())
+        current = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations", ()).fetchone()[0]
+        if current > LATEST_SCHEMA:
+            raise StorageError(f"HQ's database {db.where} is from a newer associate-hq (schema {current}); "
+                               "upgrade associate-hq.")
+        for version, name, steps in MIGRATIONS:
+            if version <= current:
+                continue
+            for step in steps:
+                if isinstance(step, str):
+                    conn.execute(ddl(step), ())
+                else:
+                    step(conn)
+            conn.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, utc_now()))
+        return current
+
+    before = db.retrying(work, exclusive=True)
+    return before, LATEST_SCHEMA
