@@ -34,7 +34,7 @@ class HQDatabase:
     `rows` reads it over a connection of its own, as a person checking HQ's tables would.
     """
 
-    def __init__(self, kind: str, folder: Path) -> None:
+    def __init__(self, kind: str, folder: Path, *, upgraded: bool = True) -> None:
         self.kind = kind
         self.path: Path | None = None
         if kind == "sqlite":
@@ -44,7 +44,8 @@ class HQDatabase:
             self.schema = f"t_{secrets.token_hex(6)}"
             _postgres(PG_URL, f"CREATE SCHEMA {self.schema}")
             self.url = f"{PG_URL}?options=-csearch_path%3D{self.schema}"
-            HQStorage.open(self.url, upgrade=True).close()  # what `associate-hq db upgrade` does
+            if upgraded:
+                HQStorage.open(self.url, upgrade=True).close()  # what `associate-hq db upgrade` does
 
     def rows(self, sql: str, params: tuple | list = ()) -> list[tuple]:
         if self.kind == "sqlite":
