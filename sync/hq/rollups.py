@@ -12,7 +12,7 @@ from the asks again (after a migration, or when a new taxonomy regroups every as
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from sync.hq.database import Connection
 
@@ -97,6 +97,3 @@ def rebuild(conn: Connection) -> None:
         (),
     )
 
-
-def rows_of(columns: Iterable[str], values: Iterable[object]) -> dict[str, object]:
-    return dict(zip(columns, values))
