@@ -151,6 +151,13 @@ def test_one_bad_record_is_rejected_alone_naming_the_field(hq, http) -> None:
     assert len(held(hq)) == 2
 
 
+def test_a_nul_character_is_refused_in_words_on_every_database(hq, http) -> None:
+    results = post(http, batch(ask(1, text="navy\x00jacket"), ask(2, note="a\x00b"), ask(3))).json()["results"]
+    assert [r["status"] for r in results] == ["rejected", "rejected", "accepted"]
+    assert results[0]["code"] == "invalid" and "NUL" in results[0]["message"]
+    assert [row[0] for row in held(hq)] == [ask(3)["id"]]
+
+
 def test_times_that_match_the_pattern_but_not_the_calendar_are_refused_not_a_500(hq, http) -> None:
     answer = post(http, batch(ask(1), sent_at="2026-13-45T99:99:99.000Z"))
     assert answer.status_code == 422 and "sent_at" in answer.json()["message"]

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from hq_server import ROOT, HQDatabase, HQProcess, add_terminal
+from associate_tui.demand import demand_key
 from sync.hq import rollups
 from sync.hq.storage import HQStorage, Received
 
@@ -25,7 +26,7 @@ TEXTS = ["navy rain jacket size M", "black rain jacket size L", "wool scarf", "l
 def ask(n: int, version: int = 1, rng: random.Random | None = None, **fields) -> dict:
     rng = rng or random.Random(n)
     day = f"2026-11-{10 + n % 12:02d}T{9 + n % 8:02d}:00:00.000Z"
-    substitute = rng.choice([None, None, "parka", "Parka", "trench coat"])
+    substitute = rng.choice([None, None, "parka", "Parka", "trench coat", "Écru Blouson", "écru blouson"])
     return {
         "type": "ask", "id": f"01a205b6-becf-7048-a499-{n:012x}", "version": version, "created_at": day,
         "updated_at": day, "store_id": "S1", "terminal_id": "T1", "associate": rng.choice(["AB", "CD"]),
@@ -120,8 +121,22 @@ def test_the_daily_rollups_kept_at_ingest_equal_those_derived_from_the_asks(hq_d
         with storage.db.write() as conn:
             rollups.rebuild(conn)
         derived = {table: _rounded(hq_db.rows(sql)) for table, sql in tables.items()}
-    assert kept == derived
-    assert len(kept["demand_days"]) > 20 and kept["substitute_days"] and kept["associate_days"]
+        assert kept == derived
+        assert len(kept["demand_days"]) > 20 and kept["substitute_days"] and kept["associate_days"]
+
+        # A new taxonomy regroups every ask, and the daily counts follow.
+        before = dict(hq_db.rows("SELECT id, demand_key FROM asks"))
+        storage.publish_taxonomy((ROOT / "associate_tui" / "packs" / "bank.json").read_bytes())  # no colour words
+        words = storage.taxonomy_pack().vocabulary()
+        after = {row[0]: row[1:] for row in hq_db.rows("SELECT id, demand_key, category, attributes, text FROM asks")}
+        assert {i: key for i, (key, *_) in after.items()} == {
+            i: demand_key(category, json.loads(attributes), text, words) for i, (_, category, attributes, text) in after.items()}
+        assert sum(before[i] != key for i, (key, *_) in after.items()) > 10
+        regrouped = {table: _rounded(hq_db.rows(sql)) for table, sql in tables.items()}
+        with storage.db.write() as conn:
+            rollups.rebuild(conn)
+        assert regrouped == {table: _rounded(hq_db.rows(sql)) for table, sql in tables.items()}
+        assert regrouped["demand_days"] != kept["demand_days"]
 
 
 def _rounded(rows: list[tuple]) -> list[tuple]:

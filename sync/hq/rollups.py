@@ -12,8 +12,6 @@ from the asks again (after a migration, or when a new taxonomy regroups every as
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from sync.hq.database import Connection
 
 # What an ask row must carry for its part in the roll-ups.
@@ -28,30 +26,31 @@ _TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # table: (key c
 }
 
 Deltas = dict[tuple[str, tuple], list]
+# SQL's lower() on both databases (SQLite, and PostgreSQL's "C" collation) changes only A-Z; so does this.
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
-def add(deltas: Deltas, ask: Mapping[str, object], sign: int) -> None:
-    """Add (sign 1) or take away (sign -1) one ask's part."""
-    if ask["voided"]:
+def add(deltas: Deltas, ask: tuple, sign: int) -> None:
+    """Add (sign 1) or take away (sign -1) one ask's part; `ask` holds the COLUMNS, in order."""
+    created_at, store, key, category, outcome, quantity, substitute, substitute_accepted, voided, value, associate = ask
+    if voided:
         return
-    day, store = str(ask["created_at"])[:10], ask["store_id"]
-    accepted = int(ask["substitute_accepted"] == 1)
-    declined = int(ask["substitute_accepted"] == 0)
-    value = ask["lost_value"]
-    substitute = ask["substitute"]
-    parts: list[tuple[str, tuple, tuple]] = [
-        ("demand_days", (day, ask["demand_key"] or "", store, ask["category"] or "", ask["outcome"]),
-         (1, ask["quantity"], int(substitute is not None), accepted, declined, int(value is not None), value or 0.0)),
-        ("associate_days", (day, store, ask["associate"]), (1,)),
-    ]
+    day = created_at[:10]
+    accepted, declined = int(substitute_accepted == 1), int(substitute_accepted == 0)
+    _sum(deltas, "demand_days", (day, key or "", store, category or "", outcome),
+         (1, quantity, int(substitute is not None), accepted, declined, int(value is not None), value or 0.0), sign)
+    _sum(deltas, "associate_days", (day, store, associate), (1,), sign)
     if substitute is not None:
-        parts.append(("substitute_days", (day, str(substitute).lower(), store), (1, accepted, declined)))
-    for table, key, values in parts:
-        total = deltas.get((table, key))
-        if total is None:
-            deltas[(table, key)] = total = [0] * len(values) + ([substitute] if table == "substitute_days" else [])
-        for i, value_ in enumerate(values):
-            total[i] += sign * value_
+        _sum(deltas, "substitute_days", (day, substitute.translate(_ASCII_LOWER), store), (1, accepted, declined), sign,
+             substitute)
+
+
+def _sum(deltas: Deltas, table: str, key: tuple, values: tuple, sign: int, label: str | None = None) -> None:
+    total = deltas.get((table, key))
+    if total is None:
+        deltas[(table, key)] = total = [0] * len(values) + ([label] if label is not None else [])
+    for i, value in enumerate(values):
+        total[i] += sign * value
 
 
 def write(conn: Connection, deltas: Deltas) -> None:

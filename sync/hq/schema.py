@@ -181,7 +181,6 @@ MIGRATIONS: tuple[tuple[int, str, tuple[Step, ...]], ...] = (
                 PRIMARY KEY (day, store_id, associate)
             ) WITHOUT ROWID
             """,
-            "CREATE INDEX asks_store_last ON asks (store_id, voided, created_at)",
             fill_lost_value,
             rollups.rebuild,
         ),

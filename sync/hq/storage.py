@@ -102,6 +102,7 @@ class HQStorage:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._grouping: tuple[str, dict] | None = None  # (taxonomy etag, attribute vocabulary)
+        self._extras: dict[tuple, tuple[str, float | None]] = {}  # asks repeat: their group and value, computed once
 
     @classmethod
     def open(cls, url: str | None = None, *, upgrade: bool | None = None) -> HQStorage:
@@ -290,6 +291,10 @@ class HQStorage:
                 checked[index] = _rejected(record, "no_consent",
                     f"Customer {record.id} carries contact details without a recorded consent; record the customer's "
                     "consent on the terminal or remove the phone and email.")
+            elif b"\\u0000" in _content.encode(record):
+                checked[index] = _rejected(record, "invalid",
+                    f"This {_noun(record)} holds a NUL character (\\u0000), which HQ does not store; "
+                    "edit the text on the terminal.")
             else:
                 record = _guarded(record)
                 by_type[type(record)].append((index, record, _digest(record)))
@@ -327,13 +332,13 @@ class HQStorage:
                         extra: tuple = ()
                         if is_ask:
                             extra = self._ask_extra(record)
+                            part = _rollup_part(record, extra)
                             if current is not None:
                                 rollups.add(deltas, current[4], -1)
-                            rollups.add(deltas, _rollup_part(record, extra), 1)
+                            rollups.add(deltas, part, 1)
                         row = _row(record) + extra + (digest, received_at, batch_id, clock_skew_ms)
                         (inserts if current is None else updates).append(row)
-                        held[record.id] = (record.version, digest, store_id, terminal_id, _rollup_part(record, extra)
-                                           if is_ask else None)
+                        held[record.id] = (record.version, digest, store_id, terminal_id, part if is_ask else None)
                         results[index] = RecordResult(id=record.id, version=record.version, status="accepted")
                         accepted += 1
                         if kind is ErasureRecord:
@@ -380,13 +385,21 @@ class HQStorage:
         etag = row[0] if row else ""
         if self._grouping is None or self._grouping[0] != etag:
             self._grouping = (etag, self.taxonomy_pack().vocabulary())
+            self._extras = {}
         return self._grouping[1]
 
     def _ask_extra(self, record: AskRecord) -> tuple[str, float | None]:
         """What HQ adds to an ask: its demand group (with the vocabulary last read) and the value lost."""
-        words = self._grouping[1] if self._grouping else None
-        return (demand_key(record.category, record.attributes, record.text, words),
-                lost_value(record.attributes, record.quantity or 1))
+        attributes = record.attributes
+        seen = (record.category, tuple(attributes.items()), record.text, record.quantity)
+        extra = self._extras.get(seen)
+        if extra is None:
+            if len(self._extras) >= 100_000:
+                self._extras = {}
+            words = self._grouping[1] if self._grouping else None
+            extra = self._extras[seen] = (demand_key(record.category, attributes, record.text, words),
+                                          lost_value(attributes, record.quantity or 1))
+        return extra
 
     def regroup(self) -> int:
         """Give every ask its group under the published taxonomy (after a new pack is published).
@@ -397,17 +410,21 @@ class HQStorage:
         words = self._vocabulary()
 
         def work(conn: Connection) -> int:
-            changed = []
-            for ask_id, category, attributes, text, key in conn.execute(
-                "SELECT id, category, attributes, text, demand_key FROM asks", ()
-            ).fetchall():
-                new_key = demand_key(category, json.loads(attributes or "{}"), text or "", words)
-                if new_key != key:
-                    changed.append((new_key, ask_id))
+            changed, last = 0, ""
+            while True:  # in pages of 10,000, so memory stays flat on tens of millions of asks
+                page = conn.execute("SELECT id, category, attributes, text, demand_key FROM asks WHERE id > ? "
+                                    "ORDER BY id LIMIT 10000", (last,)).fetchall()
+                if not page:
+                    break
+                moved = [(new_key, ask_id) for ask_id, category, attributes, text, key in page
+                         if (new_key := demand_key(category, json.loads(attributes or "{}"), text or "", words)) != key]
+                if moved:
+                    conn.executemany("UPDATE asks SET demand_key = ? WHERE id = ?", moved)
+                changed += len(moved)
+                last = page[-1][0]
             if changed:
-                conn.executemany("UPDATE asks SET demand_key = ? WHERE id = ?", changed)
                 rollups.rebuild(conn)
-            return len(changed)
+            return changed
 
         return self.db.retrying(work, exclusive=True)
 
@@ -441,7 +458,7 @@ class HQStorage:
         sql = f"SELECT id, version, content_hash, store_id, terminal_id{extra} FROM {table} WHERE id IN ({{}})"
         held = {}
         for record_id, version, digest, store, terminal, *part in self._select_in(conn, sql, ids):
-            held[record_id] = (version, digest, store, terminal, dict(zip(rollups.COLUMNS, part)) if part else None)
+            held[record_id] = (version, digest, store, terminal, tuple(part) if part else None)
         return held
 
     def _select_in(self, conn: Connection, sql: str, ids: list[str]) -> Iterator[tuple]:
@@ -675,11 +692,10 @@ def _scope(store: str | None, category: str | None) -> tuple[str, list[object]]:
 _ASK_EXTRA = ("demand_key", "lost_value")
 
 
-def _rollup_part(record: AskRecord, extra: tuple[str, float | None]) -> dict[str, object]:
-    """An ask's values that its part in the daily roll-ups depends on."""
-    part = {name: getattr(record, name) for name in rollups.COLUMNS if name not in _ASK_EXTRA}
-    part.update(zip(_ASK_EXTRA, extra))
-    return part
+def _rollup_part(record: AskRecord, extra: tuple[str, float | None]) -> tuple:
+    """An ask's values that its part in the daily roll-ups depends on, in rollups.COLUMNS order."""
+    return (record.created_at, record.store_id, extra[0], record.category, record.outcome, record.quantity,
+            record.substitute, record.substitute_accepted, record.voided, extra[1], record.associate)
 
 
 def _noun(record: Record) -> str:
