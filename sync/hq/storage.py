@@ -291,13 +291,15 @@ class HQStorage:
                 checked[index] = _rejected(record, "no_consent",
                     f"Customer {record.id} carries contact details without a recorded consent; record the customer's "
                     "consent on the terminal or remove the phone and email.")
-            elif b"\\u0000" in _content.encode(record):
-                checked[index] = _rejected(record, "invalid",
-                    f"This {_noun(record)} holds a NUL character (\\u0000), which HQ does not store; "
-                    "edit the text on the terminal.")
             else:
                 record = _guarded(record)
-                by_type[type(record)].append((index, record, _digest(record)))
+                content = _content_of(record)  # the guard masks digits only: a NUL sent is still here
+                if b"\\u0000" in content:
+                    checked[index] = _rejected(record, "invalid",
+                        f"This {_noun(record)} holds a NUL character (\\u0000), which HQ does not store; "
+                        "edit the text on the terminal.")
+                else:
+                    by_type[type(record)].append((index, record, hashlib.sha256(content).hexdigest()))
         if by_type[AskRecord]:
             self._vocabulary()
         customers = {getattr(r, "customer_id", None) or (r.id if kind is CustomerRecord else None)
@@ -532,7 +534,7 @@ class HQStorage:
         sql = (
             f"SELECT demand_key, {in_period.format('asks')}, {in_period.format('quantity')}, "
             "count(DISTINCT CASE WHEN day >= ? AND asks > 0 THEN store_id END), "
-            "sum(CASE WHEN day >= ? THEN asks ELSE 0 END), sum(CASE WHEN day >= ? AND day < ? THEN asks ELSE 0 END), "
+            f"{in_period.format('asks')}, sum(CASE WHEN day >= ? AND day < ? THEN asks ELSE 0 END), "
             f"{in_period.format('offered')}, {in_period.format('accepted')}, {in_period.format('declined')}, "
             f"{in_period.format('priced')}, {in_period.format('lost_value')} "
             f"FROM demand_days WHERE day >= ? AND day < ? AND outcome IN ({marks})"
@@ -702,15 +704,15 @@ def _noun(record: Record) -> str:
     return _NOUNS[type(record)]
 
 
-def _digest(record: Record) -> str:
-    """What makes a version's content, to tell a resend from a reused id.
+def _content_of(record: Record) -> bytes:
+    """What makes a version's content (its hash tells a resend from a reused id), as JSON.
 
     An ask's link to its customer is left out: an erasure clears it on both sides
     without a new version, and a resend after that is still the same ask.
     """
     if isinstance(record, AskRecord) and record.customer_id:
         record = msgspec.structs.replace(record, customer_id=None)
-    return hashlib.sha256(_content.encode(record)).hexdigest()
+    return _content.encode(record)
 
 
 def _masked(value: str | None) -> str | None:
