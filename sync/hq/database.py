@@ -64,6 +64,9 @@ class Database:
         """
         raise NotImplementedError
 
+    def has_table(self, conn: Connection, name: str) -> bool:
+        raise NotImplementedError
+
     def retrying(self, work: Callable[[Connection], T], locks: Sequence[str] = (), *, exclusive: bool = False) -> T:
         """`work` in a write transaction, started again if the database chose it to lose a race."""
         with self.write(locks, exclusive=exclusive) as conn:
@@ -130,6 +133,9 @@ class SQLiteDatabase(Database):
                 raise
         except sqlite3.Error as error:
             raise self._explain(error) from error
+
+    def has_table(self, conn: Connection, name: str) -> bool:
+        return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
     def after_erasure(self) -> None:
         """Move the WAL into the file and empty it, so erased details are not left in old frames."""
@@ -213,6 +219,9 @@ class PostgresDatabase(Database):
                 if not transient or attempt == RETRIES - 1:
                     raise
         raise AssertionError("unreachable")
+
+    def has_table(self, conn: Connection, name: str) -> bool:
+        return conn.execute("SELECT to_regclass(?) IS NOT NULL", (name,)).fetchone()[0]
 
     def after_erasure(self) -> None:
         """Nothing to do at once: PostgreSQL's autovacuum reclaims the deleted rows (see README)."""

@@ -192,11 +192,7 @@ LATEST_SCHEMA = MIGRATIONS[-1][0]
 def current_version(db: Database) -> int:
     """The schema a database is at: 0 when it holds no HQ tables yet."""
     with db.read() as conn:
-        if db.kind == "postgresql":
-            exists = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL", ()).fetchone()[0]
-        else:
-            exists = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'schema_migrations'", ()).fetchone()
-        if not exists:
+        if not db.has_table(conn, "schema_migrations"):
             return 0
         return conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations", ()).fetchone()[0]
 
