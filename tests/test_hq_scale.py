@@ -62,7 +62,8 @@ def test_the_same_batch_sent_by_ten_clients_at_once_to_four_workers_is_applied_o
             servers = [stack.enter_context(HQProcess(hq_db)) for _ in range(4)]
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Content-Encoding": "gzip"}
         accepted: dict[tuple[str, int], int] = {}
-        for body in rounds():
+        sent = rounds()
+        for body in sent:
             content = gzip.compress(json.dumps(body).encode())
             start = threading.Barrier(CLIENTS)
             answers: list[httpx.Response | BaseException] = [None] * CLIENTS  # type: ignore[list-item]
@@ -90,12 +91,9 @@ def test_the_same_batch_sent_by_ten_clients_at_once_to_four_workers_is_applied_o
                         accepted[key] = accepted.get(key, 0) + 1
 
     # Every version of every ask was applied by exactly one of the ten, and HQ holds the newest of each.
-    latest: dict[str, dict] = {}
-    for body in rounds():
-        for record in body["records"]:
-            latest[record["id"]] = record
+    latest = {record["id"]: record for body in sent for record in body["records"]}
     assert set(accepted.values()) == {1}
-    assert len(accepted) == sum(len(body["records"]) for body in rounds())
+    assert len(accepted) == sum(len(body["records"]) for body in sent)
     held = dict(hq_db.rows("SELECT id, version FROM asks"))
     assert held == {record_id: record["version"] for record_id, record in latest.items()}
     assert hq_db.rows("SELECT count(*) FROM batches") == [(ROUNDS,)]
