@@ -6,6 +6,7 @@ the envelope first (its records left raw), then each record on its own.
 
 from __future__ import annotations
 
+import inspect
 from datetime import datetime, timezone
 from typing import Annotated, Literal
 
@@ -237,11 +238,20 @@ def encode(value: msgspec.Struct) -> bytes:
     return msgspec.json.encode(value)
 
 
+def _normalised(node: object) -> object:
+    """Descriptions with their docstring indentation removed, whatever msgspec's version does with it."""
+    if isinstance(node, dict):
+        return {
+            key: inspect.cleandoc(value) if key == "description" and isinstance(value, str) else _normalised(value)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_normalised(item) for item in node]
+    return node
+
+
 def json_schemas() -> dict[str, dict]:
-    """The checked-in JSON Schema files, by file name."""
-    return {
-        "batch.schema.json": msgspec.json.schema(Batch),
-        "batch_result.schema.json": msgspec.json.schema(BatchResult),
-        "whoami.schema.json": msgspec.json.schema(WhoAmI),
-        "error.schema.json": msgspec.json.schema(ErrorBody),
-    }
+    """The checked-in JSON Schema files, by file name (independent of msgspec's patch version)."""
+    types = {"batch.schema.json": Batch, "batch_result.schema.json": BatchResult,
+             "whoami.schema.json": WhoAmI, "error.schema.json": ErrorBody}
+    return {name: _normalised(msgspec.json.schema(kind)) for name, kind in types.items()}
