@@ -317,13 +317,17 @@ class HQStorage:
                     continue
                 table, fields = _TABLES[kind]
                 is_ask = kind is AskRecord
-                tombstones = self._erased(conn, [r.id for _, r, _ in candidates]) if kind is CustomerRecord else set()
-                held = self._held(conn, table, [record.id for _, record, _ in candidates], with_rollup=is_ask)
+                ids = [record.id for _, record, _ in candidates]
+                tombstones = self._erased(conn, ids, store_id) if kind is CustomerRecord else set()
+                foreign = self._foreign_references(conn, kind, candidates, store_id)
+                held = self._held(conn, table, ids, with_rollup=is_ask)
                 inserts: list[tuple] = []
                 updates: list[tuple] = []
                 for index, record, digest in candidates:
                     current = held.get(record.id)
-                    if current is not None and (current[2], current[3]) != (store_id, terminal_id):
+                    if index in foreign:
+                        results[index] = _unknown_reference(record, store_id, *foreign[index])
+                    elif current is not None and (current[2], current[3]) != (store_id, terminal_id):
                         results[index] = _rejected(record, "wrong_owner",
                             f"{_noun(record).capitalize()} {record.id} belongs to another terminal at HQ; a terminal "
                             "cannot change another's records.")
@@ -365,7 +369,7 @@ class HQStorage:
                     )
             rollups.write(conn, deltas)
             linked = {r.customer_id for kind in (AskRecord, FollowUpRecord) for _, r, _ in by_type[kind] if r.customer_id}
-            self._scrub(conn, erased + sorted(self._erased(conn, sorted(linked))))
+            self._scrub(conn, erased + sorted(self._erased(conn, sorted(linked), store_id)), store_id)
             rejected = sum(1 for r in results if r is not None and r.status == "rejected")
             conn.execute(
                 "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (batch_id) DO NOTHING",
@@ -438,21 +442,42 @@ class HQStorage:
         return _decode(published.body.decode("utf-8"), "HQ's published taxonomy")
 
     @staticmethod
-    def _scrub(conn: Connection, customer_ids: list[str]) -> None:
-        """Remove every trace of erased customers; their asks and follow-up outcomes stay, unlinked."""
+    def _scrub(conn: Connection, customer_ids: list[str], store_id: str) -> None:
+        """Remove every trace of a store's erased customers; their asks and follow-up outcomes stay, unlinked.
+
+        Only the store's own rows: an erasure never reaches into another store's data.
+        """
         for customer_id in dict.fromkeys(customer_ids):
-            conn.execute("DELETE FROM customers WHERE id = ?", (customer_id,))
-            conn.execute("UPDATE asks SET customer_id = NULL WHERE customer_id = ?", (customer_id,))
+            conn.execute("DELETE FROM customers WHERE id = ? AND store_id = ?", (customer_id, store_id))
+            conn.execute("UPDATE asks SET customer_id = NULL WHERE customer_id = ? AND store_id = ?", (customer_id, store_id))
             conn.execute(
                 "UPDATE follow_ups SET customer_id = NULL, note = NULL, "
-                "status = CASE status WHEN 'open' THEN 'cancelled' ELSE status END WHERE customer_id = ?",
-                (customer_id,),
+                "status = CASE status WHEN 'open' THEN 'cancelled' ELSE status END WHERE customer_id = ? AND store_id = ?",
+                (customer_id, store_id),
             )
 
-    def _erased(self, conn: Connection, customer_ids: list[str]) -> set[str]:
-        """Which of these customers HQ holds an erasure for."""
-        sql = "SELECT customer_id FROM erasures WHERE customer_id IN ({})"
-        return {row[0] for row in self._select_in(conn, sql, customer_ids)}
+    def _erased(self, conn: Connection, customer_ids: list[str], store_id: str) -> set[str]:
+        """Which of these customers the store has sent an erasure for (another store's erasure blocks nothing)."""
+        sql = "SELECT customer_id, store_id FROM erasures WHERE customer_id IN ({})"
+        return {customer for customer, store in self._select_in(conn, sql, customer_ids) if store == store_id}
+
+    def _foreign_references(
+        self, conn: Connection, kind: type, candidates: list[tuple[int, Record, str]], store_id: str
+    ) -> dict[int, tuple[str, str]]:
+        """The records (by index) that name a record HQ holds for another store: (field, the id named).
+
+        An id HQ does not hold at all passes: the terminal may send it in a later
+        batch (two are in flight at once, sync/engine.py), and nothing is changed by it.
+        """
+        found: dict[int, tuple[str, str]] = {}
+        for field, table in _REFERENCES[kind]:
+            named = sorted({value for _, record, _ in candidates if (value := getattr(record, field))})
+            sql = f"SELECT id, store_id FROM {table} WHERE id IN ({{}})"
+            foreign = {record_id for record_id, store in self._select_in(conn, sql, named) if store != store_id}
+            for index, record, _ in candidates:
+                if getattr(record, field) in foreign:
+                    found.setdefault(index, (field, getattr(record, field)))
+        return found
 
     def _held(self, conn: Connection, table: str, ids: list[str], *, with_rollup: bool = False) -> dict[str, tuple]:
         """(version, content hash, store, terminal, the ask's part in the roll-ups or None) of the ids held."""
@@ -665,6 +690,13 @@ _CONVERTED: dict[type, tuple[int, ...]] = {
     )
 }
 _NOUNS = {AskRecord: "ask", CustomerRecord: "customer", FollowUpRecord: "follow-up", ErasureRecord: "erasure"}
+# Every id a record refers to, and the table of the records it must name: the token's store's own.
+_REFERENCES: dict[type, tuple[tuple[str, str], ...]] = {
+    CustomerRecord: (),
+    AskRecord: (("customer_id", "customers"), ("same_as", "asks")),
+    FollowUpRecord: (("ask_id", "asks"), ("customer_id", "customers")),
+    ErasureRecord: (("customer_id", "customers"),),
+}
 
 
 # A group's wordings are its commonest among this many of its newest asks in the period.
@@ -762,6 +794,14 @@ def _sql_value(value: object) -> object:
     if isinstance(value, (dict, list, msgspec.Struct)):
         return _content.encode(value).decode()
     return value
+
+
+def _unknown_reference(record: Record, store_id: str, field: str, named: str) -> RecordResult:
+    """The one answer for a reference outside the token's store: the same whether the id exists elsewhere or not."""
+    target = "customer" if field == "customer_id" else "ask"
+    return _rejected(record, "unknown_reference",
+        f"This {_noun(record)}'s {field} names {target} {named}, which is not one of store {store_id}'s records at "
+        "HQ; a terminal refers only to its own store's records. Remove or correct the link on the terminal.")
 
 
 def _rejected(record: Record, code: str, message: str) -> RecordResult:
