@@ -17,7 +17,8 @@ MAX_WORDS = 12
 CONTACT_CHANNELS = ("phone", "sms", "email")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 _PHONE_CHARS = re.compile(r"^\+?[0-9 ()./-]+$")
-_CUSTOMER_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._/-]{0,39}$")
+# `*` too: a number the privacy guard masked must still pass when the customer is saved again.
+_CUSTOMER_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._/*-]{0,39}$")
 
 # Results of a follow-up, in the order the done dialog offers them (digits 1-5).
 FOLLOW_UP_RESULTS: tuple[tuple[str, str], ...] = (
@@ -230,18 +231,37 @@ def checked(draft: CustomerDraft) -> CustomerDraft:
     return draft
 
 
-def guarded(draft: CustomerDraft) -> CustomerDraft:
-    """The draft with card numbers, IBANs and SSNs masked in its free text (name, contact time, notes)."""
+def guarded(draft: CustomerDraft, found: list[str] | None = None) -> CustomerDraft:
+    """The draft with card numbers, IBANs and SSNs masked in everything typed freely.
+
+    That is the name, the customer number (a card number typed there by mistake is
+    still a card number), the sizes, colours and brands, the contact time and notes.
+    Phone and email are not: they are validated as such, and a phone number is not
+    a card. `found` collects what kinds of number were masked, for the message.
+    """
     from associate_tui.privacy import mask
+
+    found = [] if found is None else found
+
+    def masked(value: str | None) -> str | None:
+        if not value:
+            return value
+        result = mask(value)
+        found.extend(kind for kind in result.found if kind not in found)
+        return result.text
 
     prefs = draft.preferences
     return replace(
         draft,
-        name=mask(draft.name).text,
+        name=masked(draft.name) or draft.name,
+        customer_number=masked(draft.customer_number),
         preferences=replace(
             prefs,
-            contact_time=mask(prefs.contact_time).text if prefs.contact_time else None,
-            notes=mask(prefs.notes).text if prefs.notes else None,
+            sizes=tuple(masked(value) or value for value in prefs.sizes),
+            colours=tuple(masked(value) or value for value in prefs.colours),
+            brands=tuple(masked(value) or value for value in prefs.brands),
+            contact_time=masked(prefs.contact_time),
+            notes=masked(prefs.notes),
         ),
     )
 

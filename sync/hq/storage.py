@@ -765,8 +765,15 @@ def _guarded(record: Record) -> Record:
         )
     if isinstance(record, CustomerRecord):
         prefs = record.preferences
-        return replace(record, name=_masked(record.name), preferences=replace(
-            prefs, notes=_masked(prefs.notes), contact_time=_masked(prefs.contact_time)))
+        # Everything typed freely, as the terminal guards it (customers.guarded); phone and email are validated.
+        return replace(
+            record, name=_masked(record.name), customer_number=_masked(record.customer_number),
+            preferences=replace(
+                prefs, notes=_masked(prefs.notes), contact_time=_masked(prefs.contact_time),
+                sizes=[mask(value).text for value in prefs.sizes], colours=[mask(value).text for value in prefs.colours],
+                brands=[mask(value).text for value in prefs.brands],
+            ),
+        )
     if isinstance(record, FollowUpRecord):
         return replace(record, note=_masked(record.note))
     return record
