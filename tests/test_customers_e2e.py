@@ -16,6 +16,7 @@ from associate_tui.asks import AskDraft
 from associate_tui.customers import CustomerDraft, Preferences
 from associate_tui.store import FollowUpPlan, Store
 from hq_server import HQDatabase, HQProcess, add_terminal
+from sync.hq.storage import HQStorage
 from test_sync_e2e import ROOT, Terminal
 
 JANE = CustomerDraft(
@@ -53,7 +54,10 @@ def test_an_erased_customer_leaves_no_trace_at_hq_and_their_asks_still_count(tmp
         assert first.returncode == 0, first.stderr
         assert "7 accepted" in first.stdout  # 2 customers, 4 asks, 1 follow-up
         assert hq_count(hq_db, "SELECT count(*) FROM customers") == 2
-        assert all(trace in hq_bytes(hq_db) for trace in TRACES[:3])  # HQ did hold them
+        with HQStorage.open(hq_db.url) as storage:  # HQ did hold them, sealed (sync/hq/vault.py)
+            held = json.dumps(list(storage.iter_customers()) + list(storage.iter_follow_ups())).encode()
+        assert all(trace in held for trace in TRACES[:3])
+        assert not any(trace in hq_bytes(hq_db) for trace in TRACES)
 
         # The follow-up is done: the customer bought it. HQ's report shows the demand won back.
         with counter.store() as store:

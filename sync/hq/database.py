@@ -13,6 +13,7 @@ two workers given the same batch apply it one after the other, never both.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import sqlite3
@@ -27,8 +28,10 @@ from urllib.parse import urlsplit
 BUSY_TIMEOUT_MS = 5000
 POOL_SIZE = 16  # PostgreSQL connections per HQ process (4 workers: 64, under the server's default 100)
 RETRIES = 5  # a PostgreSQL writer that lost a deadlock or a serialisation race starts again this often
+ERASURE_LOCK_TIMEOUT_S = 10  # how long the rewrite of customer_keys after an erasure waits for writers to let go
 
 T = TypeVar("T")
+log = logging.getLogger("associate_hq")
 
 
 class StorageError(Exception):
@@ -224,7 +227,29 @@ class PostgresDatabase(Database):
         return conn.execute("SELECT to_regclass(?) IS NOT NULL", (name,)).fetchone()[0]
 
     def after_erasure(self) -> None:
-        """Nothing to do at once: PostgreSQL's autovacuum reclaims the deleted rows (see README)."""
+        """Rewrite the customers' keys table, so the keys of erased customers leave the data files.
+
+        A deleted row's bytes stay in its page (and so on disk) until the space is
+        reused; only the keys must not stay, since without them the sealed rows left
+        behind cannot be read (vault.py). VACUUM FULL copies the live keys to a new
+        file; the old one is emptied at commit and removed at the next checkpoint. It
+        cannot run inside a transaction, so it runs here, after the erasure committed.
+        If it fails, the next erasure's rewrite removes these keys too; the warning
+        says how to rewrite at once.
+        """
+        try:
+            with self._connection() as conn:
+                raw = conn.raw
+                raw.autocommit = True
+                try:
+                    raw.execute(f"SET lock_timeout = '{ERASURE_LOCK_TIMEOUT_S}s'")
+                    raw.execute("VACUUM FULL customer_keys")
+                finally:
+                    raw.execute("RESET lock_timeout")
+                    raw.autocommit = False  # back to the pool as every writer expects it
+        except StorageError as error:
+            log.warning("Could not rewrite customer_keys after an erasure (%s); the erased customers' keys stay "
+                        "readable in the data files until the next erasure, or run VACUUM FULL customer_keys.", error)
 
     def _explain(self, error: Exception) -> StorageError:
         errors = self._errors
@@ -260,6 +285,11 @@ class _PostgresConnection:
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         with self.raw.cursor() as cursor:
             cursor.executemany(_postgres_sql(sql), rows)
+
+
+def is_postgres(conn: Connection) -> bool:
+    """Whether a connection is PostgreSQL's (for the few migration steps written for one database)."""
+    return isinstance(conn, _PostgresConnection)
 
 
 @lru_cache(maxsize=512)

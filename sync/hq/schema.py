@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 from associate_tui.demand import VALUE_ATTRIBUTES, lost_value
 from schemas.records import utc_now
-from sync.hq import rollups
-from sync.hq.database import Connection, Database, StorageError, postgres_ddl
+from sync.hq import rollups, vault
+from sync.hq.database import Connection, Database, StorageError, is_postgres, postgres_ddl
 
 Step = str | Callable[[Connection], None]
 
@@ -25,6 +25,107 @@ def fill_lost_value(conn: Connection) -> None:
     values = [(lost_value(json.loads(attributes or "{}"), quantity or 1), ask_id) for ask_id, attributes, quantity in rows]
     if values:
         conn.executemany("UPDATE asks SET lost_value = ? WHERE id = ?", values)
+
+
+# The customers and follow-ups tables as migration 2 made them, under another name: migration 5 copies
+# their rows into these, sealed, and drops the old ones (an UPDATE would leave the plaintext row versions).
+_CUSTOMERS = """
+    CREATE TABLE {} (
+        id TEXT PRIMARY KEY, version INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+        store_id TEXT NOT NULL, terminal_id TEXT NOT NULL, associate TEXT NOT NULL, name TEXT NOT NULL,
+        phone TEXT, email TEXT, customer_number TEXT, consent_follow_up INTEGER NOT NULL,
+        consent_marketing INTEGER NOT NULL, consent_at TEXT, consent_wording TEXT, preferences TEXT NOT NULL,
+        content_hash TEXT NOT NULL, received_at TEXT NOT NULL, batch_id TEXT NOT NULL,
+        clock_skew_ms BIGINT NOT NULL
+    ) WITHOUT ROWID
+"""
+_CUSTOMER_COLUMNS = ("id", "version", "created_at", "updated_at", "store_id", "terminal_id", "associate", "name",
+                     "phone", "email", "customer_number", "consent_follow_up", "consent_marketing", "consent_at",
+                     "consent_wording", "preferences", "content_hash", "received_at", "batch_id", "clock_skew_ms")
+_FOLLOW_UPS = """
+    CREATE TABLE {} (
+        id TEXT PRIMARY KEY, version INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+        store_id TEXT NOT NULL, terminal_id TEXT NOT NULL, associate TEXT NOT NULL, ask_id TEXT NOT NULL,
+        customer_id TEXT, assigned_to TEXT, due_on TEXT NOT NULL, status TEXT NOT NULL, result TEXT,
+        done_at TEXT, done_by TEXT, note TEXT,
+        content_hash TEXT NOT NULL, received_at TEXT NOT NULL, batch_id TEXT NOT NULL,
+        clock_skew_ms BIGINT NOT NULL
+    ) WITHOUT ROWID
+"""
+_FOLLOW_UP_COLUMNS = ("id", "version", "created_at", "updated_at", "store_id", "terminal_id", "associate", "ask_id",
+                      "customer_id", "assigned_to", "due_on", "status", "result", "done_at", "done_by", "note",
+                      "content_hash", "received_at", "batch_id", "clock_skew_ms")
+_PAGE = 1000
+
+
+def seal_personal_fields(conn: Connection) -> None:
+    """Seal what HQ already holds of each customer under a new key of their own (vault.py).
+
+    Customers, and follow-ups whose note is about a customer, are copied into new
+    tables that never hold the plaintext, and the old tables are dropped: their
+    files are emptied when the migration commits (PostgreSQL) or their pages zeroed
+    (SQLite's secure_delete). Content hashes become keyed hashes of the same content.
+    """
+    postgres = is_postgres(conn)
+    ddl = postgres_ddl if postgres else str
+    if postgres:
+        # ANALYZE would copy sample keys into pg_statistic, where an erased key would outlive its row.
+        conn.execute("ALTER TABLE customer_keys ALTER COLUMN key SET STATISTICS 0", ())
+    if conn.execute("SELECT 1 FROM customers LIMIT 1", ()).fetchone():
+        conn.execute(ddl(_CUSTOMERS.format("customers_sealed")), ())
+        sealed_at = {column: _CUSTOMER_COLUMNS.index(column) for column in vault.CUSTOMER_COLUMNS}
+        hash_at = _CUSTOMER_COLUMNS.index("content_hash")
+        insert = f"INSERT INTO customers_sealed VALUES ({', '.join('?' * len(_CUSTOMER_COLUMNS))})"
+        last = ""
+        while page := conn.execute(f"SELECT {', '.join(_CUSTOMER_COLUMNS)} FROM customers WHERE id > ? "
+                                   f"ORDER BY id LIMIT {_PAGE}", (last,)).fetchall():
+            raw = {row[0]: vault.new_key() for row in page}
+            conn.executemany("INSERT INTO customer_keys VALUES (?, ?, ?)", [(row[0], row[4], raw[row[0]]) for row in page])
+            rows = []
+            for row in page:
+                key, values = vault.CustomerKey(raw[row[0]]), list(row)
+                for column, at in sealed_at.items():
+                    if values[at] is not None:
+                        values[at] = key.seal(values[at], vault.where("customers", column, row[0]))
+                values[hash_at] = key.digest(values[hash_at])
+                rows.append(tuple(values))
+            conn.executemany(insert, rows)
+            last = page[-1][0]
+        _swap(conn, "customers", postgres, ())
+    if conn.execute("SELECT 1 FROM follow_ups WHERE customer_id IS NOT NULL AND note IS NOT NULL LIMIT 1", ()).fetchone():
+        conn.execute(ddl(_FOLLOW_UPS.format("follow_ups_sealed")), ())
+        copied = ", ".join("CASE WHEN customer_id IS NULL THEN note END" if c == "note" else c for c in _FOLLOW_UP_COLUMNS)
+        conn.execute(f"INSERT INTO follow_ups_sealed SELECT {copied} FROM follow_ups", ())
+        last = ""
+        while page := conn.execute("SELECT id, customer_id, store_id, note FROM follow_ups WHERE customer_id IS NOT NULL "
+                                   f"AND note IS NOT NULL AND id > ? ORDER BY id LIMIT {_PAGE}", (last,)).fetchall():
+            named = sorted({(customer_id, store_id) for _, customer_id, store_id, _ in page})
+            marks = ", ".join("?" * len(named))
+            raw = {(customer_id, store_id): bytes(key) for customer_id, store_id, key in conn.execute(
+                f"SELECT customer_id, store_id, key FROM customer_keys WHERE customer_id IN ({marks})",
+                [customer_id for customer_id, _ in named]).fetchall()}
+            new = {owner: vault.new_key() for owner in named if owner not in raw}
+            if new:  # a customer HQ has not received yet: the key waits for them
+                conn.executemany("INSERT INTO customer_keys VALUES (?, ?, ?)", [(*owner, key) for owner, key in new.items()])
+            keys = {owner: vault.CustomerKey(key) for owner, key in (raw | new).items()}
+            conn.executemany("UPDATE follow_ups_sealed SET note = ? WHERE id = ?", [
+                (keys[customer_id, store_id].seal(note, vault.where("follow_ups", "note", follow_up_id)), follow_up_id)
+                for follow_up_id, customer_id, store_id, note in page])
+            last = page[-1][0]
+        _swap(conn, "follow_ups", postgres, (
+            "CREATE INDEX follow_ups_store ON follow_ups (store_id, status)",
+            "CREATE INDEX follow_ups_customer ON follow_ups (customer_id) WHERE customer_id IS NOT NULL",
+        ))
+
+
+def _swap(conn: Connection, table: str, postgres: bool, indexes: tuple[str, ...]) -> None:
+    """Drop `table` and give its sealed copy its name and indexes."""
+    conn.execute(f"DROP TABLE {table}", ())
+    conn.execute(f"ALTER TABLE {table}_sealed RENAME TO {table}", ())
+    if postgres:
+        conn.execute(f"ALTER INDEX {table}_sealed_pkey RENAME TO {table}_pkey", ())
+    for statement in indexes:
+        conn.execute(statement, ())
 
 
 MIGRATIONS: tuple[tuple[int, str, tuple[Step, ...]], ...] = (
@@ -183,6 +284,18 @@ MIGRATIONS: tuple[tuple[int, str, tuple[Step, ...]], ...] = (
             """,
             fill_lost_value,
             rollups.rebuild,
+        ),
+    ),
+    (
+        5,
+        "customers' personal fields sealed under a key per customer",
+        (
+            # One random data key per customer; erasure deletes the row and rewrites this small table,
+            # which leaves the customer's sealed fields, wherever their bytes linger, unreadable (vault.py).
+            # Keyed by store too: a store's erasure deletes only its own key of that id.
+            "CREATE TABLE customer_keys (customer_id TEXT NOT NULL, store_id TEXT NOT NULL, key BLOB NOT NULL, "
+            "PRIMARY KEY (customer_id, store_id)) WITHOUT ROWID",
+            seal_personal_fields,
         ),
     ),
 )

@@ -24,7 +24,7 @@ import msgspec
 from associate_tui.demand import VALUE_ATTRIBUTES, demand_key, lost_value
 from associate_tui.privacy import mask, may_hold_sensitive
 from schemas.records import AskRecord, CustomerRecord, ErasureRecord, FollowUpRecord, Record, RecordResult, utc_now
-from sync.hq import rollups, schema
+from sync.hq import rollups, schema, vault
 from sync.hq.database import Connection, Database, StorageBusy, StorageError, connect
 
 __all__ = ["HQStorage", "Published", "Received", "StorageBusy", "StorageError", "Terminal", "TerminalExists",
@@ -135,6 +135,8 @@ class HQStorage:
         before, after = schema.upgrade(self.db)
         if 0 < before < 3:
             self.regroup()  # the asks that arrived before demand groups, grouped with the published taxonomy
+        if 0 < before < 5:
+            self.db.after_erasure()  # the plaintext that migration 5 sealed: out of SQLite's WAL too
         return before, after
 
     def __enter__(self) -> HQStorage:
@@ -321,6 +323,10 @@ class HQStorage:
                 tombstones = self._erased(conn, ids, store_id) if kind is CustomerRecord else set()
                 foreign = self._foreign_references(conn, kind, candidates, store_id)
                 held = self._held(conn, table, ids, with_rollup=is_ask)
+                keys = self._customer_keys(conn, kind, [r for i, r, _ in candidates if i not in foreign and held.get(
+                    r.id, (0, "", store_id, terminal_id))[2:4] == (store_id, terminal_id)], store_id, tombstones)
+                if kind is CustomerRecord:  # keyed: once the key is erased, a hash left behind confirms no guess
+                    candidates = [(i, r, keys[r.id].digest(d) if r.id in keys else d) for i, r, d in candidates]
                 inserts: list[tuple] = []
                 updates: list[tuple] = []
                 for index, record, digest in candidates:
@@ -342,7 +348,7 @@ class HQStorage:
                             if current is not None:
                                 rollups.add(deltas, current[4], -1)
                             rollups.add(deltas, part, 1)
-                        row = _row(record) + extra + (digest, received_at, batch_id, clock_skew_ms)
+                        row = _row(record, keys) + extra + (digest, received_at, batch_id, clock_skew_ms)
                         (inserts if current is None else updates).append(row)
                         held[record.id] = (record.version, digest, store_id, terminal_id, part if is_ask else None)
                         results[index] = RecordResult(id=record.id, version=record.version, status="accepted")
@@ -449,6 +455,7 @@ class HQStorage:
         """
         for customer_id in dict.fromkeys(customer_ids):
             conn.execute("DELETE FROM customers WHERE id = ? AND store_id = ?", (customer_id, store_id))
+            conn.execute("DELETE FROM customer_keys WHERE customer_id = ? AND store_id = ?", (customer_id, store_id))
             conn.execute("UPDATE asks SET customer_id = NULL WHERE customer_id = ? AND store_id = ?", (customer_id, store_id))
             conn.execute(
                 "UPDATE follow_ups SET customer_id = NULL, note = NULL, "
@@ -478,6 +485,28 @@ class HQStorage:
                 if getattr(record, field) in foreign:
                     found.setdefault(index, (field, getattr(record, field)))
         return found
+
+    def _customer_keys(self, conn: Connection, kind: type, records: list[Record], store_id: str,
+                       tombstones: set[str]) -> dict[str, vault.CustomerKey]:
+        """The data keys of the store's customers whose personal data these records carry; made for those new to HQ.
+
+        An erased customer gets none: nothing of them is sealed or stored again. The
+        batch holds the lock of every customer it names, so no two workers make a key
+        for the same customer at once.
+        """
+        if kind is CustomerRecord:
+            named = {record.id for record in records} - tombstones
+        elif kind is FollowUpRecord:
+            named = {record.customer_id for record in records if record.customer_id and record.note}
+            named -= self._erased(conn, sorted(named), store_id)
+        else:
+            return {}
+        sql = "SELECT customer_id, store_id, key FROM customer_keys WHERE customer_id IN ({})"
+        found = {customer: bytes(key) for customer, store, key in self._select_in(conn, sql, sorted(named)) if store == store_id}
+        new = {customer: vault.new_key() for customer in sorted(named - found.keys())}
+        if new:
+            conn.executemany("INSERT INTO customer_keys VALUES (?, ?, ?)", [(c, store_id, key) for c, key in new.items()])
+        return {customer: vault.CustomerKey(key) for customer, key in (found | new).items()}
 
     def _held(self, conn: Connection, table: str, ids: list[str], *, with_rollup: bool = False) -> dict[str, tuple]:
         """(version, content hash, store, terminal, the ask's part in the roll-ups or None) of the ids held."""
@@ -523,6 +552,38 @@ class HQStorage:
                 item["voided"] = bool(item["voided"])
                 if item["substitute_accepted"] is not None:
                     item["substitute_accepted"] = bool(item["substitute_accepted"])
+                yield item
+            last = rows[-1][0]
+
+    def iter_customers(self, *, page: int = 1000) -> Iterator[dict]:
+        """Every customer HQ holds (latest version), oldest first by id, in pages, personal fields opened."""
+        columns = CUSTOMER_FIELDS + ("received_at", "clock_skew_ms")
+        yield from self._iter_opened("customers", "id", columns, vault.CUSTOMER_COLUMNS, page)
+
+    def iter_follow_ups(self, *, page: int = 1000) -> Iterator[dict]:
+        """Every follow-up HQ holds (latest version), oldest first by id, in pages, notes about a customer opened."""
+        columns = FOLLOW_UP_FIELDS + ("received_at", "clock_skew_ms")
+        yield from self._iter_opened("follow_ups", "customer_id", columns, vault.FOLLOW_UP_COLUMNS, page)
+
+    def _iter_opened(self, table: str, owner: str, columns: tuple[str, ...], sealed: Sequence[str], page: int) -> Iterator[dict]:
+        """A table's rows in pages by id, each with its sealed fields opened under its customer's key."""
+        select = ", ".join(f"t.{column}" for column in columns)
+        sql = (f"SELECT {select}, k.key FROM {table} AS t LEFT JOIN customer_keys AS k "
+               f"ON k.customer_id = t.{owner} AND k.store_id = t.store_id WHERE t.id > ? ORDER BY t.id LIMIT ?")
+        last = ""
+        while True:
+            with self.db.read() as conn:
+                rows = conn.execute(sql, (last, page)).fetchall()
+            if not rows:
+                return
+            for *values, key in rows:
+                item = dict(zip(columns, values))
+                if item[owner] is not None:
+                    _opened(item, bytes(key) if key is not None else None, table, sealed)
+                if table == "customers":
+                    item["preferences"] = json.loads(item["preferences"]) if item["preferences"] else {}
+                    item["consent_follow_up"] = bool(item["consent_follow_up"])
+                    item["consent_marketing"] = bool(item["consent_marketing"])
                 yield item
             last = rows[-1][0]
 
@@ -689,6 +750,11 @@ _CONVERTED: dict[type, tuple[int, ...]] = {
         (ErasureRecord, ERASURE_FIELDS, ()),
     )
 }
+# Each table's personal fields, sealed under their customer's key: (table, ((column position, column), ...)).
+_SEALED: dict[type, tuple[str, tuple[tuple[int, str], ...]]] = {
+    CustomerRecord: ("customers", tuple((CUSTOMER_FIELDS.index(c), c) for c in vault.CUSTOMER_COLUMNS)),
+    FollowUpRecord: ("follow_ups", tuple((FOLLOW_UP_FIELDS.index(c), c) for c in vault.FOLLOW_UP_COLUMNS)),
+}
 _NOUNS = {AskRecord: "ask", CustomerRecord: "customer", FollowUpRecord: "follow-up", ErasureRecord: "erasure"}
 # Every id a record refers to, and the table of the records it must name: the token's store's own.
 _REFERENCES: dict[type, tuple[tuple[str, str], ...]] = {
@@ -779,20 +845,50 @@ def _guarded(record: Record) -> Record:
     return record
 
 
-def _row(record: Record) -> tuple:
-    """The record's fields as column values, in its table's column order.
+def _row(record: Record, keys: dict[str, vault.CustomerKey] | None = None) -> tuple:
+    """The record's fields as column values, in its table's column order, personal fields sealed with `keys`.
 
     astuple is one C call; only the few booleans and JSON fields of each type
     are converted in Python (this runs for every record HQ stores).
     """
     values = msgspec.structs.astuple(record)
     positions = _CONVERTED[type(record)]
-    if not positions:
+    sealed = _SEALED.get(type(record))
+    if not positions and not sealed:
         return values
     values = list(values)
     for position in positions:
         values[position] = _sql_value(values[position])
+    if sealed:
+        _seal(record, values, keys or {})
     return tuple(values)
+
+
+def _seal(record: Record, values: list, keys: dict[str, vault.CustomerKey]) -> None:
+    """Seal a row's personal fields under the key of the customer they are about (vault.py).
+
+    A follow-up names its customer; one that names none keeps its note as written,
+    and one whose customer was erased keeps no note.
+    """
+    table, columns = _SEALED[type(record)]
+    owner = record.id if isinstance(record, CustomerRecord) else getattr(record, "customer_id", None)
+    if owner is None:
+        return
+    key = keys.get(owner)
+    if key is None and isinstance(record, CustomerRecord):
+        raise StorageError(f"HQ has no key for customer {owner}; nothing was written. Report this as a bug.")
+    for position, column in columns:
+        if values[position] is not None:
+            values[position] = key.seal(values[position], vault.where(table, column, record.id)) if key else None
+
+
+def _opened(row: dict, key: bytes | None, table: str, columns: Sequence[str]) -> dict:
+    """A row read back with its sealed fields opened; None where the customer's key is gone (erased)."""
+    opener = vault.CustomerKey(key) if key is not None else None
+    for column in columns:
+        if row[column] is not None:
+            row[column] = opener.open(row[column], vault.where(table, column, row["id"])) if opener else None
+    return row
 
 
 def _sql_value(value: object) -> object:
