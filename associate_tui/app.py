@@ -29,6 +29,7 @@ from associate_tui.screens.recent import RecentScreen
 from associate_tui.screens.sync import SyncScreen
 from associate_tui.taxonomy import Taxonomy, load_pack
 from associate_tui.widgets.sync_status import describe
+from schemas.text import clean
 
 if TYPE_CHECKING:
     from associate_tui.store import Store, SyncStatus
@@ -122,6 +123,12 @@ class AssociateApp(App[None]):
                 self._store = None
 
     # -- lifecycle -----------------------------------------------------------
+
+    def notify(self, message: str, *, title: str = "", severity: str = "information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every toast shows its words literally: they often quote what a person typed or HQ said."""
+        super().notify(clean(message, lines=True), title=clean(title), severity=severity,  # type: ignore[arg-type]
+                       timeout=timeout, markup=False)
 
     def on_mount(self) -> None:
         if self.config.theme in self.available_themes:

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from schemas.text import clean
+
 if TYPE_CHECKING:
     from associate_tui.taxonomy import Taxonomy
 
@@ -103,22 +105,29 @@ class InvalidAsk(ValueError):
 
 
 def fold_spaces(value: str | None) -> str | None:
-    """Whitespace folded to single spaces; None for nothing but spaces."""
+    """Control characters out, whitespace folded to single spaces; None for nothing but spaces."""
     if value is None:
         return None
-    value = " ".join(value.split())
+    value = " ".join(clean(value).split())
     return value or None
+
+
+def in_lines(value: str | None) -> str | None:
+    """A field that may hold lines (a note): control characters out, lines kept, ends trimmed."""
+    if value is None:
+        return None
+    return clean(value, lines=True).strip() or None
 
 
 def normalise(draft: AskDraft) -> AskDraft:
     """Trim and fold whitespace so that what is stored is what was meant."""
     return replace(
         draft,
-        text=" ".join(draft.text.split()),
+        text=fold_spaces(draft.text) or "",
         category=fold_spaces(draft.category),
-        attributes={k.strip().lower(): " ".join(v.split()) for k, v in draft.attributes.items() if v.strip()},
+        attributes={(fold_spaces(k) or "").lower(): fold_spaces(v) for k, v in draft.attributes.items() if fold_spaces(v)},
         substitute=fold_spaces(draft.substitute),
-        note=draft.note.strip() or None if draft.note else None,
+        note=in_lines(draft.note),
     )
 
 
@@ -201,7 +210,7 @@ def check_associate(code: str) -> str | None:
 
 
 def check_void_reason(reason: str) -> str | None:
-    reason = " ".join(reason.split())
+    reason = fold_spaces(reason) or ""
     if not reason:
         return "say why this ask is voided, e.g. 'logged twice' or 'wrong store'"
     if len(reason) > MAX_VOID_REASON:

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
-from associate_tui.asks import FieldError, fold_spaces
+from associate_tui.asks import FieldError, fold_spaces, in_lines
 
 MAX_NAME = 100
 MAX_WORDS = 12
@@ -152,7 +152,7 @@ class FollowUp:
 def _words(values: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     out: list[str] = []
     for value in values:
-        value = " ".join(value.split())
+        value = fold_spaces(value) or ""
         if value and value.lower() not in (v.lower() for v in out):
             out.append(value)
     return tuple(out)
@@ -171,7 +171,7 @@ def normalise(draft: CustomerDraft) -> CustomerDraft:
         email = f"{local}@{domain.lower()}"
     return replace(
         draft,
-        name=" ".join(draft.name.split()),
+        name=fold_spaces(draft.name) or "",
         phone=fold_spaces(draft.phone),
         email=email,
         customer_number=fold_spaces(draft.customer_number),
@@ -182,7 +182,7 @@ def normalise(draft: CustomerDraft) -> CustomerDraft:
             brands=_words(prefs.brands),
             contact_channel=prefs.contact_channel or None,
             contact_time=fold_spaces(prefs.contact_time),
-            notes=prefs.notes.strip() or None if prefs.notes else None,
+            notes=in_lines(prefs.notes),
         ),
     )
 

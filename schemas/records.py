@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from schemas.text import unsafe_character
+
 SCHEMA_VERSION = 1
 MAX_RECORDS_PER_BATCH = 1000
 
@@ -218,6 +220,28 @@ def decode_record(raw: msgspec.Raw | bytes) -> Record:
         return msgspec.json.decode(raw, type=Record)
     except (msgspec.ValidationError, msgspec.DecodeError) as error:
         raise RecordError(str(error)) from error
+
+
+_LINE_FIELDS = frozenset({"note", "notes"})  # the fields a person may write in lines
+
+
+def unsafe_text(record: Record) -> str | None:
+    """Where a record carries a control character, as words for the terminal; None when it is clean."""
+    return _unsafe_in(msgspec.to_builtins(record), "$")
+
+
+def _unsafe_in(value: object, path: str, *, lines: bool = False) -> str | None:
+    if isinstance(value, str):
+        found = unsafe_character(value, lines=lines)
+        return f"{path} holds the control character {found}" if found else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if isinstance(key, str) and (problem := unsafe_character(key)):
+            return f"{path} has a key holding the control character {problem}"
+        step = f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]"
+        if problem := _unsafe_in(item, step, lines=key in _LINE_FIELDS):
+            return problem
+    return None
 
 
 def format_utc(moment: datetime) -> str:

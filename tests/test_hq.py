@@ -151,11 +151,16 @@ def test_one_bad_record_is_rejected_alone_naming_the_field(hq, http) -> None:
     assert len(held(hq)) == 2
 
 
-def test_a_nul_character_is_refused_in_words_on_every_database(hq, http) -> None:
-    results = post(http, batch(ask(1, text="navy\x00jacket"), ask(2, note="a\x00b"), ask(3))).json()["results"]
-    assert [r["status"] for r in results] == ["rejected", "rejected", "accepted"]
-    assert results[0]["code"] == "invalid" and "NUL" in results[0]["message"]
-    assert [row[0] for row in held(hq)] == [ask(3)["id"]]
+def test_control_characters_are_refused_in_words_the_rest_of_the_batch_accepted(hq, http) -> None:
+    records = [ask(1, text="navy\x00jacket"), ask(2, note="a\x1b[2Jb"), ask(3, text="coat \u202egnp.exe"),
+               ask(4, substitute="belt \x9b31m"), ask(5, text="two\nlines"), ask(6, note="a note\n\tin lines"), ask(7)]
+    results = post(http, batch(*records)).json()["results"]
+    assert [r["status"] for r in results] == ["rejected"] * 5 + ["accepted"] * 2
+    assert {r["code"] for r in results[:5]} == {"control_character"}
+    assert "$.text" in results[0]["message"] and "U+0000" in results[0]["message"]
+    assert "$.note" in results[1]["message"] and "U+001B" in results[1]["message"]
+    assert "U+202E" in results[2]["message"] and "$.substitute" in results[3]["message"]
+    assert sorted(row[0] for row in held(hq)) == sorted([ask(6)["id"], ask(7)["id"]])
 
 
 def test_times_that_match_the_pattern_but_not_the_calendar_are_refused_not_a_500(hq, http) -> None:

@@ -14,15 +14,23 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 from textual.worker import Worker
 
-from associate_tui.asks import Ask, AskDraft, InvalidAsk, checked, parse_attributes, sensitive_found
-from associate_tui.privacy import describe
+from associate_tui.asks import (
+    Ask,
+    AskDraft,
+    InvalidAsk,
+    checked,
+    parse_attributes,
+    sensitive_found,
+)
 from associate_tui.customers import due_on
+from associate_tui.privacy import describe
 from associate_tui.screens.customers import Attached, CustomerPickerScreen
 from associate_tui.screens.edit import edit_from_table
 from associate_tui.screens.messages import StoreFailed, report_worker_failure
 from associate_tui.widgets.ask_form import AskForm
 from associate_tui.widgets.asks_table import AsksTable
 from associate_tui.widgets.category_picker import CategoryPicker
+from associate_tui.widgets.literal import Plain
 from associate_tui.widgets.similar_asks import SimilarAsks
 from associate_tui.widgets.sync_status import SyncStatusBar
 
@@ -79,7 +87,7 @@ class CaptureScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield AskForm(self.app.taxonomy, id="ask-form")
-        yield Static("", id="customer-line")
+        yield Plain("", id="customer-line")
         yield Label("Just logged on this terminal (Tab to reach, Enter to edit)", id="recent-title", classes="section-title")
         yield AsksTable(self.app.taxonomy, id="recent-asks")
         yield SyncStatusBar(id="sync-status")

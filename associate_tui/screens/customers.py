@@ -31,6 +31,7 @@ from associate_tui.customers import (
     split_words,
 )
 from associate_tui.screens.messages import StoreFailed, report_worker_failure, show
+from associate_tui.widgets.literal import Plain, cell
 
 if TYPE_CHECKING:
     from associate_tui.app import AssociateApp
@@ -114,8 +115,8 @@ class CustomerPickerScreen(ModalScreen["Attached | None"]):
         table.clear()
         for customer in event.customers:
             table.add_row(
-                customer.name, customer.contact or "(no contact: no consent)", customer.customer_number or "",
-                customer.preferences.summary(), key=customer.id,
+                cell(customer.name), cell(customer.contact or "(no contact: no consent)"),
+                cell(customer.customer_number), cell(customer.preferences.summary()), key=customer.id,
             )
         if not event.customers and not self._keep_message:
             query = self.query_one("#customer-search", Input).value.strip()
@@ -241,7 +242,7 @@ class EraseCustomerScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog small-dialog"):
-            yield Static(f"Erase {self.customer_name}?", classes="dialog-title")
+            yield Plain(f"Erase {self.customer_name}?", classes="dialog-title")
             yield Static(
                 "Their name, contact details, consent and preferences are removed from this terminal now and from "
                 "HQ at the next sync. Their asks stay as anonymous demand. This cannot be undone."
@@ -278,7 +279,7 @@ class CustomerFormScreen(ModalScreen["Customer | None"]):
         d, p = self.initial, self.initial.preferences
         title = f"Customer: {self.customer.name}" if self.customer else "New customer"
         with VerticalScroll(classes="dialog", id="customer-form"):
-            yield Static(title, classes="dialog-title")
+            yield Plain(title, classes="dialog-title")
             yield Input(d.name, placeholder="name *", id="customer-name", max_length=100)
             yield Static(
                 f"Phone and email are kept only with the customer's consent (wording {self.app.config.consent_wording}, "

@@ -15,6 +15,7 @@ from associate_tui import config as config_module
 from associate_tui.asks import check_associate, check_void_reason, digit_for
 from associate_tui.screens.messages import show
 from associate_tui.widgets.choice import Choice, Option
+from associate_tui.widgets.literal import Plain
 
 if TYPE_CHECKING:
     from associate_tui.app import AssociateApp
@@ -31,7 +32,7 @@ class AssociateScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog small-dialog"):
-            yield Static(f"Who is logging? (now {self.current})", classes="dialog-title")
+            yield Plain(f"Who is logging? (now {self.current})", classes="dialog-title")
             yield Input(placeholder="your associate code, e.g. AB or 1042", id="associate-code", max_length=12)
             yield Static("Enter switches · Esc cancels", id="associate-message", classes="-hint")
 
@@ -55,7 +56,7 @@ class VoidReasonScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog small-dialog"):
-            yield Static(f"Void “{self.ask_text}”? It stays on file, marked void.", classes="dialog-title")
+            yield Plain(f"Void “{self.ask_text}”? It stays on file, marked void.", classes="dialog-title")
             yield Input(placeholder="why, e.g. logged twice", id="void-reason", max_length=200)
             yield Static("Enter voids · Esc keeps the ask", id="void-message", classes="-hint")
 
@@ -100,7 +101,7 @@ class SettingsScreen(ModalScreen["config_module.Config | None"]):
             with Horizontal(classes="row"):
                 yield Label("Associate", classes="field-label")
                 yield Input(self.config.associate, id="default-associate", compact=True, max_length=12)
-            yield Static(
+            yield Plain(
                 f"Tab moves · Enter saves to {config_module.config_path()} · Esc cancels",
                 id="settings-message",
                 classes="-hint",

@@ -18,6 +18,7 @@ from associate_tui.screens.dialogs import VoidReasonScreen
 from associate_tui.screens.messages import StoreFailed, report_worker_failure
 from associate_tui.widgets.ask_form import AskForm
 from associate_tui.widgets.asks_table import AsksTable, local_time
+from associate_tui.widgets.literal import Plain
 
 if TYPE_CHECKING:
     from associate_tui.app import AssociateApp
@@ -52,7 +53,7 @@ class EditAskScreen(ModalScreen[Ask | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="edit-dialog", classes="dialog"):
-            yield Static("Loading…", id="edit-title", classes="dialog-title")
+            yield Plain("Loading…", id="edit-title", classes="dialog-title")
             yield AskForm(self.app.taxonomy, id="edit-form")
         yield Footer()
 

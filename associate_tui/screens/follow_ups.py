@@ -21,6 +21,7 @@ from textual.worker import Worker
 
 from associate_tui.customers import FOLLOW_UP_RESULTS, FollowUp, result_label
 from associate_tui.screens.messages import StoreFailed, report_worker_failure, show
+from associate_tui.widgets.literal import Plain, cell
 from associate_tui.widgets.sync_status import SyncStatusBar
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class FollowUpsScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("", id="follow-ups-title", classes="section-title")
+        yield Plain("", id="follow-ups-title", classes="section-title")
         yield DataTable(id="follow-ups", cursor_type="row", zebra_stripes=True)
         yield Static("", id="follow-up-detail")
         yield SyncStatusBar(id="sync-status")
@@ -108,7 +109,8 @@ class FollowUpsScreen(Screen):
         for item in event.follow_ups:
             due = "overdue" if item.due_on < today else ("today" if item.due_on == today else item.due_on)
             table.add_row(
-                due, item.customer_name or "(erased)", item.customer_contact or "", item.ask_text, key=item.id,
+                due, cell(item.customer_name or "(erased)"), cell(item.customer_contact), cell(item.ask_text),
+                key=item.id,
             )
         if not event.follow_ups:
             self._say("Nothing to follow up. a shows every open follow-up, m everyone's.", "hint")
@@ -225,7 +227,7 @@ class FollowUpResultScreen(ModalScreen["str | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog small-dialog"):
-            yield Static(f"{self.item.customer_name or 'Follow-up'}: {self.item.ask_text}", classes="dialog-title")
+            yield Plain(f"{self.item.customer_name or 'Follow-up'}: {self.item.ask_text}", classes="dialog-title")
             for number, (_, label) in enumerate(FOLLOW_UP_RESULTS, 1):
                 yield Static(f"{number}  {label}")
             yield Static("A digit records the result · Esc cancels", classes="-hint")

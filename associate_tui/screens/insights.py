@@ -25,6 +25,7 @@ from textual.worker import Worker
 
 from associate_tui.ids import format_utc
 from associate_tui.screens.messages import StoreFailed, report_worker_failure
+from associate_tui.widgets.literal import literal
 
 if TYPE_CHECKING:
     from associate_tui.app import AssociateApp
@@ -179,7 +180,7 @@ def top_table(insights: Insights, taxonomy: Taxonomy) -> Table | Text:
     table.add_column("Days", justify="right")
     for rank, group in enumerate(insights.groups, 1):
         outcome = taxonomy.outcome(group.ask.outcome)
-        table.add_row(str(rank), group.ask.text, outcome.label if outcome else group.ask.outcome,
+        table.add_row(str(rank), literal(group.ask.text), literal(outcome.label if outcome else group.ask.outcome),
                       str(group.asks), str(group.days))
     return table
 
@@ -192,7 +193,7 @@ def breakdown(insights: Insights, taxonomy: Taxonomy) -> Text:
         for code, count in insights.categories[:6]:
             category = taxonomy.category(code) if code else None
             parts.append(f"{category.label if category else code or 'uncategorised'} {count}")
-        text.append(" · ".join(parts))
+        text.append(literal(" · ".join(parts)))
     by_key: dict[str, list[str]] = {}
     for key, value, count in insights.attributes:
         by_key.setdefault(key, []).append(f"{value} {count}")
@@ -200,14 +201,16 @@ def breakdown(insights: Insights, taxonomy: Taxonomy) -> Text:
     if by_key:
         text.append("\nAsked for and not found", style="bold")
         for key, values in by_key.items():
-            text.append(f"\n  {labels.get(key, key)}: ", style="bold")
-            text.append(" · ".join(values[:6]))
+            text.append("\n  ")
+            text.append(literal(f"{labels.get(key, key)}: ", style="bold"))
+            text.append(literal(" · ".join(values[:6])))
     if insights.substitutes:
         text.append("\nSubstitutes offered", style="bold")
         for what, offered, accepted, declined in insights.substitutes[:5]:
             answered = accepted + declined
             rate = f"{100 * accepted / answered:.0f}% accepted" if answered else "no answer recorded"
-            text.append(f"\n  {what}: offered {offered}, accepted {accepted}, declined {declined} ({rate})")
+            text.append("\n  ")
+            text.append(literal(f"{what}: offered {offered}, accepted {accepted}, declined {declined} ({rate})"))
     return text
 
 

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 from textual.worker import WorkerState
 
+from associate_tui.widgets.literal import literal
+
 if TYPE_CHECKING:
     from textual.screen import Screen
     from textual.widgets import Static
@@ -24,7 +26,7 @@ class StoreFailed(Message):
 
 def show(line: Static, text: str, kind: str) -> Static:
     """Put words on a screen's message line, styled by kind (hint, ok, error)."""
-    line.update(text)
+    line.update(literal(text))
     line.set_classes(f"-{kind}")
     return line
 

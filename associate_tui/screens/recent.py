@@ -17,8 +17,9 @@ from associate_tui.screens.edit import edit_from_table
 from associate_tui.screens.messages import StoreFailed, report_worker_failure
 from associate_tui.widgets.ask_form import outcome_options
 from associate_tui.widgets.asks_table import AsksTable
-from associate_tui.widgets.sync_status import SyncStatusBar
 from associate_tui.widgets.choice import Choice, Option
+from associate_tui.widgets.literal import Plain
+from associate_tui.widgets.sync_status import SyncStatusBar
 
 if TYPE_CHECKING:
     from associate_tui.app import AssociateApp
@@ -58,7 +59,7 @@ class RecentScreen(Screen):
         with Horizontal(classes="row outcome-row"):
             yield Label("Outcome", classes="field-label")
             yield Choice(filter_options(self.app.taxonomy), id="outcome-filter")
-        yield Static("", id="result-count", classes="section-title")
+        yield Plain("", id="result-count", classes="section-title")
         yield AsksTable(self.app.taxonomy, id="results")
         yield SyncStatusBar(id="sync-status")
         yield Footer()

@@ -15,6 +15,7 @@ from textual.worker import Worker
 from associate_tui.screens.edit import EditAskScreen
 from associate_tui.screens.messages import StoreFailed, report_worker_failure
 from associate_tui.widgets.asks_table import local_time
+from associate_tui.widgets.literal import Plain, cell
 from associate_tui.widgets.sync_status import SyncStatusBar
 
 if TYPE_CHECKING:
@@ -39,10 +40,10 @@ class SyncScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("", id="sync-link", classes="sync-facts")
+        yield Plain("", id="sync-link", classes="sync-facts")
         yield Static("Refused by HQ", id="quarantine-title", classes="section-title")
         yield DataTable(id="quarantine", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="quarantine-detail")
+        yield Plain("", id="quarantine-detail")
         yield SyncStatusBar(id="sync-status")
         yield Footer()
 
@@ -86,7 +87,7 @@ class SyncScreen(Screen):
         table.clear()
         for held in event.held:
             text = held.ask.text if len(held.ask.text) <= 28 else held.ask.text[:27] + "…"
-            table.add_row(local_time(held.at), text, f"{held.code}: {held.message}", key=held.ask.id)
+            table.add_row(local_time(held.at), cell(text), cell(f"{held.code}: {held.message}"), key=held.ask.id)
         self._messages = {held.ask.id: f"{held.code}: {held.message}" for held in event.held}
         title = self.query_one("#quarantine-title", Static)
         if event.held:

@@ -26,6 +26,7 @@ from associate_tui.asks import (
 )
 from associate_tui.widgets.category_picker import CategoryPicker
 from associate_tui.widgets.choice import Choice, Option
+from associate_tui.widgets.literal import literal
 from associate_tui.widgets.similar_asks import SimilarAsks
 
 if TYPE_CHECKING:
@@ -199,7 +200,7 @@ class AskForm(Widget):
 
     def say(self, text: str, kind: str = "info") -> None:
         message = self.query_one("#form-message", Static)
-        message.update(text)
+        message.update(literal(text))
         message.set_classes(f"-{kind}")
 
     def show_errors(self, errors: list[FieldError]) -> None:

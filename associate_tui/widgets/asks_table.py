@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from rich.text import Text
 from textual.widgets import DataTable
+
+from associate_tui.widgets.literal import cell
 
 if TYPE_CHECKING:
     from associate_tui.asks import Ask
@@ -21,6 +22,9 @@ def local_time(stamp: str) -> str:
     return moment.strftime("%d %b")
 
 
+TEXT_WIDTH = 40  # characters of an ask shown in a list
+
+
 class AsksTable(DataTable):
     """One row an ask; the row key is the ask's id."""
 
@@ -31,22 +35,21 @@ class AsksTable(DataTable):
     def on_mount(self) -> None:
         self.add_column("When", key="when", width=6)
         self.add_column("Who", key="who", width=6)
-        self.add_column("Asked for", key="text")
+        self.add_column("Asked for", key="text", width=TEXT_WIDTH)  # fixed: columns never jump as rows arrive
         self.add_column("Outcome", key="outcome", width=14)
         self.add_column("Category", key="category")
 
     def _cells(self, ask: Ask) -> tuple[object, ...]:
         outcome = self.taxonomy.outcome(ask.outcome)
         category = self.taxonomy.category(ask.category) if ask.category else None
-        words = ask.text if len(ask.text) <= 40 else ask.text[:39] + "…"
-        text: object = Text(words, style="strike dim") if ask.voided else words
+        words = ask.text if len(ask.text) <= TEXT_WIDTH else ask.text[: TEXT_WIDTH - 1] + "…"
         outcome_label = "void" if ask.voided else (outcome.label if outcome else ask.outcome)
         return (
             local_time(ask.created_at),
-            ask.associate,
-            text,
-            Text(outcome_label, style="bold red" if outcome and outcome.unmet and not ask.voided else ""),
-            category.label if category else (ask.category or ""),
+            cell(ask.associate),
+            cell(words, "strike dim" if ask.voided else ""),
+            cell(outcome_label, "bold red" if outcome and outcome.unmet and not ask.voided else ""),
+            cell(category.label if category else ask.category),
         )
 
     def show(self, asks: list[Ask]) -> None:

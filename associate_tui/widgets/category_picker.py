@@ -11,6 +11,8 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from associate_tui.widgets.literal import literal
+
 if TYPE_CHECKING:
     from associate_tui.taxonomy import Category, Taxonomy
 
@@ -99,12 +101,12 @@ class CategoryPicker(Widget, can_focus=True):
         text = Text(no_wrap=True, overflow="ellipsis")
         category = self.taxonomy.category(self.value) if self.value else None
         if category:
-            text.append(category.label, style="bold")
+            text.append_text(literal(category.label, "bold"))
         else:
             text.append("(none)", style="dim")
         others = [c.label for c in self.suggestions if c.code != self.value][:2]
         if others:
-            text.append("   ↑↓ " + " · ".join(others), style="dim")
+            text.append_text(literal("   ↑↓ " + " · ".join(others), "dim"))
         elif self.has_focus or not category:
             text.append("   ↑↓ to choose", style="dim")
         return text

@@ -11,6 +11,8 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from associate_tui.widgets.literal import literal
+
 
 @dataclass(frozen=True)
 class Option:
@@ -76,7 +78,7 @@ class Choice(Widget, can_focus=True):
     def _piece(self, option: Option) -> Text:
         chosen = option.value == self.value
         piece = Text(f" {option.key} ", style="bold reverse" if chosen else "bold")
-        piece.append(f" {option.label} " if chosen else option.label, style="reverse bold" if chosen else "")
+        piece.append_text(literal(f" {option.label} " if chosen else option.label, "reverse bold" if chosen else ""))
         return piece
 
     def _lines(self, width: int) -> list[Text]:

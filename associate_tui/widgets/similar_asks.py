@@ -15,6 +15,8 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from associate_tui.widgets.literal import literal
+
 if TYPE_CHECKING:
     from associate_tui.store import Similar
     from associate_tui.taxonomy import Taxonomy
@@ -67,7 +69,7 @@ class SimilarAsks(Widget, can_focus=True):
                 text.append("\n")
             style = "reverse" if self.has_focus and index == self.highlighted else ""
             text.append(f"{index + 1} ", style="bold")
-            text.append(describe(item, self.taxonomy), style=style)
+            text.append_text(literal(describe(item, self.taxonomy), style))
         return text
 
     def get_content_height(self, container, viewport, width: int) -> int:

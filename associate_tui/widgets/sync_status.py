@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from textual.widgets import Static
 
 from associate_tui.widgets.asks_table import local_time
+from associate_tui.widgets.literal import literal
 
 if TYPE_CHECKING:
     from associate_tui.store import SyncStatus
@@ -40,6 +41,6 @@ class SyncStatusBar(Static):
 
     def _show(self, line: tuple[str, str]) -> None:
         text, tone = line
-        self.update(text)
+        self.update(literal(text))
         for name in ("ok", "hint", "error"):
             self.set_class(name == tone, f"-{name}")

@@ -7,10 +7,10 @@ texts, counts and store ids, never a customer or an associate.
 
 from __future__ import annotations
 
-import html
 from datetime import date, timedelta
 
 from schemas.records import format_utc
+from schemas.text import html_literal
 from sync.hq.digest import scrub
 from sync.hq.report import Window, demand, unmet_outcomes
 from sync.hq.storage import HQStorage
@@ -60,7 +60,7 @@ def chart(weeks: list[tuple[date, int]]) -> str:
 
 def page(storage: HQStorage, period: Window, *, store: str | None = None, category: str | None = None,
          since_text: str = "7d", until_text: str = "", viewer: str = "") -> str:
-    e = html.escape
+    e = html_literal
     groups = demand(storage, period, store=store, category=category, top=25)
     rows = "".join(
         f"<tr><td class='n'>{g['rank']}</td><td>{e(scrub(g['label']))}</td><td>{e(g['category'] or '-')}</td>"

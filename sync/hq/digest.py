@@ -8,7 +8,6 @@ associate or note), and verbatims are scrubbed of e-mail addresses and long numb
 
 from __future__ import annotations
 
-import html
 import re
 import statistics
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from schemas.records import format_utc
+from schemas.text import html_literal, markdown_literal
 from sync.hq.report import Window, data_quality, demand
 from sync.hq.storage import HQStorage
 
@@ -127,11 +127,11 @@ def markdown(digest: Digest) -> str:
 
 
 def _md(text: str) -> str:
-    return re.sub(r"([\\`*_\[\]#<>|])", r"\\\1", text)
+    return markdown_literal(text)
 
 
 def to_html(digest: Digest) -> str:
-    e = html.escape
+    e = html_literal
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{e(digest.title)}</title>",
              "<style>body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;color:#222}"
              "blockquote{margin:.2rem 0 .2rem 1.5rem;color:#555}td,th{padding:.2rem .6rem;text-align:left}"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
 from schemas.records import format_utc
+from schemas.text import clean, csv_row, json_text
 from sync.hq.storage import HQStorage
 
 WON_BACK = ("reached_bought", "reached_reserved")
@@ -162,8 +163,8 @@ REPORT_COLUMNS = ("rank", "label", "category", "attributes", "asks", "quantity",
 
 def demand_json(groups: list[dict], quality: dict, period: Window) -> str:
     rows = [{name: group[name] for name in REPORT_COLUMNS} for group in groups]
-    return json.dumps({"since": format_utc(period.since), "until": format_utc(period.until), "demand": rows,
-                       "data_quality": quality}, ensure_ascii=False, indent=2) + "\n"
+    return json_text(json.dumps({"since": format_utc(period.since), "until": format_utc(period.until), "demand": rows,
+                                 "data_quality": quality}, ensure_ascii=False, indent=2)) + "\n"
 
 
 def demand_csv(groups: list[dict]) -> str:
@@ -171,7 +172,7 @@ def demand_csv(groups: list[dict]) -> str:
     writer = csv.writer(out)
     writer.writerow(REPORT_COLUMNS)
     for group in groups:
-        writer.writerow(_cell(group[name]) for name in REPORT_COLUMNS)
+        writer.writerow(csv_row(_cell(group[name]) for name in REPORT_COLUMNS))
     return out.getvalue()
 
 
@@ -198,7 +199,7 @@ def demand_tables(groups: list[dict], quality: dict, period: Window, *, title: s
     for group in groups:
         taken = (f"{group['accepted']}/{group['accepted'] + group['declined']}"
                  if group["acceptance"] is not None else ("offered, no answer" if group["offered"] else "-"))
-        ranking.add_row(str(group["rank"]), group["label"], group["category"] or "-", str(group["asks"]),
+        ranking.add_row(str(group["rank"]), _literal(group["label"]), _literal(group["category"] or "-"), str(group["asks"]),
                         str(group["stores"]), f"{group['trend']} ({group['this_week']} vs {group['last_week']})",
                         taken, f"{group['lost_value']:,.2f}" if group["lost_value"] is not None else "-")
     checks = Table(title="Data quality", title_justify="left")
@@ -206,10 +207,17 @@ def demand_tables(groups: list[dict], quality: dict, period: Window, *, title: s
         checks.add_column(name, justify="left" if name in ("Store", "Last ask") else "right")
     for row in quality["stores"]:
         last = (row["last_ask_at"] or "never")[:16].replace("T", " ")
-        checks.add_row(row["store_id"], str(row["asks"]), _share(row["other"], row["asks"]),
+        checks.add_row(_literal(row["store_id"]), str(row["asks"]), _share(row["other"], row["asks"]),
                        _share(row["uncategorised"], row["asks"]), f"{row['asks_per_associate_day']:.1f}",
                        f"{last}  STOPPED LOGGING" if row["stopped"] else last)
     return [ranking, checks]
+
+
+def _literal(value: object):
+    """A cell shown exactly as stored: never Rich markup, never a control character."""
+    from rich.text import Text
+
+    return Text(clean(str(value)))
 
 
 def _share(part: int, whole: int) -> str:
