@@ -69,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
         "enroll",
         help="link this terminal to HQ with the token IT gave you",
         description="Check TOKEN with HQ at URL, then keep the URL, this terminal's store and terminal ids "
-        "(as HQ knows them) in the config file and the token in a file only this user can read.",
+        "(as HQ knows them) in the config file and the token in a file only this user can read. Records logged "
+        "before (asks, customers, follow-ups, erasures HQ has never received) are adopted into that store and "
+        "terminal as new versions, so they are sent; records HQ already holds stay where they are.",
     )
     enroll.add_argument("url", metavar="URL", help="HQ's address, e.g. https://hq.example.com")
     enroll.add_argument("--token", required=True, metavar="TOKEN", help="the token printed by `associate-hq terminal add`")
@@ -261,23 +263,28 @@ def _enroll(args: argparse.Namespace, config: config_module.Config, out: TextIO)
         raise UsageError(f"--token {problem}")
     from sync.client import HQError
 
-    try:
-        enrolled, who = hq.enroll(args.url, args.token, config)
-    except HQError as error:
-        print(f"associate: not enrolled, nothing was changed: {error}", file=sys.stderr)
-        return EXIT_FAILED
-    print(f"Enrolled with HQ at {enrolled.hq_url} as store {who.store_id}, terminal {who.terminal_id}.", file=out)
-    print(f"Token kept in {config_module.token_path()} (readable by this user only); settings in {config_module.config_path()}.", file=out)
     with _open_store() as store:
+        try:
+            enrolment = hq.enroll(args.url, args.token, config, store)
+        except HQError as error:
+            print(f"associate: not enrolled, nothing was changed: {error}", file=sys.stderr)
+            return EXIT_FAILED
+        who = enrolment.who
+        # Left after adoption: changes to records HQ already holds under another store or terminal.
         others = store.count_pending_elsewhere(who.store_id, who.terminal_id)
-        pending = store.count_pending()
+        pending = store.sync_status().pending
+    print(f"Enrolled with HQ at {enrolment.config.hq_url} as store {who.store_id}, terminal {who.terminal_id}.", file=out)
+    print(f"Token kept in {config_module.token_path()} (readable by this user only); settings in {config_module.config_path()}.", file=out)
+    if adopted := hq.describe_adopted(enrolment.adopted, who.store_id, who.terminal_id):
+        print(adopted, file=out)
     if others:
         print(
-            f"Note: {others} pending asks were logged as another store or terminal than {who.store_id}/{who.terminal_id}; "
-            "HQ will refuse them and they will be listed in the quarantine (associate status, F6 in the app).",
+            f"Note: {others} changed records were sent to HQ earlier as another store or terminal than "
+            f"{who.store_id}/{who.terminal_id}, so they stay there; HQ will refuse the changes and they will be "
+            "listed in the quarantine (associate status, F6 in the app).",
             file=out,
         )
-    print(f"{pending} asks are waiting to be sent: run `associate sync`, or keep the app open.", file=out)
+    print(f"{pending} records are waiting to be sent: run `associate sync`, or keep the app open.", file=out)
     return 0
 
 

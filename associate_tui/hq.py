@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -99,15 +100,38 @@ def make_client(config: config_module.Config, token: str | None = None) -> HQCli
     return HQClient(config.hq_url, token or read_token(), verify=verify_setting(config))
 
 
-def enroll(url: str, token: str, config: config_module.Config) -> tuple[config_module.Config, WhoAmI]:
-    """Check the token against HQ (whoami), then keep the URL, ids and token. Raises HQError."""
+@dataclass(frozen=True)
+class Enrolment:
+    config: config_module.Config
+    who: WhoAmI
+    # Records logged before enrolment, now the enrolled store's and terminal's: count by table.
+    adopted: dict[str, int]
+
+
+def enroll(url: str, token: str, config: config_module.Config, store: Store) -> Enrolment:
+    """Check the token against HQ (whoami), adopt the records never sent, then keep the URL, ids and token.
+
+    Raises HQError before anything is changed. Adoption runs first and is idempotent:
+    if saving the token or config then fails, enrolling again finishes the job.
+    """
     candidate = config.with_changes(hq_url=url.rstrip("/"))
     with make_client(candidate, token) as client:
         who = client.whoami()
+    adopted = store.adopt_unsynced(who.store_id, who.terminal_id)
     write_token(token)
     enrolled = candidate.with_changes(store_id=who.store_id, terminal_id=who.terminal_id, taxonomy="hq")
     config_module.save(enrolled)
-    return enrolled, who
+    return Enrolment(enrolled, who, adopted)
+
+
+def describe_adopted(adopted: dict[str, int], store_id: str, terminal_id: str) -> str | None:
+    """'Adopted 12 asks, 2 customers and 1 follow-up logged before enrolment into store S1, terminal T3.'"""
+    nouns = {"asks": "ask", "customers": "customer", "follow_ups": "follow-up", "erasures": "erasure"}
+    parts = [f"{count} {noun}{'' if count == 1 else 's'}" for table, noun in nouns.items() if (count := adopted.get(table, 0))]
+    if not parts:
+        return None
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"Adopted {listed} logged before enrolment into store {store_id}, terminal {terminal_id}."
 
 
 # -- the taxonomy HQ publishes ----------------------------------------------------------------------

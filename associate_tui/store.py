@@ -905,6 +905,26 @@ class Store:
             mine=feedback[1] if associate else None,
         )
 
+    def adopt_unsynced(self, store_id: str, terminal_id: str) -> dict[str, int]:
+        """Move every record HQ has never acknowledged into this store and terminal; how many, by table.
+
+        For enrolment: what was logged before (under the config's DEMO store, or a store
+        whose token this terminal no longer holds) would otherwise be refused by HQ for
+        ever. Each record moves as a new version, so quarantined ones are sent again.
+        Records HQ holds already (synced_version > 0) stay where HQ has them. One transaction.
+        """
+        now = utc_now()
+        adopted: dict[str, int] = {}
+        with self._write("adopt the records logged before enrolment") as conn:
+            for table, _ in _OUTBOX_TABLES:
+                stamp = "" if table == "erasures" else ", updated_at = :now"  # an erasure has no updated_at
+                adopted[table] = conn.execute(
+                    f"UPDATE {table} SET version = version + 1, store_id = :store, terminal_id = :terminal{stamp} "
+                    "WHERE synced_version = 0 AND (store_id != :store OR terminal_id != :terminal)",
+                    {"store": store_id, "terminal": terminal_id, "now": now},
+                ).rowcount
+        return adopted
+
     def count_pending_elsewhere(self, store_id: str, terminal_id: str) -> int:
         """Pending records logged under another store or terminal than HQ knows this one as."""
         sql = "SELECT " + " + ".join(
