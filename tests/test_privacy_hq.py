@@ -14,12 +14,9 @@ from sync.hq.storage import HQStorage
 
 
 def _customers_at_hq(hq_db: HQDatabase) -> list[dict]:
-    """The customers as HQ holds them, personal fields readable (opened, where HQ seals them)."""
+    """The customers as HQ holds them, their sealed personal fields opened."""
     with HQStorage.open(hq_db.url) as storage:
-        if hasattr(storage, "iter_customers"):
-            return list(storage.iter_customers())
-    rows = hq_db.rows("SELECT customer_number, preferences FROM customers")
-    return [{"customer_number": number, "preferences": json.loads(prefs)} for number, prefs in rows]
+        return list(storage.iter_customers())
 
 
 def test_hq_masks_card_numbers_in_a_customers_number_sizes_colours_and_brands(hq_db) -> None:
