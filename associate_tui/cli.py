@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from associate_tui import config as config_module
 from associate_tui.asks import AskDraft, InvalidAsk, check_associate, checked
+from schemas.text import clean, csv_row, json_text
 
 if TYPE_CHECKING:
     from associate_tui.store import Store
@@ -235,14 +236,14 @@ def _export(args: argparse.Namespace, out: TextIO) -> int:
         asks = store.iter_asks(since=since)
         if args.format == "jsonl":
             for ask in asks:
-                out.write(json.dumps(ask.as_dict(), ensure_ascii=False) + "\n")
+                out.write(json_text(json.dumps(ask.as_dict(), ensure_ascii=False)) + "\n")
         else:
             writer = csv.writer(out)
             writer.writerow(EXPORT_FIELDS)
             for ask in asks:
                 row = ask.as_dict()
                 row["attributes"] = json.dumps(row["attributes"], ensure_ascii=False, sort_keys=True)
-                writer.writerow(_csv_value(row[name]) for name in EXPORT_FIELDS)
+                writer.writerow(csv_row(_csv_value(row[name]) for name in EXPORT_FIELDS))
     return 0
 
 
@@ -311,5 +312,5 @@ def _status(config: config_module.Config, out: TextIO) -> int:
         lines.append(("last error", sync.last_error))
     width = max(len(label) for label, _ in lines)
     for label, value in lines:
-        print(f"{label.ljust(width)}  {value}", file=out)
+        print(f"{label.ljust(width)}  {clean(value)}", file=out)
     return 0

@@ -21,12 +21,12 @@ from pathlib import Path
 
 import sqlite_utils
 
-from associate_tui.asks import Ask, AskDraft, guarded
+from associate_tui.asks import Ask, AskDraft, fold_spaces, guarded, in_lines
 from associate_tui.customers import Customer, CustomerDraft, FollowUp, Preferences
 from associate_tui.customers import guarded as guarded_customer
 from associate_tui.demand import VALUE_ATTRIBUTES, Vocabulary, demand_key, fold, search_words
-from associate_tui.privacy import mask
 from associate_tui.ids import format_utc, utc_now, uuid7
+from associate_tui.privacy import mask
 
 BUSY_TIMEOUT_MS = 5000
 
@@ -696,7 +696,7 @@ class Store:
             conn.execute(
                 "UPDATE asks SET version = version + 1, updated_at = ?, voided = 1, void_reason = ? "
                 "WHERE id = ?",
-                (utc_now(), mask(" ".join(reason.split())).text, ask_id),
+                (utc_now(), mask(fold_spaces(reason) or "").text, ask_id),
             )
             return self._get(conn, ask_id)
 
@@ -1114,7 +1114,7 @@ class Store:
             "INSERT INTO follow_ups (id, created_at, updated_at, store_id, terminal_id, associate, ask_id, "
             "customer_id, assigned_to, due_on, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (follow_up_id, now, now, store_id, terminal_id, associate, ask_id, customer_id, plan.assigned_to,
-             plan.due_on, mask(plan.note).text if plan.note else None),
+             plan.due_on, mask(note).text if (note := in_lines(plan.note)) else None),
         )
         return follow_up_id
 
@@ -1165,7 +1165,7 @@ class Store:
             conn.execute(
                 "UPDATE follow_ups SET version = version + 1, updated_at = ?, status = 'done', result = ?, "
                 "done_at = ?, done_by = ?, note = coalesce(?, note) WHERE id = ?",
-                (now, result, now, associate, mask(note).text if note else None, follow_up_id),
+                (now, result, now, associate, mask(note).text if (note := in_lines(note)) else None, follow_up_id),
             )
             if current.customer_id:
                 conn.execute("UPDATE customers SET last_activity_at = ? WHERE id = ?", (now, current.customer_id))
