@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from associate_tui import config as config_module
 from associate_tui.asks import AskDraft, InvalidAsk, check_associate, checked
+from schemas import release
 from schemas.text import clean, csv_row, json_text
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Associate Terminal: log what customers ask for at the counter, offline. "
         "With no command, starts the app.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {release()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     commands.add_parser("run", help="start the app (the default)", description="Start the app.")
@@ -95,8 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser(
         "status",
-        help="print store, terminal, data file and number of asks",
-        description="Print the store and terminal ids, where the data and config live, and how many asks there are.",
+        help="print store, terminal, files, asks, pending sync, quarantine and the last sync",
+        description="Print this terminal's store and terminal ids, the data file and config file, the database "
+        "schema, how many asks there are, the HQ it is linked to, how many records wait to be sent, how many HQ "
+        "refused (quarantined), when the last sync succeeded and the last sync error, if any.",
     )
     return parser
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from demand_data import EXPECTED_ORDER, GROUPS, STORES, UNTIL, ask_record, generate
+from demand_data import EXPECTED_ORDER, GROUPS, UNTIL, ask_record, generate
 from hq_server import HQThread
 from schemas.records import format_utc
 

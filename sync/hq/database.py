@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
+from sync.hq import install_hint
+
 BUSY_TIMEOUT_MS = 5000
 POOL_SIZE = 16  # PostgreSQL connections per HQ process (4 workers: 64, under the server's default 100)
 RETRIES = 5  # a PostgreSQL writer that lost a deadlock or a serialisation race starts again this often
@@ -175,7 +177,7 @@ class PostgresDatabase(Database):
             import psycopg
             from psycopg_pool import ConnectionPool
         except ImportError as error:
-            raise StorageError(f"HQ on PostgreSQL needs psycopg ({error.name}): pip install 'associate-terminal[postgresql]'.") from None
+            raise StorageError(f"HQ on PostgreSQL needs psycopg ({error.name}): {install_hint('postgresql')}") from None
         self._errors = psycopg.errors
         parts = urlsplit(url)
         # Where, for messages: never the password.
