@@ -94,6 +94,11 @@ def _hash_secret(secret: str) -> str:
 
 
 _content = msgspec.json.Encoder(order="deterministic")
+# Demand groups of the asks seen lately, keyed by a 16-byte digest of what decides the group, so an
+# entry costs the same whatever the ask's length: the digest (49 bytes), the group's 16 hex digits (65),
+# the value lost (24), the pair (56) and the dict's slot (~60). Emptied when it would pass its bytes.
+EXTRAS_BYTES = 8 * 1024 * 1024
+EXTRA_ENTRY_BYTES = 256
 
 
 class HQStorage:
@@ -102,7 +107,7 @@ class HQStorage:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._grouping: tuple[str, dict] | None = None  # (taxonomy etag, attribute vocabulary)
-        self._extras: dict[tuple, tuple[str, float | None]] = {}  # asks repeat: their group and value, computed once
+        self._extras: dict[bytes, tuple[str, float | None]] = {}  # asks repeat: their group and value, computed once
 
     @classmethod
     def open(cls, url: str | None = None, *, upgrade: bool | None = None) -> HQStorage:
@@ -403,10 +408,11 @@ class HQStorage:
     def _ask_extra(self, record: AskRecord) -> tuple[str, float | None]:
         """What HQ adds to an ask: its demand group (with the vocabulary last read) and the value lost."""
         attributes = record.attributes
-        seen = (record.category, tuple(attributes.items()), record.text, record.quantity)
+        seen = hashlib.blake2b(_content.encode((record.category, attributes, record.text, record.quantity)),
+                               digest_size=16).digest()
         extra = self._extras.get(seen)
         if extra is None:
-            if len(self._extras) >= 100_000:
+            if len(self._extras) >= EXTRAS_BYTES // EXTRA_ENTRY_BYTES:
                 self._extras = {}
             words = self._grouping[1] if self._grouping else None
             extra = self._extras[seen] = (demand_key(record.category, attributes, record.text, words),
