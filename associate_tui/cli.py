@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from associate_tui import config as config_module
 from associate_tui.asks import AskDraft, InvalidAsk, check_associate, checked
-from schemas import release
+from schemas import PrintRelease
 from schemas.text import clean, csv_row, json_text
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Associate Terminal: log what customers ask for at the counter, offline. "
         "With no command, starts the app.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {release()}")
+    parser.add_argument("--version", action=PrintRelease)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     commands.add_parser("run", help="start the app (the default)", description="Start the app.")

@@ -105,7 +105,7 @@ async def test_the_insights_screen_adds_up_unmet_asks_for_the_period(tmp_path, d
         text = lambda selector: str(screen.query_one(selector).render())  # noqa: E731
         assert "This week: 8 asks logged here, 8 unmet (100%)" in text("#insights-summary")
         top = screen.query_one("#insights-top").content
-        assert [cell for cell in top.columns[1].cells] == ["navy rain jacket size M", "leather boots UK 9"]
+        assert [str(cell) for cell in top.columns[1].cells] == ["navy rain jacket size M", "leather boots UK 9"]
         assert [cell for cell in top.columns[3].cells] == ["5", "3"]
         breakdown = text("#insights-breakdown")
         assert "Colour: navy 5" in breakdown and "Size: M 5 · UK 9 3" in breakdown

@@ -164,7 +164,7 @@ def test_help_says_what_each_command_does(command) -> None:
     assert result.returncode == 0
     assert "usage: associate" in result.stdout
     assert {(): "starts the app", ("log",): "Save one ask", ("export",): "Write every ask",
-            ("status",): "Print the store", ("enroll",): "Check TOKEN with HQ",
+            ("status",): "Print this terminal's store", ("enroll",): "Check TOKEN with HQ",
             ("sync",): "Send every pending ask"}[tuple(command)] in result.stdout
 
 
