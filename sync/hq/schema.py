@@ -27,8 +27,8 @@ def fill_lost_value(conn: Connection) -> None:
         conn.executemany("UPDATE asks SET lost_value = ? WHERE id = ?", values)
 
 
-# The customers and follow-ups tables as migration 2 made them, under another name: migration 5 copies
-# their rows into these, sealed, and drops the old ones (an UPDATE would leave the plaintext row versions).
+# The customers and follow-ups tables as migration 2 made them (and, under another name, as migration 5
+# copies their rows into sealed and drops the old ones: an UPDATE would leave the plaintext row versions).
 _CUSTOMERS = """
     CREATE TABLE {} (
         id TEXT PRIMARY KEY, version INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
@@ -196,26 +196,8 @@ MIGRATIONS: tuple[tuple[int, str, tuple[Step, ...]], ...] = (
         (
             "ALTER TABLE asks ADD COLUMN customer_id TEXT",
             "CREATE INDEX asks_customer ON asks (customer_id) WHERE customer_id IS NOT NULL",
-            """
-            CREATE TABLE customers (
-                id TEXT PRIMARY KEY, version INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
-                store_id TEXT NOT NULL, terminal_id TEXT NOT NULL, associate TEXT NOT NULL, name TEXT NOT NULL,
-                phone TEXT, email TEXT, customer_number TEXT, consent_follow_up INTEGER NOT NULL,
-                consent_marketing INTEGER NOT NULL, consent_at TEXT, consent_wording TEXT, preferences TEXT NOT NULL,
-                content_hash TEXT NOT NULL, received_at TEXT NOT NULL, batch_id TEXT NOT NULL,
-                clock_skew_ms BIGINT NOT NULL
-            ) WITHOUT ROWID
-            """,
-            """
-            CREATE TABLE follow_ups (
-                id TEXT PRIMARY KEY, version INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
-                store_id TEXT NOT NULL, terminal_id TEXT NOT NULL, associate TEXT NOT NULL, ask_id TEXT NOT NULL,
-                customer_id TEXT, assigned_to TEXT, due_on TEXT NOT NULL, status TEXT NOT NULL, result TEXT,
-                done_at TEXT, done_by TEXT, note TEXT,
-                content_hash TEXT NOT NULL, received_at TEXT NOT NULL, batch_id TEXT NOT NULL,
-                clock_skew_ms BIGINT NOT NULL
-            ) WITHOUT ROWID
-            """,
+            _CUSTOMERS.format("customers"),
+            _FOLLOW_UPS.format("follow_ups"),
             "CREATE INDEX follow_ups_store ON follow_ups (store_id, status)",
             "CREATE INDEX follow_ups_customer ON follow_ups (customer_id) WHERE customer_id IS NOT NULL",
             # What is left of an erased customer: their random id, when and why. No personal data.
