@@ -99,12 +99,18 @@ async def test_every_screen_shows_hostile_asks_literally_and_stays_alive(tmp_pat
         await settle(pilot)
         recent = screen_text(app)
         assert "[bold]red[/bold] scarf" in recent and "coat [/]" in recent and not has_control(recent)
-        await pilot.press("enter")  # open the newest one to edit
+        await pilot.press("enter", "enter")  # to the list, open the newest ask; paste hostile words at the end, save
         await settle(pilot)
         edit = screen_text(app)
         assert not has_control(edit)
-        await pilot.press("escape")
+        newest = stored(db_path)[-1]
+        app.screen.query_one("#ask-text").post_message(events.Paste(" [red]\x1b[5m\u202e"))
         await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        edited = next(ask for ask in stored(db_path) if ask.id == newest.id)
+        assert (edited.text, edited.version) == (newest.text + " [red][5m", newest.version + 1)
+        assert "[red][5m" in screen_text(app)
         await pilot.press("f12")  # insights: the top unmet asks
         await settle(pilot)
         insights = screen_text(app)
