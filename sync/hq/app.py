@@ -8,19 +8,25 @@ wrong and how to fix it; it never reaches the database.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
 import zlib
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
+import h11
 import msgspec
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from schemas.records import (
     MAX_RECORDS_PER_BATCH,
@@ -40,6 +46,15 @@ from sync.hq.storage import HQStorage, Received, StorageBusy, StorageError
 
 MAX_BODY = 2 * 1024 * 1024  # gzip-compressed, as sent: a full batch is ~150 KB
 MAX_INFLATED = 16 * 1024 * 1024  # after gunzip: stops a gzip bomb long before memory does
+# A terminal's request headers fit in one packet and its largest batch takes a few seconds
+# even on a poor shop line; a client slower than this is holding a connection, not sending.
+HEADER_TIMEOUT = 10.0  # seconds from a connection (or the previous answer) to a request's last header
+BODY_TIMEOUT = 30.0  # seconds from the request's headers to the last byte of its body
+MAX_IN_FLIGHT = 32  # requests one worker takes at once; beyond it, 503 with Retry-After
+# Times HQ believes: none before 2000 (a terminal with a reset clock says 1970 or year 1),
+# and none more than a day past HQ's own clock (time zones and drift stay well inside a day).
+EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+AHEAD = timedelta(days=1)
 log = logging.getLogger("associate_hq")
 
 
@@ -61,11 +76,19 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
 
 
 def from_environment() -> Starlette:
-    """The app of one `associate-hq serve` worker, on the database named by $ASSOCIATE_HQ_DB."""
-    return create_app(HQStorage.open(os.environ.get("ASSOCIATE_HQ_DB")))
+    """The app of one `associate-hq serve` worker, on the database named by $ASSOCIATE_HQ_DB.
+
+    The limits come from the environment too (set by `serve` from its options), since
+    each worker is a process of its own.
+    """
+    DeadlineProtocol.header_timeout = float(os.environ.get("ASSOCIATE_HQ_HEADER_TIMEOUT", HEADER_TIMEOUT))
+    return create_app(HQStorage.open(os.environ.get("ASSOCIATE_HQ_DB")),
+                      body_timeout=float(os.environ.get("ASSOCIATE_HQ_BODY_TIMEOUT", BODY_TIMEOUT)),
+                      max_in_flight=int(os.environ.get("ASSOCIATE_HQ_MAX_IN_FLIGHT", MAX_IN_FLIGHT)))
 
 
-def create_app(storage: HQStorage, *, max_body: int = MAX_BODY, max_inflated: int = MAX_INFLATED) -> Starlette:
+def create_app(storage: HQStorage, *, max_body: int = MAX_BODY, max_inflated: int = MAX_INFLATED,
+               body_timeout: float = BODY_TIMEOUT, max_in_flight: int = MAX_IN_FLIGHT) -> Starlette:
     async def authenticated(request: Request) -> tuple[str, str]:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
@@ -135,7 +158,10 @@ def create_app(storage: HQStorage, *, max_body: int = MAX_BODY, max_inflated: in
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         words = {404: "No such route; see /openapi.json.", 405: "This route does not take that method; see /openapi.json."}
-        return error_response(exc.status_code, "http_" + str(exc.status_code), words.get(exc.status_code, str(exc.detail)))
+        if exc.status_code == 405 and exc.headers and "Allow" in exc.headers:
+            words[405] = f"This route takes only {exc.headers['Allow']}; see /openapi.json."
+        return error_response(exc.status_code, "http_" + str(exc.status_code), words.get(exc.status_code, str(exc.detail)),
+                              exc.headers)
 
     async def storage_error(request: Request, exc: Exception) -> Response:
         if isinstance(exc, StorageBusy):
@@ -156,6 +182,7 @@ def create_app(storage: HQStorage, *, max_body: int = MAX_BODY, max_inflated: in
             Route("/openapi.json", openapi),
             Route("/dashboard", dashboard),
         ],
+        middleware=[Middleware(Guard, max_in_flight=max_in_flight, body_timeout=body_timeout)],
         exception_handlers={
             Refused: refused,
             HTTPException: http_error,
@@ -163,6 +190,107 @@ def create_app(storage: HQStorage, *, max_body: int = MAX_BODY, max_inflated: in
             Exception: unexpected,
         },
     )
+
+
+class Guard:
+    """At most `max_in_flight` requests at once in this worker, each body read within `body_timeout`.
+
+    Beyond the cap HQ answers 503 with Retry-After at once, before reading anything
+    more, so a burst costs the terminals a retry rather than HQ its memory. The body
+    deadline runs from the headers to the body's last byte: a client that stops
+    sending (or sends a byte a minute) gets 408 and its connection is closed.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_in_flight: int, body_timeout: float) -> None:
+        self.app, self.max_in_flight, self.body_timeout = app, max_in_flight, body_timeout
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.max_in_flight:
+            await error_response(503, "busy", f"HQ is taking {self.max_in_flight} requests at once already; "
+                                 "send this one again shortly.", {"Retry-After": "2"})(scope, receive, send)
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.body_timeout
+        body_done = False
+
+        async def receive_by_deadline() -> Message:
+            nonlocal body_done
+            if body_done:  # after the body only a disconnect can come: no deadline on waiting for it
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise Refused(408, "too_slow", f"The request body did not arrive within {self.body_timeout:g} s; "
+                              "send it again.", {"Connection": "close"}) from None
+            body_done = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
+
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive_by_deadline, send)
+        finally:
+            self.in_flight -= 1
+
+
+class DeadlineProtocol(H11Protocol):
+    """uvicorn's h11 protocol with a deadline on each request's headers.
+
+    uvicorn bounds only the idle time between requests (`timeout_keep_alive`), and
+    only once a first answer has gone out: a client that connects and sends nothing,
+    or sends its headers a byte at a time, holds a connection (and a file descriptor)
+    for ever. Here the headers must be complete within `header_timeout` of the
+    connection, or of the previous answer; otherwise HQ answers 408 and closes.
+    The headers' size is h11's limit (16 KiB), answered with 400.
+    """
+
+    header_timeout = HEADER_TIMEOUT
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._header_deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def handle_events(self) -> None:
+        cycle = self.cycle
+        super().handle_events()
+        if self.cycle is not cycle:  # a request's headers arrived whole
+            self._disarm()
+
+    def on_response_complete(self) -> None:
+        self._arm()  # the next request's headers are due (or the rest of a body HQ did not read)
+        super().on_response_complete()
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._header_deadline = self.loop.call_later(self.header_timeout, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._header_deadline is not None:
+            self._header_deadline.cancel()
+            self._header_deadline = None
+
+    def _too_slow(self) -> None:
+        self._header_deadline = None
+        if self.transport.is_closing():
+            return
+        if self.conn.their_state is h11.IDLE and self.conn.trailing_data[0]:  # part of a request came
+            body = msgspec.json.encode(ErrorBody(error="too_slow", message=f"The request headers did not arrive within "
+                                                 f"{self.header_timeout:g} s; send the request again."))
+            self.transport.write(b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
+                                 b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        self.transport.close()
 
 
 def viewer_of(storage: HQStorage, header: str) -> str | None:
@@ -219,6 +347,9 @@ def inflate(body: bytes, encoding: str, max_inflated: int) -> bytes:
         raise _too_large(MAX_BODY, max_inflated)
     if not inflater.eof:
         raise Refused(400, "bad_gzip", "The gzip body is cut short; send the whole batch again.")
+    if inflater.unused_data:  # a second gzip member (another batch?) or junk: one request carries one batch
+        raise Refused(400, "bad_gzip", f"{len(inflater.unused_data)} bytes follow the end of the gzip stream; "
+                      "send one batch per request, compressed as one gzip stream.")
     return inflated
 
 
@@ -245,12 +376,16 @@ def _ingest(storage: HQStorage, store_id: str, terminal_id: str, body: bytes, en
         records = [Received(record=record, id=record.id, version=record.version) for record in envelope.records]
     except msgspec.DecodeError:
         envelope, records = None, []
+    except RecursionError:
+        raise _too_deep() from None
     try:
         envelope = envelope or decode_envelope(body)
     except msgspec.ValidationError as error:
         raise Refused(422, "invalid_batch", f"The batch does not fit the contract (schemas/batch.schema.json): {error}") from None
     except msgspec.DecodeError as error:
         raise Refused(400, "bad_json", f"The body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise _too_deep() from None
     if envelope.store_id != store_id:
         raise Refused(403, "wrong_store", f"This token is for store {store_id}; it cannot send asks for store "
                       f"{envelope.store_id}. Enroll this terminal with a token for that store.")
@@ -262,8 +397,13 @@ def _ingest(storage: HQStorage, store_id: str, terminal_id: str, body: bytes, en
     except ValueError as error:
         raise Refused(422, "invalid_batch", f"sent_at '{envelope.sent_at}' is not a real time ({error}) - at `$.sent_at`; "
                       "send the terminal's UTC time, e.g. 2026-11-22T14:03:07.123Z") from None
-    skew = int((parse_utc(received_at) - sent_at).total_seconds() * 1000)
-    records = [_real_times(item) for item in records or [_received(raw) for raw in envelope.records]]
+    now = parse_utc(received_at)
+    wrong = _implausible("sent_at", envelope.sent_at, now)
+    if wrong:
+        raise Refused(422, "implausible_time", f"{wrong}. Nothing was stored: set the terminal's clock right "
+                      "(date, time and time zone) and sync again.")
+    skew = int((now - sent_at).total_seconds() * 1000)
+    records = [_real_times(item, now) for item in records or [_received(raw) for raw in envelope.records]]
     results = storage.apply_batch(
         store_id=store_id, terminal_id=terminal_id, batch_id=envelope.batch_id, sent_at=envelope.sent_at,
         received_at=received_at, clock_skew_ms=skew, records=records,
@@ -275,17 +415,35 @@ def _ingest(storage: HQStorage, store_id: str, terminal_id: str, body: bytes, en
 _batch_decoder = msgspec.json.Decoder(Batch)
 
 
+def _too_deep() -> Refused:
+    return Refused(400, "too_deep", "The JSON is nested far deeper than any batch (a record is at most 4 levels down); "
+                   "send records as schemas/batch.schema.json describes them.")
+
+
+def _implausible(name: str, text: str, now: datetime) -> str | None:
+    """Why a time (valid, in the contract's form) is outside what HQ believes (see EARLIEST and AHEAD), or None."""
+    moment = parse_utc(text)
+    if moment < EARLIEST:
+        return f"{name} {text} is before {EARLIEST:%Y-%m-%d}, earlier than any terminal - at `$.{name}`"
+    if moment > now + AHEAD:
+        return (f"{name} {text} is more than a day ahead of HQ's clock ({format_utc(now)}) "
+                f"- at `$.{name}`")
+    return None
+
+
 def _received(raw: msgspec.Raw) -> Received:
     try:
         record = decode_record(raw)
+    except RecursionError:
+        return Received(record=None, id="", version=0, problem="the record is nested far deeper than the contract allows")
     except RecordError as error:
         ask_id, version = _best_effort_key(raw)
         return Received(record=None, id=ask_id, version=version, problem=str(error))
     return Received(record=record, id=record.id, version=record.version)
 
 
-def _real_times(item: Received) -> Received:
-    """The contract's pattern lets 2026-02-30 through; the calendar does not."""
+def _real_times(item: Received, now: datetime) -> Received:
+    """The contract's pattern lets 2026-02-30 through, the calendar does not; nor does HQ take year 1 or next week."""
     if item.record is None:
         return item
     for name in ("created_at", "updated_at", "consent_at", "done_at"):
@@ -293,10 +451,13 @@ def _real_times(item: Received) -> Received:
         if value is None:
             continue
         try:
-            parse_utc(value)
+            wrong = _implausible(name, value, now)
         except ValueError as error:
             problem = f"{name} '{value}' is not a real time ({error}) - at `$.{name}`"
             return Received(record=None, id=item.id, version=item.version, problem=problem)
+        if wrong:
+            problem = f"{wrong}; the terminal's clock was wrong when it was saved: correct the time and save it again"
+            return Received(record=None, id=item.id, version=item.version, problem=problem, code="implausible_time")
     return item
 
 
@@ -314,7 +475,8 @@ def _best_effort_key(raw: msgspec.Raw) -> tuple[str, int]:
 
 
 def openapi_document() -> dict:
-    schemas = {name.removesuffix(".schema.json"): schema for name, schema in json_schemas().items()}
+    # The schema files refer to their own `#/$defs/...`; in OpenAPI those live under components.
+    schemas = {name.removesuffix(".schema.json"): _components_refs(schema) for name, schema in json_schemas().items()}
     components: dict = {}
     for schema in schemas.values():
         components.update(schema.get("$defs", {}))
@@ -355,3 +517,12 @@ def openapi_document() -> dict:
 
 def _top(schema: dict) -> str:
     return schema["$ref"].rsplit("/", 1)[-1] if "$ref" in schema else "Unknown"
+
+
+def _components_refs(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {key: value.replace("#/$defs/", "#/components/schemas/", 1) if key == "$ref" and isinstance(value, str)
+                else _components_refs(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_components_refs(item) for item in node]
+    return node

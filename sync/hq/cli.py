@@ -39,6 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, metavar="N",
                        help="worker processes (default 1); more than one wants PostgreSQL, see README")
     serve.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+    serve.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS",
+                       help="a request's headers must arrive within this of the connection or the last answer, "
+                            "else 408 and the connection is closed (default 10)")
+    serve.add_argument("--body-timeout", type=float, default=30.0, metavar="SECONDS",
+                       help="a request's body must arrive within this of its headers, else 408 (default 30)")
+    serve.add_argument("--max-in-flight", type=int, default=32, metavar="N",
+                       help="requests each worker takes at once; beyond, 503 with Retry-After (default 32)")
 
     db = commands.add_parser("db", help="the database's schema: upgrade, status",
                              description="Create or migrate HQ's database schema (PostgreSQL: run this before serve).")
@@ -231,20 +238,31 @@ def _serve(args: argparse.Namespace, url: str) -> int:
     try:
         import uvicorn
 
-        import sync.hq.app  # noqa: F401  (the workers import it by name)
+        import sync.hq.app  # the workers import the app by name; its protocol is passed here
     except ImportError as error:
         raise UsageError(f"the HQ service needs its extra packages ({error.name}): pip install 'associate-terminal[hq]'") from None
     if not 1 <= args.workers <= 64:
         raise UsageError(f"--workers {args.workers}: give a number from 1 to 64")
+    for option, value, low, high in (("--header-timeout", args.header_timeout, 0.1, 600),
+                                     ("--body-timeout", args.body_timeout, 0.1, 600),
+                                     ("--max-in-flight", args.max_in_flight, 1, 10_000)):
+        if not low <= value <= high:
+            raise UsageError(f"{option} {value:g}: give a number from {low:g} to {high:g}")
     with HQStorage.open(url) as storage:  # the schema checked (or a SQLite file upgraded) once, before any worker starts
         where = storage.db.where
     # Each worker opens the database itself, from the environment it inherits.
     os.environ["ASSOCIATE_HQ_DB"] = url
+    os.environ["ASSOCIATE_HQ_HEADER_TIMEOUT"] = str(args.header_timeout)
+    os.environ["ASSOCIATE_HQ_BODY_TIMEOUT"] = str(args.body_timeout)
+    os.environ["ASSOCIATE_HQ_MAX_IN_FLIGHT"] = str(args.max_in_flight)
     print(f"associate-hq: serving {where} on http://{args.host}:{args.port} with {args.workers} "
           f"worker{'s' if args.workers > 1 else ''}", file=sys.stderr, flush=True)
     # uvicorn handles SIGTERM and SIGINT: it finishes the requests in flight, then stops.
+    # h11 always (httptools, if installed, would bypass the header deadline); the keep-alive
+    # timeout stays below the header deadline, so an idle connection closes quietly first.
     uvicorn.run("sync.hq.app:from_environment", factory=True, host=args.host, port=args.port, workers=args.workers,
-                log_level=args.log_level, access_log=args.log_level == "debug", server_header=False)
+                log_level=args.log_level, access_log=args.log_level == "debug", server_header=False,
+                http=sync.hq.app.DeadlineProtocol, timeout_keep_alive=min(5, args.header_timeout / 2))
     return 0
 
 
