@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import threading
 import zlib
 from datetime import datetime, timedelta, timezone
@@ -41,6 +42,7 @@ from schemas.records import (
     format_utc,
     json_schemas,
     parse_utc,
+    unsafe_text,
 )
 from sync.hq.storage import HQStorage, Received, StorageBusy, StorageError
 
@@ -404,6 +406,8 @@ def _ingest(storage: HQStorage, store_id: str, terminal_id: str, body: bytes, en
                       "(date, time and time zone) and sync again.")
     skew = int((now - sent_at).total_seconds() * 1000)
     records = [_real_times(item, now) for item in records or [_received(raw) for raw in envelope.records]]
+    if _MAY_HOLD_CONTROL.search(body):  # most batches: one search of the body, no walk of every record
+        records = [_plain_text(item) for item in records]
     results = storage.apply_batch(
         store_id=store_id, terminal_id=terminal_id, batch_id=envelope.batch_id, sent_at=envelope.sent_at,
         received_at=received_at, clock_skew_ms=skew, records=records,
@@ -459,6 +463,22 @@ def _real_times(item: Received, now: datetime) -> Received:
             problem = f"{wrong}; the terminal's clock was wrong when it was saved: correct the time and save it again"
             return Received(record=None, id=item.id, version=item.version, problem=problem, code="implausible_time")
     return item
+
+
+# A control character in a JSON body is an escape (\u001b, \n, ...), DEL, or the UTF-8 of C1 or a bidi control.
+_MAY_HOLD_CONTROL = re.compile(
+    rb"\\(?:u00[0189]|u007f|u20[26]|[bfnrt])|\x7f|\xc2[\x80-\x9f]|\xe2\x80[\xaa-\xae]|\xe2\x81[\xa6-\xa9]",
+    re.IGNORECASE,
+)
+
+
+def _plain_text(item: Received) -> Received:
+    """A record whose text holds a control character is refused alone, saying where."""
+    if item.record is None or (problem := unsafe_text(item.record)) is None:
+        return item
+    return Received(record=None, id=item.id, version=item.version, code="control_character",
+                    problem=f"{problem}; HQ stores text as typed, without control characters. "
+                            "Edit the text on the terminal to send it again.")
 
 
 def _best_effort_key(raw: msgspec.Raw) -> tuple[str, int]:

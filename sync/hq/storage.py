@@ -67,6 +67,7 @@ class Received:
     id: str = ""
     version: int = 0
     problem: str | None = None  # the contract's message when record is None
+    code: str = "invalid"  # the code HQ answers with when record is None
 
 
 @dataclass(frozen=True)
@@ -286,8 +287,9 @@ class HQStorage:
         for index, item in enumerate(records):
             record = item.record
             if record is None:
-                checked[index] = RecordResult(id=item.id, version=item.version, status="rejected", code="invalid",
-                                              message=f"This record does not fit the contract: {item.problem}")
+                message = f"This record does not fit the contract: {item.problem}" if item.code == "invalid" else item.problem
+                checked[index] = RecordResult(id=item.id, version=item.version, status="rejected", code=item.code,
+                                              message=message)
             elif record.store_id != store_id or record.terminal_id != terminal_id:
                 checked[index] = _rejected(record, "wrong_store",
                     f"This {_noun(record)} was logged as store {record.store_id}, terminal {record.terminal_id}, but "
