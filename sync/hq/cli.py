@@ -11,7 +11,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
+from schemas import PrintRelease
 from schemas.records import format_utc
+from schemas.text import clean, csv_row, json_text
+from sync.hq import install_hint
 from sync.hq.storage import HQStorage, StorageError, default_url
 
 EXIT_FAILED = 1
@@ -30,6 +33,7 @@ class UsageError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="associate-hq", description="Associate Terminal HQ: receive the asks of every store.")
     parser.add_argument("--db", metavar="URL", help="database URL (default: $ASSOCIATE_HQ_DB or sqlite:///<data dir>/hq.db)")
+    parser.add_argument("--version", action=PrintRelease)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     serve = commands.add_parser("serve", help="run the HQ service", description="Run the HQ service (HTTP; put TLS in front of it).")
@@ -38,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     serve.add_argument("--workers", type=int, default=1, metavar="N",
                        help="worker processes (default 1); more than one wants PostgreSQL, see README")
-    serve.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
+    serve.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"),
+                       help="how much the service logs (default info; debug also logs every request)")
     serve.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS",
                        help="a request's headers must arrive within this of the connection or the last answer, "
                             "else 408 and the connection is closed (default 10)")
@@ -53,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     _db(db_actions.add_parser("upgrade", help="create the tables, or migrate them to this release's schema",
                               description="Create HQ's tables, or migrate them to this release's schema. Safe to run "
                                           "again, and while HQ serves: workers wait for it."))
-    _db(db_actions.add_parser("status", help="the schema the database is at and the one this release needs"))
+    _db(db_actions.add_parser("status", help="the schema the database is at and the one this release needs",
+                              description="Print the schema version the database is at, the one this release "
+                                          "needs, and whether `db upgrade` has work to do. Changes nothing."))
 
     terminal = commands.add_parser("terminal", help="terminal tokens: add, list, revoke", description="Manage terminal tokens.")
     actions = terminal.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -67,8 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     _db(listing)
     revoke = actions.add_parser("revoke", help="revoke a terminal's token", description="Revoke a terminal's token at once.")
     _db(revoke)
-    revoke.add_argument("--store", required=True, metavar="S")
-    revoke.add_argument("--terminal", required=True, metavar="T")
+    revoke.add_argument("--store", required=True, metavar="S", help="the terminal's store id, as in terminal list")
+    revoke.add_argument("--terminal", required=True, metavar="T", help="the terminal id, as in terminal list")
 
     taxonomy = commands.add_parser("taxonomy", help="publish or show the taxonomy terminals pull",
                                    description="Publish or show the taxonomy pack that enrolled terminals pull.")
@@ -82,20 +89,23 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="write every ask HQ holds to stdout",
                                  description="Write every ask HQ holds (latest version) to stdout.")
     _db(export)
-    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl",
+                        help="jsonl: one JSON object per ask (default); csv: one row per ask, with a header")
     export.add_argument("--since", metavar="DATE", help="only asks created on or after DATE (YYYY-MM-DD or ISO-8601, UTC)")
-    report = commands.add_parser(
-        "report", help="top unmet demand across stores (or: report follow-ups)",
-        description="Top unmet demand across stores: asks per demand group, stores, week-on-week trend, "
+    demand_words = ("Top unmet demand across stores: asks per demand group, stores, week-on-week trend, "
                     "substitutes taken, value lost where a price was given; then data quality per store.")
+    report = commands.add_parser("report", help="top unmet demand across stores (or: report follow-ups)",
+                                 description=demand_words + " `report follow-ups --help` for the follow-ups report.")
     _db(report)
-    report.add_argument("name", nargs="?", choices=("demand", "follow-ups"), default="demand",
-                        help="demand (default) or follow-ups: per store, what came of the follow-ups")
-    _period(report)
-    report.add_argument("--store", metavar="S", help="only this store's asks")
-    report.add_argument("--category", metavar="C", help="only this category and those under it, e.g. clothing")
-    report.add_argument("--top", type=int, default=20, metavar="N", help="how many groups (default 20)")
-    report.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    _demand_options(report)
+    reports = report.add_subparsers(dest="name", metavar="REPORT")
+    _demand_options(reports.add_parser("demand", help="top unmet demand (the default)", description=demand_words),
+                    default=argparse.SUPPRESS)
+    follow_ups = reports.add_parser(
+        "follow-ups", help="per store: follow-ups done, won back (bought or reserved), open, overdue",
+        description="Per store: follow-ups promised, done, won back (bought or reserved) and the rate, not "
+                    "interested, not reached, still unavailable, open, overdue and cancelled; then all stores.")
+    _db(follow_ups)
 
     digest = commands.add_parser("digest", help="write the weekly digest (Markdown and HTML)",
                                  description="Write the weekly digest for designers and merchandisers: top unmet asks "
@@ -108,20 +118,37 @@ def build_parser() -> argparse.ArgumentParser:
     viewer = commands.add_parser("viewer", help="dashboard tokens for people at HQ: add, list, revoke",
                                  description="Tokens for reading /dashboard in a browser (user: the viewer's name).")
     viewer_actions = viewer.add_subparsers(dest="action", metavar="ACTION", required=True)
-    viewer_add = viewer_actions.add_parser("add", help="create a dashboard token (printed once)")
+    viewer_add = viewer_actions.add_parser(
+        "add", help="create a dashboard token (printed once)",
+        description="Create a token for reading /dashboard and print it once; HQ keeps only its hash. In the "
+                    "browser, sign in with NAME as the user and the token as the password.")
     _db(viewer_add)
-    viewer_add.add_argument("name", metavar="NAME", help="who it is for, e.g. merch-team")
-    _db(viewer_actions.add_parser("list", help="list dashboard viewers"))
-    viewer_revoke = viewer_actions.add_parser("revoke", help="revoke a viewer's tokens")
+    viewer_add.add_argument("name", metavar="NAME", help="who it is for, e.g. merch-team (1 to 32 letters, digits, . _ -)")
+    _db(viewer_actions.add_parser("list", help="list dashboard viewers",
+                                  description="List dashboard viewers: name, when created, active or revoked."))
+    viewer_revoke = viewer_actions.add_parser("revoke", help="revoke a viewer's tokens",
+                                              description="Revoke a viewer's dashboard tokens at once.")
     _db(viewer_revoke)
-    viewer_revoke.add_argument("name", metavar="NAME")
+    viewer_revoke.add_argument("name", metavar="NAME", help="the viewer's name, as in viewer list")
     return parser
 
 
-def _period(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--since", default="7d", metavar="SPAN",
+def _demand_options(parser: argparse.ArgumentParser, default: object = None) -> None:
+    """The demand report's options, on `report` and on `report demand` (whose unset options keep report's)."""
+    def given(value: object) -> object:
+        return value if default is None else default
+
+    parser.add_argument("--since", default=given("7d"), metavar="SPAN",
                         help="how far back in whole UTC days, today included: 7d, 4w or a date YYYY-MM-DD (default 7d)")
-    parser.add_argument("--until", metavar="DATE", help="last day included, YYYY-MM-DD (default: today, UTC)")
+    parser.add_argument("--until", default=given(None), metavar="DATE",
+                        help="last day included, YYYY-MM-DD (default: today, UTC)")
+    parser.add_argument("--store", default=given(None), metavar="S", help="only this store's asks")
+    parser.add_argument("--category", default=given(None), metavar="C",
+                        help="only this category and those under it, e.g. clothing")
+    parser.add_argument("--top", type=int, default=given(20), metavar="N", help="how many groups, 1 to 1000 (default 20)")
+    parser.add_argument("--format", choices=("table", "json", "csv"), default=given("table"),
+                        help="table: for a person (default); json: every field and the data-quality block; "
+                             "csv: one row per group")
 
 
 def _db(parser: argparse.ArgumentParser) -> None:
@@ -186,14 +213,15 @@ def _report(args: argparse.Namespace, storage: HQStorage, out: TextIO) -> int:
 
         console = Console(file=out, width=None if out.isatty() else 140)
         if not groups:
-            console.print(f"No unmet asks from {format_utc(period.since)[:10]}"
-                          + (f" for store {args.store}" if args.store else "")
-                          + (f" in category {args.category}" if args.category else "") + ".")
+            console.print(clean(f"No unmet asks from {format_utc(period.since)[:10]}"
+                                + (f" for store {args.store}" if args.store else "")
+                                + (f" in category {args.category}" if args.category else "") + "."),
+                          markup=False, highlight=False)
         for table in report.demand_tables(groups, quality, period)[0 if groups else 1:]:
             console.print(table)
         if quality["asks"]:
             console.print(f"Coded other: {quality['other_share']:.1%} of asks; uncategorised: "
-                          f"{quality['uncategorised_share']:.1%}.")
+                          f"{quality['uncategorised_share']:.1%}.", markup=False, highlight=False)
     return 0
 
 
@@ -240,7 +268,7 @@ def _serve(args: argparse.Namespace, url: str) -> int:
 
         import sync.hq.app  # the workers import the app by name; its protocol is passed here
     except ImportError as error:
-        raise UsageError(f"the HQ service needs its extra packages ({error.name}): pip install 'associate-terminal[hq]'") from None
+        raise UsageError(f"the HQ service needs its extra packages ({error.name}): {install_hint('hq')}") from None
     if not 1 <= args.workers <= 64:
         raise UsageError(f"--workers {args.workers}: give a number from 1 to 64")
     for option, value, low, high in (("--header-timeout", args.header_timeout, 0.1, 600),
@@ -363,13 +391,14 @@ def _export(args: argparse.Namespace, storage: HQStorage, out: TextIO) -> int:
     asks = storage.iter_asks(since=since)
     if args.format == "jsonl":
         for ask in asks:
-            out.write(json.dumps(ask, ensure_ascii=False) + "\n")
+            out.write(json_text(json.dumps(ask, ensure_ascii=False)) + "\n")
         return 0
     writer = csv.writer(out)
     writer.writerow(EXPORT_FIELDS)
     for ask in asks:
         ask["attributes"] = json.dumps(ask["attributes"], ensure_ascii=False, sort_keys=True)
-        writer.writerow("" if ask[f] is None else str(ask[f]).lower() if isinstance(ask[f], bool) else ask[f] for f in EXPORT_FIELDS)
+        writer.writerow(csv_row("" if ask[f] is None else str(ask[f]).lower() if isinstance(ask[f], bool) else ask[f]
+                                for f in EXPORT_FIELDS))
     return 0
 
 
