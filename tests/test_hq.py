@@ -277,3 +277,14 @@ def test_export_writes_every_ask_held_as_jsonl_or_csv(hq, http) -> None:
     csv_text = run_cli(hq, "export", "--format", "csv").stdout.splitlines()
     assert csv_text[0].startswith("id,version") and len(csv_text) == 3
     assert csv_text[2].split(",")[:2] == [ask(2)["id"], "2"] and ",true," in csv_text[2]
+
+
+def test_running_out_of_file_descriptors_is_busy_not_a_failure(hq, http, monkeypatch) -> None:
+    import errno
+
+    def no_descriptors():
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(hq.storage, "taxonomy", no_descriptors)
+    answer = http.get("/v1/taxonomy")
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "2" and answer.json()["error"] == "busy"

@@ -9,6 +9,7 @@ wrong and how to fix it; it never reaches the database.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import re
@@ -172,6 +173,9 @@ def create_app(storage: HQStorage, *, max_body: int = MAX_BODY, max_inflated: in
         return error_response(503, "database", "HQ's database failed; send the batch again later.", {"Retry-After": "10"})
 
     async def unexpected(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE):
+            log.warning("out of file descriptors on %s %s: raise LimitNOFILE (README)", request.method, request.url.path)
+            return error_response(503, "busy", "HQ is busy; send the request again shortly.", {"Retry-After": "2"})
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error_response(500, "internal", "HQ failed unexpectedly; nothing was stored. Send the batch again later.")
 
