@@ -27,7 +27,7 @@ from associate_tui.screens.follow_ups import FollowUpsScreen
 from associate_tui.screens.insights import InsightsScreen
 from associate_tui.screens.recent import RecentScreen
 from associate_tui.screens.sync import SyncScreen
-from associate_tui.taxonomy import Taxonomy, load_pack
+from schemas.taxonomy import Taxonomy
 from associate_tui.widgets.sync_status import describe
 from schemas.text import clean
 
@@ -93,7 +93,7 @@ class AssociateApp(App[None]):
         self.config = config or config_module.load()
         self.config_file = config_file or config_module.config_path()
         self.database = database or config_module.database_path()
-        self.taxonomy: Taxonomy = load_pack(self.config.taxonomy)
+        self.taxonomy: Taxonomy = config_module.load_taxonomy(self.config.taxonomy)
         self._store: Store | None = None
         self._store_lock = threading.Lock()
         self._started = False
@@ -252,7 +252,7 @@ class AssociateApp(App[None]):
                 self._backoff = self._backoff or Backoff()
                 delay = min(delay, self._backoff.next_delay(event.retry_after))
         if event.taxonomy_updated and self.config.taxonomy == "hq":
-            pulled = load_pack(self.config.taxonomy)
+            pulled = config_module.load_taxonomy(self.config.taxonomy)
             if (pulled.name, pulled.version) != (self.taxonomy.name, self.taxonomy.version):
                 self.notify(f"HQ's taxonomy {pulled.label} {pulled.version} is in use now.", title="Sync", timeout=6)
             self._swap_taxonomy(pulled)
@@ -284,7 +284,7 @@ class AssociateApp(App[None]):
         taxonomy_changed = config.taxonomy != self.config.taxonomy
         self.config = config.with_changes(from_file=True)
         if taxonomy_changed:
-            self._swap_taxonomy(load_pack(config.taxonomy))
+            self._swap_taxonomy(config_module.load_taxonomy(config.taxonomy))
         self._update_subtitle()
         self._show_sync_line()
         if notify:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from schemas.text import clean
 
 if TYPE_CHECKING:
-    from associate_tui.taxonomy import Taxonomy
+    from schemas.taxonomy import Taxonomy
 
 MAX_TEXT = 300
 MAX_SUBSTITUTE = 200
@@ -176,7 +176,7 @@ def checked(draft: AskDraft, taxonomy: Taxonomy) -> AskDraft:
 def _guard_text(value: str | None, found: list[str]) -> str | None:
     if not value:
         return value
-    from associate_tui.privacy import mask
+    from schemas.privacy import mask
 
     result = mask(value)
     found.extend(result.found)

@@ -20,7 +20,7 @@ from schemas.text import clean, csv_row, json_text
 
 if TYPE_CHECKING:
     from associate_tui.store import Store
-    from associate_tui.taxonomy import Taxonomy
+    from schemas.taxonomy import Taxonomy
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -160,10 +160,10 @@ def _run_app(config: config_module.Config) -> int:
 
 
 def _taxonomy(config: config_module.Config) -> Taxonomy:
-    from associate_tui.taxonomy import TaxonomyError, load_pack
+    from schemas.taxonomy import TaxonomyError
 
     try:
-        return load_pack(config.taxonomy)
+        return config_module.load_taxonomy(config.taxonomy)
     except TaxonomyError as error:
         raise UsageError(f"taxonomy '{config.taxonomy}' from the config: {error}") from error
 

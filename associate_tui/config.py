@@ -15,6 +15,8 @@ from pathlib import Path
 
 import platformdirs
 
+from schemas.taxonomy import HQ_PACK, Taxonomy, load_pack
+
 APP_NAME = "associate-terminal"
 DB_FILENAME = "associate.db"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
@@ -82,6 +84,14 @@ def lock_path() -> Path:
 def hq_taxonomy_path() -> Path:
     """The last good taxonomy pulled from HQ (used when taxonomy = "hq")."""
     return data_dir() / "taxonomy-hq.json"
+
+
+def load_taxonomy(name_or_path: str) -> Taxonomy:
+    """The pack the config names: built-in, a file, or "hq" (the last pulled from HQ; until then, retail)."""
+    if name_or_path == HQ_PACK:
+        path = hq_taxonomy_path()
+        return load_pack(str(path)) if path.exists() else load_pack("retail")
+    return load_pack(name_or_path)
 
 
 def check_hq_url(value: str) -> str | None:

@@ -239,7 +239,7 @@ def guarded(draft: CustomerDraft, found: list[str] | None = None) -> CustomerDra
     Phone and email are not: they are validated as such, and a phone number is not
     a card. `found` collects what kinds of number were masked, for the message.
     """
-    from associate_tui.privacy import mask
+    from schemas.privacy import mask
 
     found = [] if found is None else found
 

@@ -139,14 +139,14 @@ def describe_adopted(adopted: dict[str, int], store_id: str, terminal_id: str) -
 
 def install_taxonomy(body: bytes, path: Path | None = None) -> None:
     """Check a pack from HQ and swap it in atomically; ValueError (TaxonomyError) if unusable."""
-    from associate_tui.taxonomy import _decode
+    from schemas.taxonomy import parse_pack
 
     path = path or config_module.hq_taxonomy_path()
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ValueError("the pack is not UTF-8 text") from error
-    _decode(text, "HQ's taxonomy")  # raises TaxonomyError, a ValueError, naming the field
+    parse_pack(text, "HQ's taxonomy")  # raises TaxonomyError, a ValueError, naming the field
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text(text, encoding="utf-8")

@@ -24,9 +24,9 @@ import sqlite_utils
 from associate_tui.asks import Ask, AskDraft, fold_spaces, guarded, in_lines
 from associate_tui.customers import Customer, CustomerDraft, FollowUp, Preferences
 from associate_tui.customers import guarded as guarded_customer
-from associate_tui.demand import VALUE_ATTRIBUTES, Vocabulary, demand_key, fold, search_words
+from schemas.demand import VALUE_ATTRIBUTES, Vocabulary, demand_key, fold, search_words
 from associate_tui.ids import format_utc, utc_now, uuid7
-from associate_tui.privacy import mask
+from schemas.privacy import mask
 
 BUSY_TIMEOUT_MS = 5000
 
@@ -352,7 +352,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         6,
         "demand groups and same-as asks",
         (
-            # The ask's demand group (associate_tui/demand.py): the same ask, however it was
+            # The ask's demand group (schemas/demand.py): the same ask, however it was
             # worded, counted together on the insights screen and offered as "asked before".
             "ALTER TABLE asks ADD COLUMN demand_key TEXT",
             # Logged with one key as the same as an earlier ask (its id).

@@ -12,7 +12,7 @@ import random
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from associate_tui.taxonomy import load_pack
+from schemas.taxonomy import load_pack
 from schemas.records import format_utc
 
 RETAIL = load_pack("retail")

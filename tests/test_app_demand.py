@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from associate_tui.asks import AskDraft, checked
 from associate_tui.store import Store
-from associate_tui.taxonomy import load_pack
+from schemas.taxonomy import load_pack
 from associate_tui.widgets.similar_asks import SimilarAsks
 from tests.test_app import make_app, message, rows, settle, type_text
 

@@ -183,7 +183,7 @@ READ_ONLY_RUN = """
 import os, sys
 import associate_tui.store  # load everything first: Python's own files may be closed to nobody
 from associate_tui.cli import main
-from associate_tui.taxonomy import load_pack
+from schemas.taxonomy import load_pack
 load_pack("retail")
 if os.geteuid() == 0:  # root ignores file modes: drop to nobody, as a shop PC's user would be
     os.setgid(65534)
@@ -208,7 +208,7 @@ def test_a_read_only_data_folder_is_explained() -> None:
 
 def test_storage_and_parsing_modules_do_not_import_textual_or_rich() -> None:
     code = (
-        "import sys, associate_tui.store, associate_tui.taxonomy, associate_tui.asks, associate_tui.config, "
+        "import sys, associate_tui.store, schemas.taxonomy, associate_tui.asks, associate_tui.config, "
         "associate_tui.cli, associate_tui.hq, associate_tui.sync_command; bad = [m for m in ('textual', 'rich') if m in sys.modules]; print(bad); "
         "sys.exit(1 if bad else 0)"
     )

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from associate_tui.asks import AskDraft, checked
-from associate_tui.demand import demand_key, group_of, lost_value, search_words
+from schemas.demand import demand_key, group_of, lost_value, search_words
 from associate_tui.store import Store
-from associate_tui.taxonomy import load_pack
+from schemas.taxonomy import load_pack
 
 RETAIL = load_pack("retail")
 VOCABULARY = RETAIL.vocabulary()

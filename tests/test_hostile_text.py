@@ -24,7 +24,7 @@ from associate_tui.config import Config
 from associate_tui.customers import CustomerDraft
 from associate_tui.customers import checked as checked_customer
 from associate_tui.store import FollowUpPlan, Store
-from associate_tui.taxonomy import load_pack
+from schemas.taxonomy import load_pack
 from tests.hostile_text import HOSTILE, has_control, shown
 
 SHORT = {name: text for name, text in HOSTILE.items() if len(shown(text)) <= 30}

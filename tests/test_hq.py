@@ -227,7 +227,7 @@ def test_the_taxonomy_comes_with_an_etag_and_304_when_unchanged(hq, http) -> Non
     assert first.status_code == 200 and first.json()["name"] == "retail"
     etag = first.headers["ETag"]
     assert http.get("/v1/taxonomy", headers={"If-None-Match": etag}).status_code == 304
-    bank = ROOT / "associate_tui" / "packs" / "bank.json"
+    bank = ROOT / "schemas" / "packs" / "bank.json"
     done = run_cli(hq, "taxonomy", "set", str(bank))
     assert done.returncode == 0 and "Published bank" in done.stdout
     changed = http.get("/v1/taxonomy", headers={"If-None-Match": etag})

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from hq_server import ROOT, HQDatabase, HQProcess, add_terminal
-from associate_tui.demand import demand_key
+from schemas.demand import demand_key
 from sync.hq import rollups
 from sync.hq.storage import HQStorage, Received
 
@@ -124,7 +124,7 @@ def test_the_daily_rollups_kept_at_ingest_equal_those_derived_from_the_asks(hq_d
 
         # A new taxonomy regroups every ask, and the daily counts follow.
         before = dict(hq_db.rows("SELECT id, demand_key FROM asks"))
-        storage.publish_taxonomy((ROOT / "associate_tui" / "packs" / "bank.json").read_bytes())  # no colour words
+        storage.publish_taxonomy((ROOT / "schemas" / "packs" / "bank.json").read_bytes())  # no colour words
         words = storage.taxonomy_pack().vocabulary()
         after = {row[0]: row[1:] for row in hq_db.rows("SELECT id, demand_key, category, attributes, text FROM asks")}
         assert {i: key for i, (key, *_) in after.items()} == {

@@ -22,7 +22,7 @@ from privacy_corpus import (
 )
 
 from associate_tui.customers import CustomerDraft, Preferences, checked
-from associate_tui.privacy import (
+from schemas.privacy import (
     CARD,
     IBAN,
     SSN,

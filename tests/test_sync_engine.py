@@ -260,9 +260,9 @@ def test_config_checks_the_hq_address_and_interval(tmp_path) -> None:
 
 
 def test_hq_taxonomy_is_pulled_with_its_etag_and_a_bad_one_keeps_the_last_good(db_path) -> None:
-    from associate_tui.taxonomy import load_pack
+    from associate_tui.config import load_taxonomy
 
-    bank = (ROOT / "associate_tui" / "packs" / "bank.json").read_bytes()
+    bank = (ROOT / "schemas" / "packs" / "bank.json").read_bytes()
     published = {"body": bank, "etag": '"v1"'}
     asked_with: list[str | None] = []
 
@@ -272,16 +272,16 @@ def test_hq_taxonomy_is_pulled_with_its_etag_and_a_bad_one_keeps_the_last_good(d
             return httpx.Response(304)
         return httpx.Response(200, content=published["body"], headers={"ETag": published["etag"]})
 
-    assert load_pack("hq").name == "retail"  # nothing pulled yet
+    assert load_taxonomy("hq").name == "retail"  # nothing pulled yet
     client = HQClient("http://hq.test", "at1_test", transport=httpx.MockTransport(hq_side))
     with Store(db_path) as store:
         first = sync_once(store, client, Identity("S1", "T1"), taxonomy_sink=hq.install_taxonomy)
-        assert first.taxonomy_updated and load_pack("hq").name == "bank"
+        assert first.taxonomy_updated and load_taxonomy("hq").name == "bank"
         second = sync_once(store, client, Identity("S1", "T1"), taxonomy_sink=hq.install_taxonomy)
         assert not second.taxonomy_updated and asked_with == [None, '"v1"']
 
         published.update(body=b'{"name": "broken"}', etag='"v2"')
         third = sync_once(store, client, Identity("S1", "T1"), taxonomy_sink=hq.install_taxonomy)
         assert not third.taxonomy_updated and "keeping the current one" in third.warning
-        assert load_pack("hq").name == "bank"  # the last good pack stays
+        assert load_taxonomy("hq").name == "bank"  # the last good pack stays
         assert "taxonomy" in store.sync_status().last_error

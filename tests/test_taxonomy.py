@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import pytest
 
-from associate_tui.taxonomy import (
+from schemas.taxonomy import (
     BUILTIN_PACKS,
     Taxonomy,
     TaxonomyError,
@@ -416,7 +416,7 @@ def test_recognition_is_fast_enough_for_every_keystroke(retail: Taxonomy, bank: 
 
 
 def test_taxonomy_imports_no_ui_libraries() -> None:
-    code = "import associate_tui.taxonomy, sys; assert 'textual' not in sys.modules and 'rich' not in sys.modules"
+    code = "import schemas.taxonomy, sys; assert 'textual' not in sys.modules and 'rich' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
 

@@ -23,7 +23,7 @@ from associate_tui.asks import (
     sensitive_found,
 )
 from associate_tui.customers import due_on
-from associate_tui.privacy import describe
+from schemas.privacy import describe
 from associate_tui.screens.customers import Attached, CustomerPickerScreen
 from associate_tui.screens.edit import edit_from_table
 from associate_tui.screens.messages import StoreFailed, report_worker_failure
@@ -37,7 +37,7 @@ from associate_tui.widgets.sync_status import SyncStatusBar
 if TYPE_CHECKING:
     from associate_tui.app import AssociateApp
     from associate_tui.store import Similar
-    from associate_tui.taxonomy import Taxonomy
+    from schemas.taxonomy import Taxonomy
 
 RECENT_ON_CAPTURE = 20
 

@@ -78,7 +78,7 @@ class SettingsScreen(ModalScreen["config_module.Config | None"]):
         self.config = config
 
     def compose(self) -> ComposeResult:
-        from associate_tui.taxonomy import BUILTIN_PACKS
+        from schemas.taxonomy import BUILTIN_PACKS
 
         packs = list(BUILTIN_PACKS)
         if self.config.taxonomy not in packs:

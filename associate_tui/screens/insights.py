@@ -30,7 +30,7 @@ from associate_tui.widgets.literal import literal
 if TYPE_CHECKING:
     from associate_tui.app import AssociateApp
     from associate_tui.store import FollowUpFeedback, Insights
-    from associate_tui.taxonomy import Taxonomy
+    from schemas.taxonomy import Taxonomy
 
 
 @dataclass(frozen=True)

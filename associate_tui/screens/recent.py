@@ -24,7 +24,7 @@ from associate_tui.widgets.sync_status import SyncStatusBar
 if TYPE_CHECKING:
     from associate_tui.app import AssociateApp
     from associate_tui.asks import Ask
-    from associate_tui.taxonomy import Taxonomy
+    from schemas.taxonomy import Taxonomy
 
 RESULT_LIMIT = 200
 

@@ -30,7 +30,7 @@ from associate_tui.widgets.literal import literal
 from associate_tui.widgets.similar_asks import SimilarAsks
 
 if TYPE_CHECKING:
-    from associate_tui.taxonomy import Taxonomy
+    from schemas.taxonomy import Taxonomy
 
 ASK_PROMPT = "What did the customer ask for?"
 

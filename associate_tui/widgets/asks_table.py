@@ -11,7 +11,7 @@ from associate_tui.widgets.literal import cell
 
 if TYPE_CHECKING:
     from associate_tui.asks import Ask
-    from associate_tui.taxonomy import Taxonomy
+    from schemas.taxonomy import Taxonomy
 
 
 def local_time(stamp: str) -> str:

@@ -14,7 +14,7 @@ from textual.widget import Widget
 from associate_tui.widgets.literal import literal
 
 if TYPE_CHECKING:
-    from associate_tui.taxonomy import Category, Taxonomy
+    from schemas.taxonomy import Category, Taxonomy
 
 
 class CategoryPicker(Widget, can_focus=True):

@@ -19,7 +19,7 @@ from associate_tui.widgets.literal import literal
 
 if TYPE_CHECKING:
     from associate_tui.store import Similar
-    from associate_tui.taxonomy import Taxonomy
+    from schemas.taxonomy import Taxonomy
 
 
 def describe(similar: Similar, taxonomy: Taxonomy) -> str:

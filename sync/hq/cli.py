@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     tax_actions = taxonomy.add_subparsers(dest="action", metavar="ACTION", required=True)
     publish = tax_actions.add_parser("set", help="check and publish a pack file", description="Check a pack file and publish it.")
     _db(publish)
-    publish.add_argument("file", metavar="FILE", help="a taxonomy pack (JSON), e.g. associate_tui/packs/bank.json")
+    publish.add_argument("file", metavar="FILE", help="a taxonomy pack (JSON), e.g. schemas/packs/bank.json")
     show = tax_actions.add_parser("show", help="show the published pack", description="Show the published pack's name, version and ETag.")
     _db(show)
 
@@ -365,12 +365,12 @@ def _taxonomy(args: argparse.Namespace, storage: HQStorage, out: TextIO) -> int:
         return 0
     # The pack checker is the terminal's own (stdlib only), so HQ never publishes
     # what terminals would refuse.
-    from associate_tui.taxonomy import TaxonomyError, _decode
+    from schemas.taxonomy import TaxonomyError, parse_pack
 
     path = Path(args.file)
     try:
         body = path.read_bytes()
-        pack = _decode(body.decode("utf-8"), path.name)
+        pack = parse_pack(body.decode("utf-8"), path.name)
     except OSError as error:
         raise UsageError(f"cannot read {path}: {error.strerror}") from None
     except (UnicodeDecodeError, TaxonomyError) as error:

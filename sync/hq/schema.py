@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from associate_tui.demand import VALUE_ATTRIBUTES, lost_value
+from schemas.demand import VALUE_ATTRIBUTES, lost_value
 from schemas.records import utc_now
 from sync.hq import rollups, vault
 from sync.hq.database import Connection, Database, StorageError, is_postgres, postgres_ddl
@@ -217,7 +217,7 @@ MIGRATIONS: tuple[tuple[int, str, tuple[Step, ...]], ...] = (
         "demand groups, same-as asks, dashboard viewers",
         (
             "ALTER TABLE asks ADD COLUMN same_as TEXT",
-            # The ask's demand group (associate_tui/demand.py), computed here with HQ's
+            # The ask's demand group (schemas/demand.py), computed here with HQ's
             # published taxonomy so every store's asks add up the same way.
             "ALTER TABLE asks ADD COLUMN demand_key TEXT",
             "CREATE INDEX asks_created ON asks (created_at)",
@@ -235,7 +235,7 @@ MIGRATIONS: tuple[tuple[int, str, tuple[Step, ...]], ...] = (
         4,
         "daily demand roll-ups, lost value per ask",
         (
-            # quantity x price where the ask gave one (associate_tui.demand.lost_value), kept at ingest.
+            # quantity x price where the ask gave one (schemas.demand.lost_value), kept at ingest.
             "ALTER TABLE asks ADD COLUMN lost_value REAL",
             # Unvoided asks per UTC day, store, demand group, category ('' for none) and outcome: the
             # reports read these instead of every ask. apply_batch keeps them in step in the same

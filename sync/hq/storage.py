@@ -21,9 +21,10 @@ from pathlib import Path
 
 import msgspec
 
-from associate_tui.demand import VALUE_ATTRIBUTES, demand_key, lost_value
-from associate_tui.privacy import mask, may_hold_sensitive
+from schemas.demand import VALUE_ATTRIBUTES, demand_key, lost_value
+from schemas.privacy import mask, may_hold_sensitive
 from schemas.records import AskRecord, CustomerRecord, ErasureRecord, FollowUpRecord, Record, RecordResult, utc_now
+from schemas.taxonomy import builtin_pack_bytes, parse_pack
 from sync.hq import rollups, schema, vault
 from sync.hq.database import Connection, Database, StorageBusy, StorageError, connect
 
@@ -449,11 +450,9 @@ class HQStorage:
         return self.db.retrying(work, exclusive=True)
 
     def taxonomy_pack(self):
-        """The published pack, parsed (associate_tui.taxonomy.Taxonomy)."""
-        from associate_tui.taxonomy import _decode
-
+        """The published pack, parsed (schemas.taxonomy.Taxonomy)."""
         published = self.taxonomy()
-        return _decode(published.body.decode("utf-8"), "HQ's published taxonomy")
+        return parse_pack(published.body.decode("utf-8"), "HQ's published taxonomy")
 
     @staticmethod
     def _scrub(conn: Connection, customer_ids: list[str], store_id: str) -> None:
@@ -733,14 +732,8 @@ class HQStorage:
             row = conn.execute("SELECT etag, body, published_at FROM taxonomy WHERE id = 1").fetchone()
         if row:
             return Published(row[0], bytes(row[1]), row[2])
-        body = _builtin_pack()
+        body = builtin_pack_bytes("retail")
         return Published(etag_of(body), body, None)
-
-
-def _builtin_pack() -> bytes:
-    from importlib import resources
-
-    return (resources.files("associate_tui") / "packs" / "retail.json").read_bytes()
 
 
 _TABLES: dict[type, tuple[str, tuple[str, ...]]] = {

@@ -1,6 +1,6 @@
 """Categories, outcome codes and attribute vocabularies: what an ask is about and what came of it.
 
-A taxonomy is data, not code. The built-in packs are `associate_tui/packs/*.json`; a site (or HQ)
+A taxonomy is data, not code. The built-in packs are `schemas/packs/*.json`; a site (or HQ)
 can supply another file in the same format. This module reads and checks that data and finds its
 words in free text. It imports only the standard library: it is loaded by the CLI and, later, by
 HQ tools that must not pull in Textual.
@@ -23,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from associate_tui.demand import fold, stem
+from schemas.demand import fold, stem
 
 BUILTIN_PACKS: tuple[str, ...] = ("retail", "bank")
 HQ_PACK = "hq"
@@ -171,19 +171,12 @@ def parse_taxonomy(data: dict[str, Any], source: str = "<data>") -> Taxonomy:
 
 
 def load_pack(name_or_path: str) -> Taxonomy:
-    """A built-in pack by name ("retail", "bank"), HQ's ("hq") or a pack file by path; cached.
+    """A built-in pack by name ("retail", "bank") or a pack file by path; cached.
 
-    "hq" is the last good pack pulled from HQ; until the first pull, the retail pack.
+    ("hq", the last pack a terminal pulled from HQ, is the terminal's to find: associate_tui.config.load_taxonomy.)
     """
     if name_or_path in BUILTIN_PACKS:
         return _load_builtin(name_or_path)
-    if name_or_path == HQ_PACK:
-        from associate_tui.config import hq_taxonomy_path
-
-        path = hq_taxonomy_path()
-        if not path.exists():
-            return _load_builtin("retail")
-        name_or_path = str(path)
     path = Path(name_or_path).expanduser()
     if path.suffix.lower() != ".json" and len(path.parts) == 1:
         raise TaxonomyError(
@@ -203,8 +196,7 @@ def load_pack(name_or_path: str) -> Taxonomy:
 
 @lru_cache(maxsize=None)
 def _load_builtin(name: str) -> Taxonomy:
-    resource = resources.files("associate_tui") / "packs" / f"{name}.json"
-    return _decode(resource.read_text(encoding="utf-8"), f"packs/{name}.json")
+    return parse_pack(builtin_pack_bytes(name).decode("utf-8"), f"packs/{name}.json")
 
 
 @lru_cache(maxsize=16)
@@ -213,10 +205,15 @@ def _load_file(path: str, mtime_ns: int, size: int) -> Taxonomy:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise TaxonomyError(f"cannot read taxonomy file {path}: {error}; it must be UTF-8 JSON") from error
-    return _decode(text, Path(path).name)
+    return parse_pack(text, Path(path).name)
 
 
-def _decode(text: str, source: str) -> Taxonomy:
+def builtin_pack_bytes(name: str) -> bytes:
+    """A built-in pack's file, as shipped (HQ publishes the retail one until it is given another)."""
+    return (resources.files("schemas") / "packs" / f"{name}.json").read_bytes()
+
+
+def parse_pack(text: str, source: str) -> Taxonomy:
     try:
         data = json.loads(text, object_pairs_hook=lambda pairs: _no_duplicates(pairs, source))
     except json.JSONDecodeError as error:
