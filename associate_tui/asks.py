@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from associate_tui.errors import InvalidInput
 from schemas.text import clean
 
 if TYPE_CHECKING:
@@ -96,12 +97,8 @@ class FieldError:
         return f"{self.field}: {self.message}"
 
 
-class InvalidAsk(ValueError):
+class InvalidAsk(InvalidInput):
     """Raised when a draft does not pass validation; carries every problem found."""
-
-    def __init__(self, errors: list[FieldError]):
-        self.errors = errors
-        super().__init__("; ".join(str(e) for e in errors))
 
 
 def fold_spaces(value: str | None) -> str | None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from associate_tui import config as config_module
 from associate_tui.asks import AskDraft, InvalidAsk, check_associate, checked
+from associate_tui.errors import AssociateError
 from schemas import PrintRelease
 from schemas.text import clean, csv_row, json_text
 
@@ -26,8 +27,10 @@ EXIT_USAGE = 2
 EXIT_FAILED = 1
 
 
-class UsageError(Exception):
+class UsageError(AssociateError):
     """Bad input on the command line: exit 2 with the message."""
+
+    title = "Command line"
 
 
 def build_parser() -> argparse.ArgumentParser:

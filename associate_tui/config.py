@@ -15,6 +15,8 @@ from pathlib import Path
 
 import platformdirs
 
+from associate_tui.errors import AssociateError
+
 from schemas.taxonomy import HQ_PACK, Taxonomy, load_pack
 
 APP_NAME = "associate-terminal"
@@ -23,8 +25,10 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 _STRINGS = ("store_id", "terminal_id", "taxonomy", "associate", "theme", "hq_url")
 
 
-class ConfigError(ValueError):
+class ConfigError(AssociateError, ValueError):
     """The config file cannot be used; the message names the file, the key and the fix."""
+
+    title = "Settings"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 from associate_tui.asks import FieldError, fold_spaces, in_lines
+from associate_tui.errors import InvalidInput
 
 MAX_NAME = 100
 MAX_WORDS = 12
@@ -31,10 +32,8 @@ FOLLOW_UP_RESULTS: tuple[tuple[str, str], ...] = (
 WON_BACK = ("reached_bought", "reached_reserved")
 
 
-class InvalidCustomer(ValueError):
-    def __init__(self, errors: list[FieldError]):
-        self.errors = errors
-        super().__init__("; ".join(str(e) for e in errors))
+class InvalidCustomer(InvalidInput):
+    """A customer draft that cannot be saved; carries every problem found."""
 
 
 @dataclass(frozen=True)

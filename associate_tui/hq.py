@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from associate_tui import config as config_module
+from associate_tui.errors import AssociateError
 
 if TYPE_CHECKING:
     from associate_tui.store import Store
@@ -24,12 +25,16 @@ if TYPE_CHECKING:
 TOKEN_PREFIX = "at1_"
 
 
-class NotEnrolled(Exception):
+class NotEnrolled(AssociateError):
     """This terminal has no HQ address or token yet; the message says how to enroll."""
 
+    title = "Not linked to HQ"
 
-class TokenFileError(Exception):
+
+class TokenFileError(AssociateError):
     """The token file is missing, unreadable or readable by others."""
+
+    title = "HQ token"
 
 
 # -- the token file --------------------------------------------------------------------------

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from associate_tui.errors import AssociateError
+
 from associate_tui.asks import Ask, AskDraft, fold_spaces, guarded, in_lines
 from associate_tui.customers import Customer, CustomerDraft, FollowUp, Preferences
 from associate_tui.customers import guarded as guarded_customer
@@ -31,8 +33,10 @@ from schemas.privacy import mask
 BUSY_TIMEOUT_MS = 5000
 
 
-class StoreError(Exception):
+class StoreError(AssociateError):
     """Something went wrong with the local database; the message says what to do."""
+
+    title = "Database"
 
 
 class DiskFull(StoreError):
@@ -57,6 +61,8 @@ class AskNotFound(StoreError):
 
 class StaleEdit(StoreError):
     """The ask changed since it was opened for editing (another window or process)."""
+
+    title = "Not saved"
 
 
 class NewerSchema(StoreError):
@@ -493,7 +499,7 @@ class Store:
     @contextmanager
     def _write(self, action: str) -> Iterator[sqlite3.Connection]:
         """One BEGIN IMMEDIATE transaction, committed on exit, rolled back on error."""
-        with self._lock, self._translate(action):
+        with self._lock, self._translate(action, title="Not saved"):
             conn = self.db.conn
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -510,19 +516,21 @@ class Store:
             yield self.db.conn
 
     @contextmanager
-    def _translate(self, action: str) -> Iterator[None]:
-        """Turn SQLite's error codes into messages a person at the counter can act on."""
+    def _translate(self, action: str, *, title: str = "Database") -> Iterator[None]:
+        """Turn SQLite's error codes into messages a person at the counter can act on (a failed write: "Not saved")."""
         try:
             yield
         except StoreError:
             raise
         except sqlite3.Error as error:
-            raise self._explain(error, action) from error
+            problem = self._explain(error, action)
+            problem.title = title
+            raise problem from error
         except OSError as error:
             raise StoreReadOnly(
                 f"Could not {action}: cannot create the data folder or file {self.path} "
                 f"({error.strerror}). Check that the folder exists and this user may write to it, "
-                "or set ASSOCIATE_DATA_DIR to a folder that is writable."
+                "or set ASSOCIATE_DATA_DIR to a folder that is writable.", title=title,
             ) from error
 
     def _explain(self, error: sqlite3.Error, action: str) -> StoreError:

@@ -119,7 +119,7 @@ class CaptureScreen(Screen):
         try:
             asks = self.app.get_store().recent_asks(limit=RECENT_ON_CAPTURE)
         except StoreError as error:
-            self.post_message(StoreFailed(str(error)))
+            self.post_message(StoreFailed(error))
             return
         self.post_message(AsksLoaded(asks))
 
@@ -151,7 +151,7 @@ class CaptureScreen(Screen):
                 same_as=same_as.ask.id if same_as else None,
             )
         except StoreError as error:
-            self.post_message(StoreFailed(str(error)))
+            self.post_message(StoreFailed(error))
             return
         self.post_message(AskSaved(ask, draft, plan.due_on if plan else None, same_as))
         try:
@@ -216,7 +216,7 @@ class CaptureScreen(Screen):
     def _store_failed(self, event: StoreFailed) -> None:
         self._saving = False
         self.query_one(AskForm).say(event.text, "error")
-        self.notify(event.text, title="Not saved" if "save" in event.text else "Database", severity="error", timeout=10)
+        self.notify(event.text, title=event.title, severity="error", timeout=10)
 
     @on(Input.Changed, "#ask-text")
     def _typed(self, event: Input.Changed) -> None:

@@ -104,7 +104,7 @@ class CustomerPickerScreen(ModalScreen["Attached | None"]):
         try:
             found = self.app.get_store().find_customers(query)
         except StoreError as error:
-            self.post_message(StoreFailed(str(error)))
+            self.post_message(StoreFailed(error))
             return
         self.post_message(CustomersFound(found))
 
@@ -216,7 +216,7 @@ class CustomerPickerScreen(ModalScreen["Attached | None"]):
         try:
             self.app.get_store().erase_customer(customer_id)
         except StoreError as error:
-            self.post_message(StoreFailed(str(error)))
+            self.post_message(StoreFailed(error))
             return
         self.post_message(CustomerErased())
 
@@ -348,7 +348,7 @@ class CustomerFormScreen(ModalScreen["Customer | None"]):
                     expected_version=self.customer.version,
                 )
         except StoreError as error:
-            self.post_message(StoreFailed(str(error)))
+            self.post_message(StoreFailed(error))
             return
         self.post_message(CustomerSaved(customer))
 

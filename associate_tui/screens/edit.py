@@ -67,7 +67,7 @@ class EditAskScreen(ModalScreen[Ask | None]):
         try:
             self.post_message(AskLoaded(self.app.get_store().get_ask(self.ask_id)))
         except StoreError as error:
-            self.post_message(StoreFailed(str(error)))
+            self.post_message(StoreFailed(error))
 
     @work(thread=True, exclusive=True, group="edit", exit_on_error=False)
     def write(self, version: int, draft: AskDraft | None, void_reason: str | None) -> None:
@@ -81,7 +81,7 @@ class EditAskScreen(ModalScreen[Ask | None]):
                 assert draft is not None
                 ask = store.edit_ask(self.ask_id, draft, expected_version=version)
         except StoreError as error:
-            self.post_message(StoreFailed(str(error)))
+            self.post_message(StoreFailed(error))
             return
         self.post_message(AskChanged(ask))
 

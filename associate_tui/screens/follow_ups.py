@@ -95,7 +95,7 @@ class FollowUpsScreen(Screen):
                 associate=None if self.everyone else self.app.associate,
             )
         except StoreError as error:
-            self.post_message(StoreFailed(str(error)))
+            self.post_message(StoreFailed(error))
             return
         self.post_message(FollowUpsLoaded(found))
 
@@ -195,7 +195,7 @@ class FollowUpsScreen(Screen):
         try:
             changed = change(self.app.get_store())
         except StoreError as error:
-            self.post_message(StoreFailed(str(error)))
+            self.post_message(StoreFailed(error))
             return
         self.post_message(FollowUpChanged(changed, said))
 

@@ -128,7 +128,7 @@ class InsightsScreen(Screen):
                 unmet=unmet, associate=associate,
             )
         except StoreError as error:
-            self.post_message(StoreFailed(str(error)))
+            self.post_message(StoreFailed(error))
             return
         self.post_message(InsightsRead(name, insights))
 

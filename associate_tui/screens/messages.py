@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 from textual.worker import WorkerState
 
+from associate_tui.errors import AssociateError
 from associate_tui.widgets.literal import literal
 
 if TYPE_CHECKING:
@@ -16,11 +17,11 @@ if TYPE_CHECKING:
 
 
 class StoreFailed(Message):
-    """A worker could not read or write the store; `text` says what to do."""
+    """A worker could not read or write the store: `text` says what to do, `title` what kind of trouble."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, error: AssociateError) -> None:
         super().__init__()
-        self.text = text
+        self.text, self.title = str(error), error.title
 
 
 

@@ -104,7 +104,7 @@ class RecentScreen(Screen):
         try:
             asks = self.app.get_store().recent_asks(query=query, outcome=outcome, limit=RESULT_LIMIT)
         except StoreError as error:
-            self.post_message(StoreFailed(str(error)))
+            self.post_message(StoreFailed(error))
             return
         self.post_message(SearchDone(asks, query, outcome))
 

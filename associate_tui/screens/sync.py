@@ -79,7 +79,7 @@ class SyncScreen(Screen):
         try:
             self.post_message(QuarantineLoaded(self.app.get_store().quarantined()))
         except StoreError as error:
-            self.post_message(StoreFailed(str(error)))
+            self.post_message(StoreFailed(error))
 
     @on(QuarantineLoaded)
     def _loaded(self, event: QuarantineLoaded) -> None:

@@ -1,0 +1,29 @@
+"""The one root of what goes wrong at the counter: words a person can act on, and a title for them.
+
+Every error the terminal may show (a toast, a form's message line, the command line)
+is an `AssociateError`; screens show `error.title` and `str(error)` and never guess a
+title from the words. Subclass only where a caller handles the case apart.
+"""
+
+from __future__ import annotations
+
+
+class AssociateError(Exception):
+    """Something a person must hear about: `str(error)` says what is wrong and what to do."""
+
+    title = "Error"
+
+    def __init__(self, message: str, *, title: str | None = None) -> None:
+        super().__init__(message)
+        if title is not None:
+            self.title = title
+
+
+class InvalidInput(AssociateError, ValueError):
+    """What was typed cannot be saved; `errors` names every field and the fix."""
+
+    title = "Not saved"
+
+    def __init__(self, errors: list) -> None:  # list[asks.FieldError]
+        self.errors = errors
+        super().__init__("; ".join(str(e) for e in errors))
