@@ -21,14 +21,15 @@ from textual.screen import Screen
 from textual.timer import Timer
 
 from associate_tui import config as config_module
+from associate_tui.errors import StoreError
 from associate_tui.screens.capture import CaptureScreen
 from associate_tui.screens.dialogs import AssociateScreen, HelpScreen, SettingsScreen
 from associate_tui.screens.follow_ups import FollowUpsScreen
 from associate_tui.screens.insights import InsightsScreen
 from associate_tui.screens.recent import RecentScreen
 from associate_tui.screens.sync import SyncScreen
-from schemas.taxonomy import Taxonomy
 from associate_tui.widgets.sync_status import describe
+from schemas.taxonomy import Taxonomy
 from schemas.text import clean
 
 if TYPE_CHECKING:
@@ -159,8 +160,6 @@ class AssociateApp(App[None]):
 
     @work(thread=True, exclusive=True, group="sync-status", exit_on_error=False)
     def refresh_sync_status(self) -> None:
-        from associate_tui.store import StoreError
-
         try:
             self.post_message(SyncStatusRead(self.get_store().sync_status()))
         except StoreError:
@@ -169,8 +168,6 @@ class AssociateApp(App[None]):
     @work(thread=True, group="retention", exclusive=True, exit_on_error=False)
     def purge_expired_customers(self) -> None:
         """Erase customers idle for retention_days with no open follow-up (logged as a count only)."""
-        from associate_tui.store import StoreError
-
         try:
             erased = self.get_store().purge_expired_customers(days=self.config.retention_days)
         except StoreError:

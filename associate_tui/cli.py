@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from associate_tui import config as config_module
 from associate_tui.asks import AskDraft, InvalidAsk, check_associate, checked
-from associate_tui.errors import AssociateError
+from associate_tui.errors import AssociateError, StoreError
 from schemas import PrintRelease
 from schemas.text import clean, csv_row, json_text
 
@@ -136,8 +136,6 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except Exception as error:  # noqa: BLE001 - every other failure gets plain words and exit 1
         from associate_tui.hq import NotEnrolled, TokenFileError
-        from associate_tui.store import StoreError
-
         if isinstance(error, (StoreError, NotEnrolled, TokenFileError)) or _is_hq_error(error):
             print(f"associate: {error}", file=sys.stderr)
             return EXIT_FAILED

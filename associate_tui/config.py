@@ -16,7 +16,6 @@ from pathlib import Path
 import platformdirs
 
 from associate_tui.errors import AssociateError
-
 from schemas.taxonomy import HQ_PACK, Taxonomy, load_pack
 
 APP_NAME = "associate-terminal"

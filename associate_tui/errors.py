@@ -27,3 +27,47 @@ class InvalidInput(AssociateError, ValueError):
     def __init__(self, errors: list) -> None:  # list[asks.FieldError]
         self.errors = errors
         super().__init__("; ".join(str(e) for e in errors))
+
+
+class StoreError(AssociateError):
+    """Something went wrong with the local database (associate_tui/store.py); the message says what to do."""
+
+    title = "Database"
+
+
+class DiskFull(StoreError):
+    pass
+
+
+class StoreReadOnly(StoreError):
+    pass
+
+
+class StoreCorrupt(StoreError):
+    pass
+
+
+class StoreBusy(StoreError):
+    pass
+
+
+class AskNotFound(StoreError):
+    pass
+
+
+class StaleEdit(StoreError):
+    """The ask changed since it was opened for editing (another window or process)."""
+
+    title = "Not saved"
+
+
+class NewerSchema(StoreError):
+    pass
+
+
+class CustomerNotFound(StoreError):
+    pass
+
+
+class FollowUpNotFound(StoreError):
+    pass

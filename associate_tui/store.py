@@ -21,52 +21,26 @@ from pathlib import Path
 
 import sqlite_utils
 
-from associate_tui.errors import AssociateError
-
 from associate_tui.asks import Ask, AskDraft, fold_spaces, guarded, in_lines
 from associate_tui.customers import Customer, CustomerDraft, FollowUp, Preferences
 from associate_tui.customers import guarded as guarded_customer
-from schemas.demand import VALUE_ATTRIBUTES, Vocabulary, demand_key, fold, search_words
+from associate_tui.errors import (
+    AskNotFound,
+    CustomerNotFound,
+    DiskFull,
+    FollowUpNotFound,
+    NewerSchema,
+    StaleEdit,
+    StoreBusy,
+    StoreCorrupt,
+    StoreError,
+    StoreReadOnly,
+)
 from associate_tui.ids import format_utc, utc_now, uuid7
+from schemas.demand import VALUE_ATTRIBUTES, Vocabulary, demand_key, fold, search_words
 from schemas.privacy import mask
 
 BUSY_TIMEOUT_MS = 5000
-
-
-class StoreError(AssociateError):
-    """Something went wrong with the local database; the message says what to do."""
-
-    title = "Database"
-
-
-class DiskFull(StoreError):
-    pass
-
-
-class StoreReadOnly(StoreError):
-    pass
-
-
-class StoreCorrupt(StoreError):
-    pass
-
-
-class StoreBusy(StoreError):
-    pass
-
-
-class AskNotFound(StoreError):
-    pass
-
-
-class StaleEdit(StoreError):
-    """The ask changed since it was opened for editing (another window or process)."""
-
-    title = "Not saved"
-
-
-class NewerSchema(StoreError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -88,14 +62,6 @@ class Quarantined:
     code: str
     message: str
     at: str
-
-
-class CustomerNotFound(StoreError):
-    pass
-
-
-class FollowUpNotFound(StoreError):
-    pass
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from associate_tui.asks import (
     sensitive_found,
 )
 from associate_tui.customers import due_on
-from schemas.privacy import describe
+from associate_tui.errors import StoreError
 from associate_tui.screens.customers import Attached, CustomerPickerScreen
 from associate_tui.screens.edit import edit_from_table
 from associate_tui.screens.messages import StoreFailed, report_worker_failure
@@ -33,6 +33,7 @@ from associate_tui.widgets.category_picker import CategoryPicker
 from associate_tui.widgets.literal import Plain
 from associate_tui.widgets.similar_asks import SimilarAsks
 from associate_tui.widgets.sync_status import SyncStatusBar
+from schemas.privacy import describe
 
 if TYPE_CHECKING:
     from associate_tui.app import AssociateApp
@@ -114,8 +115,6 @@ class CaptureScreen(Screen):
 
     @work(thread=True, exclusive=True, group="recent", exit_on_error=False)
     def load_recent(self) -> None:
-        from associate_tui.store import StoreError
-
         try:
             asks = self.app.get_store().recent_asks(limit=RECENT_ON_CAPTURE)
         except StoreError as error:
@@ -125,8 +124,6 @@ class CaptureScreen(Screen):
 
     @work(thread=True, group="similar", exit_on_error=False)
     def look_up_similar(self, generation: int, text: str, attributes: dict[str, str], category: str | None) -> None:
-        from associate_tui.store import StoreError
-
         try:
             items = self.app.get_store().similar_asks(text, attributes=attributes, category=category)
         except StoreError:
@@ -135,7 +132,7 @@ class CaptureScreen(Screen):
 
     @work(thread=True, group="save", exit_on_error=False)
     def save(self, draft: AskDraft, associate: str, attached: Attached | None, same_as: Similar | None = None) -> None:
-        from associate_tui.store import FollowUpPlan, StoreError
+        from associate_tui.store import FollowUpPlan
 
         config = self.app.config
         plan = None

@@ -30,6 +30,7 @@ from associate_tui.customers import (
     due_on,
     split_words,
 )
+from associate_tui.errors import StoreError
 from associate_tui.screens.messages import StoreFailed, report_worker_failure, show
 from associate_tui.widgets.literal import Plain, cell
 
@@ -99,8 +100,6 @@ class CustomerPickerScreen(ModalScreen["Attached | None"]):
 
     @work(thread=True, exclusive=True, group="customer-search", exit_on_error=False)
     def search(self, query: str) -> None:
-        from associate_tui.store import StoreError
-
         try:
             found = self.app.get_store().find_customers(query)
         except StoreError as error:
@@ -211,8 +210,6 @@ class CustomerPickerScreen(ModalScreen["Attached | None"]):
 
     @work(thread=True, group="customer-erase", exit_on_error=False)
     def erase(self, customer_id: str) -> None:
-        from associate_tui.store import StoreError
-
         try:
             self.app.get_store().erase_customer(customer_id)
         except StoreError as error:
@@ -332,8 +329,6 @@ class CustomerFormScreen(ModalScreen["Customer | None"]):
 
     @work(thread=True, group="customer-save", exit_on_error=False)
     def save(self, draft: CustomerDraft) -> None:
-        from associate_tui.store import StoreError
-
         config = self.app.config
         store = self.app.get_store()
         try:

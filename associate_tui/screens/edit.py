@@ -14,6 +14,7 @@ from textual.widgets import Footer, Static
 from textual.worker import Worker
 
 from associate_tui.asks import Ask, AskDraft, InvalidAsk, checked
+from associate_tui.errors import StoreError
 from associate_tui.screens.dialogs import VoidReasonScreen
 from associate_tui.screens.messages import StoreFailed, report_worker_failure
 from associate_tui.widgets.ask_form import AskForm
@@ -62,8 +63,6 @@ class EditAskScreen(ModalScreen[Ask | None]):
 
     @work(thread=True, exclusive=True, group="edit", exit_on_error=False)
     def load(self) -> None:
-        from associate_tui.store import StoreError
-
         try:
             self.post_message(AskLoaded(self.app.get_store().get_ask(self.ask_id)))
         except StoreError as error:
@@ -71,8 +70,6 @@ class EditAskScreen(ModalScreen[Ask | None]):
 
     @work(thread=True, exclusive=True, group="edit", exit_on_error=False)
     def write(self, version: int, draft: AskDraft | None, void_reason: str | None) -> None:
-        from associate_tui.store import StoreError
-
         try:
             store = self.app.get_store()
             if void_reason is not None:

@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import Worker
 
 from associate_tui.customers import FOLLOW_UP_RESULTS, FollowUp, result_label
+from associate_tui.errors import StoreError
 from associate_tui.screens.messages import StoreFailed, report_worker_failure, show
 from associate_tui.widgets.literal import Plain, cell
 from associate_tui.widgets.sync_status import SyncStatusBar
@@ -87,8 +88,6 @@ class FollowUpsScreen(Screen):
 
     @work(thread=True, exclusive=True, group="follow-ups", exit_on_error=False)
     def load(self) -> None:
-        from associate_tui.store import StoreError
-
         try:
             found = self.app.get_store().follow_ups(
                 due_by=None if self.upcoming else date.today().isoformat(),
@@ -190,8 +189,6 @@ class FollowUpsScreen(Screen):
     @work(thread=True, group="follow-up-save", exit_on_error=False)
     def save(self, change: Callable[[Store], FollowUp], said: str) -> None:
         """Run one change to a follow-up in a worker; the screen hears back by message."""
-        from associate_tui.store import StoreError
-
         try:
             changed = change(self.app.get_store())
         except StoreError as error:

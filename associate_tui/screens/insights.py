@@ -23,6 +23,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Sparkline, Static
 from textual.worker import Worker
 
+from associate_tui.errors import StoreError
 from associate_tui.ids import format_utc
 from associate_tui.screens.messages import StoreFailed, report_worker_failure
 from associate_tui.widgets.literal import literal
@@ -116,8 +117,6 @@ class InsightsScreen(Screen):
 
     @work(thread=True, exclusive=True, group="insights", exit_on_error=False)
     def load(self) -> None:
-        from associate_tui.store import StoreError
-
         name = self.period
         period = PERIODS[name]
         unmet = tuple(o.code for o in self.app.taxonomy.outcomes if o.unmet)

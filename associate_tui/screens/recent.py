@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 from textual.worker import Worker
 
+from associate_tui.errors import StoreError
 from associate_tui.screens.edit import edit_from_table
 from associate_tui.screens.messages import StoreFailed, report_worker_failure
 from associate_tui.widgets.ask_form import outcome_options
@@ -99,8 +100,6 @@ class RecentScreen(Screen):
 
     @work(thread=True, exclusive=True, group="search", exit_on_error=False)
     def search(self, query: str, outcome: str | None) -> None:
-        from associate_tui.store import StoreError
-
         try:
             asks = self.app.get_store().recent_asks(query=query, outcome=outcome, limit=RESULT_LIMIT)
         except StoreError as error:

@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker
 
+from associate_tui.errors import StoreError
 from associate_tui.screens.edit import EditAskScreen
 from associate_tui.screens.messages import StoreFailed, report_worker_failure
 from associate_tui.widgets.asks_table import local_time
@@ -74,8 +75,6 @@ class SyncScreen(Screen):
 
     @work(thread=True, exclusive=True, group="quarantine", exit_on_error=False)
     def load(self) -> None:
-        from associate_tui.store import StoreError
-
         try:
             self.post_message(QuarantineLoaded(self.app.get_store().quarantined()))
         except StoreError as error:
