@@ -132,12 +132,12 @@ def main(argv: list[str] | None = None) -> int:
                 config, watch=args.watch, give_up_after=args.give_up_after, batch_records=args.batch_size, out=sys.stdout
             )
     except (UsageError, config_module.ConfigError) as error:
-        print(f"associate: {error}", file=sys.stderr)
+        print(f"associate: {clean(str(error), lines=True)}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as error:  # noqa: BLE001 - every other failure gets plain words and exit 1
         from associate_tui.hq import NotEnrolled, TokenFileError
         if isinstance(error, (StoreError, NotEnrolled, TokenFileError)) or _is_hq_error(error):
-            print(f"associate: {error}", file=sys.stderr)
+            print(f"associate: {clean(str(error), lines=True)}", file=sys.stderr)
             return EXIT_FAILED
         raise
     parser.error(f"unknown command {args.command}")
@@ -273,7 +273,7 @@ def _enroll(args: argparse.Namespace, config: config_module.Config, out: TextIO)
         try:
             enrolment = hq.enroll(args.url, args.token, config, store)
         except HQError as error:
-            print(f"associate: not enrolled, nothing was changed: {error}", file=sys.stderr)
+            print(f"associate: not enrolled, nothing was changed: {clean(str(error), lines=True)}", file=sys.stderr)
             return EXIT_FAILED
         who = enrolment.who
         # Left after adoption: changes to records HQ already holds under another store or terminal.

@@ -182,3 +182,9 @@ def test_status_prints_hostile_error_words_plainly(capsys, db_path, name) -> Non
     assert main(["status"]) == 0
     out = capsys.readouterr().out
     assert HOSTILE[name] in out and not has_control(out.replace("\n", ""))
+
+
+def test_command_line_errors_echo_what_was_typed_without_control_characters(capsys, db_path) -> None:
+    assert main(["log", "coat", "--outcome", "\x1b[2Jbad\u202e"]) == 2
+    err = capsys.readouterr().err
+    assert "[2Jbad" in err and not has_control(err.replace("\n", ""))

@@ -178,10 +178,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "viewer":
                 return _viewer(args, storage, sys.stdout)
     except UsageError as error:
-        print(f"associate-hq: {error}", file=sys.stderr)
+        print(f"associate-hq: {clean(str(error), lines=True)}", file=sys.stderr)
         return EXIT_USAGE
     except StorageError as error:
-        print(f"associate-hq: {error}", file=sys.stderr)
+        print(f"associate-hq: {clean(str(error), lines=True)}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_USAGE
 
