@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 
 from associate_tui import config as config_module
+from associate_tui import link
 from associate_tui.errors import StoreError
 from associate_tui.screens.capture import CaptureScreen
 from associate_tui.screens.dialogs import AssociateScreen, HelpScreen, SettingsScreen
@@ -213,12 +214,11 @@ class AssociateApp(App[None]):
 
     @work(thread=True, exclusive=True, group="sync", exit_on_error=False)
     def sync_worker(self) -> None:
-        from associate_tui import hq
         from sync.client import HQError
         from sync.engine import SyncBusy
 
         try:
-            report = hq.run_sync(self.get_store(), self.config)
+            report = link.run_sync(self.get_store(), self.config)
         except SyncBusy:
             self.post_message(SyncDone("Another program is syncing this terminal right now.", None, busy=True))
         except HQError as error:

@@ -14,9 +14,12 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, TextIO
 
 from associate_tui import config as config_module
+from associate_tui import link
 from associate_tui.asks import AskDraft, InvalidAsk, check_associate, checked
 from associate_tui.errors import AssociateError, StoreError
+from associate_tui.ids import format_utc
 from schemas import PrintRelease
+from schemas.taxonomy import TaxonomyError
 from schemas.text import clean, csv_row, json_text
 
 if TYPE_CHECKING:
@@ -124,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "enroll":
             return _enroll(args, config, sys.stdout)
         if args.command == "sync":
-            from associate_tui.sync_command import run_sync_command
+            from associate_tui.sync_command import run_sync_command  # it imports the store (sqlite-utils): not at the app's start
 
             if not 1 <= args.batch_size <= 1000:
                 raise UsageError(f"--batch-size {args.batch_size}: use a number from 1 to 1000, e.g. --batch-size 100")
@@ -135,8 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"associate: {clean(str(error), lines=True)}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as error:  # noqa: BLE001 - every other failure gets plain words and exit 1
-        from associate_tui.hq import NotEnrolled, TokenFileError
-        if isinstance(error, (StoreError, NotEnrolled, TokenFileError)) or _is_hq_error(error):
+        if isinstance(error, (StoreError, link.NotEnrolled, link.TokenFileError)) or _is_hq_error(error):
             print(f"associate: {clean(str(error), lines=True)}", file=sys.stderr)
             return EXIT_FAILED
         raise
@@ -147,22 +149,20 @@ def main(argv: list[str] | None = None) -> int:
 def _is_hq_error(error: Exception) -> bool:
     if "sync.client" not in sys.modules:
         return False
-    from sync.client import HQError
+    from sync.client import HQError  # httpx is loaded only by the commands that call HQ
 
     return isinstance(error, HQError)
 
 
 def _run_app(config: config_module.Config) -> int:
     _taxonomy(config)  # a bad pack in the config: exit 2 with words, before the screen takes over
-    from associate_tui.app import AssociateApp
+    from associate_tui.app import AssociateApp  # Textual: loaded only when the app runs
 
     AssociateApp(config=config).run()
     return 0
 
 
 def _taxonomy(config: config_module.Config) -> Taxonomy:
-    from schemas.taxonomy import TaxonomyError
-
     try:
         return config_module.load_taxonomy(config.taxonomy)
     except TaxonomyError as error:
@@ -170,7 +170,7 @@ def _taxonomy(config: config_module.Config) -> Taxonomy:
 
 
 def _open_store(taxonomy: Taxonomy | None = None) -> Store:
-    from associate_tui.store import Store
+    from associate_tui.store import Store  # sqlite-utils: not loaded by `associate` starting the app
 
     return Store(config_module.database_path(), vocabulary=taxonomy.vocabulary() if taxonomy else None)
 
@@ -224,8 +224,6 @@ def _since(value: str | None) -> str | None:
     """A date or time typed by a person -> the UTC text form stored in the database."""
     if value is None:
         return None
-    from associate_tui.ids import format_utc
-
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -261,17 +259,15 @@ def _csv_value(value: object) -> object:
 
 
 def _enroll(args: argparse.Namespace, config: config_module.Config, out: TextIO) -> int:
-    from associate_tui import hq
-
     if problem := config_module.check_hq_url(args.url):
         raise UsageError(f"URL '{args.url}' {problem}")
-    if problem := hq.check_token(args.token):
+    if problem := link.check_token(args.token):
         raise UsageError(f"--token {problem}")
-    from sync.client import HQError
+    from sync.client import HQError  # httpx: only for the commands that call HQ
 
     with _open_store() as store:
         try:
-            enrolment = hq.enroll(args.url, args.token, config, store)
+            enrolment = link.enroll(args.url, args.token, config, store)
         except HQError as error:
             print(f"associate: not enrolled, nothing was changed: {clean(str(error), lines=True)}", file=sys.stderr)
             return EXIT_FAILED
@@ -281,7 +277,7 @@ def _enroll(args: argparse.Namespace, config: config_module.Config, out: TextIO)
         pending = store.sync_status().pending
     print(f"Enrolled with HQ at {enrolment.config.hq_url} as store {who.store_id}, terminal {who.terminal_id}.", file=out)
     print(f"Token kept in {config_module.token_path()} (readable by this user only); settings in {config_module.config_path()}.", file=out)
-    if adopted := hq.describe_adopted(enrolment.adopted, who.store_id, who.terminal_id):
+    if adopted := link.describe_adopted(enrolment.adopted, who.store_id, who.terminal_id):
         print(adopted, file=out)
     if others:
         print(

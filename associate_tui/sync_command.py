@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TextIO
 
 from associate_tui import config as config_module
-from associate_tui import hq
+from associate_tui import link
 from associate_tui.store import Store
 
 EXIT_OK = 0
@@ -20,8 +20,8 @@ def run_sync_command(
     config: config_module.Config, *, watch: bool, give_up_after: float, batch_records: int = 1000, out: TextIO
 ) -> int:
     if not config.hq_url:
-        raise hq.NotEnrolled("This terminal is not enrolled with HQ: run `associate enroll URL --token TOKEN` first.")
-    hq.read_token()  # a missing or unsafe token file: say so now, not after the first wait
+        raise link.NotEnrolled("This terminal is not enrolled with HQ: run `associate enroll URL --token TOKEN` first.")
+    link.read_token()  # a missing or unsafe token file: say so now, not after the first wait
     with Store(config_module.database_path()) as store:
         if watch:
             return _watch(store, config, batch_records, out)
@@ -29,6 +29,7 @@ def run_sync_command(
 
 
 def _once(store: Store, config: config_module.Config, give_up_after: float, batch_records: int, out: TextIO) -> int:
+    # Deferred: sync.client loads httpx, and httpx rich and click (~90 ms); only a sync pays for them.
     from sync.client import HQError
     from sync.engine import SyncBusy
 
@@ -36,7 +37,7 @@ def _once(store: Store, config: config_module.Config, give_up_after: float, batc
         print(f"{error} Next try in {delay:.0f} s.", file=sys.stderr, flush=True)
 
     try:
-        report = hq.run_sync(
+        report = link.run_sync(
             store, config, give_up_after=give_up_after, on_retry=retrying, batch_records=batch_records
         )
     except SyncBusy as busy:
@@ -53,7 +54,7 @@ def _once(store: Store, config: config_module.Config, give_up_after: float, batc
 
 
 def _watch(store: Store, config: config_module.Config, batch_records: int, out: TextIO) -> int:
-    from sync.engine import watch
+    from sync.engine import watch  # httpx with it: see _once
 
     stop = threading.Event()
 
@@ -72,6 +73,6 @@ def _watch(store: Store, config: config_module.Config, batch_records: int, out: 
         print(line, file=out, flush=True)
 
     print(f"Syncing {config.store_id}/{config.terminal_id} with {config.hq_url} every {config.sync_interval} s; Ctrl+C to stop.", file=out, flush=True)
-    watch(lambda: hq.run_sync(store, config, batch_records=batch_records), interval=config.sync_interval, stop=stop, on_result=log)
+    watch(lambda: link.run_sync(store, config, batch_records=batch_records), interval=config.sync_interval, stop=stop, on_result=log)
     print("Stopped.", file=out, flush=True)
     return EXIT_OK

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from textual.widgets import DataTable
 
-from associate_tui import hq
+from associate_tui import link
 from associate_tui.app import AssociateApp
 from associate_tui.asks import AskDraft
 from associate_tui.config import Config
@@ -64,7 +64,7 @@ async def test_the_last_error_and_refused_asks_are_shown_in_plain_words(tmp_path
 async def test_an_ask_saved_at_the_counter_reaches_hq_and_a_refused_one_is_fixed_from_f6(tmp_path, db_path) -> None:
     refused = add(db_path, "y" * 400, store_id="S1", terminal_id="T1")  # breaks the contract: HQ refuses it
     with HQThread(HQDatabase("sqlite", tmp_path / "hq")) as server:  # the terminal's side: one backend is enough
-        hq.write_token(server.storage.add_terminal("S1", "T1"))
+        link.write_token(server.storage.add_terminal("S1", "T1"))
         config = dict(store_id="S1", terminal_id="T1", hq_url=server.url, taxonomy="hq")
         app = AssociateApp(Config(**config), database=db_path, config_file=tmp_path / "config.toml")
         async with app.run_test(size=(80, 24)) as pilot:

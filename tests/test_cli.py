@@ -209,7 +209,7 @@ def test_a_read_only_data_folder_is_explained() -> None:
 def test_storage_and_parsing_modules_do_not_import_textual_or_rich() -> None:
     code = (
         "import sys, associate_tui.store, schemas.taxonomy, associate_tui.asks, associate_tui.config, "
-        "associate_tui.cli, associate_tui.hq, associate_tui.sync_command; bad = [m for m in ('textual', 'rich') if m in sys.modules]; print(bad); "
+        "associate_tui.cli, associate_tui.link, associate_tui.sync_command; bad = [m for m in ('textual', 'rich') if m in sys.modules]; print(bad); "
         "sys.exit(1 if bad else 0)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from associate_tui import config as config_module
-from associate_tui import hq
+from associate_tui import link
 from associate_tui.asks import AskDraft
 from associate_tui.store import Store
 from sync.client import HQClient, Offline, TokenRefused, parse_retry_after
@@ -192,18 +192,18 @@ def test_retry_after_is_a_floor() -> None:
 
 
 def test_the_token_file_is_readable_by_this_user_only(isolated_dirs) -> None:
-    path = hq.write_token("at1_0123456789ab_secret")
+    path = link.write_token("at1_0123456789ab_secret")
     assert path == config_module.token_path()
     assert (path.stat().st_mode & 0o777) == 0o600
-    assert hq.read_token() == "at1_0123456789ab_secret"
+    assert link.read_token() == "at1_0123456789ab_secret"
     path.chmod(0o644)
-    with pytest.raises(hq.TokenFileError, match="chmod 600"):
-        hq.read_token()
+    with pytest.raises(link.TokenFileError, match="chmod 600"):
+        link.read_token()
 
 
 def test_no_token_says_how_to_enroll(isolated_dirs) -> None:
-    with pytest.raises(hq.NotEnrolled, match="associate enroll"):
-        hq.read_token()
+    with pytest.raises(link.NotEnrolled, match="associate enroll"):
+        link.read_token()
 
 
 # -- one sync at a time per data folder ---------------------------------------------------------------
@@ -275,13 +275,13 @@ def test_hq_taxonomy_is_pulled_with_its_etag_and_a_bad_one_keeps_the_last_good(d
     assert load_taxonomy("hq").name == "retail"  # nothing pulled yet
     client = HQClient("http://hq.test", "at1_test", transport=httpx.MockTransport(hq_side))
     with Store(db_path) as store:
-        first = sync_once(store, client, Identity("S1", "T1"), taxonomy_sink=hq.install_taxonomy)
+        first = sync_once(store, client, Identity("S1", "T1"), taxonomy_sink=link.install_taxonomy)
         assert first.taxonomy_updated and load_taxonomy("hq").name == "bank"
-        second = sync_once(store, client, Identity("S1", "T1"), taxonomy_sink=hq.install_taxonomy)
+        second = sync_once(store, client, Identity("S1", "T1"), taxonomy_sink=link.install_taxonomy)
         assert not second.taxonomy_updated and asked_with == [None, '"v1"']
 
         published.update(body=b'{"name": "broken"}', etag='"v2"')
-        third = sync_once(store, client, Identity("S1", "T1"), taxonomy_sink=hq.install_taxonomy)
+        third = sync_once(store, client, Identity("S1", "T1"), taxonomy_sink=link.install_taxonomy)
         assert not third.taxonomy_updated and "keeping the current one" in third.warning
         assert load_taxonomy("hq").name == "bank"  # the last good pack stays
         assert "taxonomy" in store.sync_status().last_error

@@ -2,7 +2,9 @@
 
 The glue between the terminal (config, store, taxonomy) and the sync engine,
 shared by `associate enroll`/`associate sync` and the app's background worker.
-httpx and the engine are imported only when a sync actually runs.
+httpx and the engine are imported only when HQ is actually called: httpx loads
+rich and click with it (about 90 ms), which neither the app's start nor the
+command line's other commands should pay for.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from associate_tui import config as config_module
 from associate_tui.errors import AssociateError
+from schemas.taxonomy import parse_pack
 
 if TYPE_CHECKING:
     from associate_tui.store import Store
@@ -98,7 +101,7 @@ def verify_setting(config: config_module.Config) -> bool | str:
 
 
 def make_client(config: config_module.Config, token: str | None = None) -> HQClient:
-    from sync.client import HQClient
+    from sync.client import HQClient  # httpx: loaded by the first call to HQ, never at start-up
 
     if not config.hq_url:
         raise NotEnrolled("This terminal is not enrolled with HQ: run `associate enroll URL --token TOKEN`.")
@@ -144,8 +147,6 @@ def describe_adopted(adopted: dict[str, int], store_id: str, terminal_id: str) -
 
 def install_taxonomy(body: bytes, path: Path | None = None) -> None:
     """Check a pack from HQ and swap it in atomically; ValueError (TaxonomyError) if unusable."""
-    from schemas.taxonomy import parse_pack
-
     path = path or config_module.hq_taxonomy_path()
     try:
         text = body.decode("utf-8")
@@ -167,7 +168,7 @@ def run_sync(store: Store, config: config_module.Config, *, give_up_after: float
     With `give_up_after` > 0, transient failures are retried with backoff for up to
     that many seconds.
     """
-    from sync import engine
+    from sync import engine  # loads httpx (sync.client): only when a sync runs
 
     identity = engine.Identity(config.store_id, config.terminal_id)
     with make_client(config) as client, engine.sync_lock(config_module.lock_path()):
