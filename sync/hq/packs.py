@@ -1,0 +1,118 @@
+"""The taxonomy HQ publishes to its terminals, and the demand groups it decides.
+
+Every ask is grouped (schemas/demand.py) with the published pack's attribute
+words, so every store's asks add up the same way; publishing a new pack regroups
+the asks it changes. The groups of the asks seen lately are kept, bounded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from schemas.demand import Vocabulary, demand_key, lost_value
+from schemas.records import AskRecord, utc_now
+from schemas.taxonomy import Taxonomy, builtin_pack_bytes, parse_pack
+from sync.hq import rollups
+from sync.hq.database import Connection, Database
+from sync.hq.rows import encode
+
+# Demand groups of the asks seen lately, keyed by a 16-byte digest of what decides the group, so an
+# entry costs the same whatever the ask's length: the digest (49 bytes), the group's 16 hex digits (65),
+# the value lost (24), the pair (56) and the dict's slot (~60). Emptied when it would pass its bytes.
+EXTRAS_BYTES = 8 * 1024 * 1024
+EXTRA_ENTRY_BYTES = 256
+REGROUP_PAGE = 10_000  # asks per page when regrouping: memory stays flat on tens of millions
+
+
+@dataclass(frozen=True)
+class Published:
+    etag: str
+    body: bytes
+    published_at: str | None
+
+
+def etag_of(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest() + '"'
+
+
+class Packs:
+    """The published pack, its vocabulary, and each ask's demand group under it; safe to share between threads."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._grouping: tuple[str, Vocabulary] | None = None  # (taxonomy etag, attribute vocabulary)
+        self._extras: dict[bytes, tuple[str, float | None]] = {}  # asks repeat: their group and value, computed once
+
+    def publish_taxonomy(self, body: bytes) -> str:
+        etag = etag_of(body)
+        with self.db.write() as conn:
+            conn.execute("INSERT INTO taxonomy VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET etag = excluded.etag, "
+                         "body = excluded.body, published_at = excluded.published_at", (etag, body, utc_now()))
+        self.regroup()  # the new pack's words may group some asks differently
+        return etag
+
+    def taxonomy(self) -> Published:
+        """The published pack, or the built-in retail pack until one is published."""
+        with self.db.read() as conn:
+            row = conn.execute("SELECT etag, body, published_at FROM taxonomy WHERE id = 1").fetchone()
+        if row:
+            return Published(row[0], bytes(row[1]), row[2])
+        body = builtin_pack_bytes("retail")
+        return Published(etag_of(body), body, None)
+
+    def taxonomy_pack(self) -> Taxonomy:
+        """The published pack, parsed."""
+        published = self.taxonomy()
+        return parse_pack(published.body.decode("utf-8"), "HQ's published taxonomy")
+
+    def vocabulary(self) -> Vocabulary:
+        """The published taxonomy's attribute words, re-read when a new pack is published."""
+        with self.db.read() as conn:
+            row = conn.execute("SELECT etag FROM taxonomy WHERE id = 1").fetchone()
+        etag = row[0] if row else ""
+        if self._grouping is None or self._grouping[0] != etag:
+            self._grouping = (etag, self.taxonomy_pack().vocabulary())
+            self._extras = {}
+        return self._grouping[1]
+
+    def ask_extra(self, record: AskRecord) -> tuple[str, float | None]:
+        """What HQ adds to an ask: its demand group (with the vocabulary last read) and the value lost."""
+        attributes = record.attributes
+        seen = hashlib.blake2b(encode((record.category, attributes, record.text, record.quantity)), digest_size=16).digest()
+        extra = self._extras.get(seen)
+        if extra is None:
+            if len(self._extras) >= EXTRAS_BYTES // EXTRA_ENTRY_BYTES:
+                self._extras = {}
+            words = self._grouping[1] if self._grouping else None
+            extra = self._extras[seen] = (demand_key(record.category, attributes, record.text, words),
+                                          lost_value(attributes, record.quantity or 1))
+        return extra
+
+    def regroup(self) -> int:
+        """Give every ask its group under the published taxonomy (after a new pack is published).
+
+        Only the asks whose group changed are written; the daily roll-ups are then
+        derived again. Every other writer waits until it is done.
+        """
+        words = self.vocabulary()
+        return self.db.retrying(lambda conn: _regroup(conn, words), exclusive=True)
+
+
+def _regroup(conn: Connection, words: Vocabulary) -> int:
+    changed, last = 0, ""
+    while True:
+        page = conn.execute("SELECT id, category, attributes, text, demand_key FROM asks WHERE id > ? "
+                            f"ORDER BY id LIMIT {REGROUP_PAGE}", (last,)).fetchall()
+        if not page:
+            break
+        moved = [(new_key, ask_id) for ask_id, category, attributes, text, key in page
+                 if (new_key := demand_key(category, json.loads(attributes or "{}"), text or "", words)) != key]
+        if moved:
+            conn.executemany("UPDATE asks SET demand_key = ? WHERE id = ?", moved)
+        changed += len(moved)
+        last = page[-1][0]
+    if changed:
+        rollups.rebuild(conn)
+    return changed

@@ -1,0 +1,230 @@
+"""What HQ reads back: every record held (for export), and the numbers its reports are made of.
+
+The demand reports read the daily roll-ups (rollups.py), not every ask; their
+bounds are whole UTC days. Customers' sealed fields are opened under their keys.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from schemas.demand import VALUE_ATTRIBUTES
+from schemas.records import AskRecord, CustomerRecord, FollowUpRecord
+from sync.hq import vault
+from sync.hq.database import Connection, Database
+from sync.hq.rows import ASK_FIELDS, CUSTOMER_FIELDS, FOLLOW_UP_FIELDS, RecordType, as_record_fields, opened
+
+# A group's wordings are its commonest among this many of its newest asks in the period.
+EXAMPLES_FROM = 2000
+_READ_BACK = ("received_at", "clock_skew_ms")  # what an export adds to the record's fields
+_FOLLOW_UP_SUMS = (
+    "status = 'open'", "status = 'open' AND due_on < ?", "status = 'cancelled'", "status = 'done'",
+    "result = 'reached_bought'", "result = 'reached_reserved'", "result = 'reached_not_interested'",
+    "result = 'not_reached'", "result = 'still_unavailable'",
+)
+_FOLLOW_UP_NAMES = ("store_id", "follow_ups", "open", "overdue", "cancelled", "done", "reached_bought", "reached_reserved",
+                    "reached_not_interested", "not_reached", "still_unavailable")
+_GROUP_NAMES = ("key", "asks", "quantity", "stores", "this_week", "last_week", "offered", "accepted", "declined",
+                "priced", "lost_value")
+_ACTIVITY_NAMES = ("store_id", "asks", "unmet", "other", "uncategorised", "associate_days", "last_ask_at")
+
+
+class Queries:
+    """HQ's reads; each opens its own read of the database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def count_asks(self) -> int:
+        return self.count_rows("asks")
+
+    def count_rows(self, table: str) -> int:
+        if table not in ("asks", "customers", "follow_ups", "erasures"):
+            raise ValueError(table)
+        with self.db.read() as conn:
+            count: int = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        return count
+
+    # -- every record held, for export --------------------------------------------------
+
+    def iter_asks(self, *, since: str | None = None, page: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every ask HQ holds (latest version), oldest first by id, in pages."""
+        columns = ASK_FIELDS + _READ_BACK
+        sql = f"SELECT {', '.join(columns)} FROM asks WHERE id > ?" + (" AND created_at >= ?" if since else "")
+        sql += " ORDER BY id LIMIT ?"
+        last = ""
+        while True:
+            with self.db.read() as conn:
+                rows = conn.execute(sql, [last, *([since] if since else []), page]).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield as_record_fields(AskRecord, dict(zip(columns, row)))
+            last = rows[-1][0]
+
+    def iter_customers(self, *, page: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every customer HQ holds (latest version), oldest first by id, in pages, personal fields opened."""
+        yield from self._iter_opened(CustomerRecord, "id", CUSTOMER_FIELDS, vault.CUSTOMER_COLUMNS, page)
+
+    def iter_follow_ups(self, *, page: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every follow-up HQ holds (latest version), oldest first by id, in pages, notes about a customer opened."""
+        yield from self._iter_opened(FollowUpRecord, "customer_id", FOLLOW_UP_FIELDS, vault.FOLLOW_UP_COLUMNS, page)
+
+    def _iter_opened(self, kind: RecordType, owner: str, fields: tuple[str, ...], sealed: Sequence[str],
+                     page: int) -> Iterator[dict[str, Any]]:
+        """A table's rows in pages by id, each with its sealed fields opened under its customer's key."""
+        table = "customers" if kind is CustomerRecord else "follow_ups"
+        columns = fields + _READ_BACK
+        select = ", ".join(f"t.{column}" for column in columns)
+        sql = (f"SELECT {select}, k.key FROM {table} AS t LEFT JOIN customer_keys AS k "
+               f"ON k.customer_id = t.{owner} AND k.store_id = t.store_id WHERE t.id > ? ORDER BY t.id LIMIT ?")
+        last = ""
+        while True:
+            with self.db.read() as conn:
+                rows = conn.execute(sql, (last, page)).fetchall()
+            if not rows:
+                return
+            for *values, key in rows:
+                item = dict(zip(columns, values))
+                if item[owner] is not None:
+                    opened(item, bytes(key) if key is not None else None, table, sealed)
+                yield as_record_fields(kind, item)
+            last = rows[-1][0]
+
+    # -- reports ----------------------------------------------------------------------------
+
+    def follow_up_outcomes(self, *, today: str) -> list[dict[str, Any]]:
+        """Per store: follow-ups promised, open, overdue, and what came of the done ones."""
+        sums = ", ".join(f"sum(CASE WHEN {condition} THEN 1 ELSE 0 END)" for condition in _FOLLOW_UP_SUMS)
+        sql = f"SELECT store_id, count(*), {sums} FROM follow_ups GROUP BY store_id ORDER BY store_id"
+        with self.db.read() as conn:
+            return [dict(zip(_FOLLOW_UP_NAMES, row)) for row in conn.execute(sql, (today,))]
+
+    def demand_groups(
+        self, *, since: str, until: str, week: str, prev_week: str, unmet: Sequence[str],
+        store: str | None = None, category: str | None = None, top: int = 20,
+    ) -> list[dict[str, Any]]:
+        """Unmet asks per demand group from `since` to `until` (UTC days, end excluded), most asked first.
+
+        Each group also has its asks in the 7 days before `until` (`this_week`) and the 7 before
+        those (`last_week`), its substitutes and the value lost where asks gave a price.
+        Read from the daily roll-ups; the wordings from the group's newest asks.
+        """
+        since_day, until_day, week, prev_week = _days(since, until, week, prev_week)
+        marks = ", ".join("?" * len(unmet)) or "NULL"
+        in_period = "sum(CASE WHEN day >= ? THEN {} ELSE 0 END)"
+        sql = (
+            f"SELECT demand_key, {in_period.format('asks')}, {in_period.format('quantity')}, "
+            "count(DISTINCT CASE WHEN day >= ? AND asks > 0 THEN store_id END), "
+            f"{in_period.format('asks')}, sum(CASE WHEN day >= ? AND day < ? THEN asks ELSE 0 END), "
+            f"{in_period.format('offered')}, {in_period.format('accepted')}, {in_period.format('declined')}, "
+            f"{in_period.format('priced')}, {in_period.format('lost_value')} "
+            f"FROM demand_days WHERE day >= ? AND day < ? AND outcome IN ({marks})"
+        )
+        params: list[object] = [since_day, since_day, since_day, week, prev_week, week, since_day, since_day, since_day,
+                                since_day, since_day, min(since_day, prev_week), until_day, *unmet]
+        scope, scope_params = _scope(store, category)
+        sql += scope + f" GROUP BY demand_key HAVING {in_period.format('asks')} > 0 ORDER BY 2 DESC, 4 DESC, 1 LIMIT ?"
+        params += [*scope_params, since_day, top]
+        with self.db.read() as conn:
+            groups = [dict(zip(_GROUP_NAMES, row)) for row in conn.execute(sql, params)]
+            for group in groups:
+                if not group.pop("priced"):
+                    group["lost_value"] = None
+                _add_examples(conn, group, since_day, until_day)
+        return groups
+
+    def unmet_per_day(self, *, since: str, until: str, unmet: Sequence[str], store: str | None = None,
+                      category: str | None = None) -> list[tuple[str, int]]:
+        """(UTC day, unmet asks) from `since` to `until`."""
+        since, until = _days(since, until)
+        marks = ", ".join("?" * len(unmet)) or "NULL"
+        sql = f"SELECT day, sum(asks) FROM demand_days WHERE day >= ? AND day < ? AND outcome IN ({marks})"
+        scope, scope_params = _scope(store, category)
+        with self.db.read() as conn:
+            return [(day, asks) for day, asks in conn.execute(
+                sql + scope + " GROUP BY day HAVING sum(asks) > 0 ORDER BY day", [since, until, *unmet, *scope_params])]
+
+    def substitutes(self, *, since: str, until: str, store: str | None = None, top: int = 20) -> list[dict[str, Any]]:
+        """What was offered instead, how often, and whether customers took it."""
+        since, until = _days(since, until)
+        sql = "SELECT min(substitute), sum(offered), sum(accepted), sum(declined) FROM substitute_days WHERE day >= ? AND day < ?"
+        scope, scope_params = _scope(store, None)
+        sql += scope + " GROUP BY substitute_key HAVING sum(offered) > 0 ORDER BY 2 DESC, 1 LIMIT ?"
+        with self.db.read() as conn:
+            return [dict(zip(("substitute", "offered", "accepted", "declined"), row))
+                    for row in conn.execute(sql, [since, until, *scope_params, top])]
+
+    def store_activity(self, *, since: str, until: str, unmet: Sequence[str]) -> list[dict[str, Any]]:
+        """Per store: asks, unmet, coded "other", uncategorised, associate-days and the last ask.
+
+        Stores with a live terminal and no ask in the period are listed with zeros.
+        """
+        first, end = _days(since, until)
+        marks = ", ".join("?" * len(unmet)) or "NULL"
+        sql = (
+            f"SELECT store_id, sum(asks), sum(CASE WHEN outcome IN ({marks}) THEN asks ELSE 0 END), "
+            "sum(CASE WHEN outcome = 'other' THEN asks ELSE 0 END), sum(CASE WHEN category = '' THEN asks ELSE 0 END) "
+            "FROM demand_days WHERE day >= ? AND day < ? GROUP BY store_id HAVING sum(asks) > 0"
+        )
+        with self.db.read() as conn:
+            rows = {row[0]: dict(zip(_ACTIVITY_NAMES, (*row, 0, None))) for row in conn.execute(sql, (*unmet, first, end))}
+            for store_id, days in conn.execute(
+                "SELECT store_id, count(*) FROM associate_days WHERE day >= ? AND day < ? AND asks > 0 GROUP BY store_id",
+                (first, end),
+            ):
+                if store_id in rows:
+                    rows[store_id]["associate_days"] = days
+            for (store_id,) in conn.execute("SELECT DISTINCT store_id FROM terminals WHERE revoked_at IS NULL", ()):
+                rows.setdefault(store_id, dict(zip(_ACTIVITY_NAMES, (store_id, 0, 0, 0, 0, 0, None))))
+            for store_id, row in rows.items():
+                row["last_ask_at"] = _last_ask(conn, store_id, since, until, in_period=bool(row["asks"]))
+        return [rows[key] for key in sorted(rows)]
+
+
+def _add_examples(conn: Connection, group: dict[str, Any], since: str, until: str) -> None:
+    """A group's commonest wordings among its newest asks, and the category and attributes they share."""
+    examples = conn.execute(
+        "SELECT min(text), count(*), min(category), min(attributes) FROM ("
+        "SELECT text, category, attributes FROM asks WHERE demand_key = ? AND created_at >= ? "
+        f"AND created_at < ? AND voided = 0 ORDER BY created_at DESC LIMIT {EXAMPLES_FROM}) AS newest "
+        "GROUP BY lower(text) ORDER BY 2 DESC, 1 LIMIT 3",
+        (group["key"], since, until),
+    ).fetchall()
+    group["examples"] = [text for text, *_ in examples]
+    group["category"] = examples[0][2] if examples else None
+    attributes = json.loads(examples[0][3]) if examples else {}
+    group["attributes"] = {k: v for k, v in attributes.items() if k not in VALUE_ATTRIBUTES}
+
+
+def _last_ask(conn: Connection, store_id: str, since: str, until: str, *, in_period: bool) -> str | None:
+    """A store's last counted ask in the period; for a store silent in the period, when it last logged at all."""
+    if in_period:
+        sql, params = ("SELECT max(created_at) FROM asks WHERE store_id = ? AND voided = 0 "
+                       "AND created_at >= ? AND created_at < ?", (store_id, since, until))
+    else:
+        sql, params = "SELECT max(created_at) FROM asks WHERE store_id = ? AND created_at < ?", (store_id, until)
+    last: str | None = conn.execute(sql, params).fetchone()[0]
+    return last
+
+
+def _days(*moments: str) -> tuple[str, ...]:
+    """The UTC days of report bounds, which fall on midnight (report.window makes them so)."""
+    for moment in moments:
+        if moment[10:] not in ("", "T00:00:00.000Z", "T00:00:00Z"):
+            raise ValueError(f"report bounds must be whole UTC days, not {moment}")
+    return tuple(moment[:10] for moment in moments)
+
+
+def _scope(store: str | None, category: str | None) -> tuple[str, list[object]]:
+    """The SQL (and its parameters) that keeps a report to one store and/or a category and those under it."""
+    sql, params = "", list[object]()
+    if store:
+        sql += " AND store_id = ?"
+        params.append(store)
+    if category:
+        sql += " AND (category = ? OR category LIKE ?)"
+        params += [category, category + ".%"]
+    return sql, params
