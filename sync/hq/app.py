@@ -15,6 +15,8 @@ import os
 import re
 import threading
 import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -45,6 +47,7 @@ from schemas.records import (
     parse_utc,
     unsafe_text,
 )
+from sync.hq.rows import TIME_FIELDS
 from sync.hq.storage import HQStorage, Received, StorageBusy, StorageError
 
 MAX_BODY = 2 * 1024 * 1024  # gzip-compressed, as sent: a full batch is ~150 KB
@@ -69,7 +72,7 @@ class Refused(Exception):
         self.status, self.code, self.message, self.headers = status, code, message, headers or {}
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+def error_response(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> Response:
     return Response(
         msgspec.json.encode(ErrorBody(error=code, message=message)),
         status_code=status,
@@ -90,96 +93,18 @@ def from_environment() -> Starlette:
                       max_in_flight=int(os.environ.get("ASSOCIATE_HQ_MAX_IN_FLIGHT", MAX_IN_FLIGHT)))
 
 
+@dataclass(frozen=True)
+class Service:
+    """What the handlers of one app share: its database and its limits (on the app's state)."""
+
+    storage: HQStorage
+    max_body: int
+    max_inflated: int
+
+
 def create_app(storage: HQStorage, *, max_body: int = MAX_BODY, max_inflated: int = MAX_INFLATED,
                body_timeout: float = BODY_TIMEOUT, max_in_flight: int = MAX_IN_FLIGHT) -> Starlette:
-    async def authenticated(request: Request) -> tuple[str, str]:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Refused(401, "unauthorized", "Missing token: send 'Authorization: Bearer TOKEN' with this terminal's token.",
-                          {"WWW-Authenticate": "Bearer"})
-        who = await run_in_threadpool(storage.authenticate, token.strip())
-        if who is None:
-            raise Refused(401, "unauthorized", "Token not recognised or revoked; enroll this terminal again with a new "
-                          "token from HQ (associate-hq terminal add).", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
-        return who
-
-    async def health(request: Request) -> Response:
-        if await run_in_threadpool(storage.healthy):
-            return JSONResponse({"status": "ok"})
-        return error_response(503, "database", "HQ cannot reach its database.", {"Retry-After": "5"})
-
-    async def whoami(request: Request) -> Response:
-        store_id, terminal_id = await authenticated(request)
-        return Response(msgspec.json.encode(WhoAmI(store_id=store_id, terminal_id=terminal_id)), media_type="application/json")
-
-    async def taxonomy(request: Request) -> Response:
-        await authenticated(request)
-        published = await run_in_threadpool(storage.taxonomy)
-        headers = {"ETag": published.etag, "Cache-Control": "no-cache"}
-        wanted = [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]
-        if published.etag in wanted or "*" in wanted:
-            return Response(status_code=304, headers=headers)
-        return Response(published.body, media_type="application/json", headers=headers)
-
-    async def batches(request: Request) -> Response:
-        store_id, terminal_id = await authenticated(request)
-        body, encoding = await read_body(request, max_body)
-        # Unpacking, decoding and applying run in one worker thread, so the event
-        # loop never competes with the database for the GIL in the middle of a batch.
-        answer = await run_in_threadpool(ingest, storage, store_id, terminal_id, body, encoding, max_inflated)
-        return Response(answer, media_type="application/json")
-
-    async def dashboard(request: Request) -> Response:
-        from sync.hq.dashboard import SECURITY_HEADERS, page
-        from sync.hq.report import ReportError, window
-
-        viewer = await run_in_threadpool(viewer_of, storage, request.headers.get("authorization", ""))
-        if viewer is None:
-            return Response("Sign in with your name and the dashboard token from associate-hq viewer add.\n",
-                            status_code=401, media_type="text/plain",
-                            headers={"WWW-Authenticate": 'Basic realm="Associate HQ dashboard", charset="UTF-8"'})
-        since = request.query_params.get("since", "7d")[:20]
-        store = request.query_params.get("store", "").strip()[:32] or None
-        category = request.query_params.get("category", "").strip()[:100] or None
-        until = request.query_params.get("until", "").strip()[:10] or None
-        try:
-            period = window(since, until)
-        except ReportError as error:
-            return Response(f"{error}\n", status_code=400, media_type="text/plain", headers=SECURITY_HEADERS)
-        body = await run_in_threadpool(page, storage, period, store=store, category=category, since_text=since,
-                                       until_text=until or "", viewer=viewer)
-        return Response(body, media_type="text/html; charset=utf-8", headers=SECURITY_HEADERS)
-
-    async def openapi(request: Request) -> Response:
-        return JSONResponse(openapi_document())
-
-    async def refused(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, Refused)
-        return error_response(exc.status, exc.code, exc.message, exc.headers)
-
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        words = {404: "No such route; see /openapi.json.", 405: "This route does not take that method; see /openapi.json."}
-        if exc.status_code == 405 and exc.headers and "Allow" in exc.headers:
-            words[405] = f"This route takes only {exc.headers['Allow']}; see /openapi.json."
-        return error_response(exc.status_code, "http_" + str(exc.status_code), words.get(exc.status_code, str(exc.detail)),
-                              exc.headers)
-
-    async def storage_error(request: Request, exc: Exception) -> Response:
-        if isinstance(exc, StorageBusy):
-            return error_response(503, "busy", "HQ is busy; send the batch again shortly.", {"Retry-After": "2"})
-        log.error("database error: %s", exc)
-        return error_response(503, "database", "HQ's database failed; send the batch again later.", {"Retry-After": "10"})
-
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE):
-            log.warning("out of file descriptors on %s %s: raise LimitNOFILE (README)", request.method, request.url.path)
-            return error_response(503, "busy", "HQ is busy; send the request again shortly.", {"Retry-After": "2"})
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal", "HQ failed unexpectedly; nothing was stored. Send the batch again later.")
-
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/v1/health", health),
             Route("/v1/whoami", whoami),
@@ -196,6 +121,120 @@ def create_app(storage: HQStorage, *, max_body: int = MAX_BODY, max_inflated: in
             Exception: unexpected,
         },
     )
+    app.state.service = Service(storage, max_body, max_inflated)
+    return app
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+# -- the routes ---------------------------------------------------------------------------------
+
+
+async def authenticated(request: Request) -> tuple[str, str]:
+    """(store, terminal) of the request's bearer token; refused (401) without a live one."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Refused(401, "unauthorized", "Missing token: send 'Authorization: Bearer TOKEN' with this terminal's token.",
+                      {"WWW-Authenticate": "Bearer"})
+    who = await run_in_threadpool(_service(request).storage.authenticate, token.strip())
+    if who is None:
+        raise Refused(401, "unauthorized", "Token not recognised or revoked; enroll this terminal again with a new "
+                      "token from HQ (associate-hq terminal add).", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    return who
+
+
+async def health(request: Request) -> Response:
+    if await run_in_threadpool(_service(request).storage.healthy):
+        return JSONResponse({"status": "ok"})
+    return error_response(503, "database", "HQ cannot reach its database.", {"Retry-After": "5"})
+
+
+async def whoami(request: Request) -> Response:
+    store_id, terminal_id = await authenticated(request)
+    return Response(msgspec.json.encode(WhoAmI(store_id=store_id, terminal_id=terminal_id)), media_type="application/json")
+
+
+async def taxonomy(request: Request) -> Response:
+    await authenticated(request)
+    published = await run_in_threadpool(_service(request).storage.taxonomy)
+    headers = {"ETag": published.etag, "Cache-Control": "no-cache"}
+    wanted = [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]
+    if published.etag in wanted or "*" in wanted:
+        return Response(status_code=304, headers=headers)
+    return Response(published.body, media_type="application/json", headers=headers)
+
+
+async def batches(request: Request) -> Response:
+    store_id, terminal_id = await authenticated(request)
+    service = _service(request)
+    body, encoding = await read_body(request, service.max_body)
+    # Unpacking, decoding and applying run in one worker thread, so the event
+    # loop never competes with the database for the GIL in the middle of a batch.
+    answer = await run_in_threadpool(ingest, service.storage, store_id, terminal_id, body, encoding, service.max_inflated)
+    return Response(answer, media_type="application/json")
+
+
+async def dashboard(request: Request) -> Response:
+    from sync.hq.dashboard import SECURITY_HEADERS, page
+    from sync.hq.report import ReportError, window
+
+    storage = _service(request).storage
+    viewer = await run_in_threadpool(viewer_of, storage, request.headers.get("authorization", ""))
+    if viewer is None:
+        return Response("Sign in with your name and the dashboard token from associate-hq viewer add.\n",
+                        status_code=401, media_type="text/plain",
+                        headers={"WWW-Authenticate": 'Basic realm="Associate HQ dashboard", charset="UTF-8"'})
+    since = request.query_params.get("since", "7d")[:20]
+    store = request.query_params.get("store", "").strip()[:32] or None
+    category = request.query_params.get("category", "").strip()[:100] or None
+    until = request.query_params.get("until", "").strip()[:10] or None
+    try:
+        period = window(since, until)
+    except ReportError as error:
+        return Response(f"{error}\n", status_code=400, media_type="text/plain", headers=SECURITY_HEADERS)
+    body = await run_in_threadpool(page, storage, period, store=store, category=category, since_text=since,
+                                   until_text=until or "", viewer=viewer)
+    return Response(body, media_type="text/html; charset=utf-8", headers=SECURITY_HEADERS)
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(openapi_document())
+
+
+# -- the answers to what went wrong -----------------------------------------------------------
+
+
+async def refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Refused)
+    return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    words = {404: "No such route; see /openapi.json.", 405: "This route does not take that method; see /openapi.json."}
+    if exc.status_code == 405 and exc.headers and "Allow" in exc.headers:
+        words[405] = f"This route takes only {exc.headers['Allow']}; see /openapi.json."
+    return error_response(exc.status_code, "http_" + str(exc.status_code), words.get(exc.status_code, str(exc.detail)),
+                          exc.headers)
+
+
+async def storage_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, StorageBusy):
+        return error_response(503, "busy", "HQ is busy; send the batch again shortly.", {"Retry-After": "2"})
+    log.error("database error: %s", exc)
+    return error_response(503, "database", "HQ's database failed; send the batch again later.", {"Retry-After": "10"})
+
+
+async def unexpected(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE):
+        log.warning("out of file descriptors on %s %s: raise LimitNOFILE (README)", request.method, request.url.path)
+        return error_response(503, "busy", "HQ is busy; send the request again shortly.", {"Retry-After": "2"})
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return error_response(500, "internal", "HQ failed unexpectedly; nothing was stored. Send the batch again later.")
 
 
 class Guard:
@@ -454,8 +493,8 @@ def _real_times(item: Received, now: datetime) -> Received:
     """The contract's pattern lets 2026-02-30 through, the calendar does not; nor does HQ take year 1 or next week."""
     if item.record is None:
         return item
-    for name in ("created_at", "updated_at", "consent_at", "done_at"):
-        value = getattr(item.record, name, None)
+    for name in TIME_FIELDS[type(item.record)]:
+        value = getattr(item.record, name)
         if value is None:
             continue
         try:

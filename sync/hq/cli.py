@@ -9,25 +9,25 @@ import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeAlias
 
 from schemas import PrintRelease
 from schemas.records import format_utc
 from schemas.text import clean, csv_row, json_text
 from sync.hq import install_hint
-from sync.hq.storage import HQStorage, StorageError, default_url
+from sync.hq.storage import ASK_FIELDS, HQStorage, StorageError, default_url
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-EXPORT_FIELDS = (
-    "id", "version", "created_at", "updated_at", "store_id", "terminal_id", "associate", "channel", "text",
-    "category", "attributes", "outcome", "substitute", "substitute_accepted", "quantity", "note", "voided",
-    "void_reason", "same_as", "received_at", "clock_skew_ms",
-)
+# The CSV export's columns: an ask's fields as iter_asks reads them back, all but its link to a customer.
+EXPORT_FIELDS = tuple(name for name in ASK_FIELDS if name != "customer_id") + ("received_at", "clock_skew_ms")
 
 
 class UsageError(Exception):
     pass
+
+
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"  # what add_subparsers returns
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +35,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--db", metavar="URL", help="database URL (default: $ASSOCIATE_HQ_DB or sqlite:///<data dir>/hq.db)")
     parser.add_argument("--version", action=PrintRelease)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _serve_command(commands)
+    _db_command(commands)
+    _terminal_command(commands)
+    _taxonomy_command(commands)
+    _export_command(commands)
+    _report_command(commands)
+    _digest_command(commands)
+    _viewer_command(commands)
+    return parser
 
+
+def _serve_command(commands: Commands) -> None:
     serve = commands.add_parser("serve", help="run the HQ service", description="Run the HQ service (HTTP; put TLS in front of it).")
     _db(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -52,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-in-flight", type=int, default=32, metavar="N",
                        help="requests each worker takes at once; beyond, 503 with Retry-After (default 32)")
 
+
+def _db_command(commands: Commands) -> None:
     db = commands.add_parser("db", help="the database's schema: upgrade, status",
                              description="Create or migrate HQ's database schema (PostgreSQL: run this before serve).")
     db_actions = db.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -62,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Print the schema version the database is at, the one this release "
                                           "needs, and whether `db upgrade` has work to do. Changes nothing."))
 
+
+def _terminal_command(commands: Commands) -> None:
     terminal = commands.add_parser("terminal", help="terminal tokens: add, list, revoke", description="Manage terminal tokens.")
     actions = terminal.add_subparsers(dest="action", metavar="ACTION", required=True)
     add = actions.add_parser("add", help="create a token for a terminal (printed once)",
@@ -77,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("--store", required=True, metavar="S", help="the terminal's store id, as in terminal list")
     revoke.add_argument("--terminal", required=True, metavar="T", help="the terminal id, as in terminal list")
 
+
+def _taxonomy_command(commands: Commands) -> None:
     taxonomy = commands.add_parser("taxonomy", help="publish or show the taxonomy terminals pull",
                                    description="Publish or show the taxonomy pack that enrolled terminals pull.")
     tax_actions = taxonomy.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -86,12 +103,17 @@ def build_parser() -> argparse.ArgumentParser:
     show = tax_actions.add_parser("show", help="show the published pack", description="Show the published pack's name, version and ETag.")
     _db(show)
 
+
+def _export_command(commands: Commands) -> None:
     export = commands.add_parser("export", help="write every ask HQ holds to stdout",
                                  description="Write every ask HQ holds (latest version) to stdout.")
     _db(export)
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl",
                         help="jsonl: one JSON object per ask (default); csv: one row per ask, with a header")
     export.add_argument("--since", metavar="DATE", help="only asks created on or after DATE (YYYY-MM-DD or ISO-8601, UTC)")
+
+
+def _report_command(commands: Commands) -> None:
     demand_words = ("Top unmet demand across stores: asks per demand group, stores, week-on-week trend, "
                     "substitutes taken, value lost where a price was given; then data quality per store.")
     report = commands.add_parser("report", help="top unmet demand across stores (or: report follow-ups)",
@@ -107,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "interested, not reached, still unavailable, open, overdue and cancelled; then all stores.")
     _db(follow_ups)
 
+
+def _digest_command(commands: Commands) -> None:
     digest = commands.add_parser("digest", help="write the weekly digest (Markdown and HTML)",
                                  description="Write the weekly digest for designers and merchandisers: top unmet asks "
                                              "with verbatims, rising asks, substitutes, stores that stand out.")
@@ -115,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     digest.add_argument("--until", metavar="DATE", help="last day of the week, YYYY-MM-DD (default: today, UTC)")
     digest.add_argument("--out", metavar="DIR", default=".", help="folder to write digest-YYYY-Www.md and .html in")
 
+
+def _viewer_command(commands: Commands) -> None:
     viewer = commands.add_parser("viewer", help="dashboard tokens for people at HQ: add, list, revoke",
                                  description="Tokens for reading /dashboard in a browser (user: the viewer's name).")
     viewer_actions = viewer.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -130,7 +156,6 @@ def build_parser() -> argparse.ArgumentParser:
                                               description="Revoke a viewer's dashboard tokens at once.")
     _db(viewer_revoke)
     viewer_revoke.add_argument("name", metavar="NAME", help="the viewer's name, as in viewer list")
-    return parser
 
 
 def _demand_options(parser: argparse.ArgumentParser, default: object = None) -> None:
