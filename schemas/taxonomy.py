@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 import string
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -453,7 +453,7 @@ def _text_list(data: dict[str, Any], name: str, at: _Where, *, required: bool = 
     return values
 
 
-def _unique(values: list[str], name: str, key: str | None, at: _Where) -> None:
+def _unique(values: Sequence[str], name: str, key: str | None, at: _Where) -> None:
     seen: set[str] = set()
     for i, value in enumerate(values):
         if value in seen:

@@ -12,11 +12,14 @@ import ssl
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import TypeVar
 
 import httpx
 import msgspec
 
 from schemas.records import BatchResult, ErrorBody, WhoAmI
+
+AnswerT = TypeVar("AnswerT", bound=msgspec.Struct)  # the type of an answer HQ sends
 
 API = "/v1"
 USER_AGENT = "associate-terminal-sync/1"
@@ -183,7 +186,7 @@ class HQClient:
         return BatchRefused(f"HQ refused the request (HTTP {status}): {said}", status=status)
 
     @staticmethod
-    def _decode(response: httpx.Response, kind: type[msgspec.Struct]):  # noqa: ANN205
+    def _decode(response: httpx.Response, kind: type[AnswerT]) -> AnswerT:
         try:
             return msgspec.json.decode(response.content, type=kind)
         except (msgspec.DecodeError, msgspec.ValidationError) as error:

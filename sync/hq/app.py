@@ -413,42 +413,16 @@ def ingest(storage: HQStorage, store_id: str, terminal_id: str, body: bytes, enc
 def _ingest(storage: HQStorage, store_id: str, terminal_id: str, body: bytes, encoding: str, max_inflated: int) -> bytes:
     body = inflate(body, encoding, max_inflated)
     received_at = format_utc(datetime.now(timezone.utc))
-    envelope: Batch | BatchEnvelope | None
-    try:
-        # Almost every batch is whole and valid: decode it in one pass. Only when
-        # that fails are the records looked at one by one, so one bad record fails alone.
-        envelope = _batch_decoder.decode(body)
-        records = [Received(record=record, id=record.id, version=record.version) for record in envelope.records]
-    except msgspec.DecodeError:
-        envelope, records = None, []
-    except RecursionError:
-        raise _too_deep() from None
-    try:
-        envelope = envelope or decode_envelope(body)
-    except msgspec.ValidationError as error:
-        raise Refused(422, "invalid_batch", f"The batch does not fit the contract (schemas/batch.schema.json): {error}") from None
-    except msgspec.DecodeError as error:
-        raise Refused(400, "bad_json", f"The body is not valid JSON: {error}") from None
-    except RecursionError:
-        raise _too_deep() from None
+    envelope, records = _decoded(body)
     if envelope.store_id != store_id:
         raise Refused(403, "wrong_store", f"This token is for store {store_id}; it cannot send asks for store "
                       f"{envelope.store_id}. Enroll this terminal with a token for that store.")
     if envelope.terminal_id != terminal_id:
         raise Refused(403, "wrong_terminal", f"This token is for terminal {terminal_id} of store {store_id}, not "
                       f"terminal {envelope.terminal_id}. Each terminal needs its own token.")
-    try:
-        sent_at = parse_utc(envelope.sent_at)
-    except ValueError as error:
-        raise Refused(422, "invalid_batch", f"sent_at '{envelope.sent_at}' is not a real time ({error}) - at `$.sent_at`; "
-                      "send the terminal's UTC time, e.g. 2026-11-22T14:03:07.123Z") from None
     now = parse_utc(received_at)
-    wrong = _implausible("sent_at", envelope.sent_at, now)
-    if wrong:
-        raise Refused(422, "implausible_time", f"{wrong}. Nothing was stored: set the terminal's clock right "
-                      "(date, time and time zone) and sync again.")
-    skew = int((now - sent_at).total_seconds() * 1000)
-    records = [_real_times(item, now) for item in records or [_received(raw) for raw in envelope.records]]
+    skew = _clock_skew_ms(envelope.sent_at, now)
+    records = [_real_times(item, now) for item in records]
     if _MAY_HOLD_CONTROL.search(body):  # most batches: one search of the body, no walk of every record
         records = [_plain_text(item) for item in records]
     results = storage.apply_batch(
@@ -457,6 +431,42 @@ def _ingest(storage: HQStorage, store_id: str, terminal_id: str, body: bytes, en
     )
     answer = BatchResult(batch_id=envelope.batch_id, received_at=received_at, clock_skew_ms=skew, results=results)
     return msgspec.json.encode(answer)
+
+
+def _decoded(body: bytes) -> tuple[Batch | BatchEnvelope, list[Received]]:
+    """The batch's envelope, and each of its records decoded or why it was not; refused if the envelope is wrong."""
+    try:
+        # Almost every batch is whole and valid: decode it in one pass. Only when
+        # that fails are the records looked at one by one, so one bad record fails alone.
+        batch = _batch_decoder.decode(body)
+        return batch, [Received(record=record, id=record.id, version=record.version) for record in batch.records]
+    except msgspec.DecodeError:
+        pass
+    except RecursionError:
+        raise _too_deep() from None
+    try:
+        envelope = decode_envelope(body)
+    except msgspec.ValidationError as error:
+        raise Refused(422, "invalid_batch", f"The batch does not fit the contract (schemas/batch.schema.json): {error}") from None
+    except msgspec.DecodeError as error:
+        raise Refused(400, "bad_json", f"The body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise _too_deep() from None
+    return envelope, [_received(raw) for raw in envelope.records]
+
+
+def _clock_skew_ms(sent_at: str, now: datetime) -> int:
+    """How far HQ's clock is ahead of the terminal's; refused if the terminal's time cannot be believed."""
+    try:
+        sent = parse_utc(sent_at)
+    except ValueError as error:
+        raise Refused(422, "invalid_batch", f"sent_at '{sent_at}' is not a real time ({error}) - at `$.sent_at`; "
+                      "send the terminal's UTC time, e.g. 2026-11-22T14:03:07.123Z") from None
+    wrong = _implausible("sent_at", sent_at, now)
+    if wrong:
+        raise Refused(422, "implausible_time", f"{wrong}. Nothing was stored: set the terminal's clock right "
+                      "(date, time and time zone) and sync again.")
+    return int((now - sent).total_seconds() * 1000)
 
 
 _batch_decoder = msgspec.json.Decoder(Batch)
@@ -532,9 +542,8 @@ def _best_effort_key(raw: msgspec.Raw) -> tuple[str, int]:
         return "", 0
     if not isinstance(data, dict):
         return "", 0
-    ask_id = data.get("id") if isinstance(data.get("id"), str) else ""
-    version = data.get("version") if type(data.get("version")) is int else 0
-    return ask_id[:64], version
+    ask_id, version = data.get("id"), data.get("version")
+    return (ask_id[:64] if isinstance(ask_id, str) else ""), (version if type(version) is int else 0)
 
 
 def openapi_document() -> dict:
@@ -545,7 +554,7 @@ def openapi_document() -> dict:
         components.update(schema.get("$defs", {}))
     refs = {name: {"$ref": f"#/components/schemas/{_top(schema)}"} for name, schema in schemas.items()}
     error = {"description": "see the message", "content": {"application/json": {"schema": refs["error"]}}}
-    bearer = [{"token": []}]
+    bearer: list[dict[str, list[str]]] = [{"token": []}]
     return {
         "openapi": "3.1.0",
         "info": {"title": "Associate Terminal HQ", "version": "1"},

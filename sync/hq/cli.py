@@ -215,11 +215,11 @@ def _report(args: argparse.Namespace, storage: HQStorage, out: TextIO) -> int:
     from sync.hq import report
 
     if args.name == "follow-ups":
-        table = report.follow_up_table(storage)
-        if len(table) == 1:
+        rows = report.follow_up_table(storage)
+        if len(rows) == 1:
             print("No follow-ups have reached HQ yet.", file=out)
             return 0
-        out.write(report.render(table))
+        out.write(report.render(rows))
         return 0
     if not 1 <= args.top <= 1000:
         raise UsageError(f"--top {args.top}: give a number from 1 to 1000")

@@ -72,6 +72,10 @@ class Database:
     def has_table(self, conn: Connection, name: str) -> bool:
         raise NotImplementedError
 
+    def after_erasure(self) -> None:
+        """Make sure the bytes of what an erasure removed are gone from the database's files."""
+        raise NotImplementedError
+
     def retrying(self, work: Callable[[Connection], T], locks: Sequence[str] = (), *, exclusive: bool = False) -> T:
         """`work` in a write transaction, started again if the database chose it to lose a race."""
         with self.write(locks, exclusive=exclusive) as conn:

@@ -202,8 +202,8 @@ def _add_examples(conn: Connection, group: dict[str, Any], since: str, until: st
 def _last_ask(conn: Connection, store_id: str, since: str, until: str, *, in_period: bool) -> str | None:
     """A store's last counted ask in the period; for a store silent in the period, when it last logged at all."""
     if in_period:
-        sql, params = ("SELECT max(created_at) FROM asks WHERE store_id = ? AND voided = 0 "
-                       "AND created_at >= ? AND created_at < ?", (store_id, since, until))
+        sql = "SELECT max(created_at) FROM asks WHERE store_id = ? AND voided = 0 AND created_at >= ? AND created_at < ?"
+        params: tuple[str, ...] = (store_id, since, until)
     else:
         sql, params = "SELECT max(created_at) FROM asks WHERE store_id = ? AND created_at < ?", (store_id, until)
     last: str | None = conn.execute(sql, params).fetchone()[0]

@@ -11,10 +11,15 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from schemas.records import format_utc
 from schemas.text import clean, csv_row, json_text
 from sync.hq.storage import HQStorage
+
+if TYPE_CHECKING:  # Rich is loaded only by the report that prints tables
+    from rich.table import Table
+    from rich.text import Text
 
 WON_BACK = ("reached_bought", "reached_reserved")
 
@@ -186,16 +191,14 @@ def _cell(value: object) -> object:
     return value
 
 
-def demand_tables(groups: list[dict], quality: dict, period: Window, *, title: str = "Top unmet demand") -> list:
+def demand_tables(groups: list[dict], quality: dict, period: Window, *, title: str = "Top unmet demand") -> list[Table]:
     """Rich tables for the terminal: the ranking, then data quality."""
     from rich.table import Table
 
     span = f"{format_utc(period.since)[:10]} to {format_utc(period.until - timedelta(seconds=1))[:10]}"
     ranking = Table(title=f"{title}, {span}", title_justify="left")
-    for name, justify in (("#", "right"), ("Asked for", "left"), ("Category", "left"), ("Asks", "right"),
-                          ("Stores", "right"), ("Week on week", "right"), ("Substitute taken", "right"),
-                          ("Lost value", "right")):
-        ranking.add_column(name, justify=justify, overflow="fold")
+    for name in ("#", "Asked for", "Category", "Asks", "Stores", "Week on week", "Substitute taken", "Lost value"):
+        ranking.add_column(name, justify="left" if name in ("Asked for", "Category") else "right", overflow="fold")
     for group in groups:
         taken = (f"{group['accepted']}/{group['accepted'] + group['declined']}"
                  if group["acceptance"] is not None else ("offered, no answer" if group["offered"] else "-"))
@@ -213,7 +216,7 @@ def demand_tables(groups: list[dict], quality: dict, period: Window, *, title: s
     return [ranking, checks]
 
 
-def _literal(value: object):
+def _literal(value: object) -> Text:
     """A cell shown exactly as stored: never Rich markup, never a control character."""
     from rich.text import Text
 

@@ -28,9 +28,10 @@ from sync.hq.database import StorageError
 try:
     from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    HAS_CRYPTOGRAPHY = True
 except ImportError:  # the hq extra is missing: reports still run, and the first customer key says what to install
-    AESGCM = None
-    InvalidTag = ValueError
+    HAS_CRYPTOGRAPHY = False
 
 KEY_BYTES = 32  # AES-256
 NONCE_BYTES = 12
@@ -59,7 +60,7 @@ class CustomerKey:
     def __init__(self, key: bytes) -> None:
         if len(key) != KEY_BYTES:
             raise SealBroken(f"A customer key at HQ is {len(key)} bytes, not {KEY_BYTES}: customer_keys was altered.")
-        if AESGCM is None:
+        if not HAS_CRYPTOGRAPHY:  # so no CustomerKey, and nothing below, runs without it
             raise StorageError(f"HQ seals customers' details with the cryptography package: {install_hint('hq')}")
         self._aead = AESGCM(key)
         # A separate key for the content hash, derived so one stored key serves both.
