@@ -288,3 +288,14 @@ def test_running_out_of_file_descriptors_is_busy_not_a_failure(hq, http, monkeyp
     monkeypatch.setattr(hq.storage, "taxonomy", no_descriptors)
     answer = http.get("/v1/taxonomy")
     assert answer.status_code == 503 and answer.headers["retry-after"] == "2" and answer.json()["error"] == "busy"
+
+
+def test_each_record_table_has_its_record_types_fields_and_what_hq_adds(hq_db) -> None:
+    """HQ writes the columns it derives from schemas/records.py: a field added there needs its migration here."""
+    from sync.hq import rows
+    from sync.hq.storage import HQStorage
+
+    with HQStorage.open(hq_db.url, upgrade=True) as storage, storage.db.read() as conn:
+        for kind, table in rows.TABLES.items():
+            held = {column[0] for column in conn.execute(f"SELECT * FROM {table} LIMIT 0", ()).description}
+            assert held == set(rows.columns_of(kind)), table
