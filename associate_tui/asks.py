@@ -11,18 +11,22 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from associate_tui.errors import InvalidInput
+from schemas.limits import (  # the contract's limits (schemas/records.py is built from the same)
+    MAX_ASSOCIATE,
+    MAX_ATTRIBUTE_VALUE,
+    MAX_ATTRIBUTES,
+    MAX_NOTE,
+    MAX_QUANTITY,
+    MAX_SUBSTITUTE,
+    MAX_TEXT,
+    MAX_VOID_REASON,
+)
 from schemas.text import clean
 
 if TYPE_CHECKING:
     from schemas.taxonomy import Taxonomy
 
-MAX_TEXT = 300
-MAX_SUBSTITUTE = 200
-MAX_NOTE = 1000
-MAX_VOID_REASON = 200
-MAX_QUANTITY = 9999
-MAX_ATTRIBUTES = 30  # the wire contract's limit (schemas/records.py)
-ASSOCIATE_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,11}$")
+ASSOCIATE_CODE = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_ASSOCIATE - 1}}}$")
 _ATTR_KEY = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
 _ATTR_PAIR = re.compile(r"([A-Za-z][\w]*)\s*=\s*(.*?)(?=\s+[A-Za-z][\w]*\s*=|$)")
 
@@ -142,8 +146,8 @@ def validate(draft: AskDraft, taxonomy: Taxonomy) -> list[FieldError]:
     for key, value in draft.attributes.items():
         if not _ATTR_KEY.match(key):
             errors.append(FieldError("attributes", f"'{key}' is not a valid attribute name; use lower-case letters, e.g. colour=blue"))
-        elif len(value) > 60:
-            errors.append(FieldError("attributes", f"the value of '{key}' is too long; keep it under 60 characters"))
+        elif len(value) > MAX_ATTRIBUTE_VALUE:
+            errors.append(FieldError("attributes", f"the value of '{key}' is too long; keep it under {MAX_ATTRIBUTE_VALUE} characters"))
     if not draft.outcome:
         errors.append(FieldError("outcome", "pick what happened: " + _numbered(taxonomy)))
     elif taxonomy.outcome(draft.outcome) is None:

@@ -12,14 +12,21 @@ from datetime import date, timedelta
 
 from associate_tui.asks import FieldError, fold_spaces, in_lines
 from associate_tui.errors import InvalidInput
+from schemas.limits import (  # the contract's limits (schemas/records.py is built from the same)
+    MAX_CONTACT_TIME,
+    MAX_CUSTOMER_NUMBER,
+    MAX_EMAIL,
+    MAX_NAME,
+    MAX_PREFERENCE_NOTES,
+    MAX_WORD,
+    MAX_WORDS,
+)
 
-MAX_NAME = 100
-MAX_WORDS = 12
 CONTACT_CHANNELS = ("phone", "sms", "email")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 _PHONE_CHARS = re.compile(r"^\+?[0-9 ()./-]+$")
 # `*` too: a number the privacy guard masked must still pass when the customer is saved again.
-_CUSTOMER_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._/*-]{0,39}$")
+_CUSTOMER_NUMBER = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9 ._/*-]{{0,{MAX_CUSTOMER_NUMBER - 1}}}$")
 
 # Results of a follow-up, in the order the done dialog offers them (digits 1-5).
 FOLLOW_UP_RESULTS: tuple[tuple[str, str], ...] = (
@@ -196,10 +203,10 @@ def validate(draft: CustomerDraft) -> list[FieldError]:
         digits = sum(char.isdigit() for char in draft.phone)
         if not _PHONE_CHARS.match(draft.phone) or not 6 <= digits <= 15:
             errors.append(FieldError("phone", "a phone number has 6 to 15 digits (spaces, dashes, brackets and a leading + are fine), e.g. +44 7700 900123"))
-    if draft.email and (len(draft.email) > 254 or not _EMAIL.match(draft.email)):
+    if draft.email and (len(draft.email) > MAX_EMAIL or not _EMAIL.match(draft.email)):
         errors.append(FieldError("email", "an email address looks like name@example.com"))
     if draft.customer_number and not _CUSTOMER_NUMBER.match(draft.customer_number):
-        errors.append(FieldError("customer_number", "use letters, digits, spaces and . _ / - (at most 40), e.g. LOY-102938"))
+        errors.append(FieldError("customer_number", f"use letters, digits, spaces and . _ / - (at most {MAX_CUSTOMER_NUMBER}), e.g. LOY-102938"))
     if (draft.phone or draft.email) and not (draft.consent_follow_up or draft.consent_marketing):
         errors.append(FieldError("consent", "contact details are kept only with the customer's consent: tick follow-up or marketing, or leave phone and email empty"))
     if draft.consent_follow_up and not (draft.phone or draft.email):
@@ -207,18 +214,18 @@ def validate(draft: CustomerDraft) -> list[FieldError]:
     prefs = draft.preferences
     for name in ("sizes", "colours", "brands"):
         values = getattr(prefs, name)
-        if len(values) > MAX_WORDS or any(len(v) > 40 for v in values):
-            errors.append(FieldError(name, f"at most {MAX_WORDS} entries of 40 characters, separated by commas"))
+        if len(values) > MAX_WORDS or any(len(v) > MAX_WORD for v in values):
+            errors.append(FieldError(name, f"at most {MAX_WORDS} entries of {MAX_WORD} characters, separated by commas"))
     if prefs.contact_channel and prefs.contact_channel not in CONTACT_CHANNELS:
         errors.append(FieldError("contact_channel", f"one of {', '.join(CONTACT_CHANNELS)}"))
     if prefs.contact_channel in ("phone", "sms") and not draft.phone:
         errors.append(FieldError("contact_channel", f"{prefs.contact_channel} needs a phone number"))
     if prefs.contact_channel == "email" and not draft.email:
         errors.append(FieldError("contact_channel", "email needs an email address"))
-    if prefs.contact_time and len(prefs.contact_time) > 60:
-        errors.append(FieldError("contact_time", "keep it under 60 characters, e.g. 'weekdays after 5pm'"))
-    if prefs.notes and len(prefs.notes) > 500:
-        errors.append(FieldError("notes", "keep it under 500 characters"))
+    if prefs.contact_time and len(prefs.contact_time) > MAX_CONTACT_TIME:
+        errors.append(FieldError("contact_time", f"keep it under {MAX_CONTACT_TIME} characters, e.g. 'weekdays after 5pm'"))
+    if prefs.notes and len(prefs.notes) > MAX_PREFERENCE_NOTES:
+        errors.append(FieldError("notes", f"keep it under {MAX_PREFERENCE_NOTES} characters"))
     return errors
 
 

@@ -8,13 +8,35 @@ from __future__ import annotations
 
 import inspect
 from datetime import datetime, timezone
-from typing import Annotated, Literal
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
+from schemas.limits import (
+    MAX_ASSOCIATE,
+    MAX_ATTRIBUTE_VALUE,
+    MAX_ATTRIBUTES,
+    MAX_CODE,
+    MAX_CONSENT_WORDING,
+    MAX_CONTACT_TIME,
+    MAX_CUSTOMER_NUMBER,
+    MAX_EMAIL,
+    MAX_FOLLOW_UP_NOTE,
+    MAX_ID,
+    MAX_NAME,
+    MAX_NOTE,
+    MAX_PHONE,
+    MAX_PREFERENCE_NOTES,
+    MAX_QUANTITY,
+    MAX_SUBSTITUTE,
+    MAX_TEXT,
+    MAX_VOID_REASON,
+    MAX_WORD,
+    MAX_WORDS,
+)
 from schemas.text import unsafe_character
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1  # Final: the literal 1, which Batch.schema_version is
 MAX_RECORDS_PER_BATCH = 1000
 
 Uuid = Annotated[
@@ -31,14 +53,11 @@ UtcTime = Annotated[
         description="UTC, ISO-8601 with milliseconds, e.g. 2026-11-22T14:03:07.123Z",
     ),
 ]
-Code = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
-Id = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+Code = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_CODE, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 MAX_VERSION = 2**31 - 1  # one more per edit: far beyond any ask's life, and within every database's INTEGER
 Version = Annotated[int, msgspec.Meta(ge=1, le=MAX_VERSION, description="grows by one on every edit, void or erasure")]
-
-
-def _text(limit: int) -> type:
-    return Annotated[str, msgspec.Meta(max_length=limit)]  # type: ignore[return-value]
+Associate = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ASSOCIATE)]
 
 
 class AskRecord(msgspec.Struct, tag="ask", tag_field="type", forbid_unknown_fields=True, kw_only=True):
@@ -50,27 +69,30 @@ class AskRecord(msgspec.Struct, tag="ask", tag_field="type", forbid_unknown_fiel
     updated_at: UtcTime
     store_id: Id
     terminal_id: Id
-    associate: Annotated[str, msgspec.Meta(min_length=1, max_length=12)]
+    associate: Associate
     channel: Code
-    text: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TEXT)]
     category: Code | None = None
     attributes: Annotated[
-        dict[Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,29}$")], _text(60)], msgspec.Meta(max_length=30)
+        dict[
+            Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,29}$")],
+            Annotated[str, msgspec.Meta(max_length=MAX_ATTRIBUTE_VALUE)],
+        ],
+        msgspec.Meta(max_length=MAX_ATTRIBUTES),
     ] = {}
     outcome: Code
-    substitute: _text(200) | None = None
+    substitute: Annotated[str, msgspec.Meta(max_length=MAX_SUBSTITUTE)] | None = None
     substitute_accepted: bool | None = None
-    quantity: Annotated[int, msgspec.Meta(ge=1, le=9999)] = 1
-    note: _text(1000) | None = None
+    quantity: Annotated[int, msgspec.Meta(ge=1, le=MAX_QUANTITY)] = 1
+    note: Annotated[str, msgspec.Meta(max_length=MAX_NOTE)] | None = None
     voided: bool = False
-    void_reason: _text(200) | None = None
+    void_reason: Annotated[str, msgspec.Meta(max_length=MAX_VOID_REASON)] | None = None
     customer_id: Uuid | None = None  # who asked, if they agreed to be known; cleared by an erasure
     same_as: Uuid | None = None  # logged at the counter as "the same as" this earlier ask of the terminal's
 
 
-Associate = Annotated[str, msgspec.Meta(min_length=1, max_length=12)]
 Day = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d\d-\d\d$", description="a calendar day, e.g. 2026-12-02")]
-Words = Annotated[list[_text(40)], msgspec.Meta(max_length=12)]
+Words = Annotated[list[Annotated[str, msgspec.Meta(max_length=MAX_WORD)]], msgspec.Meta(max_length=MAX_WORDS)]
 ContactChannel = Literal["phone", "sms", "email"]
 FollowUpResult = Literal["reached_bought", "reached_reserved", "reached_not_interested", "not_reached", "still_unavailable"]
 
@@ -82,8 +104,8 @@ class Preferences(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, omit
     colours: Words = []
     brands: Words = []
     contact_channel: ContactChannel | None = None
-    contact_time: _text(60) | None = None
-    notes: _text(500) | None = None
+    contact_time: Annotated[str, msgspec.Meta(max_length=MAX_CONTACT_TIME)] | None = None
+    notes: Annotated[str, msgspec.Meta(max_length=MAX_PREFERENCE_NOTES)] | None = None
 
 
 class CustomerRecord(msgspec.Struct, tag="customer", tag_field="type", forbid_unknown_fields=True, kw_only=True):
@@ -96,14 +118,14 @@ class CustomerRecord(msgspec.Struct, tag="customer", tag_field="type", forbid_un
     store_id: Id
     terminal_id: Id
     associate: Associate
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-    phone: Annotated[str, msgspec.Meta(max_length=32)] | None = None
-    email: Annotated[str, msgspec.Meta(max_length=254)] | None = None
-    customer_number: Annotated[str, msgspec.Meta(max_length=40)] | None = None
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME)]
+    phone: Annotated[str, msgspec.Meta(max_length=MAX_PHONE)] | None = None
+    email: Annotated[str, msgspec.Meta(max_length=MAX_EMAIL)] | None = None
+    customer_number: Annotated[str, msgspec.Meta(max_length=MAX_CUSTOMER_NUMBER)] | None = None
     consent_follow_up: bool = False
     consent_marketing: bool = False
     consent_at: UtcTime | None = None
-    consent_wording: Annotated[str, msgspec.Meta(max_length=40)] | None = None
+    consent_wording: Annotated[str, msgspec.Meta(max_length=MAX_CONSENT_WORDING)] | None = None
     preferences: Preferences = msgspec.field(default_factory=Preferences)
 
 
@@ -125,7 +147,7 @@ class FollowUpRecord(msgspec.Struct, tag="follow_up", tag_field="type", forbid_u
     result: FollowUpResult | None = None
     done_at: UtcTime | None = None
     done_by: Associate | None = None
-    note: _text(500) | None = None
+    note: Annotated[str, msgspec.Meta(max_length=MAX_FOLLOW_UP_NOTE)] | None = None
 
 
 class ErasureRecord(msgspec.Struct, tag="erasure", tag_field="type", forbid_unknown_fields=True, kw_only=True):
@@ -262,7 +284,7 @@ def encode(value: msgspec.Struct) -> bytes:
     return msgspec.json.encode(value)
 
 
-def _normalised(node: object) -> object:
+def _normalised(node: Any) -> Any:
     """Descriptions with their docstring indentation removed, whatever msgspec's version does with it."""
     if isinstance(node, dict):
         return {

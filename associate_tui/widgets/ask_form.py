@@ -28,6 +28,7 @@ from associate_tui.widgets.category_picker import CategoryPicker
 from associate_tui.widgets.choice import Choice, Option
 from associate_tui.widgets.literal import literal
 from associate_tui.widgets.similar_asks import SimilarAsks
+from schemas.limits import MAX_NOTE, MAX_QUANTITY, MAX_SUBSTITUTE, MAX_TEXT
 
 if TYPE_CHECKING:
     from schemas.taxonomy import Taxonomy
@@ -92,7 +93,7 @@ class AskForm(Widget):
     def compose(self) -> ComposeResult:
         with Horizontal(classes="row"):
             yield Label("Ask", classes="field-label")
-            yield Input(placeholder=ASK_PROMPT, id="ask-text", compact=True, max_length=300)
+            yield Input(placeholder=ASK_PROMPT, id="ask-text", compact=True, max_length=MAX_TEXT)
         yield SimilarAsks(self.taxonomy, id="similar")
         with Horizontal(classes="row"):
             yield Label("Attributes", classes="field-label")
@@ -105,16 +106,16 @@ class AskForm(Widget):
             yield Choice(outcome_options(self.taxonomy), id="outcome")
         with Horizontal(classes="row"):
             yield Label("Instead", classes="field-label")
-            yield Input(placeholder="what was offered instead", id="substitute", compact=True, max_length=200)
+            yield Input(placeholder="what was offered instead", id="substitute", compact=True, max_length=MAX_SUBSTITUTE)
             yield Choice(ACCEPTED_OPTIONS, id="accepted")
         with Horizontal(classes="row"):
             yield Label("Channel", classes="field-label")
             yield Choice(channel_options(self.taxonomy), value=self.taxonomy.channels[0], id="channel")
             yield Label("Qty", classes="inline-label")
-            yield Input(value="1", type="integer", id="quantity", compact=True, max_length=4)
+            yield Input(value="1", type="integer", id="quantity", compact=True, max_length=len(str(MAX_QUANTITY)))
         with Horizontal(classes="row"):
             yield Label("Note", classes="field-label")
-            yield Input(placeholder="optional note", id="note", compact=True, max_length=1000)
+            yield Input(placeholder="optional note", id="note", compact=True, max_length=MAX_NOTE)
         yield Static("", id="form-message")
 
     # -- reading and writing the fields ------------------------------------
