@@ -3,14 +3,17 @@
 The app owns the configuration, the taxonomy, who is logging, and the store.
 The store is opened lazily by the first worker that needs it, so the capture
 screen is ready to type into before the database (or sqlite-utils) is loaded.
+The screens never import this module: each is handed the app as its `Counter`
+and hears of syncs and taxonomy changes by message (associate_tui/counter.py).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -22,6 +25,7 @@ from textual.timer import Timer
 
 from associate_tui import config as config_module
 from associate_tui import link
+from associate_tui.counter import Counter, SyncFinished, TaxonomyChanged
 from associate_tui.errors import StoreError
 from associate_tui.screens.capture import CaptureScreen
 from associate_tui.screens.dialogs import AssociateScreen, HelpScreen, SettingsScreen
@@ -35,6 +39,7 @@ from schemas.text import clean
 
 if TYPE_CHECKING:
     from associate_tui.store import Store, SyncStatus
+    from sync.engine import Backoff
 
 STATUS_REFRESH = 5.0  # seconds: the status line also follows a separate `associate sync --watch`
 SYNC_AFTER_SAVE = 2.0  # seconds: a burst of saves goes in one batch
@@ -50,13 +55,16 @@ class SyncStatusRead(Message):
 
 
 class SyncDone(Message):
-    """A sync ran in the background: what it did, or what went wrong in plain words."""
+    """The sync worker's answer: what it did, or what went wrong in plain words.
 
-    def __init__(self, summary: str | None, error: str | None, *, transient: bool = False,
-                 retry_after: float | None = None, taxonomy_updated: bool = False, busy: bool = False) -> None:
+    `retry_in` is the engine's backoff after a transient failure (offline, busy HQ),
+    None when the next try waits the usual interval.
+    """
+
+    def __init__(self, summary: str | None, error: str | None, *, retry_in: float | None = None,
+                 taxonomy_updated: bool = False) -> None:
         super().__init__()
-        self.summary, self.error, self.transient = summary, error, transient
-        self.retry_after, self.taxonomy_updated, self.busy = retry_after, taxonomy_updated, busy
+        self.summary, self.error, self.retry_in, self.taxonomy_updated = summary, error, retry_in, taxonomy_updated
 
 
 class AssociateApp(App[None]):
@@ -65,8 +73,11 @@ class AssociateApp(App[None]):
     # Absolute, so a subclass defined elsewhere (tests, benchmarks) finds it too.
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "Associate Terminal"
-    MODES = {"capture": CaptureScreen, "recent": RecentScreen, "sync": SyncScreen, "follow_ups": FollowUpsScreen,
-             "insights": InsightsScreen}
+    # Each mode's screen is made with this app as its Counter (see __init__).
+    SCREENS_BY_MODE: ClassVar[dict[str, Callable[[Counter], Screen]]] = {
+        "capture": CaptureScreen, "recent": RecentScreen, "sync": SyncScreen, "follow_ups": FollowUpsScreen,
+        "insights": InsightsScreen,
+    }
     DEFAULT_MODE = "capture"
 
     BINDINGS = [
@@ -104,8 +115,10 @@ class AssociateApp(App[None]):
         self._sync_failing = False
         self._asked = False
         self._sync_timer: Timer | None = None
-        self._backoff = None  # sync.engine.Backoff, made on the first failure (sync loads lazily)
+        self._backoff: Backoff | None = None  # made by the first sync worker, which loads the engine
         self.set_reactive(AssociateApp.associate, self.config.associate)
+        for mode, screen in self.SCREENS_BY_MODE.items():
+            self.add_mode(mode, partial(screen, self))
 
     # -- the store, shared by the workers ------------------------------------
 
@@ -113,7 +126,7 @@ class AssociateApp(App[None]):
         """The open store; opens it on first use. Call from worker threads only."""
         with self._store_lock:
             if self._store is None:
-                from associate_tui.store import Store
+                from associate_tui.store import Store  # sqlite-utils: loaded by the first worker, after the first paint
 
                 self._store = Store(self.database, vocabulary=self.taxonomy.vocabulary())
             return self._store
@@ -214,51 +227,50 @@ class AssociateApp(App[None]):
 
     @work(thread=True, exclusive=True, group="sync", exit_on_error=False)
     def sync_worker(self) -> None:
+        # Deferred: the engine loads httpx, and httpx rich and click (~90 ms): the first sync pays, not the start.
         from sync.client import HQError
-        from sync.engine import SyncBusy
+        from sync.engine import Backoff, SyncBusy
 
+        backoff = self._backoff = self._backoff or Backoff()  # only this worker (exclusive) touches it
         try:
             report = link.run_sync(self.get_store(), self.config)
         except SyncBusy:
-            self.post_message(SyncDone("Another program is syncing this terminal right now.", None, busy=True))
+            backoff.reset()
+            self.post_message(SyncDone("Another program is syncing this terminal right now.", None))
         except HQError as error:
-            self.post_message(SyncDone(None, str(error), transient=error.transient, retry_after=error.retry_after))
+            retry_in = backoff.next_delay(error.retry_after) if error.transient else None
+            self.post_message(SyncDone(None, str(error), retry_in=retry_in))
         except Exception as error:  # noqa: BLE001 - token file, disk: shown on the status line, retried later
             self.post_message(SyncDone(None, str(error)))
         else:
+            backoff.reset()
             self.post_message(SyncDone(report.summary(), report.warning, taxonomy_updated=report.taxonomy_updated))
 
     @on(SyncDone)
     def _sync_done(self, event: SyncDone) -> None:
-        from sync.engine import Backoff
-
         self._syncing = False
-        delay = float(self.config.sync_interval)
-        if event.summary is not None:
-            if self._sync_failing:
-                self.notify("HQ is reachable again; pending asks are being sent.", title="Sync", timeout=5)
-            self._sync_failing = False
-            self._backoff = None
-            if self._asked:
-                self.notify(event.summary, title="Sync", timeout=6)
-        else:
-            if not self._sync_failing or self._asked:
-                self.notify(event.error or "Sync failed.", title="Sync", severity="warning", timeout=8)
-            self._sync_failing = True
-            if event.transient:
-                self._backoff = self._backoff or Backoff()
-                delay = min(delay, self._backoff.next_delay(event.retry_after))
-        if event.taxonomy_updated and self.config.taxonomy == "hq":
-            pulled = config_module.load_taxonomy(self.config.taxonomy)
-            if (pulled.name, pulled.version) != (self.taxonomy.name, self.taxonomy.version):
-                self.notify(f"HQ's taxonomy {pulled.label} {pulled.version} is in use now.", title="Sync", timeout=6)
-            self._swap_taxonomy(pulled)
+        ok = event.summary is not None
+        if ok and self._sync_failing:
+            self.notify("HQ is reachable again; pending asks are being sent.", title="Sync", timeout=5)
+        if ok and self._asked:
+            self.notify(event.summary, title="Sync", timeout=6)
+        if not ok and (not self._sync_failing or self._asked):
+            self.notify(event.error or "Sync failed.", title="Sync", severity="warning", timeout=8)
+        self._sync_failing = not ok
         self._asked = False
-        self._schedule_sync(delay)
+        if event.taxonomy_updated and self.config.taxonomy == "hq":
+            self._take_hq_taxonomy()
+        # The backoff never makes the next try later than the usual interval.
+        interval = float(self.config.sync_interval)
+        self._schedule_sync(interval if event.retry_in is None else min(interval, event.retry_in))
         self.refresh_sync_status()
-        for screen in self._all_screens():
-            if hasattr(screen, "sync_finished"):
-                screen.sync_finished()
+        self._tell_screens(partial(SyncFinished, ok))
+
+    def _take_hq_taxonomy(self) -> None:
+        pulled = config_module.load_taxonomy(self.config.taxonomy)
+        if (pulled.name, pulled.version) != (self.taxonomy.name, self.taxonomy.version):
+            self.notify(f"HQ's taxonomy {pulled.label} {pulled.version} is in use now.", title="Sync", timeout=6)
+        self._swap_taxonomy(pulled)
 
     def _update_subtitle(self) -> None:
         self.sub_title = f"{self.config.store_id} / {self.config.terminal_id} · associate {self.associate}"
@@ -289,9 +301,12 @@ class AssociateApp(App[None]):
 
     def _swap_taxonomy(self, taxonomy: Taxonomy) -> None:
         self.taxonomy = taxonomy
+        self._tell_screens(partial(TaxonomyChanged, taxonomy))
+
+    def _tell_screens(self, news: Callable[[], Message]) -> None:
+        """Post a message to every screen of every mode, shown or not: each gets its own."""
         for screen in self._all_screens():
-            if hasattr(screen, "taxonomy_changed"):
-                screen.taxonomy_changed(self.taxonomy)
+            screen.post_message(news())
 
     def _all_screens(self) -> Iterable[Screen]:
         for stack in self._screen_stacks.values():
@@ -316,7 +331,7 @@ class AssociateApp(App[None]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(self.taxonomy))
 
     def action_switch_associate(self) -> None:
         def switched(code: str | None) -> None:

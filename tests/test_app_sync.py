@@ -10,7 +10,9 @@ from associate_tui.app import AssociateApp
 from associate_tui.asks import AskDraft
 from associate_tui.config import Config
 from associate_tui.store import Store
+from associate_tui.widgets.choice import Choice
 from hq_server import HQDatabase, HQThread
+from sync.client import HQBusy, HQError, Offline
 from test_app import make_app, settle, type_text
 
 
@@ -97,3 +99,90 @@ async def test_an_ask_saved_at_the_counter_reaches_hq_and_a_refused_one_is_fixed
             held = dict(server.db.rows("SELECT id, text FROM asks"))
             assert set(held.values()) == {"navy rain jacket size M", "yellow umbrella"}
             assert refused.id in held
+
+
+class Synced:
+    """What a sync that went through reports, as far as the app reads it."""
+
+    warning = None
+    taxonomy_updated = False
+
+    def summary(self) -> str:
+        return "Sent 0 records."
+
+
+async def test_a_failing_hq_is_retried_with_the_engines_backoff_and_never_later_than_the_interval(
+    tmp_path, db_path, monkeypatch
+) -> None:
+    answers: list[HQError | None] = [
+        Offline("Offline: cannot reach HQ."),
+        HQBusy("HQ is busy.", status=503, retry_after=600.0),  # longer than the interval: the interval wins
+        Offline("Offline: cannot reach HQ."),
+        HQError("HQ refused the token.", status=401),  # not transient: the usual interval, the backoff kept
+        Offline("Offline: cannot reach HQ."),
+        None,
+        Offline("Offline: cannot reach HQ."),  # after a sync that went through, the waits start short again
+    ]
+
+    def run_sync(store, config, **options):
+        answer = answers.pop(0)
+        if answer is not None:
+            raise answer
+        return Synced()
+
+    monkeypatch.setattr(link, "run_sync", run_sync)
+    app = make_app(tmp_path, db_path, hq_url="https://hq.example.com", sync_interval=60)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        waits: list[float] = []
+        monkeypatch.setattr(app, "_schedule_sync", waits.append)
+        while answers:
+            app.start_sync()
+            await settle(pilot)
+        # The engine's Backoff: full jitter from half a second up to 1, 2, 4, 8 s... (attempts 1, 2, 3, 4).
+        assert 0.5 <= waits[0] <= 1 and waits[1] == 60 and 0.5 <= waits[2] <= 4 and waits[3] == 60
+        assert 0.5 <= waits[4] <= 8 and waits[5] == 60 and 0.5 <= waits[6] <= 1
+        warned = [n.message for n in app._notifications if n.title == "Sync"]
+        assert warned == ["Offline: cannot reach HQ.", "HQ is reachable again; pending asks are being sent.",
+                          "Offline: cannot reach HQ."]
+
+
+async def test_a_screen_out_of_sight_hears_of_a_new_taxonomy(tmp_path, db_path) -> None:
+    app = make_app(tmp_path, db_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f3")  # the recent screen exists from now on, out of sight after F2
+        await settle(pilot)
+        assert "Out of stock" in str(app.screen.query_one("#outcome-filter", Choice).render())
+        await pilot.press("f2", "f9")
+        await pilot.pause()
+        await pilot.press("tab", "tab", "2", "enter")  # Setup: the bank pack
+        await settle(pilot)
+        await pilot.press("f3")
+        await settle(pilot)
+        outcomes = str(app.screen.query_one("#outcome-filter", Choice).render())
+        assert "Appointment booked" in outcomes and "Out of stock" not in outcomes
+
+
+async def test_the_sync_screen_shows_what_each_sync_brought_back(tmp_path, db_path, monkeypatch) -> None:
+    refusals: list[str] = []
+
+    def run_sync(store, config, **options):
+        for text in refusals:  # HQ refuses what it is sent: the sync quarantines it
+            ask = store.add_ask(AskDraft(text=text, outcome="out_of_stock"), store_id="DEMO",
+                                terminal_id="TERMINAL-1", associate="AB")
+            store.apply_results([(ask.id, ask.version, "rejected", "too_long", "text: at most 300 characters")])
+        refusals.clear()
+        return Synced()
+
+    monkeypatch.setattr(link, "run_sync", run_sync)
+    app = make_app(tmp_path, db_path, hq_url="https://hq.example.com")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f6")
+        await settle(pilot)
+        assert app.screen.query_one("#quarantine", DataTable).row_count == 0
+        refusals.append("y" * 400)
+        await pilot.press("s")
+        await settle(pilot)
+        await settle(pilot)
+        assert app.screen.query_one("#quarantine", DataTable).row_count == 1
+        assert "too_long" in str(app.screen.query_one("#quarantine-detail").render())

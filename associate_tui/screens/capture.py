@@ -22,6 +22,7 @@ from associate_tui.asks import (
     parse_attributes,
     sensitive_found,
 )
+from associate_tui.counter import TaxonomyChanged
 from associate_tui.customers import due_on
 from associate_tui.errors import StoreError
 from associate_tui.screens.customers import Attached, CustomerPickerScreen
@@ -36,9 +37,8 @@ from associate_tui.widgets.sync_status import SyncStatusBar
 from schemas.privacy import describe
 
 if TYPE_CHECKING:
-    from associate_tui.app import AssociateApp
+    from associate_tui.counter import Counter
     from associate_tui.store import Similar
-    from schemas.taxonomy import Taxonomy
 
 RECENT_ON_CAPTURE = 20
 
@@ -69,7 +69,6 @@ class AsksLoaded(Message):
 class CaptureScreen(Screen):
     """Type what was asked, one digit for what happened, Enter."""
 
-    app: AssociateApp
     AUTO_FOCUS = "#ask-text"
     BINDINGS = [
         Binding("escape", "clear_form", "Clear", id="clear"),
@@ -77,8 +76,9 @@ class CaptureScreen(Screen):
         Binding("f8", "same_as", "Same as", id="same_as"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, counter: Counter) -> None:
         super().__init__()
+        self.counter = counter
         self.attached: Attached | None = None
         self._saving = False
         self._clear_armed = False
@@ -87,10 +87,10 @@ class CaptureScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield AskForm(self.app.taxonomy, id="ask-form")
+        yield AskForm(self.counter.taxonomy, id="ask-form")
         yield Plain("", id="customer-line")
         yield Label("Just logged on this terminal (Tab to reach, Enter to edit)", id="recent-title", classes="section-title")
-        yield AsksTable(self.app.taxonomy, id="recent-asks")
+        yield AsksTable(self.counter.taxonomy, id="recent-asks")
         yield SyncStatusBar(id="sync-status")
         yield Footer()
 
@@ -106,9 +106,10 @@ class CaptureScreen(Screen):
             self.load_recent()
         self._shown = True
 
-    def taxonomy_changed(self, taxonomy: Taxonomy) -> None:
-        self.query_one(AskForm).set_taxonomy(taxonomy)
-        self.query_one(AsksTable).taxonomy = taxonomy
+    @on(TaxonomyChanged)
+    def _taxonomy_changed(self, event: TaxonomyChanged) -> None:
+        self.query_one(AskForm).set_taxonomy(event.taxonomy)
+        self.query_one(AsksTable).taxonomy = event.taxonomy
         self.load_recent()
 
     # -- workers: IO only, results come back as messages ---------------------
@@ -116,7 +117,7 @@ class CaptureScreen(Screen):
     @work(thread=True, exclusive=True, group="recent", exit_on_error=False)
     def load_recent(self) -> None:
         try:
-            asks = self.app.get_store().recent_asks(limit=RECENT_ON_CAPTURE)
+            asks = self.counter.get_store().recent_asks(limit=RECENT_ON_CAPTURE)
         except StoreError as error:
             self.post_message(StoreFailed(error))
             return
@@ -125,16 +126,16 @@ class CaptureScreen(Screen):
     @work(thread=True, group="similar", exit_on_error=False)
     def look_up_similar(self, generation: int, text: str, attributes: dict[str, str], category: str | None) -> None:
         try:
-            items = self.app.get_store().similar_asks(text, attributes=attributes, category=category)
+            items = self.counter.get_store().similar_asks(text, attributes=attributes, category=category)
         except StoreError:
             items = []  # suggestions are a help, never in the way of logging
         self.post_message(SimilarFound(generation, items))
 
     @work(thread=True, group="save", exit_on_error=False)
     def save(self, draft: AskDraft, associate: str, attached: Attached | None, same_as: Similar | None = None) -> None:
-        from associate_tui.store import FollowUpPlan
+        from associate_tui.store import FollowUpPlan  # sqlite-utils: the store loads after the first paint
 
-        config = self.app.config
+        config = self.counter.config
         plan = None
         if attached and attached.follow_up:
             plan = FollowUpPlan(
@@ -142,7 +143,7 @@ class CaptureScreen(Screen):
                 assigned_to=None if associate == "ANY" else associate,
             )
         try:
-            ask = self.app.get_store().add_ask(
+            ask = self.counter.get_store().add_ask(
                 draft, store_id=config.store_id, terminal_id=config.terminal_id, associate=associate,
                 customer_id=attached.customer.id if attached else None, follow_up=plan,
                 same_as=same_as.ask.id if same_as else None,
@@ -152,7 +153,7 @@ class CaptureScreen(Screen):
             return
         self.post_message(AskSaved(ask, draft, plan.due_on if plan else None, same_as))
         try:
-            self.app.get_store().tidy()  # after "saved": the associate never waits for it
+            self.counter.get_store().tidy()  # after "saved": the associate never waits for it
         except StoreError:
             pass  # housekeeping only: the next save or start tries again
 
@@ -165,13 +166,13 @@ class CaptureScreen(Screen):
             form.say("Still saving the previous ask…", "hint")
             return
         try:
-            draft = checked(event.draft, self.app.taxonomy)
+            draft = checked(event.draft, self.counter.taxonomy)
         except InvalidAsk as invalid:
             form.show_errors(invalid.errors)
             return
         self._saving = True
         form.say("Saving…", "hint")
-        self.save(draft, self.app.associate, self.attached)
+        self.save(draft, self.counter.associate, self.attached)
 
     @on(AskSaved)
     def _saved(self, event: AskSaved) -> None:
@@ -185,13 +186,13 @@ class CaptureScreen(Screen):
             self.detach()
         elif isinstance(on_screen, AskDraft):
             try:
-                unchanged = checked(on_screen, self.app.taxonomy) == event.draft
+                unchanged = checked(on_screen, self.counter.taxonomy) == event.draft
             except InvalidAsk:
                 unchanged = False
             if unchanged:
                 form.clear()
                 self.detach()
-        outcome = self.app.taxonomy.outcome(event.ask.outcome)
+        outcome = self.counter.taxonomy.outcome(event.ask.outcome)
         said = f"Saved: {event.ask.text} — {outcome.label if outcome else event.ask.outcome}"
         if event.same_as is not None:
             said = f"Same as before, {event.same_as.this_week + 1} this week: {event.ask.text}"
@@ -202,7 +203,7 @@ class CaptureScreen(Screen):
             self.notify(describe(masked), title="Privacy", severity="warning", timeout=8)
         form.say(said, "ok")
         self.query_one(AsksTable).put_first(event.ask)
-        self.app.sync_soon()
+        self.counter.sync_soon()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if report_worker_failure(self, event) and event.worker.group == "save":
@@ -251,14 +252,14 @@ class CaptureScreen(Screen):
         # The customer's own ask: what was asked and what happened, as then; nothing of theirs.
         draft = replace(earlier.draft(), channel=channel, quantity=1, note=None, substitute_accepted=None)
         try:
-            draft = checked(draft, self.app.taxonomy)
+            draft = checked(draft, self.counter.taxonomy)
         except InvalidAsk as invalid:
             form.say(f"Cannot log the same again: {invalid}. Type the ask instead.", "error")
             return
         self._saving = True
         form.query_one("#ask-text").focus()
         form.say("Saving…", "hint")
-        self.save(draft, self.app.associate, self.attached, event.similar)
+        self.save(draft, self.counter.associate, self.attached, event.similar)
 
     @on(SimilarAsks.Left)
     def _back_to_typing(self) -> None:
@@ -272,7 +273,7 @@ class CaptureScreen(Screen):
 
     @on(DataTable.RowSelected, "#recent-asks")
     def _open(self, event: DataTable.RowSelected) -> None:
-        edit_from_table(self.query_one(AsksTable), event.row_key.value)
+        edit_from_table(self.counter, self.query_one(AsksTable), event.row_key.value)
 
     def action_clear_form(self) -> None:
         form = self.query_one(AskForm)
@@ -295,7 +296,7 @@ class CaptureScreen(Screen):
             if attached is not None:
                 self.attach(attached)
 
-        self.app.push_screen(CustomerPickerScreen(), chosen)
+        self.app.push_screen(CustomerPickerScreen(self.counter), chosen)
 
     def attach(self, attached: Attached) -> None:
         self.attached = attached
@@ -304,7 +305,7 @@ class CaptureScreen(Screen):
         if summary := customer.preferences.summary():
             parts.append(summary)
         if attached.follow_up:
-            parts.append(f"follow-up due {due_on(date.today(), self.app.config.follow_up_days)}")
+            parts.append(f"follow-up due {due_on(date.today(), self.counter.config.follow_up_days)}")
         elif not customer.consent_follow_up:
             parts.append("no follow-up: no consent recorded (F5, then F5 to edit)")
         else:

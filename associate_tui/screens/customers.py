@@ -35,7 +35,7 @@ from associate_tui.screens.messages import StoreFailed, report_worker_failure, s
 from associate_tui.widgets.literal import Plain, cell
 
 if TYPE_CHECKING:
-    from associate_tui.app import AssociateApp
+    from associate_tui.counter import Counter
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,6 @@ class CustomerErased(Message):
 class CustomerPickerScreen(ModalScreen["Attached | None"]):
     """Find the customer who asked, or add them."""
 
-    app: AssociateApp
     AUTO_FOCUS = "#customer-search"
     BINDINGS = [
         Binding("escape", "dismiss(None)", "Cancel", id="cancel"),
@@ -74,13 +73,14 @@ class CustomerPickerScreen(ModalScreen["Attached | None"]):
         Binding("f8", "erase_customer", "Erase", id="erase_customer"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, counter: Counter) -> None:
         super().__init__()
+        self.counter = counter
         self.customers: list[Customer] = []
         self._keep_message = False  # an "erased" or "saved" word stays through the list's refresh
 
     def compose(self) -> ComposeResult:
-        days = self.app.config.follow_up_days
+        days = self.counter.config.follow_up_days
         with Vertical(classes="dialog", id="customer-dialog"):
             yield Static("Customer for this ask", classes="dialog-title")
             yield Input(placeholder="name, phone, email or customer number", id="customer-search", max_length=60)
@@ -101,7 +101,7 @@ class CustomerPickerScreen(ModalScreen["Attached | None"]):
     @work(thread=True, exclusive=True, group="customer-search", exit_on_error=False)
     def search(self, query: str) -> None:
         try:
-            found = self.app.get_store().find_customers(query)
+            found = self.counter.get_store().find_customers(query)
         except StoreError as error:
             self.post_message(StoreFailed(error))
             return
@@ -180,7 +180,7 @@ class CustomerPickerScreen(ModalScreen["Attached | None"]):
             if customer is not None:
                 self._choose(customer)
 
-        self.app.push_screen(CustomerFormScreen(None, prefill), saved)
+        self.app.push_screen(CustomerFormScreen(self.counter, None, prefill), saved)
 
     def action_edit_customer(self) -> None:
         customer = self._highlighted()
@@ -194,7 +194,7 @@ class CustomerPickerScreen(ModalScreen["Attached | None"]):
                 self._keep_message = True
                 self.search(self.query_one("#customer-search", Input).value)
 
-        self.app.push_screen(CustomerFormScreen(customer, customer.draft()), saved)
+        self.app.push_screen(CustomerFormScreen(self.counter, customer, customer.draft()), saved)
 
     def action_erase_customer(self) -> None:
         customer = self._highlighted()
@@ -211,7 +211,7 @@ class CustomerPickerScreen(ModalScreen["Attached | None"]):
     @work(thread=True, group="customer-erase", exit_on_error=False)
     def erase(self, customer_id: str) -> None:
         try:
-            self.app.get_store().erase_customer(customer_id)
+            self.counter.get_store().erase_customer(customer_id)
         except StoreError as error:
             self.post_message(StoreFailed(error))
             return
@@ -221,7 +221,7 @@ class CustomerPickerScreen(ModalScreen["Attached | None"]):
     def _erased(self) -> None:
         self._say("Customer erased from this terminal; HQ erases them at the next sync. Their asks stay, anonymous.", "ok")
         self._keep_message = True
-        self.app.sync_soon()
+        self.counter.sync_soon()
         self.search(self.query_one("#customer-search", Input).value)
 
 
@@ -260,15 +260,15 @@ class ConsentBox(Checkbox):
 class CustomerFormScreen(ModalScreen["Customer | None"]):
     """Add or change a customer: contact, consent, preferences. Enter in any field saves."""
 
-    app: AssociateApp
     AUTO_FOCUS = "#customer-name"
     BINDINGS = [
         Binding("escape", "dismiss(None)", "Cancel", id="cancel"),
         Binding("enter", "save", "Save", show=False),
     ]
 
-    def __init__(self, customer: Customer | None, draft: CustomerDraft) -> None:
+    def __init__(self, counter: Counter, customer: Customer | None, draft: CustomerDraft) -> None:
         super().__init__()
+        self.counter = counter
         self.customer = customer
         self.initial = draft
 
@@ -279,7 +279,7 @@ class CustomerFormScreen(ModalScreen["Customer | None"]):
             yield Plain(title, classes="dialog-title")
             yield Input(d.name, placeholder="name *", id="customer-name", max_length=100)
             yield Static(
-                f"Phone and email are kept only with the customer's consent (wording {self.app.config.consent_wording}, "
+                f"Phone and email are kept only with the customer's consent (wording {self.counter.config.consent_wording}, "
                 "dated today). Without consent, leave them empty.", classes="-hint",
             )
             yield Input(d.phone or "", placeholder="phone, e.g. +44 7700 900123", id="customer-phone", max_length=32)
@@ -329,12 +329,12 @@ class CustomerFormScreen(ModalScreen["Customer | None"]):
 
     @work(thread=True, group="customer-save", exit_on_error=False)
     def save(self, draft: CustomerDraft) -> None:
-        config = self.app.config
-        store = self.app.get_store()
+        config = self.counter.config
+        store = self.counter.get_store()
         try:
             if self.customer is None:
                 customer = store.add_customer(
-                    draft, store_id=config.store_id, terminal_id=config.terminal_id, associate=self.app.associate,
+                    draft, store_id=config.store_id, terminal_id=config.terminal_id, associate=self.counter.associate,
                     consent_wording=config.consent_wording,
                 )
             else:
@@ -349,7 +349,7 @@ class CustomerFormScreen(ModalScreen["Customer | None"]):
 
     @on(CustomerSaved)
     def _saved(self, event: CustomerSaved) -> None:
-        self.app.sync_soon()
+        self.counter.sync_soon()
         self.dismiss(event.customer)
 
     @on(StoreFailed)

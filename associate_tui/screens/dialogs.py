@@ -16,9 +16,10 @@ from associate_tui.asks import check_associate, check_void_reason, digit_for
 from associate_tui.screens.messages import show
 from associate_tui.widgets.choice import Choice, Option
 from associate_tui.widgets.literal import Plain
+from schemas.taxonomy import BUILTIN_PACKS
 
 if TYPE_CHECKING:
-    from associate_tui.app import AssociateApp
+    from schemas.taxonomy import Taxonomy
 
 
 class AssociateScreen(ModalScreen[str | None]):
@@ -78,8 +79,6 @@ class SettingsScreen(ModalScreen["config_module.Config | None"]):
         self.config = config
 
     def compose(self) -> ComposeResult:
-        from schemas.taxonomy import BUILTIN_PACKS
-
         packs = list(BUILTIN_PACKS)
         if self.config.taxonomy not in packs:
             packs.append(self.config.taxonomy)
@@ -134,17 +133,18 @@ class SettingsScreen(ModalScreen["config_module.Config | None"]):
 class HelpScreen(ModalScreen[None]):
     """The keys at the counter and what each outcome digit means."""
 
-    app: AssociateApp
     BINDINGS = [
         Binding("escape,f1", "dismiss(None)", "Close", id="close_help"),
     ]
 
-    def compose(self) -> ComposeResult:
-        from textual.widgets import (
-            Markdown,  # markdown-it is not worth loading before F1 is pressed
-        )
+    def __init__(self, taxonomy: Taxonomy) -> None:
+        super().__init__()
+        self.taxonomy = taxonomy
 
-        taxonomy = self.app.taxonomy
+    def compose(self) -> ComposeResult:
+        from textual.widgets import Markdown  # markdown-it is not worth loading before F1 is pressed
+
+        taxonomy = self.taxonomy
         outcomes = "\n".join(
             f"| {digit_for(i)} | {o.label} | {'yes' if o.unmet else 'no'} | {o.help} |"
             for i, o in enumerate(taxonomy.outcomes)

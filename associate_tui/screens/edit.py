@@ -22,7 +22,7 @@ from associate_tui.widgets.asks_table import AsksTable, local_time
 from associate_tui.widgets.literal import Plain
 
 if TYPE_CHECKING:
-    from associate_tui.app import AssociateApp
+    from associate_tui.counter import Counter
 
 
 class AskLoaded(Message):
@@ -40,14 +40,14 @@ class AskChanged(Message):
 class EditAskScreen(ModalScreen[Ask | None]):
     """Returns the changed ask, or None if nothing was changed."""
 
-    app: AssociateApp
     BINDINGS = [
         Binding("escape", "close", "Close", id="close"),
         Binding("f8", "void", "Void", id="void"),
     ]
 
-    def __init__(self, ask_id: str) -> None:
+    def __init__(self, counter: Counter, ask_id: str) -> None:
         super().__init__()
+        self.counter = counter
         self.ask_id = ask_id
         self.ask: Ask | None = None
         self._close_armed = False
@@ -55,7 +55,7 @@ class EditAskScreen(ModalScreen[Ask | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="edit-dialog", classes="dialog"):
             yield Plain("Loading…", id="edit-title", classes="dialog-title")
-            yield AskForm(self.app.taxonomy, id="edit-form")
+            yield AskForm(self.counter.taxonomy, id="edit-form")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -64,14 +64,14 @@ class EditAskScreen(ModalScreen[Ask | None]):
     @work(thread=True, exclusive=True, group="edit", exit_on_error=False)
     def load(self) -> None:
         try:
-            self.post_message(AskLoaded(self.app.get_store().get_ask(self.ask_id)))
+            self.post_message(AskLoaded(self.counter.get_store().get_ask(self.ask_id)))
         except StoreError as error:
             self.post_message(StoreFailed(error))
 
     @work(thread=True, exclusive=True, group="edit", exit_on_error=False)
     def write(self, version: int, draft: AskDraft | None, void_reason: str | None) -> None:
         try:
-            store = self.app.get_store()
+            store = self.counter.get_store()
             if void_reason is not None:
                 ask = store.void_ask(self.ask_id, void_reason, expected_version=version)
             else:
@@ -103,12 +103,12 @@ class EditAskScreen(ModalScreen[Ask | None]):
             return
         form = self.query_one(AskForm)
         try:
-            draft = checked(event.draft, self.app.taxonomy)
+            draft = checked(event.draft, self.counter.taxonomy)
         except InvalidAsk as invalid:
             form.show_errors(invalid.errors)
             return
         try:
-            unchanged = draft == checked(self.ask.draft(), self.app.taxonomy)
+            unchanged = draft == checked(self.ask.draft(), self.counter.taxonomy)
         except InvalidAsk:
             unchanged = False  # the saved ask breaks today's rules (HQ refused it, say): this is the fix
         if unchanged:
@@ -148,7 +148,7 @@ class EditAskScreen(ModalScreen[Ask | None]):
         changed = False
         if self.ask is not None and not self.ask.voided and isinstance(result, AskDraft):
             try:
-                changed = checked(result, self.app.taxonomy) != checked(self.ask.draft(), self.app.taxonomy)
+                changed = checked(result, self.counter.taxonomy) != checked(self.ask.draft(), self.counter.taxonomy)
             except InvalidAsk:
                 changed = True
         if changed and not self._close_armed:
@@ -158,7 +158,7 @@ class EditAskScreen(ModalScreen[Ask | None]):
         self.dismiss(None)
 
 
-def edit_from_table(table: AsksTable, ask_id: str | None) -> None:
+def edit_from_table(counter: Counter, table: AsksTable, ask_id: str | None) -> None:
     """Open the ask picked in a table; the table shows its new version if it changes."""
     if not ask_id:
         return
@@ -166,6 +166,6 @@ def edit_from_table(table: AsksTable, ask_id: str | None) -> None:
     def changed(ask: Ask | None) -> None:
         if ask is not None:
             table.replace(ask)
-            table.app.sync_soon()  # type: ignore[attr-defined]
+            counter.sync_soon()
 
-    table.app.push_screen(EditAskScreen(ask_id), changed)
+    table.app.push_screen(EditAskScreen(counter, ask_id), changed)

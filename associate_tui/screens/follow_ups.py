@@ -28,7 +28,7 @@ from associate_tui.widgets.sync_status import SyncStatusBar
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from associate_tui.app import AssociateApp
+    from associate_tui.counter import Counter
     from associate_tui.store import Store
 
 
@@ -48,7 +48,6 @@ class FollowUpChanged(Message):
 class FollowUpsScreen(Screen):
     """Due today and overdue: call, then one key for what happened."""
 
-    app: AssociateApp
     AUTO_FOCUS = "#follow-ups"
     BINDINGS = [
         Binding("d", "done", "Done", id="follow_up_done"),
@@ -57,8 +56,9 @@ class FollowUpsScreen(Screen):
         Binding("m", "toggle_mine", "Mine/all", id="follow_up_mine"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, counter: Counter) -> None:
         super().__init__()
+        self.counter = counter
         self.follow_ups: list[FollowUp] = []
         self.upcoming = False
         self.everyone = False
@@ -83,15 +83,15 @@ class FollowUpsScreen(Screen):
 
     def _title(self) -> str:
         when = "All open follow-ups" if self.upcoming else "Due today and overdue"
-        whose = "everyone's" if self.everyone else f"for {self.app.associate} or anyone"
+        whose = "everyone's" if self.everyone else f"for {self.counter.associate} or anyone"
         return f"{when}, {whose} (a: {'due only' if self.upcoming else 'all open'} · m: {'mine' if self.everyone else 'everyone'})"
 
     @work(thread=True, exclusive=True, group="follow-ups", exit_on_error=False)
     def load(self) -> None:
         try:
-            found = self.app.get_store().follow_ups(
+            found = self.counter.get_store().follow_ups(
                 due_by=None if self.upcoming else date.today().isoformat(),
-                associate=None if self.everyone else self.app.associate,
+                associate=None if self.everyone else self.counter.associate,
             )
         except StoreError as error:
             self.post_message(StoreFailed(error))
@@ -172,7 +172,7 @@ class FollowUpsScreen(Screen):
         self.app.push_screen(SnoozeScreen(), chosen)
 
     def complete(self, item: FollowUp, result: str) -> None:
-        associate = self.app.associate
+        associate = self.counter.associate
         self.save(
             lambda store: store.complete_follow_up(
                 item.id, result=result, associate=associate, expected_version=item.version
@@ -190,7 +190,7 @@ class FollowUpsScreen(Screen):
     def save(self, change: Callable[[Store], FollowUp], said: str) -> None:
         """Run one change to a follow-up in a worker; the screen hears back by message."""
         try:
-            changed = change(self.app.get_store())
+            changed = change(self.counter.get_store())
         except StoreError as error:
             self.post_message(StoreFailed(error))
             return
@@ -199,7 +199,7 @@ class FollowUpsScreen(Screen):
     @on(FollowUpChanged)
     def _changed(self, event: FollowUpChanged) -> None:
         self.notify(f"{event.follow_up.customer_name or 'Follow-up'}: {event.said}", timeout=4)
-        self.app.sync_soon()
+        self.counter.sync_soon()
         self.load()
 
     @on(StoreFailed)

@@ -29,7 +29,7 @@ from associate_tui.screens.messages import StoreFailed, report_worker_failure
 from associate_tui.widgets.literal import literal
 
 if TYPE_CHECKING:
-    from associate_tui.app import AssociateApp
+    from associate_tui.counter import Counter
     from associate_tui.store import FollowUpFeedback, Insights
     from schemas.taxonomy import Taxonomy
 
@@ -65,7 +65,6 @@ class InsightsRead(Message):
 class InsightsScreen(Screen):
     """Top unmet asks, by category and attribute, substitutes, a chart per day, follow-ups won back."""
 
-    app: AssociateApp
     AUTO_FOCUS = "#insights-body"
     BINDINGS = [
         Binding("t", "period('today')", "Today", id="insights_today"),
@@ -75,6 +74,10 @@ class InsightsScreen(Screen):
     ]
 
     period: reactive[str] = reactive("week", init=False)
+
+    def __init__(self, counter: Counter) -> None:
+        super().__init__()
+        self.counter = counter
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -119,10 +122,10 @@ class InsightsScreen(Screen):
     def load(self) -> None:
         name = self.period
         period = PERIODS[name]
-        unmet = tuple(o.code for o in self.app.taxonomy.outcomes if o.unmet)
-        associate = None if self.app.associate == "ANY" else self.app.associate
+        unmet = tuple(o.code for o in self.counter.taxonomy.outcomes if o.unmet)
+        associate = None if self.counter.associate == "ANY" else self.counter.associate
         try:
-            insights = self.app.get_store().insights(
+            insights = self.counter.get_store().insights(
                 since=format_utc(local_start(period.days)), chart_since=format_utc(local_start(period.chart_days)),
                 unmet=unmet, associate=associate,
             )
@@ -135,7 +138,7 @@ class InsightsScreen(Screen):
     def _read(self, event: InsightsRead) -> None:
         if event.period != self.period:
             return  # the associate has already picked another period
-        insights, taxonomy = event.insights, self.app.taxonomy
+        insights, taxonomy = event.insights, self.counter.taxonomy
         period = PERIODS[event.period]
         self.query_one("#insights-summary", Static).update(summary(insights, period))
         days = [local_start(period.chart_days).date() + timedelta(days=i) for i in range(period.chart_days)]
@@ -148,7 +151,7 @@ class InsightsScreen(Screen):
         chart.styles.width = 2 * len(counts)  # two columns a day: each day visible at 80 columns
         self.query_one("#insights-top", Static).update(top_table(insights, taxonomy))
         self.query_one("#insights-breakdown", Static).update(breakdown(insights, taxonomy))
-        self.query_one("#insights-follow-ups", Static).update(follow_up_lines(insights, self.app.associate))
+        self.query_one("#insights-follow-ups", Static).update(follow_up_lines(insights, self.counter.associate))
 
     @on(StoreFailed)
     def _failed(self, event: StoreFailed) -> None:

@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 from textual.worker import Worker
 
+from associate_tui.counter import TaxonomyChanged
 from associate_tui.errors import StoreError
 from associate_tui.screens.edit import edit_from_table
 from associate_tui.screens.messages import StoreFailed, report_worker_failure
@@ -23,8 +24,8 @@ from associate_tui.widgets.literal import Plain
 from associate_tui.widgets.sync_status import SyncStatusBar
 
 if TYPE_CHECKING:
-    from associate_tui.app import AssociateApp
     from associate_tui.asks import Ask
+    from associate_tui.counter import Counter
     from schemas.taxonomy import Taxonomy
 
 RESULT_LIMIT = 200
@@ -45,12 +46,15 @@ def filter_options(taxonomy: Taxonomy) -> list[Option]:
 class RecentScreen(Screen):
     """Find an ask already logged, to check it, correct it or void it."""
 
-    app: AssociateApp
     AUTO_FOCUS = "#search"
     BINDINGS = [
         Binding("f5", "refresh", "Refresh", id="refresh"),
         Binding("escape", "clear_search", "Clear search", id="clear_search"),
     ]
+
+    def __init__(self, counter: Counter) -> None:
+        super().__init__()
+        self.counter = counter
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -59,18 +63,19 @@ class RecentScreen(Screen):
             yield Input(placeholder="words from the ask, substitute or note (Enter/↓ to the list)", id="search", compact=True)
         with Horizontal(classes="row outcome-row"):
             yield Label("Outcome", classes="field-label")
-            yield Choice(filter_options(self.app.taxonomy), id="outcome-filter")
+            yield Choice(filter_options(self.counter.taxonomy), id="outcome-filter")
         yield Plain("", id="result-count", classes="section-title")
-        yield AsksTable(self.app.taxonomy, id="results")
+        yield AsksTable(self.counter.taxonomy, id="results")
         yield SyncStatusBar(id="sync-status")
         yield Footer()
 
     def on_screen_resume(self) -> None:
         self.action_refresh()
 
-    def taxonomy_changed(self, taxonomy: Taxonomy) -> None:
-        self.query_one("#outcome-filter", Choice).set_options(filter_options(taxonomy))
-        self.query_one(AsksTable).taxonomy = taxonomy
+    @on(TaxonomyChanged)
+    def _taxonomy_changed(self, event: TaxonomyChanged) -> None:
+        self.query_one("#outcome-filter", Choice).set_options(filter_options(event.taxonomy))
+        self.query_one(AsksTable).taxonomy = event.taxonomy
         self.action_refresh()
 
     def action_refresh(self) -> None:
@@ -101,7 +106,7 @@ class RecentScreen(Screen):
     @work(thread=True, exclusive=True, group="search", exit_on_error=False)
     def search(self, query: str, outcome: str | None) -> None:
         try:
-            asks = self.app.get_store().recent_asks(query=query, outcome=outcome, limit=RESULT_LIMIT)
+            asks = self.counter.get_store().recent_asks(query=query, outcome=outcome, limit=RESULT_LIMIT)
         except StoreError as error:
             self.post_message(StoreFailed(error))
             return
@@ -129,4 +134,4 @@ class RecentScreen(Screen):
 
     @on(DataTable.RowSelected, "#results")
     def _open(self, event: DataTable.RowSelected) -> None:
-        edit_from_table(self.query_one(AsksTable), event.row_key.value)
+        edit_from_table(self.counter, self.query_one(AsksTable), event.row_key.value)

@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker
 
+from associate_tui.counter import SyncFinished
 from associate_tui.errors import StoreError
 from associate_tui.screens.edit import EditAskScreen
 from associate_tui.screens.messages import StoreFailed, report_worker_failure
@@ -20,7 +21,7 @@ from associate_tui.widgets.literal import Plain, cell
 from associate_tui.widgets.sync_status import SyncStatusBar
 
 if TYPE_CHECKING:
-    from associate_tui.app import AssociateApp
+    from associate_tui.counter import Counter
     from associate_tui.store import Quarantined
 
 
@@ -33,11 +34,14 @@ class QuarantineLoaded(Message):
 class SyncScreen(Screen):
     """What has reached HQ, what is waiting, and what HQ refused and why."""
 
-    app: AssociateApp
     AUTO_FOCUS = "#quarantine"
     BINDINGS = [
         Binding("s", "sync_now", "Sync now", id="sync_now"),
     ]
+
+    def __init__(self, counter: Counter) -> None:
+        super().__init__()
+        self.counter = counter
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -58,15 +62,15 @@ class SyncScreen(Screen):
     def on_screen_resume(self) -> None:
         self.show_link()
         self.load()
-        self.app.refresh_sync_status()
+        self.counter.refresh_sync_status()
 
-    def sync_finished(self) -> None:
-        """Called by the app after every sync, whoever started it."""
+    @on(SyncFinished)
+    def _sync_finished(self) -> None:
         self.show_link()
         self.load()
 
     def show_link(self) -> None:
-        config = self.app.config
+        config = self.counter.config
         if config.hq_url:
             link = f"HQ {config.hq_url} · store {config.store_id} · terminal {config.terminal_id} · every {config.sync_interval} s"
         else:
@@ -76,7 +80,7 @@ class SyncScreen(Screen):
     @work(thread=True, exclusive=True, group="quarantine", exit_on_error=False)
     def load(self) -> None:
         try:
-            self.post_message(QuarantineLoaded(self.app.get_store().quarantined()))
+            self.post_message(QuarantineLoaded(self.counter.get_store().quarantined()))
         except StoreError as error:
             self.post_message(StoreFailed(error))
 
@@ -104,12 +108,12 @@ class SyncScreen(Screen):
         def closed(ask: object) -> None:
             self.load()
             if ask is not None:
-                self.app.sync_soon()
+                self.counter.sync_soon()
 
-        self.app.push_screen(EditAskScreen(str(event.row_key.value)), closed)
+        self.app.push_screen(EditAskScreen(self.counter, str(event.row_key.value)), closed)
 
     def action_sync_now(self) -> None:
-        self.app.start_sync(reason="asked")
+        self.counter.start_sync(reason="asked")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         report_worker_failure(self, event)
