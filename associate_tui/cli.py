@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "enroll":
             return _enroll(args, config, sys.stdout)
         if args.command == "sync":
-            from associate_tui.sync_command import run_sync_command  # it imports the store (sqlite-utils): not at the app's start
+            from associate_tui.sync_command import run_sync_command  # it imports the store, which `associate` starting the app loads later
 
             if not 1 <= args.batch_size <= 1000:
                 raise UsageError(f"--batch-size {args.batch_size}: use a number from 1 to 1000, e.g. --batch-size 100")
@@ -170,7 +170,7 @@ def _taxonomy(config: config_module.Config) -> Taxonomy:
 
 
 def _open_store(taxonomy: Taxonomy | None = None) -> Store:
-    from associate_tui.store import Store  # sqlite-utils: not loaded by `associate` starting the app
+    from associate_tui.store import Store  # the database: not loaded by `associate` starting the app
 
     return Store(config_module.database_path(), vocabulary=taxonomy.vocabulary() if taxonomy else None)
 

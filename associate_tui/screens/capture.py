@@ -133,7 +133,7 @@ class CaptureScreen(Screen):
 
     @work(thread=True, group="save", exit_on_error=False)
     def save(self, draft: AskDraft, associate: str, attached: Attached | None, same_as: Similar | None = None) -> None:
-        from associate_tui.store import FollowUpPlan  # sqlite-utils: the store loads after the first paint
+        from associate_tui.store import FollowUpPlan  # the store loads with the first worker, not at start-up
 
         config = self.counter.config
         plan = None
