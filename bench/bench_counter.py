@@ -100,7 +100,7 @@ def build(path: Path, rows: int) -> float:
     rng = random.Random(42)
     start = time.time() - 365 * 86400
     with Store(path, migrate_to=1) as store:
-        conn = store.db.conn
+        conn = store.conn
         conn.execute("BEGIN IMMEDIATE")
         for chunk in range(0, rows, 50_000):
             count = min(50_000, rows - chunk)

@@ -45,7 +45,7 @@ def build_terminal(path: Path, count: int) -> None:
     tmp.unlink(missing_ok=True)
     rng = random.Random(1)
     with Store(tmp) as store:
-        conn = store.db.conn
+        conn = store.conn
         now = "2026-11-20T10:00:00.000Z"
         rows = []
         for i in range(count):

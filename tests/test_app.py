@@ -224,7 +224,7 @@ async def test_disk_full_keeps_the_form_and_says_so(tmp_path, db_path) -> None:
         from associate_tui.store import DiskFull
 
         store = app.get_store()
-        conn = store.db.conn
+        conn = store.conn
         pages = conn.execute("PRAGMA page_count").fetchone()[0]
         conn.execute(f"PRAGMA max_page_count = {pages + 1}")
         with pytest.raises(DiskFull):  # fill the "disk" to the last byte

@@ -94,7 +94,7 @@ async def test_the_insights_screen_adds_up_unmet_asks_for_the_period(tmp_path, d
     seed(db_path, "leather boots UK 9", 3, outcome="not_carried")
     seed(db_path, "linen shirt", 2, outcome="found")
     with Store(db_path) as store:  # an ask of last month: in "month", not in "week"
-        store.db.conn.execute(
+        store.conn.execute(
             "UPDATE asks SET created_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-20 days') WHERE text = 'linen shirt'")
     app = make_app(tmp_path, db_path, associate="AB")
     async with app.run_test(size=(80, 24)) as pilot:

@@ -26,7 +26,7 @@ def _rows(hq_db, table: str) -> list[tuple]:
 
 def _local(counter: Terminal, table: str) -> list[tuple]:
     with counter.store() as store:
-        return sorted(store.db.conn.execute(f"SELECT id, version, store_id, terminal_id FROM {table}").fetchall())
+        return sorted(store.conn.execute(f"SELECT id, version, store_id, terminal_id FROM {table}").fetchall())
 
 
 def test_asks_customers_and_follow_ups_logged_before_enrolment_reach_hq_under_the_enrolled_store(tmp_path, hq_db) -> None:

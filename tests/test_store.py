@@ -48,7 +48,7 @@ def test_new_file_is_private_wal_and_full_sync(store: Store, db_path: Path) -> N
     assert db_path.stat().st_mode & 0o777 == 0o600
     assert db_path.parent.stat().st_mode & 0o777 == 0o700
     assert Path(f"{db_path}-wal").stat().st_mode & 0o777 == 0o600
-    conn = store.db.conn
+    conn = store.conn
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
@@ -138,35 +138,35 @@ def test_older_file_is_upgraded_in_place(db_path: Path) -> None:
     with Store(db_path, migrate_to=1) as old:
         assert old.schema_version() == 1
         # A row as the first release wrote it (today's code writes today's columns).
-        old.db.conn.execute(
+        old.conn.execute(
             "INSERT INTO asks (id, created_at, updated_at, store_id, terminal_id, associate, channel, text, outcome) "
             "VALUES ('01a205b6-becf-7048-a499-dd27347087b8', '2026-11-01T10:00:00.000Z', '2026-11-01T10:00:00.000Z', "
             "'S1', 'T1', 'AB', 'walk-in', 'green wool scarf', 'not_carried')"
         )
-        kept = old.db.conn.execute("SELECT id FROM asks").fetchone()
-        tables = {r[0] for r in old.db.conn.execute("SELECT name FROM sqlite_master")}
+        kept = old.conn.execute("SELECT id FROM asks").fetchone()
+        tables = {r[0] for r in old.conn.execute("SELECT name FROM sqlite_master")}
         assert "asks_fts" not in tables
     with Store(db_path) as new:
         assert new.schema_version() == LATEST_SCHEMA
         assert [a.id for a in new.recent_asks(query="wool")] == [kept[0]]
         assert new.get_ask(kept[0]).customer_id is None and new.count_pending() == 1
-        names = [r[0] for r in new.db.conn.execute("SELECT name FROM schema_migrations ORDER BY version")]
+        names = [r[0] for r in new.conn.execute("SELECT name FROM schema_migrations ORDER BY version")]
         assert names == ["asks table", "full-text search over asks", "search index merges off the save path",
                      "sync: quarantine and sync state", "customers, follow-ups, erasures",
                      "demand groups and same-as asks"]
         # Asks from before demand groups get theirs in the upgrade, so they count on the insights screen.
-        assert new.db.conn.execute("SELECT count(*) FROM asks WHERE demand_key IS NULL").fetchone()[0] == 0
+        assert new.conn.execute("SELECT count(*) FROM asks WHERE demand_key IS NULL").fetchone()[0] == 0
 
 
 def test_a_file_from_a_newer_app_is_refused(db_path: Path) -> None:
     with Store(db_path) as store:
-        store.db.conn.execute("INSERT INTO schema_migrations VALUES (99, 'future', '2030-01-01T00:00:00.000Z')")
+        store.conn.execute("INSERT INTO schema_migrations VALUES (99, 'future', '2030-01-01T00:00:00.000Z')")
     with pytest.raises(NewerSchema, match="newer Associate Terminal"):
         Store(db_path)
 
 
 def test_disk_full_leaves_no_half_row_and_keeps_earlier_asks(store: Store) -> None:
-    conn = store.db.conn
+    conn = store.conn
     pages = conn.execute("PRAGMA page_count").fetchone()[0]
     conn.execute(f"PRAGMA max_page_count = {pages + 2}")
     saved = []
@@ -212,10 +212,10 @@ def test_two_processes_writing_at_once_lose_nothing(db_path: Path) -> None:
     ]
     assert [w.wait(timeout=120) for w in writers] == [0, 0]
     with Store(db_path) as store:
-        rows = store.db.conn.execute("SELECT terminal_id, count(*), count(DISTINCT id) FROM asks GROUP BY 1").fetchall()
+        rows = store.conn.execute("SELECT terminal_id, count(*), count(DISTINCT id) FROM asks GROUP BY 1").fetchall()
         assert sorted(rows) == [("left", 300, 300), ("right", 300, 300)]
         assert len(store.recent_asks(query="left ask", limit=1000)) == 300
-        assert store.db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 def test_export_iterates_everything_in_pages(store: Store) -> None:
@@ -226,7 +226,7 @@ def test_export_iterates_everything_in_pages(store: Store) -> None:
 
 def test_stored_row_matches_the_schema_the_sync_issue_expects(store: Store) -> None:
     add(store)
-    columns = {r[1] for r in store.db.conn.execute("PRAGMA table_info(asks)")}
+    columns = {r[1] for r in store.conn.execute("PRAGMA table_info(asks)")}
     assert {
         "id", "version", "synced_version", "created_at", "updated_at", "store_id", "terminal_id",
         "associate", "channel", "text", "category", "attributes", "outcome", "substitute",
@@ -236,7 +236,7 @@ def test_stored_row_matches_the_schema_the_sync_issue_expects(store: Store) -> N
 
 def test_database_rejects_an_invalid_row_even_without_the_app(store: Store) -> None:
     with pytest.raises(sqlite3.IntegrityError):
-        store.db.conn.execute(
+        store.conn.execute(
             "INSERT INTO asks (id, created_at, updated_at, store_id, terminal_id, associate, channel, text, outcome, quantity)"
             " VALUES ('x', 'a', 'a', 'S', 'T', 'A', 'walk-in', '', 'found', 0)"
         )
@@ -251,7 +251,7 @@ def test_one_letter_matches_a_whole_word_and_two_letters_a_prefix(store: Store) 
 
 
 def test_tidy_merges_the_index_without_losing_a_match(store: Store) -> None:
-    conn = store.db.conn
+    conn = store.conn
     automerge = conn.execute("SELECT v FROM asks_fts_config WHERE k = 'automerge'").fetchone()
     assert automerge == (0,)  # merging is not done inside saves
     ids = {add(store, f"green wellies {n}").id for n in range(300)}

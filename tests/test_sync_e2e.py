@@ -196,7 +196,7 @@ def test_a_poison_record_is_quarantined_and_the_rest_of_the_queue_drains(tmp_pat
     counter = Terminal(tmp_path, "S1", "T1")
     ids = counter.log(500)
     with counter.store() as store:  # a row the contract refuses (written by some older, buggier version)
-        store.db.conn.execute("UPDATE asks SET text = ? WHERE id = ?", ("x" * 400, ids[250]))
+        store.conn.execute("UPDATE asks SET text = ? WHERE id = ?", ("x" * 400, ids[250]))
     with HQThread(hq_db) as hq:
         counter.enroll(hq.url, add_terminal(hq.storage, "S1", "T1"))
         done = counter.run("sync")
