@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "log":
             return _log(args, config, sys.stdout)
         if args.command == "export":
-            return _export(args, sys.stdout)
+            return _export(args, config, sys.stdout)
         if args.command == "status":
             return _status(config, sys.stdout)
         if args.command == "enroll":
@@ -169,10 +169,11 @@ def _taxonomy(config: config_module.Config) -> Taxonomy:
         raise UsageError(f"taxonomy '{config.taxonomy}' from the config: {error}") from error
 
 
-def _open_store(taxonomy: Taxonomy | None = None) -> Store:
-    from associate_tui.store import Store  # the database: not loaded by `associate` starting the app
+def _open_store(config: config_module.Config, taxonomy: Taxonomy | None = None) -> Store:
+    """The store as the app and `associate sync` open it: the config's file, with its taxonomy's vocabulary."""
+    from associate_tui.store import open_store  # the database: not loaded by `associate` starting the app
 
-    return Store(config_module.database_path(), vocabulary=taxonomy.vocabulary() if taxonomy else None)
+    return open_store(config, taxonomy=taxonomy or _taxonomy(config))
 
 
 def _log(args: argparse.Namespace, config: config_module.Config, out: TextIO) -> int:
@@ -207,7 +208,7 @@ def _log(args: argparse.Namespace, config: config_module.Config, out: TextIO) ->
         raise UsageError("cannot save this ask:\n  " + "\n  ".join(
             f"--{e.field.replace('_', '-') if e.field != 'text' else 'TEXT'}: {e.message}" for e in invalid.errors
         )) from invalid
-    with _open_store(taxonomy) as store:
+    with _open_store(config, taxonomy) as store:
         ask = store.add_ask(draft, store_id=config.store_id, terminal_id=config.terminal_id, associate=associate)
     print(ask.id, file=out)
     return 0
@@ -233,9 +234,9 @@ def _since(value: str | None) -> str | None:
     return format_utc(moment)
 
 
-def _export(args: argparse.Namespace, out: TextIO) -> int:
+def _export(args: argparse.Namespace, config: config_module.Config, out: TextIO) -> int:
     since = _since(args.since)
-    with _open_store() as store:
+    with _open_store(config) as store:
         asks = store.iter_asks(since=since)
         if args.format == "jsonl":
             for ask in asks:
@@ -265,7 +266,7 @@ def _enroll(args: argparse.Namespace, config: config_module.Config, out: TextIO)
         raise UsageError(f"--token {problem}")
     from sync.client import HQError  # httpx: only for the commands that call HQ
 
-    with _open_store() as store:
+    with _open_store(config) as store:
         try:
             enrolment = link.enroll(args.url, args.token, config, store)
         except HQError as error:
@@ -292,7 +293,7 @@ def _enroll(args: argparse.Namespace, config: config_module.Config, out: TextIO)
 
 def _status(config: config_module.Config, out: TextIO) -> int:
     config_file = config_module.config_path()
-    with _open_store() as store:
+    with _open_store(config) as store:
         total, schema = store.count_asks(), store.schema_version()
         sync = store.sync_status()
         path = store.path

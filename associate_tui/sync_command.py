@@ -10,7 +10,7 @@ from typing import TextIO
 
 from associate_tui import config as config_module
 from associate_tui import link
-from associate_tui.store import Store
+from associate_tui.store import Store, open_store
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -22,7 +22,7 @@ def run_sync_command(
     if not config.hq_url:
         raise link.NotEnrolled("This terminal is not enrolled with HQ: run `associate enroll URL --token TOKEN` first.")
     link.read_token()  # a missing or unsafe token file: say so now, not after the first wait
-    with Store(config_module.database_path()) as store:
+    with open_store(config) as store:
         if watch:
             return _watch(store, config, batch_records, out)
         return _once(store, config, give_up_after, batch_records, out)
