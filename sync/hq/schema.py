@@ -29,6 +29,7 @@ def fill_lost_value(conn: Connection) -> None:
 
 # The customers and follow-ups tables as migration 2 made them (and, under another name, as migration 5
 # copies their rows into sealed and drops the old ones: an UPDATE would leave the plaintext row versions).
+# History, so written out: never derived from today's record types, as ingest's columns are (rows.py).
 _CUSTOMERS = """
     CREATE TABLE {} (
         id TEXT PRIMARY KEY, version INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
@@ -67,55 +68,64 @@ def seal_personal_fields(conn: Connection) -> None:
     (SQLite's secure_delete). Content hashes become keyed hashes of the same content.
     """
     postgres = is_postgres(conn)
-    ddl = postgres_ddl if postgres else str
     if postgres:
         # ANALYZE would copy sample keys into pg_statistic, where an erased key would outlive its row.
         conn.execute("ALTER TABLE customer_keys ALTER COLUMN key SET STATISTICS 0", ())
     if conn.execute("SELECT 1 FROM customers LIMIT 1", ()).fetchone():
-        conn.execute(ddl(_CUSTOMERS.format("customers_sealed")), ())
-        sealed_at = {column: _CUSTOMER_COLUMNS.index(column) for column in vault.CUSTOMER_COLUMNS}
-        hash_at = _CUSTOMER_COLUMNS.index("content_hash")
-        insert = f"INSERT INTO customers_sealed VALUES ({', '.join('?' * len(_CUSTOMER_COLUMNS))})"
-        last = ""
-        while page := conn.execute(f"SELECT {', '.join(_CUSTOMER_COLUMNS)} FROM customers WHERE id > ? "
-                                   f"ORDER BY id LIMIT {_PAGE}", (last,)).fetchall():
-            raw = {row[0]: vault.new_key() for row in page}
-            conn.executemany("INSERT INTO customer_keys VALUES (?, ?, ?)", [(row[0], row[4], raw[row[0]]) for row in page])
-            rows = []
-            for row in page:
-                key, values = vault.CustomerKey(raw[row[0]]), list(row)
-                for column, at in sealed_at.items():
-                    if values[at] is not None:
-                        values[at] = key.seal(values[at], vault.where("customers", column, row[0]))
-                values[hash_at] = key.digest(values[hash_at])
-                rows.append(tuple(values))
-            conn.executemany(insert, rows)
-            last = page[-1][0]
-        _swap(conn, "customers", postgres, ())
+        _seal_customers(conn, postgres)
     if conn.execute("SELECT 1 FROM follow_ups WHERE customer_id IS NOT NULL AND note IS NOT NULL LIMIT 1", ()).fetchone():
-        conn.execute(ddl(_FOLLOW_UPS.format("follow_ups_sealed")), ())
-        copied = ", ".join("CASE WHEN customer_id IS NULL THEN note END" if c == "note" else c for c in _FOLLOW_UP_COLUMNS)
-        conn.execute(f"INSERT INTO follow_ups_sealed SELECT {copied} FROM follow_ups", ())
-        last = ""
-        while page := conn.execute("SELECT id, customer_id, store_id, note FROM follow_ups WHERE customer_id IS NOT NULL "
-                                   f"AND note IS NOT NULL AND id > ? ORDER BY id LIMIT {_PAGE}", (last,)).fetchall():
-            named = sorted({(customer_id, store_id) for _, customer_id, store_id, _ in page})
-            marks = ", ".join("?" * len(named))
-            raw = {(customer_id, store_id): bytes(key) for customer_id, store_id, key in conn.execute(
-                f"SELECT customer_id, store_id, key FROM customer_keys WHERE customer_id IN ({marks})",
-                [customer_id for customer_id, _ in named]).fetchall()}
-            new = {owner: vault.new_key() for owner in named if owner not in raw}
-            if new:  # a customer HQ has not received yet: the key waits for them
-                conn.executemany("INSERT INTO customer_keys VALUES (?, ?, ?)", [(*owner, key) for owner, key in new.items()])
-            keys = {owner: vault.CustomerKey(key) for owner, key in (raw | new).items()}
-            conn.executemany("UPDATE follow_ups_sealed SET note = ? WHERE id = ?", [
-                (keys[customer_id, store_id].seal(note, vault.where("follow_ups", "note", follow_up_id)), follow_up_id)
-                for follow_up_id, customer_id, store_id, note in page])
-            last = page[-1][0]
-        _swap(conn, "follow_ups", postgres, (
-            "CREATE INDEX follow_ups_store ON follow_ups (store_id, status)",
-            "CREATE INDEX follow_ups_customer ON follow_ups (customer_id) WHERE customer_id IS NOT NULL",
-        ))
+        _seal_follow_up_notes(conn, postgres)
+
+
+def _seal_customers(conn: Connection, postgres: bool) -> None:
+    """Every customer copied with a new key of their own, personal fields sealed and content hash keyed."""
+    conn.execute((postgres_ddl if postgres else str)(_CUSTOMERS.format("customers_sealed")), ())
+    sealed_at = {column: _CUSTOMER_COLUMNS.index(column) for column in vault.CUSTOMER_COLUMNS}
+    hash_at = _CUSTOMER_COLUMNS.index("content_hash")
+    insert = f"INSERT INTO customers_sealed VALUES ({', '.join('?' * len(_CUSTOMER_COLUMNS))})"
+    last = ""
+    while page := conn.execute(f"SELECT {', '.join(_CUSTOMER_COLUMNS)} FROM customers WHERE id > ? "
+                               f"ORDER BY id LIMIT {_PAGE}", (last,)).fetchall():
+        raw = {row[0]: vault.new_key() for row in page}
+        conn.executemany("INSERT INTO customer_keys VALUES (?, ?, ?)", [(row[0], row[4], raw[row[0]]) for row in page])
+        rows = []
+        for row in page:
+            key, values = vault.CustomerKey(raw[row[0]]), list(row)
+            for column, at in sealed_at.items():
+                if values[at] is not None:
+                    values[at] = key.seal(values[at], vault.where("customers", column, row[0]))
+            values[hash_at] = key.digest(values[hash_at])
+            rows.append(tuple(values))
+        conn.executemany(insert, rows)
+        last = page[-1][0]
+    _swap(conn, "customers", postgres, ())
+
+
+def _seal_follow_up_notes(conn: Connection, postgres: bool) -> None:
+    """Every follow-up copied; a note about a customer sealed under that customer's key (made if HQ has none yet)."""
+    conn.execute((postgres_ddl if postgres else str)(_FOLLOW_UPS.format("follow_ups_sealed")), ())
+    copied = ", ".join("CASE WHEN customer_id IS NULL THEN note END" if c == "note" else c for c in _FOLLOW_UP_COLUMNS)
+    conn.execute(f"INSERT INTO follow_ups_sealed SELECT {copied} FROM follow_ups", ())
+    last = ""
+    while page := conn.execute("SELECT id, customer_id, store_id, note FROM follow_ups WHERE customer_id IS NOT NULL "
+                               f"AND note IS NOT NULL AND id > ? ORDER BY id LIMIT {_PAGE}", (last,)).fetchall():
+        named = sorted({(customer_id, store_id) for _, customer_id, store_id, _ in page})
+        marks = ", ".join("?" * len(named))
+        raw = {(customer_id, store_id): bytes(key) for customer_id, store_id, key in conn.execute(
+            f"SELECT customer_id, store_id, key FROM customer_keys WHERE customer_id IN ({marks})",
+            [customer_id for customer_id, _ in named]).fetchall()}
+        new = {owner: vault.new_key() for owner in named if owner not in raw}
+        if new:  # a customer HQ has not received yet: the key waits for them
+            conn.executemany("INSERT INTO customer_keys VALUES (?, ?, ?)", [(*owner, key) for owner, key in new.items()])
+        keys = {owner: vault.CustomerKey(key) for owner, key in (raw | new).items()}
+        conn.executemany("UPDATE follow_ups_sealed SET note = ? WHERE id = ?", [
+            (keys[customer_id, store_id].seal(note, vault.where("follow_ups", "note", follow_up_id)), follow_up_id)
+            for follow_up_id, customer_id, store_id, note in page])
+        last = page[-1][0]
+    _swap(conn, "follow_ups", postgres, (
+        "CREATE INDEX follow_ups_store ON follow_ups (store_id, status)",
+        "CREATE INDEX follow_ups_customer ON follow_ups (customer_id) WHERE customer_id IS NOT NULL",
+    ))
 
 
 def _swap(conn: Connection, table: str, postgres: bool, indexes: tuple[str, ...]) -> None:
