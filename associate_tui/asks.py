@@ -21,6 +21,7 @@ from schemas.limits import (  # the contract's limits (schemas/records.py is bui
     MAX_TEXT,
     MAX_VOID_REASON,
 )
+from schemas.privacy import mask
 from schemas.text import clean
 
 if TYPE_CHECKING:
@@ -177,8 +178,6 @@ def checked(draft: AskDraft, taxonomy: Taxonomy) -> AskDraft:
 def _guard_text(value: str | None, found: list[str]) -> str | None:
     if not value:
         return value
-    from schemas.privacy import mask
-
     result = mask(value)
     found.extend(result.found)
     return result.text

@@ -21,6 +21,7 @@ from schemas.limits import (  # the contract's limits (schemas/records.py is bui
     MAX_WORD,
     MAX_WORDS,
 )
+from schemas.privacy import mask
 
 CONTACT_CHANNELS = ("phone", "sms", "email")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
@@ -245,8 +246,6 @@ def guarded(draft: CustomerDraft, found: list[str] | None = None) -> CustomerDra
     Phone and email are not: they are validated as such, and a phone number is not
     a card. `found` collects what kinds of number were masked, for the message.
     """
-    from schemas.privacy import mask
-
     found = [] if found is None else found
 
     def masked(value: str | None) -> str | None:

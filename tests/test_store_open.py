@@ -113,3 +113,16 @@ def test_the_outbox_sends_every_field_of_each_record_type_in_its_order(db_path) 
         kind = types[record["type"]]
         assert list(record) == ["type", *(field.encode_name for field in msgspec.structs.fields(kind))]
         msgspec.convert(record, kind)  # and it fits the contract
+
+
+def test_importing_the_app_loads_neither_the_store_nor_sqlite() -> None:
+    """The capture screen is ready before the database is opened: the first worker loads the store."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, associate_tui.app; "
+        "sys.exit(' '.join(m for m in sys.modules if m.startswith(('associate_tui.store', 'sqlite3', 'msgspec'))) or None)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert result.returncode == 0, result.stderr
