@@ -126,9 +126,9 @@ class AssociateApp(App[None]):
         """The open store; opens it on first use. Call from worker threads only."""
         with self._store_lock:
             if self._store is None:
-                from associate_tui.store import Store  # sqlite-utils: loaded by the first worker, after the first paint
+                from associate_tui.store import open_store  # the database: loaded by the first worker, after the first paint
 
-                self._store = Store(self.database, vocabulary=self.taxonomy.vocabulary())
+                self._store = open_store(self.config, path=self.database, taxonomy=self.taxonomy)
             return self._store
 
     def on_unmount(self) -> None:
