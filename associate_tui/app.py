@@ -2,7 +2,7 @@
 
 The app owns the configuration, the taxonomy, who is logging, and the store.
 The store is opened lazily by the first worker that needs it, so the capture
-screen is ready to type into before the database (or sqlite-utils) is loaded.
+screen is ready to type into before the database is opened.
 The screens never import this module: each is handed the app as its `Counter`
 and hears of syncs and taxonomy changes by message (associate_tui/counter.py).
 """

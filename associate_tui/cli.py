@@ -127,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "enroll":
             return _enroll(args, config, sys.stdout)
         if args.command == "sync":
-            from associate_tui.sync_command import run_sync_command  # it imports the store, which `associate` starting the app loads later
+            from associate_tui.sync_command import (
+                run_sync_command,  # it imports the store, which `associate` starting the app loads later
+            )
 
             if not 1 <= args.batch_size <= 1000:
                 raise UsageError(f"--batch-size {args.batch_size}: use a number from 1 to 1000, e.g. --batch-size 100")

@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_sync import build_terminal, free_port  # noqa: E402
+
 from sync.hq.storage import HQStorage  # noqa: E402
 
 HOST = "127.0.0.1"  # loopback only

@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_sync import free_port, wait_healthy  # noqa: E402
+
 from sync.hq.storage import HQStorage  # noqa: E402
 
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"

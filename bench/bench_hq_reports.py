@@ -29,10 +29,11 @@ RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from schemas.demand import demand_key, lost_value  # noqa: E402
-from associate_tui.ids import format_utc  # noqa: E402
-from schemas.taxonomy import load_pack  # noqa: E402
 from bench_demand import COLOURS, ITEMS, OUTCOMES, SIZES  # noqa: E402
+
+from associate_tui.ids import format_utc  # noqa: E402
+from schemas.demand import demand_key, lost_value  # noqa: E402
+from schemas.taxonomy import load_pack  # noqa: E402
 from sync.hq import dashboard, digest, report, rollups  # noqa: E402
 from sync.hq.storage import ASK_FIELDS, HQStorage  # noqa: E402
 

@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 from hq_server import BACKENDS, HQDatabase, postgres_ready
 
+# The PostgreSQL half of the HQ tests is the slow tier: `pytest -m "not slow"` runs them on SQLite only.
+BACKEND_PARAMS = [pytest.param(kind, marks=pytest.mark.slow) if kind == "postgresql" else kind for kind in BACKENDS]
+
 
 @pytest.fixture(autouse=True)
 def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -39,14 +42,14 @@ def _scratch_hq(kind: str, folder: Path) -> Iterator[HQDatabase]:
         db.drop()
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=BACKEND_PARAMS)
 def hq_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HQDatabase]:
     """An empty HQ database, once on SQLite and once on PostgreSQL: every HQ test runs on both."""
     with _scratch_hq(request.param, tmp_path / "hq") as db:
         yield db
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="module", params=BACKEND_PARAMS)
 def module_hq_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HQDatabase]:
     """The same, shared by the tests of a module (for data that takes a while to send)."""
     with _scratch_hq(request.param, tmp_path_factory.mktemp("hq")) as db:

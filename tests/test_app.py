@@ -96,6 +96,7 @@ async def test_arrow_keys_change_the_category_and_the_choice_is_saved(tmp_path, 
         assert ask.category == second and ask.outcome == "not_carried"
 
 
+@pytest.mark.slow
 async def test_substitute_offered_and_accepted(tmp_path, db_path) -> None:
     app = make_app(tmp_path, db_path)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -216,6 +217,7 @@ async def test_switching_associate_is_shown_and_recorded(tmp_path, db_path) -> N
         assert ask.associate == "JD"
 
 
+@pytest.mark.slow
 async def test_disk_full_keeps_the_form_and_says_so(tmp_path, db_path) -> None:
     app = make_app(tmp_path, db_path)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -261,6 +263,7 @@ async def test_a_damaged_database_is_explained_and_the_form_kept(tmp_path, db_pa
     assert db_path.read_bytes() == b"not a database" * 1000
 
 
+@pytest.mark.slow
 async def test_setup_writes_the_config_and_applies_it(tmp_path, db_path) -> None:
     app = make_app(tmp_path, db_path)
     async with app.run_test(size=(80, 24)) as pilot:

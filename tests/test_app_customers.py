@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
+import pytest
+from test_app import TYPICAL, make_app, message, rows, settle, type_text
 from textual.widgets import Checkbox, DataTable, Input
 
 from associate_tui.customers import CustomerDraft, Preferences
 from associate_tui.store import FollowUpPlan, Store
-from test_app import TYPICAL, make_app, message, rows, settle, type_text
 
 
 def customers(db_path: Path, query: str = "") -> list:
@@ -30,6 +31,7 @@ def seed_customer(db_path: Path, name: str = "Jane Doe", **changes) -> str:
                                   consent_wording="2026-1").id
 
 
+@pytest.mark.slow
 async def test_add_a_customer_with_consent_and_log_an_ask_with_a_follow_up(tmp_path, db_path) -> None:
     app = make_app(tmp_path, db_path, follow_up_days=7)
     async with app.run_test(size=(80, 24)) as pilot:

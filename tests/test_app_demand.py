@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from associate_tui.asks import AskDraft, checked
 from associate_tui.store import Store
-from schemas.taxonomy import load_pack
 from associate_tui.widgets.similar_asks import SimilarAsks
+from schemas.taxonomy import load_pack
 from tests.test_app import make_app, message, rows, settle, type_text
 
 RETAIL = load_pack("retail")

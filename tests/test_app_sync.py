@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-
+import pytest
+from hq_server import HQDatabase, HQThread
+from test_app import make_app, settle, type_text
 from textual.widgets import DataTable
 
 from associate_tui import link
@@ -11,9 +13,7 @@ from associate_tui.asks import AskDraft
 from associate_tui.config import Config
 from associate_tui.store import Store
 from associate_tui.widgets.choice import Choice
-from hq_server import HQDatabase, HQThread
 from sync.client import HQBusy, HQError, Offline
-from test_app import make_app, settle, type_text
 
 
 def status_line(app: AssociateApp) -> str:
@@ -63,6 +63,7 @@ async def test_the_last_error_and_refused_asks_are_shown_in_plain_words(tmp_path
         assert "invalid" in detail and "$.text" in detail
 
 
+@pytest.mark.slow
 async def test_an_ask_saved_at_the_counter_reaches_hq_and_a_refused_one_is_fixed_from_f6(tmp_path, db_path) -> None:
     refused = add(db_path, "y" * 400, store_id="S1", terminal_id="T1")  # breaks the contract: HQ refuses it
     with HQThread(HQDatabase("sqlite", tmp_path / "hq")) as server:  # the terminal's side: one backend is enough

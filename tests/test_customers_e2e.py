@@ -10,13 +10,16 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import httpx
+import pytest
+from hq_server import HQDatabase, HQProcess, add_terminal
+from test_sync_e2e import ROOT, Terminal
 
 from associate_tui.asks import AskDraft
 from associate_tui.customers import CustomerDraft, Preferences
 from associate_tui.store import FollowUpPlan, Store
-from hq_server import HQDatabase, HQProcess, add_terminal
 from sync.hq.storage import HQStorage
-from test_sync_e2e import ROOT, Terminal
+
+pytestmark = pytest.mark.slow  # end to end: real HQ processes, faults, generated calls (the slow tier)
 
 JANE = CustomerDraft(
     name="Jane Quixote-Doe", phone="+44 7700 900461", email="jane.quixote@example.com", customer_number="LOY-778812",

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from associate_tui.asks import AskDraft, checked
-from schemas.demand import demand_key, group_of, lost_value, search_words
 from associate_tui.store import Store
+from schemas.demand import demand_key, group_of, lost_value, search_words
 from schemas.taxonomy import load_pack
 
 RETAIL = load_pack("retail")

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hq_server import HQThread, add_terminal
 from test_sync_e2e import Terminal
 
 from associate_tui.asks import AskDraft
 from associate_tui.customers import CustomerDraft
 from associate_tui.store import FollowUpPlan
+
+pytestmark = pytest.mark.slow  # end to end: real HQ processes, faults, generated calls (the slow tier)
 
 ANNA = CustomerDraft(name="Anna Weller", phone="+44 7700 900111", consent_follow_up=True)
 BEN = CustomerDraft(name="Ben Ode", email="ben@example.com", consent_marketing=True)

@@ -32,12 +32,12 @@ def test_a_failed_save_is_titled_not_saved_and_a_failed_read_database(db_path) -
     from associate_tui.store import Store, StoreError
 
     with Store(db_path) as store:
-        store.db.conn.execute("PRAGMA query_only = ON")  # the file refuses writes, as a read-only disk would
+        store.conn.execute("PRAGMA query_only = ON")  # the file refuses writes, as a read-only disk would
         with pytest.raises(StoreError) as refused:
             store.add_ask(AskDraft(text="blue coat", outcome="found"), store_id="S", terminal_id="T", associate="AB")
         assert refused.value.title == "Not saved" and "Nothing was written" in str(refused.value)
-        store.db.conn.execute("PRAGMA query_only = OFF")
-        store.db.conn.execute("DROP TABLE asks_fts")  # a damaged file: the search cannot run
+        store.conn.execute("PRAGMA query_only = OFF")
+        store.conn.execute("DROP TABLE asks_fts")  # a damaged file: the search cannot run
         with pytest.raises(StoreError) as failed:
             store.recent_asks(query="coat")
         assert failed.value.title == "Database"

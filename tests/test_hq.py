@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from hq_server import HQThread
+
 from schemas.records import MAX_RECORDS_PER_BATCH, parse_utc
 
 ROOT = Path(__file__).resolve().parents[1]

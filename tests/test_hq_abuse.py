@@ -18,10 +18,12 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
-
 from hq_server import ROOT, HQDatabase, add_terminal, free_port, wait_healthy
-from schemas.records import format_utc
 from test_hq import ask, batch
+
+from schemas.records import format_utc
+
+pytestmark = pytest.mark.slow  # end to end: real HQ processes, faults, generated calls (the slow tier)
 
 HANG_GUARD = 20  # seconds a socket waits before a test fails instead of hanging (never a measured time)
 

@@ -16,8 +16,8 @@ import uuid
 import httpx
 import msgspec
 import pytest
-
 from hq_server import HQThread
+
 from schemas.records import AskRecord, CustomerRecord, ErasureRecord, FollowUpRecord, Uuid
 
 SENT_AT = "2026-11-25T10:00:00.000Z"

@@ -15,10 +15,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from demand_data import EXPECTED_ORDER, GROUPS, UNTIL, ask_record, generate
 from hq_server import HQThread
+
 from schemas.records import format_utc
+
+pytestmark = pytest.mark.slow  # end to end: real HQ processes, faults, generated calls (the slow tier)
 
 ROOT = Path(__file__).resolve().parents[1]
 UNTIL_DAY = (UNTIL - timedelta(days=1)).date().isoformat()  # --until names the last day included

@@ -22,6 +22,8 @@ from schemas.records import AskRecord, CustomerRecord, ErasureRecord, FollowUpRe
 from sync.hq import schema
 from sync.hq.storage import HQStorage, Received
 
+pytestmark = pytest.mark.slow  # end to end: real HQ processes, faults, generated calls (the slow tier)
+
 NOW = "2026-11-25T09:59:00.000Z"
 CONTENT = msgspec.json.Encoder(order="deterministic")  # how HQ encodes a record for its content hash
 IDS = {"store_id": "S1", "terminal_id": "T1"}

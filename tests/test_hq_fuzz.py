@@ -10,11 +10,13 @@ import gzip
 import json
 
 import httpx
+import pytest
+from hq_server import HQThread
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from hq_server import HQThread
 from test_hq import ask, batch
+
+pytestmark = pytest.mark.slow  # end to end: real HQ processes, faults, generated calls (the slow tier)
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50),

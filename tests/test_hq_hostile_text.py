@@ -13,10 +13,10 @@ from datetime import date, datetime, timedelta, timezone
 import httpx
 import msgspec
 import pytest
+from hq_server import HQThread
 
 from associate_tui.cli import main as associate
 from associate_tui.store import Store
-from hq_server import HQThread
 from schemas.records import AskRecord, format_utc
 from sync.hq.cli import main as associate_hq
 from sync.hq.storage import Received

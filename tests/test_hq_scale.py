@@ -12,11 +12,13 @@ from contextlib import ExitStack
 
 import httpx
 import pytest
-
 from hq_server import ROOT, HQDatabase, HQProcess, add_terminal
+
 from schemas.demand import demand_key
 from sync.hq import rollups
 from sync.hq.storage import HQStorage, Received
+
+pytestmark = pytest.mark.slow  # end to end: real HQ processes, faults, generated calls (the slow tier)
 
 CLIENTS = 10
 ROUNDS = 6

@@ -22,6 +22,7 @@ from privacy_corpus import (
 )
 
 from associate_tui.customers import CustomerDraft, Preferences, checked
+from associate_tui.store import Store
 from schemas.privacy import (
     CARD,
     IBAN,
@@ -31,7 +32,6 @@ from schemas.privacy import (
     is_card_number,
     mask,
 )
-from associate_tui.store import Store
 
 RNG_SEED = 20261125
 

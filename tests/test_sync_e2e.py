@@ -17,13 +17,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fault_proxy import FaultProxy
+from hq_server import HQDatabase, HQProcess, HQThread, add_terminal
 
 from associate_tui.asks import AskDraft
 from associate_tui.store import Store
-from hq_server import HQDatabase, HQProcess, HQThread, add_terminal
-from fault_proxy import FaultProxy
 from sync.client import HQClient
 from sync.engine import Backoff, Identity, sync_with_retry
+
+pytestmark = pytest.mark.slow  # end to end: real HQ processes, faults, generated calls (the slow tier)
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = ["navy", "red", "black", "rain jacket", "wool scarf", "boots", "size M", "size 42", "linen shirt", "umbrella"]

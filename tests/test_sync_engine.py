@@ -14,8 +14,8 @@ import subprocess
 import sys
 import textwrap
 import time
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from pathlib import Path
 
 import httpx

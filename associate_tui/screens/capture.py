@@ -95,7 +95,7 @@ class CaptureScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        # After the first paint: opening the store (and loading sqlite-utils) in a
+        # After the first paint: opening the store in a
         # thread would otherwise compete for the GIL with drawing the form.
         self.set_timer(0.05, self.load_recent)
 
