@@ -1,4 +1,4 @@
-"""Record ids and timestamps made on the terminal."""
+"""Record ids made on the terminal (their times are the contract's: schemas/times.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import os
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+
+from schemas.times import format_utc, utc_now
+
+__all__ = ["format_utc", "utc_now", "uuid7"]
 
 _lock = threading.Lock()
 _last = (0, 0)  # (milliseconds, 12-bit counter) of the previous id
@@ -36,13 +39,3 @@ def uuid7() -> str:
     value |= 0b10 << 62  # RFC 4122 variant
     value |= int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)  # rand_b
     return str(uuid.UUID(int=value))
-
-
-def utc_now() -> str:
-    """Now in UTC, ISO-8601 with milliseconds and a trailing Z."""
-    return format_utc(datetime.now(timezone.utc))
-
-
-def format_utc(moment: datetime) -> str:
-    moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"

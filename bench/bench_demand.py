@@ -29,8 +29,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_counter import COLOURS, ITEMS, OUTCOMES, SIZES, cached_file, holds, percentile  # noqa: E402
 
 from associate_tui.store import Store  # noqa: E402
-from schemas.records import AskRecord, format_utc  # noqa: E402
+from schemas.records import AskRecord  # noqa: E402
 from schemas.taxonomy import load_pack  # noqa: E402
+from schemas.times import format_utc  # noqa: E402
 from sync.hq import dashboard, digest, report  # noqa: E402
 from sync.hq.storage import HQStorage, Received  # noqa: E402
 

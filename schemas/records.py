@@ -7,7 +7,6 @@ the envelope first (its records left raw), then each record on its own.
 from __future__ import annotations
 
 import inspect
-from datetime import datetime, timezone
 from typing import Annotated, Any, Final, Literal
 
 import msgspec
@@ -264,20 +263,6 @@ def _unsafe_in(value: object, path: str, *, lines: bool = False) -> str | None:
         if problem := _unsafe_in(item, step, lines=key in _LINE_FIELDS):
             return problem
     return None
-
-
-def format_utc(moment: datetime) -> str:
-    """A time in the contract's form: UTC, ISO-8601 with milliseconds and a Z."""
-    moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def utc_now() -> str:
-    return format_utc(datetime.now(timezone.utc))
-
-
-def parse_utc(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def encode(value: msgspec.Struct) -> bytes:

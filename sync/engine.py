@@ -30,7 +30,8 @@ from typing import Protocol
 
 import msgspec
 
-from schemas.records import SCHEMA_VERSION, utc_now
+from schemas.records import SCHEMA_VERSION
+from schemas.times import utc_now
 from sync.client import HQClient, HQError
 
 BATCH_RECORDS = 1000  # the contract's most; fewer requests, fewer commits on both sides

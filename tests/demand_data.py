@@ -12,8 +12,8 @@ import random
 import uuid
 from datetime import datetime, timedelta, timezone
 
-from schemas.records import format_utc
 from schemas.taxonomy import load_pack
+from schemas.times import format_utc
 
 RETAIL = load_pack("retail")
 UNTIL = datetime(2026, 11, 23, tzinfo=timezone.utc)  # a Monday 00:00: the report covers 16-22 Nov

@@ -12,7 +12,8 @@ import httpx
 import pytest
 from hq_server import HQThread
 
-from schemas.records import MAX_RECORDS_PER_BATCH, parse_utc
+from schemas.records import MAX_RECORDS_PER_BATCH
+from schemas.times import parse_utc
 
 ROOT = Path(__file__).resolve().parents[1]
 SENT_AT = "2026-11-25T10:00:00.000Z"

@@ -21,7 +21,7 @@ import pytest
 from hq_server import ROOT, HQDatabase, add_terminal, free_port, wait_healthy
 from test_hq import ask, batch
 
-from schemas.records import format_utc
+from schemas.times import format_utc
 
 pytestmark = pytest.mark.slow  # end to end: real HQ processes, faults, generated calls (the slow tier)
 

@@ -18,7 +18,7 @@ import pytest
 from demand_data import EXPECTED_ORDER, GROUPS, UNTIL, ask_record, generate
 from hq_server import HQThread
 
-from schemas.records import format_utc
+from schemas.times import format_utc
 
 pytestmark = pytest.mark.slow  # end to end: real HQ processes, faults, generated calls (the slow tier)
 

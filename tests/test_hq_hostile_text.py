@@ -17,7 +17,8 @@ from hq_server import HQThread
 
 from associate_tui.cli import main as associate
 from associate_tui.store import Store
-from schemas.records import AskRecord, format_utc
+from schemas.records import AskRecord
+from schemas.times import format_utc
 from sync.hq.cli import main as associate_hq
 from sync.hq.storage import Received
 from tests.hostile_text import HOSTILE, has_control, shown

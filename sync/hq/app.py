@@ -42,11 +42,10 @@ from schemas.records import (
     WhoAmI,
     decode_envelope,
     decode_record,
-    format_utc,
     json_schemas,
-    parse_utc,
     unsafe_text,
 )
+from schemas.times import format_utc, parse_utc
 from sync.hq.rows import TIME_FIELDS
 from sync.hq.storage import HQStorage, Received, StorageBusy, StorageError
 

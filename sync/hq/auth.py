@@ -11,7 +11,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from schemas.records import utc_now
+from schemas.times import utc_now
 from sync.hq.database import Database, StorageBusy, StorageError
 
 TOKEN_PREFIX = "at1"

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TextIO, TypeAlias
 
 from schemas import PrintRelease
-from schemas.records import format_utc
 from schemas.text import clean, csv_row, json_text
+from schemas.times import format_utc
 from sync.hq import install_hint
 from sync.hq.storage import ASK_FIELDS, HQStorage, StorageError, default_url
 

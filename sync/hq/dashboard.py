@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from schemas.records import format_utc
 from schemas.text import html_literal
+from schemas.times import format_utc
 from sync.hq.digest import scrub
 from sync.hq.report import Window, demand, unmet_outcomes
 from sync.hq.storage import HQStorage

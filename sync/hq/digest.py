@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from schemas.records import format_utc
 from schemas.text import html_literal, markdown_literal
+from schemas.times import format_utc
 from sync.hq.report import Window, data_quality, demand
 from sync.hq.storage import HQStorage
 

@@ -12,8 +12,9 @@ import json
 from dataclasses import dataclass
 
 from schemas.demand import Vocabulary, demand_key, lost_value
-from schemas.records import AskRecord, utc_now
+from schemas.records import AskRecord
 from schemas.taxonomy import Taxonomy, builtin_pack_bytes, parse_pack
+from schemas.times import utc_now
 from sync.hq import rollups
 from sync.hq.database import Connection, Database
 from sync.hq.rows import encode

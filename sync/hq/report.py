@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING
 
-from schemas.records import format_utc
 from schemas.text import clean, csv_row, json_text
+from schemas.times import format_utc
 from sync.hq.storage import HQStorage
 
 if TYPE_CHECKING:  # Rich is loaded only by the report that prints tables

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable
 
 from schemas.demand import VALUE_ATTRIBUTES, lost_value
-from schemas.records import utc_now
+from schemas.times import utc_now
 from sync.hq import rollups, vault
 from sync.hq.database import Connection, Database, StorageError, is_postgres, postgres_ddl
 
