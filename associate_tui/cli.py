@@ -46,7 +46,21 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     commands.add_parser("run", help="start the app (the default)", description="Start the app.")
+    _log_command(commands)
+    _export_command(commands)
+    _enroll_command(commands)
+    _sync_command(commands)
+    commands.add_parser(
+        "status",
+        help="print store, terminal, files, asks, pending sync, quarantine and the last sync",
+        description="Print this terminal's store and terminal ids, the data file and config file, the database "
+        "schema, how many asks there are, the HQ it is linked to, how many records wait to be sent, how many HQ "
+        "refused (quarantined), when the last sync succeeded and the last sync error, if any.",
+    )
+    return parser
 
+
+def _log_command(commands: argparse._SubParsersAction) -> None:
     log = commands.add_parser(
         "log",
         help="save one ask and print its id",
@@ -66,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     log.add_argument("--note", metavar="TEXT", help="a free note")
     log.add_argument("--associate", metavar="CODE", help="who logged it (default: from the config)")
 
+
+def _export_command(commands: argparse._SubParsersAction) -> None:
     export = commands.add_parser(
         "export",
         help="write every ask to stdout",
@@ -74,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output format (default jsonl)")
     export.add_argument("--since", metavar="DATE", help="only asks created on or after DATE (YYYY-MM-DD or ISO-8601 time, UTC)")
 
+
+def _enroll_command(commands: argparse._SubParsersAction) -> None:
     enroll = commands.add_parser(
         "enroll",
         help="link this terminal to HQ with the token IT gave you",
@@ -85,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     enroll.add_argument("url", metavar="URL", help="HQ's address, e.g. https://hq.example.com")
     enroll.add_argument("--token", required=True, metavar="TOKEN", help="the token printed by `associate-hq terminal add`")
 
+
+def _sync_command(commands: argparse._SubParsersAction) -> None:
     sync = commands.add_parser(
         "sync",
         help="send pending asks to HQ now (or keep doing so with --watch)",
@@ -100,15 +120,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--batch-size", type=int, default=1000, metavar="N",
         help="asks per request, 1 to 1000 (default 1000; smaller for a slow or flaky link)",
     )
-
-    commands.add_parser(
-        "status",
-        help="print store, terminal, files, asks, pending sync, quarantine and the last sync",
-        description="Print this terminal's store and terminal ids, the data file and config file, the database "
-        "schema, how many asks there are, the HQ it is linked to, how many records wait to be sent, how many HQ "
-        "refused (quarantined), when the last sync succeeded and the last sync error, if any.",
-    )
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,7 @@ never loads the terminal or Textual."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -35,3 +36,19 @@ def test_the_hq_service_loads_neither_textual_nor_the_terminal() -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_no_module_over_700_lines_and_no_function_over_60() -> None:
+    """The house rules (issue 14): a module a reader can hold, a function taken in at once (migrations aside)."""
+    long_modules, long_functions = [], []
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            text = path.read_text()
+            name = str(path.relative_to(ROOT))
+            if len(text.splitlines()) > 700 and not path.name.startswith(("migrations", "schema")):
+                long_modules.append(name)
+            long_functions += [f"{name}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+                               for node in ast.walk(ast.parse(text))
+                               if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                               and node.end_lineno - node.lineno + 1 > 60]
+    assert not long_modules and not long_functions, long_modules + long_functions

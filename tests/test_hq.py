@@ -300,14 +300,3 @@ def test_each_record_table_has_its_record_types_fields_and_what_hq_adds(hq_db) -
         for kind, table in rows.TABLES.items():
             held = {column[0] for column in conn.execute(f"SELECT * FROM {table} LIMIT 0", ()).description}
             assert held == set(rows.columns_of(kind)), table
-
-
-def test_no_function_in_sync_is_over_60_lines() -> None:
-    """The house rule for the pipe and HQ (issue 14): a function a reader takes in at once."""
-    import ast
-
-    root = Path(__file__).resolve().parents[1] / "sync"
-    long = [f"{path.relative_to(root.parent)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
-            for path in sorted(root.rglob("*.py")) for node in ast.walk(ast.parse(path.read_text()))
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > 60]
-    assert not long

@@ -33,6 +33,7 @@ from associate_tui.customers import (
 from associate_tui.errors import StoreError
 from associate_tui.screens.messages import StoreFailed, report_worker_failure, show
 from associate_tui.widgets.literal import Plain, cell
+from schemas import limits
 
 if TYPE_CHECKING:
     from associate_tui.counter import Counter
@@ -277,22 +278,22 @@ class CustomerFormScreen(ModalScreen["Customer | None"]):
         title = f"Customer: {self.customer.name}" if self.customer else "New customer"
         with VerticalScroll(classes="dialog", id="customer-form"):
             yield Plain(title, classes="dialog-title")
-            yield Input(d.name, placeholder="name *", id="customer-name", max_length=100)
+            yield Input(d.name, placeholder="name *", id="customer-name", max_length=limits.MAX_NAME)
             yield Static(
                 f"Phone and email are kept only with the customer's consent (wording {self.counter.config.consent_wording}, "
                 "dated today). Without consent, leave them empty.", classes="-hint",
             )
-            yield Input(d.phone or "", placeholder="phone, e.g. +44 7700 900123", id="customer-phone", max_length=32)
-            yield Input(d.email or "", placeholder="email, e.g. jane@example.com", id="customer-email", max_length=254)
+            yield Input(d.phone or "", placeholder="phone, e.g. +44 7700 900123", id="customer-phone", max_length=limits.MAX_PHONE)
+            yield Input(d.email or "", placeholder="email, e.g. jane@example.com", id="customer-email", max_length=limits.MAX_EMAIL)
             yield ConsentBox("Agrees to be contacted about their asks (follow-up)", d.consent_follow_up, id="consent-follow-up")
             yield ConsentBox("Agrees to marketing", d.consent_marketing, id="consent-marketing")
-            yield Input(d.customer_number or "", placeholder="loyalty / customer number", id="customer-number", max_length=40)
+            yield Input(d.customer_number or "", placeholder="loyalty / customer number", id="customer-number", max_length=limits.MAX_CUSTOMER_NUMBER)
             yield Input(", ".join(p.sizes), placeholder="sizes, e.g. M, 10, 42", id="pref-sizes")
             yield Input(", ".join(p.colours), placeholder="colours, e.g. navy, olive", id="pref-colours")
             yield Input(", ".join(p.brands), placeholder="brands", id="pref-brands")
             yield Input(p.contact_channel or "", placeholder="contact by: phone, sms or email", id="pref-channel", max_length=5)
-            yield Input(p.contact_time or "", placeholder="best time, e.g. weekdays after 5pm", id="pref-time", max_length=60)
-            yield Input(p.notes or "", placeholder="notes", id="pref-notes", max_length=500)
+            yield Input(p.contact_time or "", placeholder="best time, e.g. weekdays after 5pm", id="pref-time", max_length=limits.MAX_CONTACT_TIME)
+            yield Input(p.notes or "", placeholder="notes", id="pref-notes", max_length=limits.MAX_PREFERENCE_NOTES)
             yield Static("Enter saves · Tab next field · space ticks a box · Esc cancels", id="customer-form-message", classes="-hint")
 
     def draft(self) -> CustomerDraft:

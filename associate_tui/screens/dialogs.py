@@ -16,6 +16,7 @@ from associate_tui.asks import check_associate, check_void_reason, digit_for
 from associate_tui.screens.messages import show
 from associate_tui.widgets.choice import Choice, Option
 from associate_tui.widgets.literal import Plain
+from schemas import limits
 from schemas.taxonomy import BUILTIN_PACKS
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ class AssociateScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog small-dialog"):
             yield Plain(f"Who is logging? (now {self.current})", classes="dialog-title")
-            yield Input(placeholder="your associate code, e.g. AB or 1042", id="associate-code", max_length=12)
+            yield Input(placeholder="your associate code, e.g. AB or 1042", id="associate-code", max_length=limits.MAX_ASSOCIATE)
             yield Static("Enter switches · Esc cancels", id="associate-message", classes="-hint")
 
     @on(Input.Submitted, "#associate-code")
@@ -58,7 +59,7 @@ class VoidReasonScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog small-dialog"):
             yield Plain(f"Void “{self.ask_text}”? It stays on file, marked void.", classes="dialog-title")
-            yield Input(placeholder="why, e.g. logged twice", id="void-reason", max_length=200)
+            yield Input(placeholder="why, e.g. logged twice", id="void-reason", max_length=limits.MAX_VOID_REASON)
             yield Static("Enter voids · Esc keeps the ask", id="void-message", classes="-hint")
 
     @on(Input.Submitted, "#void-reason")
@@ -86,10 +87,10 @@ class SettingsScreen(ModalScreen["config_module.Config | None"]):
             yield Static("Setup for this counter (saved to the config file)", classes="dialog-title")
             with Horizontal(classes="row"):
                 yield Label("Store", classes="field-label")
-                yield Input(self.config.store_id, id="store-id", compact=True, max_length=32)
+                yield Input(self.config.store_id, id="store-id", compact=True, max_length=limits.MAX_ID)
             with Horizontal(classes="row"):
                 yield Label("Terminal", classes="field-label")
-                yield Input(self.config.terminal_id, id="terminal-id", compact=True, max_length=32)
+                yield Input(self.config.terminal_id, id="terminal-id", compact=True, max_length=limits.MAX_ID)
             with Horizontal(classes="row"):
                 yield Label("Taxonomy", classes="field-label")
                 yield Choice(
@@ -99,7 +100,7 @@ class SettingsScreen(ModalScreen["config_module.Config | None"]):
                 )
             with Horizontal(classes="row"):
                 yield Label("Associate", classes="field-label")
-                yield Input(self.config.associate, id="default-associate", compact=True, max_length=12)
+                yield Input(self.config.associate, id="default-associate", compact=True, max_length=limits.MAX_ASSOCIATE)
             yield Plain(
                 f"Tab moves · Enter saves to {config_module.config_path()} · Esc cancels",
                 id="settings-message",
