@@ -61,8 +61,9 @@ class SyncDone(Message):
     None when the next try waits the usual interval.
     """
 
-    def __init__(self, summary: str | None, error: str | None, *, retry_in: float | None = None,
-                 taxonomy_updated: bool = False) -> None:
+    def __init__(
+        self, summary: str | None, error: str | None, *, retry_in: float | None = None, taxonomy_updated: bool = False
+    ) -> None:
         super().__init__()
         self.summary, self.error, self.retry_in, self.taxonomy_updated = summary, error, retry_in, taxonomy_updated
 
@@ -75,7 +76,10 @@ class AssociateApp(App[None]):
     TITLE = "Associate Terminal"
     # Each mode's screen is made with this app as its Counter (see __init__).
     SCREENS_BY_MODE: ClassVar[dict[str, Callable[[Counter], Screen]]] = {
-        "capture": CaptureScreen, "recent": RecentScreen, "sync": SyncScreen, "follow_ups": FollowUpsScreen,
+        "capture": CaptureScreen,
+        "recent": RecentScreen,
+        "sync": SyncScreen,
+        "follow_ups": FollowUpsScreen,
         "insights": InsightsScreen,
     }
     DEFAULT_MODE = "capture"
@@ -139,11 +143,17 @@ class AssociateApp(App[None]):
 
     # -- lifecycle -----------------------------------------------------------
 
-    def notify(self, message: str, *, title: str = "", severity: str = "information",
-               timeout: float | None = None, markup: bool = True) -> None:
+    def notify(
+        self, message: str, *, title: str = "", severity: str = "information", timeout: float | None = None, markup: bool = True
+    ) -> None:
         """Every toast shows its words literally: they often quote what a person typed or HQ said."""
-        super().notify(clean(message, lines=True), title=clean(title), severity=severity,  # type: ignore[arg-type]
-                       timeout=timeout, markup=False)
+        super().notify(
+            clean(message, lines=True),
+            title=clean(title),
+            severity=severity,  # type: ignore[arg-type]
+            timeout=timeout,
+            markup=False,
+        )
 
     def on_mount(self) -> None:
         if self.config.theme in self.available_themes:
@@ -188,8 +198,10 @@ class AssociateApp(App[None]):
             return  # the screens report store errors; retention tries again within the hour
         if erased:
             self.call_from_thread(
-                self.notify, f"Erased {erased} customer(s) idle for {self.config.retention_days} days (retention).",
-                title="Privacy", timeout=6,
+                self.notify,
+                f"Erased {erased} customer(s) idle for {self.config.retention_days} days (retention).",
+                title="Privacy",
+                timeout=6,
             )
             self.call_from_thread(self.sync_soon)
 
@@ -215,8 +227,12 @@ class AssociateApp(App[None]):
     def start_sync(self, reason: str = "timer") -> None:
         if not self.enrolled:
             if reason == "asked":
-                self.notify("This terminal is not linked to HQ yet. IT runs: associate enroll URL --token TOKEN",
-                            title="Sync", severity="warning", timeout=8)
+                self.notify(
+                    "This terminal is not linked to HQ yet. IT runs: associate enroll URL --token TOKEN",
+                    title="Sync",
+                    severity="warning",
+                    timeout=8,
+                )
             return
         if self._syncing:
             return

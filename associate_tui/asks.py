@@ -146,9 +146,13 @@ def validate(draft: AskDraft, taxonomy: Taxonomy) -> list[FieldError]:
         errors.append(FieldError("attributes", f"{len(draft.attributes)} attributes; keep it to {MAX_ATTRIBUTES} at most"))
     for key, value in draft.attributes.items():
         if not _ATTR_KEY.match(key):
-            errors.append(FieldError("attributes", f"'{key}' is not a valid attribute name; use lower-case letters, e.g. colour=blue"))
+            errors.append(
+                FieldError("attributes", f"'{key}' is not a valid attribute name; use lower-case letters, e.g. colour=blue")
+            )
         elif len(value) > MAX_ATTRIBUTE_VALUE:
-            errors.append(FieldError("attributes", f"the value of '{key}' is too long; keep it under {MAX_ATTRIBUTE_VALUE} characters"))
+            errors.append(
+                FieldError("attributes", f"the value of '{key}' is too long; keep it under {MAX_ATTRIBUTE_VALUE} characters")
+            )
     if not draft.outcome:
         errors.append(FieldError("outcome", "pick what happened: " + _numbered(taxonomy)))
     elif taxonomy.outcome(draft.outcome) is None:

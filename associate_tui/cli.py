@@ -39,8 +39,7 @@ class UsageError(AssociateError):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="associate",
-        description="Associate Terminal: log what customers ask for at the counter, offline. "
-        "With no command, starts the app.",
+        description="Associate Terminal: log what customers ask for at the counter, offline. With no command, starts the app.",
     )
     parser.add_argument("--version", action=PrintRelease)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -70,11 +69,17 @@ def _log_command(commands: argparse._SubParsersAction) -> None:
     log.add_argument("text", metavar="TEXT", help="what the customer asked for, e.g. 'blue rain jacket size M'")
     log.add_argument("--outcome", required=True, metavar="CODE", help="what happened, e.g. out_of_stock")
     log.add_argument("--category", metavar="CODE", help="category code (default: the best guess from TEXT)")
-    log.add_argument("--attr", action="append", default=[], metavar="KEY=VALUE", help="an attribute, e.g. colour=navy (repeatable)")
+    log.add_argument(
+        "--attr", action="append", default=[], metavar="KEY=VALUE", help="an attribute, e.g. colour=navy (repeatable)"
+    )
     log.add_argument("--substitute", metavar="TEXT", help="what was offered instead")
     accepted = log.add_mutually_exclusive_group()
-    accepted.add_argument("--accepted", dest="accepted", action="store_const", const=True, help="the customer took the substitute")
-    accepted.add_argument("--declined", dest="accepted", action="store_const", const=False, help="the customer declined the substitute")
+    accepted.add_argument(
+        "--accepted", dest="accepted", action="store_const", const=True, help="the customer took the substitute"
+    )
+    accepted.add_argument(
+        "--declined", dest="accepted", action="store_const", const=False, help="the customer declined the substitute"
+    )
     log.add_argument("--quantity", type=int, default=1, metavar="N", help="how many (default 1)")
     log.add_argument("--channel", metavar="C", help="walk-in, phone, chat or email (default: walk-in)")
     log.add_argument("--note", metavar="TEXT", help="a free note")
@@ -113,11 +118,17 @@ def _sync_command(commands: argparse._SubParsersAction) -> None:
     )
     sync.add_argument("--watch", action="store_true", help="keep running: sync every sync_interval seconds (for a service)")
     sync.add_argument(
-        "--give-up-after", type=float, default=120.0, metavar="SECONDS",
+        "--give-up-after",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
         help="without --watch: stop retrying after this long and exit 1 (default 120; the asks stay pending)",
     )
     sync.add_argument(
-        "--batch-size", type=int, default=1000, metavar="N",
+        "--batch-size",
+        type=int,
+        default=1000,
+        metavar="N",
         help="asks per request, 1 to 1000 (default 1000; smaller for a slow or flaky link)",
     )
 
@@ -218,9 +229,10 @@ def _log(args: argparse.Namespace, config: config_module.Config, out: TextIO) ->
     try:
         draft = checked(draft, taxonomy)
     except InvalidAsk as invalid:
-        raise UsageError("cannot save this ask:\n  " + "\n  ".join(
-            f"--{e.field.replace('_', '-') if e.field != 'text' else 'TEXT'}: {e.message}" for e in invalid.errors
-        )) from invalid
+        raise UsageError(
+            "cannot save this ask:\n  "
+            + "\n  ".join(f"--{e.field.replace('_', '-') if e.field != 'text' else 'TEXT'}: {e.message}" for e in invalid.errors)
+        ) from invalid
     with _open_store(config, taxonomy) as store:
         ask = store.add_ask(draft, store_id=config.store_id, terminal_id=config.terminal_id, associate=associate)
     print(ask.id, file=out)
@@ -228,9 +240,27 @@ def _log(args: argparse.Namespace, config: config_module.Config, out: TextIO) ->
 
 
 EXPORT_FIELDS = (
-    "id", "version", "synced_version", "created_at", "updated_at", "store_id", "terminal_id",
-    "associate", "channel", "text", "category", "attributes", "outcome", "substitute",
-    "substitute_accepted", "quantity", "note", "voided", "void_reason", "customer_id", "same_as",
+    "id",
+    "version",
+    "synced_version",
+    "created_at",
+    "updated_at",
+    "store_id",
+    "terminal_id",
+    "associate",
+    "channel",
+    "text",
+    "category",
+    "attributes",
+    "outcome",
+    "substitute",
+    "substitute_accepted",
+    "quantity",
+    "note",
+    "voided",
+    "void_reason",
+    "customer_id",
+    "same_as",
 )
 
 
@@ -290,7 +320,10 @@ def _enroll(args: argparse.Namespace, config: config_module.Config, out: TextIO)
         others = store.count_pending_elsewhere(who.store_id, who.terminal_id)
         pending = store.sync_status().pending
     print(f"Enrolled with HQ at {enrolment.config.hq_url} as store {who.store_id}, terminal {who.terminal_id}.", file=out)
-    print(f"Token kept in {config_module.token_path()} (readable by this user only); settings in {config_module.config_path()}.", file=out)
+    print(
+        f"Token kept in {config_module.token_path()} (readable by this user only); settings in {config_module.config_path()}.",
+        file=out,
+    )
     if adopted := link.describe_adopted(enrolment.adopted, who.store_id, who.terminal_id):
         print(adopted, file=out)
     if others:

@@ -123,7 +123,9 @@ def load(path: Path | None = None) -> Config:
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(f"The config file {path} is not valid TOML: {error}. Fix it or delete it to use the defaults.") from error
+        raise ConfigError(
+            f"The config file {path} is not valid TOML: {error}. Fix it or delete it to use the defaults."
+        ) from error
     return _check(data, path)
 
 
@@ -131,9 +133,7 @@ def _check(data: dict, path: Path) -> Config:
     known = {f.name for f in fields(Config)} - {"from_file"}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ConfigError(
-            f"{path}: unknown setting(s) {', '.join(unknown)}. Known settings: {', '.join(sorted(known))}."
-        )
+        raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}. Known settings: {', '.join(sorted(known))}.")
     values: dict[str, object] = {}
     for key in _STRINGS:
         if key in data:
@@ -147,12 +147,16 @@ def _check(data: dict, path: Path) -> Config:
         raise ConfigError(f"{path}: hq_url {problem}.")
     if "hq_ca_file" in data:
         if not isinstance(data["hq_ca_file"], str):
-            raise ConfigError(f'{path}: hq_ca_file must be the path to a PEM file of CA certificates, e.g. hq_ca_file = "/etc/ssl/hq-ca.pem".')
+            raise ConfigError(
+                f'{path}: hq_ca_file must be the path to a PEM file of CA certificates, e.g. hq_ca_file = "/etc/ssl/hq-ca.pem".'
+            )
         values["hq_ca_file"] = data["hq_ca_file"].strip()
     if "sync_interval" in data:
         interval = data["sync_interval"]
         if isinstance(interval, bool) or not isinstance(interval, int) or not 5 <= interval <= 86400:
-            raise ConfigError(f"{path}: sync_interval must be a whole number of seconds from 5 to 86400, e.g. sync_interval = 60.")
+            raise ConfigError(
+                f"{path}: sync_interval must be a whole number of seconds from 5 to 86400, e.g. sync_interval = 60."
+            )
         values["sync_interval"] = interval
     for key, low, high, example in (("follow_up_days", 0, 365, 7), ("retention_days", 1, 3650, 180)):
         if key in data:
@@ -163,7 +167,9 @@ def _check(data: dict, path: Path) -> Config:
     if "consent_wording" in data:
         wording = data["consent_wording"]
         if not isinstance(wording, str) or not 1 <= len(wording.strip()) <= 40:
-            raise ConfigError(f'{path}: consent_wording must name the version of your consent text (1-40 characters), e.g. consent_wording = "2026-1".')
+            raise ConfigError(
+                f'{path}: consent_wording must name the version of your consent text (1-40 characters), e.g. consent_wording = "2026-1".'
+            )
         values["consent_wording"] = wording.strip()
     keymap = data.get("keymap", {})
     if not isinstance(keymap, dict) or not all(isinstance(v, str) for v in keymap.values()):

@@ -24,7 +24,9 @@ from schemas.limits import (  # the contract's limits (schemas/records.py is bui
 from schemas.privacy import mask
 
 CONTACT_CHANNELS = ("phone", "sms", "email")
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+_EMAIL = re.compile(
+    r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 _PHONE_CHARS = re.compile(r"^\+?[0-9 ()./-]+$")
 # `*` too: a number the privacy guard masked must still pass when the customer is saved again.
 _CUSTOMER_NUMBER = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9 ._/*-]{{0,{MAX_CUSTOMER_NUMBER - 1}}}$")
@@ -125,8 +127,12 @@ class Customer:
 
     def draft(self) -> CustomerDraft:
         return CustomerDraft(
-            name=self.name, phone=self.phone, email=self.email, customer_number=self.customer_number,
-            consent_follow_up=self.consent_follow_up, consent_marketing=self.consent_marketing,
+            name=self.name,
+            phone=self.phone,
+            email=self.email,
+            customer_number=self.customer_number,
+            consent_follow_up=self.consent_follow_up,
+            consent_marketing=self.consent_marketing,
             preferences=self.preferences,
         )
 
@@ -203,13 +209,27 @@ def validate(draft: CustomerDraft) -> list[FieldError]:
     if draft.phone:
         digits = sum(char.isdigit() for char in draft.phone)
         if not _PHONE_CHARS.match(draft.phone) or not 6 <= digits <= 15:
-            errors.append(FieldError("phone", "a phone number has 6 to 15 digits (spaces, dashes, brackets and a leading + are fine), e.g. +44 7700 900123"))
+            errors.append(
+                FieldError(
+                    "phone",
+                    "a phone number has 6 to 15 digits (spaces, dashes, brackets and a leading + are fine), e.g. +44 7700 900123",
+                )
+            )
     if draft.email and (len(draft.email) > MAX_EMAIL or not _EMAIL.match(draft.email)):
         errors.append(FieldError("email", "an email address looks like name@example.com"))
     if draft.customer_number and not _CUSTOMER_NUMBER.match(draft.customer_number):
-        errors.append(FieldError("customer_number", f"use letters, digits, spaces and . _ / - (at most {MAX_CUSTOMER_NUMBER}), e.g. LOY-102938"))
+        errors.append(
+            FieldError(
+                "customer_number", f"use letters, digits, spaces and . _ / - (at most {MAX_CUSTOMER_NUMBER}), e.g. LOY-102938"
+            )
+        )
     if (draft.phone or draft.email) and not (draft.consent_follow_up or draft.consent_marketing):
-        errors.append(FieldError("consent", "contact details are kept only with the customer's consent: tick follow-up or marketing, or leave phone and email empty"))
+        errors.append(
+            FieldError(
+                "consent",
+                "contact details are kept only with the customer's consent: tick follow-up or marketing, or leave phone and email empty",
+            )
+        )
     if draft.consent_follow_up and not (draft.phone or draft.email):
         errors.append(FieldError("consent", "to follow up we need a phone number or an email address"))
     prefs = draft.preferences

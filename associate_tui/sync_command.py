@@ -37,9 +37,7 @@ def _once(store: Store, config: config_module.Config, give_up_after: float, batc
         print(f"{error} Next try in {delay:.0f} s.", file=sys.stderr, flush=True)
 
     try:
-        report = link.run_sync(
-            store, config, give_up_after=give_up_after, on_retry=retrying, batch_records=batch_records
-        )
+        report = link.run_sync(store, config, give_up_after=give_up_after, on_retry=retrying, batch_records=batch_records)
     except SyncBusy as busy:
         print(busy, file=out)
         return EXIT_OK
@@ -72,7 +70,13 @@ def _watch(store: Store, config: config_module.Config, batch_records: int, out: 
             line = f"{stamp} {report.summary()} Pending: {store.count_pending()}."
         print(line, file=out, flush=True)
 
-    print(f"Syncing {config.store_id}/{config.terminal_id} with {config.hq_url} every {config.sync_interval} s; Ctrl+C to stop.", file=out, flush=True)
-    watch(lambda: link.run_sync(store, config, batch_records=batch_records), interval=config.sync_interval, stop=stop, on_result=log)
+    print(
+        f"Syncing {config.store_id}/{config.terminal_id} with {config.hq_url} every {config.sync_interval} s; Ctrl+C to stop.",
+        file=out,
+        flush=True,
+    )
+    watch(
+        lambda: link.run_sync(store, config, batch_records=batch_records), interval=config.sync_interval, stop=stop, on_result=log
+    )
     print("Stopped.", file=out, flush=True)
     return EXIT_OK

@@ -68,16 +68,72 @@ SCREEN_CHILD = MINIMAL_CHILD.replace(
 )
 
 COLOURS = "black white grey navy blue light-blue red burgundy green olive khaki beige brown tan pink purple yellow orange cream silver gold".split()
-ITEMS = ("rain jacket", "parka", "jeans", "chinos", "jumper", "cardigan", "t-shirt", "shirt", "dress", "skirt",
-         "trainers", "boots", "sandals", "scarf", "hat", "gloves", "backpack", "handbag", "belt", "duvet cover",
-         "kettle", "toaster", "headphones", "phone case", "charger", "moisturiser", "lipstick", "perfume", "mug", "lamp")
+ITEMS = (
+    "rain jacket",
+    "parka",
+    "jeans",
+    "chinos",
+    "jumper",
+    "cardigan",
+    "t-shirt",
+    "shirt",
+    "dress",
+    "skirt",
+    "trainers",
+    "boots",
+    "sandals",
+    "scarf",
+    "hat",
+    "gloves",
+    "backpack",
+    "handbag",
+    "belt",
+    "duvet cover",
+    "kettle",
+    "toaster",
+    "headphones",
+    "phone case",
+    "charger",
+    "moisturiser",
+    "lipstick",
+    "perfume",
+    "mug",
+    "lamp",
+)
 SIZES = ("size XS", "size S", "size M", "size L", "size XL", "size 10", "size 12", "UK 9", "EU 42", "32x34", "")
 BRANDS = ("", "", "", "Levi's", "Nike", "Adidas", "Samsung", "Apple", "The North Face", "Barbour")
 OUTCOMES = ("found", "substituted", "out_of_stock", "not_carried", "too_expensive", "referred", "ordered", "other")
-NOTES = ("wants a call when it comes in", "gift for daughter", "saw it online", "needs it by Friday",
-         "asked twice this week", "price match?", "for a wedding")
-QUERIES = ("b", "bl", "blu", "blue", "blue r", "blue ra", "blue rain", "rain jac", "navy", "jea", "jeans 32",
-           "32x3", "trainers", "size m", "parka", "headph", "perf", "zzq", "wedd", "lev")
+NOTES = (
+    "wants a call when it comes in",
+    "gift for daughter",
+    "saw it online",
+    "needs it by Friday",
+    "asked twice this week",
+    "price match?",
+    "for a wedding",
+)
+QUERIES = (
+    "b",
+    "bl",
+    "blu",
+    "blue",
+    "blue r",
+    "blue ra",
+    "blue rain",
+    "rain jac",
+    "navy",
+    "jea",
+    "jeans 32",
+    "32x3",
+    "trainers",
+    "size m",
+    "parka",
+    "headph",
+    "perf",
+    "zzq",
+    "wedd",
+    "lev",
+)
 
 
 def fake_ask(rng: random.Random, when: float) -> tuple:
@@ -87,9 +143,23 @@ def fake_ask(rng: random.Random, when: float) -> tuple:
     substitute = f"{rng.choice(COLOURS)} {item}" if rng.random() < 0.25 else None
     note = rng.choice(NOTES) if rng.random() < 0.2 else None
     stamp = format_utc(__import__("datetime").datetime.fromtimestamp(when, __import__("datetime").timezone.utc))
-    return (uuid7(), stamp, stamp, "S1", "T1", rng.choice(("AB", "CD", "EF")), "walk-in", text,
-            "clothing.tops", json.dumps({"colour": colour}), rng.choice(OUTCOMES), substitute,
-            None if substitute is None else int(rng.random() < 0.5), 1, note)
+    return (
+        uuid7(),
+        stamp,
+        stamp,
+        "S1",
+        "T1",
+        rng.choice(("AB", "CD", "EF")),
+        "walk-in",
+        text,
+        "clothing.tops",
+        json.dumps({"colour": colour}),
+        rng.choice(OUTCOMES),
+        substitute,
+        None if substitute is None else int(rng.random() < 0.5),
+        1,
+        note,
+    )
 
 
 def build(path: Path, rows: int) -> float:
@@ -143,8 +213,11 @@ def time_saves(path: Path, count: int) -> tuple[list[float], list[float]]:
     timings, tidy = [], []
     with Store(path) as store:
         for _ in range(count):
-            draft = AskDraft(text=f"{rng.choice(COLOURS)} {rng.choice(ITEMS)} {rng.choice(SIZES)}".strip(),
-                             outcome=rng.choice(OUTCOMES), attributes={"colour": "blue"})
+            draft = AskDraft(
+                text=f"{rng.choice(COLOURS)} {rng.choice(ITEMS)} {rng.choice(SIZES)}".strip(),
+                outcome=rng.choice(OUTCOMES),
+                attributes={"colour": "blue"},
+            )
             started = time.perf_counter()
             store.add_ask(draft, store_id="S1", terminal_id="T1", associate="AB")
             saved = time.perf_counter()
@@ -195,8 +268,10 @@ def main() -> None:
         rows, runs, saves, rounds = 100_000, 3, 300, 5
     import textual
 
-    print(f"python {platform.python_version()} · sqlite {sqlite3.sqlite_version} · textual {textual.__version__} · "
-          f"{os.cpu_count()} cores · {rows:,} asks")
+    print(
+        f"python {platform.python_version()} · sqlite {sqlite3.sqlite_version} · textual {textual.__version__} · "
+        f"{os.cpu_count()} cores · {rows:,} asks"
+    )
 
     app_ready, app_stored, app_rss = start_up(APP_CHILD, runs)
     min_ready, _, min_rss = start_up(MINIMAL_CHILD, runs)
@@ -219,12 +294,24 @@ def main() -> None:
         ("start to recent list loaded (store open)", f"{statistics.median(app_stored):.0f} ms", "", ""),
         ("peak memory: app at start / minimal app", f"{app_rss / 1024:.0f} / {min_rss / 1024:.0f} MiB", "", ""),
         ("save p50 / p99, empty file", f"{percentile(empty_saves, 50):.2f} / {percentile(empty_saves, 99):.2f} ms", "", ""),
-        (f"save p50 / p99, {rows:,} asks", f"{percentile(full_saves, 50):.2f} / {percentile(full_saves, 99):.2f} ms",
-         "p99 < 10 ms", "ok" if percentile(full_saves, 99) < 10 else "MISS"),
-        ("  tidy after each save p50 / p99 (off the counter's path)",
-         f"{percentile(full_tidy, 50):.2f} / {percentile(full_tidy, 99):.2f} ms", "", ""),
-        (f"search p50 / p99, {rows:,} asks", f"{percentile(searches, 50):.2f} / {percentile(searches, 99):.2f} ms",
-         "p99 < 50 ms", "ok" if percentile(searches, 99) < 50 else "MISS"),
+        (
+            f"save p50 / p99, {rows:,} asks",
+            f"{percentile(full_saves, 50):.2f} / {percentile(full_saves, 99):.2f} ms",
+            "p99 < 10 ms",
+            "ok" if percentile(full_saves, 99) < 10 else "MISS",
+        ),
+        (
+            "  tidy after each save p50 / p99 (off the counter's path)",
+            f"{percentile(full_tidy, 50):.2f} / {percentile(full_tidy, 99):.2f} ms",
+            "",
+            "",
+        ),
+        (
+            f"search p50 / p99, {rows:,} asks",
+            f"{percentile(searches, 50):.2f} / {percentile(searches, 99):.2f} ms",
+            "p99 < 50 ms",
+            "ok" if percentile(searches, 99) < 50 else "MISS",
+        ),
         ("  slowest search", f"{max(searches):.1f} ms", "", ""),
         (f"database file, {rows:,} asks", f"{size_mib:.0f} MiB", "", ""),
     ]

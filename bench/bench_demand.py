@@ -36,8 +36,18 @@ from sync.hq import dashboard, digest, report  # noqa: E402
 from sync.hq.storage import HQStorage, Received  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
-TYPED = ("navy rain jacket size M", "black boots UK 9", "jeans 32x34", "grey scarf", "headphones",
-         "Levi's blue jeans size 12", "pink dress size S", "wool jumper", "phone case", "zzq nothing")
+TYPED = (
+    "navy rain jacket size M",
+    "black boots UK 9",
+    "jeans 32x34",
+    "grey scarf",
+    "headphones",
+    "Levi's blue jeans size 12",
+    "pink dress size S",
+    "wool jumper",
+    "phone case",
+    "zzq nothing",
+)
 
 
 def time_suggestions(path: Path, rounds: int) -> list[float]:
@@ -52,8 +62,7 @@ def time_suggestions(path: Path, rounds: int) -> list[float]:
                     started = time.perf_counter()
                     attributes = taxonomy.recognise(typed)
                     categories = taxonomy.suggest_categories(typed, limit=5)
-                    store.similar_asks(typed, attributes=attributes,
-                                       category=categories[0].code if categories else None)
+                    store.similar_asks(typed, attributes=attributes, category=categories[0].code if categories else None)
                     timings.append((time.perf_counter() - started) * 1000)
     return timings
 
@@ -71,11 +80,24 @@ def hq_records(rng: random.Random, count: int, until: datetime, stores: int) -> 
         substitute = f"{rng.choice(COLOURS)} {item}" if rng.random() < 0.25 else None
         store = f"S{rng.randrange(stores):03d}" if stores else "S000"
         categories = taxonomy.suggest_categories(text, limit=1)
-        records.append(AskRecord(
-            id=str(uuid.UUID(int=rng.getrandbits(128), version=4)), version=1, created_at=when, updated_at=when,
-            store_id=store, terminal_id="T1", associate=rng.choice(("AB", "CD", "EF")), channel="walk-in", text=text,
-            category=categories[0].code if categories else None, attributes=attributes, outcome=rng.choice(OUTCOMES),
-            substitute=substitute, substitute_accepted=None if substitute is None else rng.random() < 0.5))
+        records.append(
+            AskRecord(
+                id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                version=1,
+                created_at=when,
+                updated_at=when,
+                store_id=store,
+                terminal_id="T1",
+                associate=rng.choice(("AB", "CD", "EF")),
+                channel="walk-in",
+                text=text,
+                category=categories[0].code if categories else None,
+                attributes=attributes,
+                outcome=rng.choice(OUTCOMES),
+                substitute=substitute,
+                substitute_accepted=None if substitute is None else rng.random() < 0.5,
+            )
+        )
     return records
 
 
@@ -93,9 +115,15 @@ def hq_file(rows: int, until: datetime, rebuild: bool) -> tuple[Path, float | No
             # A batch is one terminal's 1,000 asks; 200 stores take turns.
             store = f"S{(start // 1000) % 200:03d}"
             records = [msgspec.structs.replace(r, store_id=store) for r in hq_records(rng, min(1000, rows - start), until, 0)]
-            storage.apply_batch(store_id=store, terminal_id="T1", batch_id=str(uuid.uuid4()), sent_at=format_utc(until),
-                                received_at=format_utc(until), clock_skew_ms=0,
-                                records=[Received(r, r.id, r.version) for r in records])
+            storage.apply_batch(
+                store_id=store,
+                terminal_id="T1",
+                batch_id=str(uuid.uuid4()),
+                sent_at=format_utc(until),
+                received_at=format_utc(until),
+                clock_skew_ms=0,
+                records=[Received(r, r.id, r.version) for r in records],
+            )
     return path, time.perf_counter() - started
 
 
@@ -128,8 +156,10 @@ def main() -> int:
         lines.append(("HQ file built through apply_batch in", f"{hq_built:.0f} s ({rows / hq_built:,.0f} asks/s)"))
     lines += [
         ("suggestion per keystroke, calls", f"{len(suggestions)}"),
-        ("suggestion p50 / p95 / p99 / max", " / ".join(f"{percentile(suggestions, q):.1f}" for q in (50, 95, 99, 100))
-         + " ms (target p99 < 50)"),
+        (
+            "suggestion p50 / p95 / p99 / max",
+            " / ".join(f"{percentile(suggestions, q):.1f}" for q in (50, 95, 99, 100)) + " ms (target p99 < 50)",
+        ),
     ]
     with HQStorage.open(f"sqlite:///{hq_path}") as storage:
         until_day = (until - timedelta(days=1)).date().isoformat()

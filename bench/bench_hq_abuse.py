@@ -79,13 +79,25 @@ def words(rng: random.Random, vocab: list[str], length: int) -> str:
 def largest_ask(rng: random.Random, vocab: list[str], n: int) -> dict:
     """An ask with every field at the contract's longest; no two alike."""
     return {
-        "type": "ask", "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "version": 1,
-        "created_at": "2026-11-25T09:59:00.000Z", "updated_at": "2026-11-25T09:59:00.000Z",
-        "store_id": "S1", "terminal_id": "T1", "associate": "A" * 12, "channel": "c" * 64,
-        "text": f"{n} " + words(rng, vocab, 290), "category": "clothing." + "o" * 55,
+        "type": "ask",
+        "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        "version": 1,
+        "created_at": "2026-11-25T09:59:00.000Z",
+        "updated_at": "2026-11-25T09:59:00.000Z",
+        "store_id": "S1",
+        "terminal_id": "T1",
+        "associate": "A" * 12,
+        "channel": "c" * 64,
+        "text": f"{n} " + words(rng, vocab, 290),
+        "category": "clothing." + "o" * 55,
         "attributes": {f"attribute_{i:02d}_" + "k" * 16: words(rng, vocab, 60) for i in range(30)},
-        "outcome": "out_of_stock", "substitute": words(rng, vocab, 200), "substitute_accepted": False,
-        "quantity": 9999, "note": words(rng, vocab, 1000), "voided": True, "void_reason": words(rng, vocab, 200),
+        "outcome": "out_of_stock",
+        "substitute": words(rng, vocab, 200),
+        "substitute_accepted": False,
+        "quantity": 9999,
+        "note": words(rng, vocab, 1000),
+        "voided": True,
+        "void_reason": words(rng, vocab, 200),
     }
 
 
@@ -96,8 +108,14 @@ def largest_batches(count: int, seed: int = 1) -> list[bytes]:
     bodies = []
     for b in range(count):
         records = [largest_ask(rng, vocab, b * 1000 + i) for i in range(1000)]
-        body = {"schema_version": 1, "batch_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-                "store_id": "S1", "terminal_id": "T1", "sent_at": SENT_AT, "records": records}
+        body = {
+            "schema_version": 1,
+            "batch_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "store_id": "S1",
+            "terminal_id": "T1",
+            "sent_at": SENT_AT,
+            "records": records,
+        }
         bodies.append(gzip.compress(json.dumps(body).encode(), 6))
     return bodies
 
@@ -110,13 +128,17 @@ def rss_mib(pid: int) -> tuple[float, float]:
 
 def serve(url: str, port: int, open_files: int | None = None) -> subprocess.Popen:
     """`associate-hq serve`, one worker, on loopback; its open-files limit set as a unit's LimitNOFILE would."""
+
     def limit() -> None:
         if open_files:
             hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
             resource.setrlimit(resource.RLIMIT_NOFILE, (min(open_files, hard), hard))
 
-    process = subprocess.Popen([sys.executable, "-m", "sync.hq.cli", "serve", "--db", url, "--host", HOST,
-                                "--port", str(port), "--log-level", "error"], cwd=ROOT, preexec_fn=limit)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sync.hq.cli", "serve", "--db", url, "--host", HOST, "--port", str(port), "--log-level", "error"],
+        cwd=ROOT,
+        preexec_fn=limit,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -203,7 +225,7 @@ async def slow_client(kind: str, port: int, stop: asyncio.Event, counts: dict[st
                 if stop.is_set():
                     break
                 if payload:
-                    writer.write(payload[byte:byte + 1])
+                    writer.write(payload[byte : byte + 1])
                     await writer.drain()
                 try:
                     if await asyncio.wait_for(reader.read(65536), 1.0) == b"":
@@ -249,8 +271,9 @@ def timed_sync(work: Path, template: Path, url: str, token: str) -> float:
     (work / "token").chmod(0o600)
     env = {**os.environ, "ASSOCIATE_DATA_DIR": str(work / "data"), "ASSOCIATE_CONFIG": str(work / "config.toml")}
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "associate_tui", "sync"], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "associate_tui", "sync"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     if done.returncode != 0:
         raise SystemExit(f"associate sync failed: {done.stderr}")
     return time.perf_counter() - started
@@ -297,8 +320,14 @@ def slow_run(work: Path, template: Path, clients: int, open_files: int | None) -
     finally:
         hq.terminate()
         hq.wait()
-    return {"idle": idle, "busy": busy, "later": later, "health_max": max(health or [0.0]),
-            "health_median": statistics.median(health or [0.0]), **counts}
+    return {
+        "idle": idle,
+        "busy": busy,
+        "later": later,
+        "health_max": max(health or [0.0]),
+        "health_median": statistics.median(health or [0.0]),
+        **counts,
+    }
 
 
 def main() -> None:
@@ -326,20 +355,42 @@ def main() -> None:
     for kind, run in memory.items():
         if run is None:
             continue
-        rows.append((f"worker memory (VmRSS) on {kind}: at start / after {batches} largest batches "
-                     f"({run['accepted']:,} asks, {run['seconds']:.0f} s) / peak",
-                     f"{run['before']:.0f} / {run['after']:.0f} / {run['peak']:.0f} MiB", "< 200 MiB",
-                     "ok" if run["after"] < 200 else "MISS"))
+        rows.append(
+            (
+                f"worker memory (VmRSS) on {kind}: at start / after {batches} largest batches "
+                f"({run['accepted']:,} asks, {run['seconds']:.0f} s) / peak",
+                f"{run['before']:.0f} / {run['after']:.0f} / {run['peak']:.0f} MiB",
+                "< 200 MiB",
+                "ok" if run["after"] < 200 else "MISS",
+            )
+        )
     for limit, run in slow.items():
         ratio = max(run["busy"], run["later"]) / run["idle"]
-        rows.append((f"open files {limit}: `associate sync` of 10,000 asks, idle / beside {clients:,} slow clients "
-                     "/ 15 s later, the clients cut off and back",
-                     f"{run['idle']:.2f} / {run['busy']:.2f} / {run['later']:.2f} s ({ratio:.1f}x)", "<= 2x",
-                     "ok" if ratio <= 2 else "MISS"))
-        rows.append((f"open files {limit}: /v1/health meanwhile, median / slowest",
-                     f"{run['health_median'] * 1000:.0f} / {run['health_max'] * 1000:.0f} ms", "", ""))
-        rows.append((f"open files {limit}: slow connections made / answered (401, 408) / closed by HQ / refused",
-                     f"{run['connected']:,} / {run['answered']:,} / {run['closed']:,} / {run['refused']:,}", "", ""))
+        rows.append(
+            (
+                f"open files {limit}: `associate sync` of 10,000 asks, idle / beside {clients:,} slow clients "
+                "/ 15 s later, the clients cut off and back",
+                f"{run['idle']:.2f} / {run['busy']:.2f} / {run['later']:.2f} s ({ratio:.1f}x)",
+                "<= 2x",
+                "ok" if ratio <= 2 else "MISS",
+            )
+        )
+        rows.append(
+            (
+                f"open files {limit}: /v1/health meanwhile, median / slowest",
+                f"{run['health_median'] * 1000:.0f} / {run['health_max'] * 1000:.0f} ms",
+                "",
+                "",
+            )
+        )
+        rows.append(
+            (
+                f"open files {limit}: slow connections made / answered (401, 408) / closed by HQ / refused",
+                f"{run['connected']:,} / {run['answered']:,} / {run['closed']:,} / {run['refused']:,}",
+                "",
+                "",
+            )
+        )
     print()
     print(f"one batch: 1,000 asks, {inflated / 1e6:.1f} MB of JSON, {zipped / 1e6:.1f} MB gzipped")
     print("| measure | value | goal | |")

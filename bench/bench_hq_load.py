@@ -56,21 +56,38 @@ def batches_of(store: str, terminal: str, backlog: int, size: int, seed: int) ->
     for _ in range(backlog):
         day = f"2026-11-{rng.randint(10, 24):02d}T{rng.randint(9, 18):02d}:{rng.randint(0, 59):02d}:00.000Z"
         substitute = rng.choice([None, None, "black parka", "trench coat"])
-        asks.append({
-            "type": "ask", "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "version": 1, "created_at": day,
-            "updated_at": day, "store_id": store, "terminal_id": terminal, "associate": rng.choice(["AB", "CD", "EF"]),
-            "channel": "walk-in", "text": f"{rng.choice(WORDS)} {rng.choice(WORDS)} size {rng.choice('SML')}",
-            "category": rng.choice(["clothing.outerwear", "clothing.accessories", None]),
-            "attributes": rng.choice([{"colour": "navy", "size": "M"}, {"price": "89.99"}, {}]),
-            "outcome": rng.choice(["out_of_stock", "not_carried", "found", "substituted"]), "substitute": substitute,
-            "substitute_accepted": rng.choice([True, False]) if substitute else None, "quantity": rng.randint(1, 3),
-        })
+        asks.append(
+            {
+                "type": "ask",
+                "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "version": 1,
+                "created_at": day,
+                "updated_at": day,
+                "store_id": store,
+                "terminal_id": terminal,
+                "associate": rng.choice(["AB", "CD", "EF"]),
+                "channel": "walk-in",
+                "text": f"{rng.choice(WORDS)} {rng.choice(WORDS)} size {rng.choice('SML')}",
+                "category": rng.choice(["clothing.outerwear", "clothing.accessories", None]),
+                "attributes": rng.choice([{"colour": "navy", "size": "M"}, {"price": "89.99"}, {}]),
+                "outcome": rng.choice(["out_of_stock", "not_carried", "found", "substituted"]),
+                "substitute": substitute,
+                "substitute_accepted": rng.choice([True, False]) if substitute else None,
+                "quantity": rng.randint(1, 3),
+            }
+        )
     out = []
     for start in range(0, backlog, size):
-        records = asks[start:start + size]
+        records = asks[start : start + size]
         batch_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        body = {"schema_version": 1, "batch_id": batch_id, "store_id": store, "terminal_id": terminal,
-                "sent_at": "2026-11-25T10:00:00.000Z", "records": records}
+        body = {
+            "schema_version": 1,
+            "batch_id": batch_id,
+            "store_id": store,
+            "terminal_id": terminal,
+            "sent_at": "2026-11-25T10:00:00.000Z",
+            "records": records,
+        }
         out.append((batch_id, gzip.compress(json.dumps(body).encode(), 6), [r["id"] for r in records]))
     return out
 
@@ -112,8 +129,7 @@ def loader(url: str, work: list[tuple[str, list]], ready, go, out) -> None:
             ready.set()
             while not go.is_set():
                 await asyncio.sleep(0.001)
-            await asyncio.gather(*(run_terminal(client, url, token, batches, latencies, counts)
-                                   for token, batches in work))
+            await asyncio.gather(*(run_terminal(client, url, token, batches, latencies, counts) for token, batches in work))
         out.put({"latencies": latencies, "counts": counts, "finished": time.time()})
 
     asyncio.run(main())
@@ -131,8 +147,9 @@ def prepare(kind: str, work_dir: Path) -> str:
         conn.execute(f"DROP DATABASE IF EXISTS {PG_DB}")
         conn.execute(f"CREATE DATABASE {PG_DB}")
     url = f"{PG_SERVER}/{PG_DB}"
-    subprocess.run([sys.executable, "-m", "sync.hq.cli", "db", "upgrade", "--db", url], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "sync.hq.cli", "db", "upgrade", "--db", url], cwd=ROOT, check=True, stdout=subprocess.DEVNULL
+    )
     return url
 
 
@@ -146,8 +163,23 @@ def run(kind: str, workers: int, terminals: int, backlog: int, size: int) -> dic
     expected = {ask_id for batches in backlogs for _, _, chunk in batches for ask_id in chunk}
     port = free_port()
     hq_url = f"http://127.0.0.1:{port}"
-    hq = subprocess.Popen([sys.executable, "-m", "sync.hq.cli", "serve", "--db", url, "--port", str(port),
-                           "--workers", str(workers), "--log-level", "warning"], cwd=ROOT)
+    hq = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sync.hq.cli",
+            "serve",
+            "--db",
+            url,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+    )
     try:
         wait_healthy(hq_url)
         time.sleep(1.0 if workers > 1 else 0.2)  # every worker up
@@ -155,8 +187,9 @@ def run(kind: str, workers: int, terminals: int, backlog: int, size: int) -> dic
         go, out = context.Event(), context.Queue()
         shares = [list(zip(tokens, backlogs))[i::LOADERS] for i in range(LOADERS)]
         readies = [context.Event() for _ in shares]
-        processes = [context.Process(target=loader, args=(hq_url, share, ready, go, out))
-                     for share, ready in zip(shares, readies)]
+        processes = [
+            context.Process(target=loader, args=(hq_url, share, ready, go, out)) for share, ready in zip(shares, readies)
+        ]
         for process in processes:
             process.start()
         for ready in readies:
@@ -181,10 +214,16 @@ def run(kind: str, workers: int, terminals: int, backlog: int, size: int) -> dic
         counted = conn.execute("SELECT sum(asks) FROM associate_days", ()).fetchone()[0]
     held_set = set(held)
     return {
-        "records": len(expected), "seconds": seconds, "rate": len(expected) / seconds,
-        "p50": statistics.median(latencies) * 1000, "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
-        "batches": len(latencies), "retries": counts.get("retries", 0), "accepted": counts.get("accepted", 0),
-        "lost": len(expected - held_set), "duplicated": len(held) - len(held_set) + (counted - len(held)),
+        "records": len(expected),
+        "seconds": seconds,
+        "rate": len(expected) / seconds,
+        "p50": statistics.median(latencies) * 1000,
+        "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        "batches": len(latencies),
+        "retries": counts.get("retries", 0),
+        "accepted": counts.get("accepted", 0),
+        "lost": len(expected - held_set),
+        "duplicated": len(held) - len(held_set) + (counted - len(held)),
         "extra": len(held_set - expected),
     }
 
@@ -217,8 +256,10 @@ def main() -> None:
         ("lost (sent, not held)", lambda r: f"{r['lost']:,}"),
         ("duplicated (held or counted twice)", lambda r: f"{r['duplicated']:,}"),
     ]
-    print(f"\n{args.terminals} terminals ({args.terminals // TERMINALS_PER_STORE} stores), {backlog} asks each "
-          f"in batches of {size}\n")
+    print(
+        f"\n{args.terminals} terminals ({args.terminals // TERMINALS_PER_STORE} stores), {backlog} asks each "
+        f"in batches of {size}\n"
+    )
     print("| measure | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
     for label, value in rows:

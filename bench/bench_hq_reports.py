@@ -58,8 +58,9 @@ def shapes(rng: random.Random) -> list[tuple]:
             attributes["price"] = f"{rng.randrange(10, 300)}.99"
         categories = taxonomy.suggest_categories(text, limit=1)
         category = categories[0].code if categories else None
-        out.append((text, category, json.dumps(attributes, sort_keys=True), demand_key(category, attributes, text, words),
-                    attributes))
+        out.append(
+            (text, category, json.dumps(attributes, sort_keys=True), demand_key(category, attributes, text, words), attributes)
+        )
     return out
 
 
@@ -74,14 +75,32 @@ def rows(count: int, until: datetime, seed: int = 11):
         substitute = f"{rng.choice(COLOURS)} {text.split()[-1]}" if rng.random() < 0.25 else None
         accepted = None if substitute is None else int(rng.random() < 0.5)
         values = {
-            "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "version": 1, "created_at": when,
-            "updated_at": when, "store_id": f"S{rng.randrange(STORES):04d}", "terminal_id": f"T{rng.randrange(5) + 1}",
-            "associate": rng.choice(("AB", "CD", "EF", "GH")), "channel": "walk-in", "text": text, "category": category,
-            "attributes": attributes, "outcome": rng.choice(OUTCOMES), "substitute": substitute,
-            "substitute_accepted": accepted, "quantity": quantity, "note": None, "voided": int(rng.random() < 0.01),
-            "void_reason": None, "customer_id": None, "same_as": None, "demand_key": key,
-            "lost_value": lost_value(attrs, quantity), "content_hash": "0" * 64, "received_at": now,
-            "batch_id": f"bench-{n // 1000}", "clock_skew_ms": 0,
+            "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "version": 1,
+            "created_at": when,
+            "updated_at": when,
+            "store_id": f"S{rng.randrange(STORES):04d}",
+            "terminal_id": f"T{rng.randrange(5) + 1}",
+            "associate": rng.choice(("AB", "CD", "EF", "GH")),
+            "channel": "walk-in",
+            "text": text,
+            "category": category,
+            "attributes": attributes,
+            "outcome": rng.choice(OUTCOMES),
+            "substitute": substitute,
+            "substitute_accepted": accepted,
+            "quantity": quantity,
+            "note": None,
+            "voided": int(rng.random() < 0.01),
+            "void_reason": None,
+            "customer_id": None,
+            "same_as": None,
+            "demand_key": key,
+            "lost_value": lost_value(attrs, quantity),
+            "content_hash": "0" * 64,
+            "received_at": now,
+            "batch_id": f"bench-{n // 1000}",
+            "clock_skew_ms": 0,
         }
         yield tuple(values[c] for c in COLUMNS)
 
@@ -110,7 +129,7 @@ def build(url: str, count: int, until: datetime) -> float | None:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")
     else:
-        path = Path(url[len("sqlite:///"):])
+        path = Path(url[len("sqlite:///") :])
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         with HQStorage.open(url) as storage, storage.db.write() as conn:
@@ -144,12 +163,15 @@ def measure(url: str, until: datetime) -> dict[str, float]:
         for label in ("7d", "4w", "12w"):
             period = report.window(label, until_day)
             out[f"report --since {label} (groups + data quality)"] = timed(
-                lambda: (report.demand(storage, period, top=20), report.data_quality(storage, period)))
+                lambda: (report.demand(storage, period, top=20), report.data_quality(storage, period))
+            )
         period = report.window("7d", until_day)
         out["report --since 4w --store S0007"] = timed(
-            lambda: report.demand(storage, report.window("4w", until_day), store="S0007", top=20))
+            lambda: report.demand(storage, report.window("4w", until_day), store="S0007", top=20)
+        )
         out["report --since 4w --category clothing"] = timed(
-            lambda: report.demand(storage, report.window("4w", until_day), category="clothing", top=20))
+            lambda: report.demand(storage, report.window("4w", until_day), category="clothing", top=20)
+        )
         out["digest --week (build)"] = timed(lambda: digest.build(storage, period))
         out["/dashboard page (7 days + 8 weekly bars)"] = timed(lambda: dashboard.page(storage, period))
         with storage.db.read() as conn:

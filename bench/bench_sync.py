@@ -53,8 +53,25 @@ def build_terminal(path: Path, count: int) -> None:
             ask_id = f"{ask_id[:8]}-{ask_id[8:12]}-7{ask_id[13:16]}-8{ask_id[17:20]}-{ask_id[20:32]}"
             text = f"{rng.choice(WORDS)} {rng.choice(WORDS)} {rng.choice(WORDS)}"
             attributes = json.dumps({"colour": rng.choice(["navy", "red", "black"]), "size": rng.choice("SML")})
-            rows.append((ask_id, now, now, "S1", "T1", "AB", "walk-in", text, "clothing.outerwear", attributes,
-                         "out_of_stock", rng.choice([None, "black parka"]), None, 1, None))
+            rows.append(
+                (
+                    ask_id,
+                    now,
+                    now,
+                    "S1",
+                    "T1",
+                    "AB",
+                    "walk-in",
+                    text,
+                    "clothing.outerwear",
+                    attributes,
+                    "out_of_stock",
+                    rng.choice([None, "black parka"]),
+                    None,
+                    1,
+                    None,
+                )
+            )
         conn.execute("BEGIN")
         conn.executemany(
             "INSERT INTO asks (id, version, synced_version, created_at, updated_at, store_id, terminal_id, associate, "
@@ -95,8 +112,18 @@ def drain(work: Path, template: Path, count: int, batch: int) -> dict[str, float
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     hq = subprocess.Popen(
-        [sys.executable, "-m", "sync.hq.cli", "serve", "--db", f"sqlite:///{hq_db}", "--port", str(port),
-         "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "sync.hq.cli",
+            "serve",
+            "--db",
+            f"sqlite:///{hq_db}",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
         cwd=ROOT,
     )
     try:
@@ -109,7 +136,10 @@ def drain(work: Path, template: Path, count: int, batch: int) -> dict[str, float
         started = time.perf_counter()
         sync = subprocess.Popen(
             [sys.executable, "-m", "associate_tui", "sync", "--batch-size", str(batch)],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         _, status, usage = os.wait4(sync.pid, 0)
         seconds = time.perf_counter() - started
@@ -124,8 +154,13 @@ def drain(work: Path, template: Path, count: int, batch: int) -> dict[str, float
     if held != count:
         raise SystemExit(f"HQ holds {held} asks, expected {count}: {out}")
     engine = re.search(r"\(([\d.]+) s, ([\d,]+) records/s\)", out)
-    return {"seconds": seconds, "rate": count / seconds, "peak_mib": usage.ru_maxrss / 1024,
-            "drain_seconds": float(engine.group(1)), "drain_rate": float(engine.group(2).replace(",", ""))}
+    return {
+        "seconds": seconds,
+        "rate": count / seconds,
+        "peak_mib": usage.ru_maxrss / 1024,
+        "drain_seconds": float(engine.group(1)),
+        "drain_rate": float(engine.group(2).replace(",", "")),
+    }
 
 
 def yardstick(work: Path, template: Path, count: int) -> float:
@@ -142,13 +177,7 @@ def yardstick(work: Path, template: Path, count: int) -> float:
     conn.execute("PRAGMA synchronous = FULL")
     columns = [row[1] for row in conn.execute("PRAGMA table_info(asks)")]
     filler = {"content_hash": "0" * 64, "received_at": "2026-11-20T10:00:01.000Z", "batch_id": "b", "clock_skew_ms": 0}
-    rows = [
-        tuple(
-            json.dumps(r[c]) if c == "attributes" else r[c] if c in r else filler.get(c)
-            for c in columns
-        )
-        for r in records
-    ]
+    rows = [tuple(json.dumps(r[c]) if c == "attributes" else r[c] if c in r else filler.get(c) for c in columns) for r in records]
     sql = f"INSERT INTO asks ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
     started = time.perf_counter()
     for i in range(0, len(rows), 500):
@@ -187,15 +216,23 @@ def main() -> None:
     rows = [
         (f"`associate sync` of {big:,} pending asks, start to exit (batches of 1000)", f"{run['seconds']:.2f} s", "", ""),
         ("  of which draining (first read of the outbox to last ack recorded)", f"{run['drain_seconds']:.2f} s", "", ""),
-        ("records/s while draining (terminal -> gzip HTTP -> HQ commit -> acks applied), median of 5",
-         f"{run['drain_rate']:,.0f}", "", f"{tries[0]['drain_rate']:,.0f}-{tries[4]['drain_rate']:,.0f}"),
+        (
+            "records/s while draining (terminal -> gzip HTTP -> HQ commit -> acks applied), median of 5",
+            f"{run['drain_rate']:,.0f}",
+            "",
+            f"{tries[0]['drain_rate']:,.0f}-{tries[4]['drain_rate']:,.0f}",
+        ),
         ("records/s of the whole command, Python start-up included", f"{run['rate']:,.0f}", "", ""),
         ("records/s while draining, batches of 500", f"{runs_500['drain_rate']:,.0f}", "", ""),
         ("yardstick: plain executemany of the same rows into an HQ file, 500 a transaction", f"{ruler:,.0f}", "", ""),
         ("ratio (draining / yardstick)", f"{ratio:.2f}", ">= 0.33", "ok" if ratio >= 1 / 3 else "MISS"),
         (f"peak memory of the sync process, {small:,} pending", f"{runs[small]['peak_mib']:.0f} MiB", "", ""),
-        (f"peak memory of the sync process, {big:,} pending", f"{runs[big]['peak_mib']:.0f} MiB",
-         "flat", "ok" if runs[big]["peak_mib"] <= runs[small]["peak_mib"] * 1.15 else "MISS"),
+        (
+            f"peak memory of the sync process, {big:,} pending",
+            f"{runs[big]['peak_mib']:.0f} MiB",
+            "flat",
+            "ok" if runs[big]["peak_mib"] <= runs[small]["peak_mib"] * 1.15 else "MISS",
+        ),
     ]
     print()
     print("| measure | value | target | |")

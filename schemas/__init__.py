@@ -21,8 +21,7 @@ class PrintRelease(argparse.Action):
     """--version: looks the release up only when asked (a locked-down user may not read the package metadata)."""
 
     def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
-        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
-                         help="print the release and exit")
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="print the release and exit")
 
     def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
         sys.stdout.write(f"{parser.prog} {release()}\n")

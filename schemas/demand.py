@@ -43,9 +43,23 @@ def fold(text: str) -> str:
 
 
 _IRREGULAR = {
-    "scarves": "scarf", "knives": "knife", "shelves": "shelf", "halves": "half", "leaves": "leaf", "loaves": "loaf",
-    "wolves": "wolf", "calves": "calf", "wives": "wife", "lives": "life", "men": "man", "women": "woman",
-    "children": "child", "feet": "foot", "teeth": "tooth", "mice": "mouse", "geese": "goose",
+    "scarves": "scarf",
+    "knives": "knife",
+    "shelves": "shelf",
+    "halves": "half",
+    "leaves": "leaf",
+    "loaves": "loaf",
+    "wolves": "wolf",
+    "calves": "calf",
+    "wives": "wife",
+    "lives": "life",
+    "men": "man",
+    "women": "woman",
+    "children": "child",
+    "feet": "foot",
+    "teeth": "tooth",
+    "mice": "mouse",
+    "geese": "goose",
 }
 
 
@@ -66,10 +80,13 @@ def stem(word: str) -> str:
 
 def key_attributes(attributes: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     """The attributes that make a different demand, as sorted (key, folded value) pairs."""
-    return tuple(sorted(
-        (key, " ".join(fold(value).split())) for key, value in attributes.items()
-        if key not in VALUE_ATTRIBUTES and value and value.strip()
-    ))
+    return tuple(
+        sorted(
+            (key, " ".join(fold(value).split()))
+            for key, value in attributes.items()
+            if key not in VALUE_ATTRIBUTES and value and value.strip()
+        )
+    )
 
 
 Vocabulary = Mapping[str, frozenset[str]]  # attribute key -> every word of its values and synonyms

@@ -55,12 +55,51 @@ _LETTERS_BEFORE = re.compile(r"[^\W\d]+$")
 _LETTERS_AFTER = re.compile(r"[^\W\d]+")
 # Letters that may be glued to a card number: words for a card before it, expiry or
 # security code after it. Any other letters make it an identifier (SKU4111..., 1Z...).
-_CARD_WORDS = frozenset((
-    "visa", "mc", "master", "mastercard", "amex", "card", "cards", "cc", "ccn", "pan", "debit", "credit",
-    "maestro", "discover", "jcb", "diners", "unionpay", "cup", "mir", "cb", "carte", "karte", "tarjeta",
-    "no", "nr", "num", "number",
-))
-_CARD_WORD_ENDINGS = ("visa", "card", "carte", "karte", "tarjeta", "amex", "debit", "credit", "maestro", "cardno", "cardnr", "number")
+_CARD_WORDS = frozenset(
+    (
+        "visa",
+        "mc",
+        "master",
+        "mastercard",
+        "amex",
+        "card",
+        "cards",
+        "cc",
+        "ccn",
+        "pan",
+        "debit",
+        "credit",
+        "maestro",
+        "discover",
+        "jcb",
+        "diners",
+        "unionpay",
+        "cup",
+        "mir",
+        "cb",
+        "carte",
+        "karte",
+        "tarjeta",
+        "no",
+        "nr",
+        "num",
+        "number",
+    )
+)
+_CARD_WORD_ENDINGS = (
+    "visa",
+    "card",
+    "carte",
+    "karte",
+    "tarjeta",
+    "amex",
+    "debit",
+    "credit",
+    "maestro",
+    "cardno",
+    "cardnr",
+    "number",
+)
 _AFTER_CARD = ("exp", "cvv", "cvc", "cv", "valid", "sec")
 # E.164 caps a phone number at 15 digits: after a `+`, only a longer run is a card.
 _LONGEST_PHONE = 15
@@ -97,15 +136,94 @@ _SCHEMES: tuple[tuple[int, int, tuple[int, ...]], ...] = (
 
 # IBAN length by country (the SWIFT registry).
 IBAN_LENGTHS: dict[str, int] = {
-    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BI": 27,
-    "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DJ": 27, "DK": 18, "DO": 28,
-    "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FK": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23,
-    "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27,
-    "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "LY": 25,
-    "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MN": 20, "MR": 27, "MT": 31, "MU": 30, "NI": 28, "NL": 18,
-    "NO": 15, "OM": 23, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "RU": 33,
-    "SA": 24, "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "SO": 23, "ST": 25, "SV": 28,
-    "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
+    "AD": 24,
+    "AE": 23,
+    "AL": 28,
+    "AT": 20,
+    "AZ": 28,
+    "BA": 20,
+    "BE": 16,
+    "BG": 22,
+    "BH": 22,
+    "BI": 27,
+    "BR": 29,
+    "BY": 28,
+    "CH": 21,
+    "CR": 22,
+    "CY": 28,
+    "CZ": 24,
+    "DE": 22,
+    "DJ": 27,
+    "DK": 18,
+    "DO": 28,
+    "EE": 20,
+    "EG": 29,
+    "ES": 24,
+    "FI": 18,
+    "FK": 18,
+    "FO": 18,
+    "FR": 27,
+    "GB": 22,
+    "GE": 22,
+    "GI": 23,
+    "GL": 18,
+    "GR": 27,
+    "GT": 28,
+    "HR": 21,
+    "HU": 28,
+    "IE": 22,
+    "IL": 23,
+    "IQ": 23,
+    "IS": 26,
+    "IT": 27,
+    "JO": 30,
+    "KW": 30,
+    "KZ": 20,
+    "LB": 28,
+    "LC": 32,
+    "LI": 21,
+    "LT": 20,
+    "LU": 20,
+    "LV": 21,
+    "LY": 25,
+    "MC": 27,
+    "MD": 24,
+    "ME": 22,
+    "MK": 19,
+    "MN": 20,
+    "MR": 27,
+    "MT": 31,
+    "MU": 30,
+    "NI": 28,
+    "NL": 18,
+    "NO": 15,
+    "OM": 23,
+    "PK": 24,
+    "PL": 28,
+    "PS": 29,
+    "PT": 25,
+    "QA": 29,
+    "RO": 24,
+    "RS": 22,
+    "RU": 33,
+    "SA": 24,
+    "SC": 31,
+    "SD": 18,
+    "SE": 24,
+    "SI": 19,
+    "SK": 24,
+    "SM": 27,
+    "SO": 23,
+    "ST": 25,
+    "SV": 28,
+    "TL": 23,
+    "TN": 24,
+    "TR": 26,
+    "UA": 29,
+    "VA": 22,
+    "VG": 24,
+    "XK": 20,
+    "YE": 30,
 }
 
 
@@ -339,7 +457,7 @@ def _mask_ibans(text: str, found: list[str]) -> str:
         end = _iban_end(text, match.start(), length)
         if end is None:
             continue
-        written = text[match.start():end]
+        written = text[match.start() : end]
         compact = _compact(written)
         if not iban_valid(compact):
             continue
@@ -347,7 +465,7 @@ def _mask_ibans(text: str, found: list[str]) -> str:
         # written oddly, the account part must also look like one.
         if not _IBAN_PLAIN.fullmatch(written) and not _account_like(compact[4:]):
             continue
-        pieces += [text[position:match.start()], _iban_mask(written)]
+        pieces += [text[position : match.start()], _iban_mask(written)]
         position = end
         found.append(IBAN)
     if not pieces:

@@ -129,7 +129,7 @@ class CustomerRecord(msgspec.Struct, tag="customer", tag_field="type", forbid_un
 
 
 class FollowUpRecord(msgspec.Struct, tag="follow_up", tag_field="type", forbid_unknown_fields=True, kw_only=True):
-    """"Contact me when it comes in": a promise to a customer about one ask."""
+    """ "Contact me when it comes in": a promise to a customer about one ask."""
 
     id: Uuid
     version: Version
@@ -283,6 +283,10 @@ def _normalised(node: Any) -> Any:
 
 def json_schemas() -> dict[str, dict]:
     """The checked-in JSON Schema files, by file name (independent of msgspec's patch version)."""
-    types = {"batch.schema.json": Batch, "batch_result.schema.json": BatchResult,
-             "whoami.schema.json": WhoAmI, "error.schema.json": ErrorBody}
+    types = {
+        "batch.schema.json": Batch,
+        "batch_result.schema.json": BatchResult,
+        "whoami.schema.json": WhoAmI,
+        "error.schema.json": ErrorBody,
+    }
     return {name: _normalised(msgspec.json.schema(kind)) for name, kind in types.items()}

@@ -297,9 +297,7 @@ class _Vocabulary:
         # says with a pattern when it is one (an upper-case "M" standing alone).
         phrases = {words: value for words, value in canonical.items() if len("".join(words)) > 1}
         phrases.update((_phrase(text), _IGNORED) for text in attribute.ignore)
-        patterns = tuple(
-            (re.compile(p.regex, _flags(p.case_sensitive)), p.value, p.upper) for p in attribute.patterns
-        )
+        patterns = tuple((re.compile(p.regex, _flags(p.case_sensitive)), p.value, p.upper) for p in attribute.patterns)
         return cls(attribute.key, phrases, canonical, max(map(len, phrases), default=0), patterns)
 
     def find(self, text: str, words: list[str], spans: list[tuple[int, int]]) -> str | None:
@@ -420,17 +418,15 @@ def _text(
 ) -> str:
     if name not in data:
         if required:
-            raise at.error(name, f"is missing; add it, e.g. \"{name}\": {example}")
+            raise at.error(name, f'is missing; add it, e.g. "{name}": {example}')
         return ""
     value = data[name]
     if not isinstance(value, str) or (required and not value.strip()):
-        raise at.error(name, f"must be a non-empty string, e.g. \"{name}\": {example}")
+        raise at.error(name, f'must be a non-empty string, e.g. "{name}": {example}')
     if pattern is not None and not pattern.match(value):
         raise at.error(name, f"'{value}' is not allowed; write it like {example}: lower case, no spaces")
     if max_length is not None and len(value) > max_length:
-        raise at.error(
-            name, f"'{value}' is {len(value)} characters; shorten it to {max_length} or fewer so it fits the screen"
-        )
+        raise at.error(name, f"'{value}' is {len(value)} characters; shorten it to {max_length} or fewer so it fits the screen")
     return value
 
 
@@ -441,7 +437,7 @@ def _list(data: dict[str, Any], name: str, at: _Where, *, required: bool = True)
         return []
     value = data[name]
     if not isinstance(value, list):
-        raise at.error(name, f'must be a list [...], not {_kind(value)}')
+        raise at.error(name, f"must be a list [...], not {_kind(value)}")
     return value
 
 
@@ -468,9 +464,7 @@ def _outcome(data: Any, at: _Where) -> Outcome:
     code = _text(data, "code", at, pattern=_CODE, example='"out_of_stock"')
     label = _text(data, "label", at, example='"Out of stock"', max_length=MAX_LABEL)
     if not isinstance(data.get("unmet"), bool):
-        raise at.error(
-            "unmet", 'must be true (the customer did not get what they asked for) or false, e.g. "unmet": true'
-        )
+        raise at.error("unmet", 'must be true (the customer did not get what they asked for) or false, e.g. "unmet": true')
     return Outcome(code, label, data["unmet"], _text(data, "help", at, required=False))
 
 
@@ -504,9 +498,7 @@ def _attribute(data: Any, at: _Where) -> Attribute:
         for form in (value, *forms):
             words = _phrase(form)
             if not words:
-                raise at.error(
-                    f"values.{value}", f"'{form}' has no letters or digits; match symbols with a pattern instead"
-                )
+                raise at.error(f"values.{value}", f"'{form}' has no letters or digits; match symbols with a pattern instead")
             if spelled.get(words, value) != value:
                 raise at.error(
                     f"values.{value}",
@@ -514,9 +506,7 @@ def _attribute(data: Any, at: _Where) -> Attribute:
                 )
             spelled[words] = value
         synonyms.extend((form, value) for form in forms)
-    patterns = tuple(
-        _pattern(item, at.item("patterns", i)) for i, item in enumerate(_list(data, "patterns", at, required=False))
-    )
+    patterns = tuple(_pattern(item, at.item("patterns", i)) for i, item in enumerate(_list(data, "patterns", at, required=False)))
     ignore = _text_list(data, "ignore", at, required=False)
     for i, phrase in enumerate(ignore):
         if not _phrase(phrase):

@@ -134,9 +134,24 @@ class HQProcess:
 
     def start(self) -> HQProcess:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sync.hq.cli", "serve", "--db", self.db.url, "--port", str(self.port),
-             "--workers", str(self.workers), "--log-level", "warning"],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "sync.hq.cli",
+                "serve",
+                "--db",
+                self.db.url,
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         wait_healthy(self.url, process=self.process)
         return self
@@ -176,9 +191,15 @@ class HQThread:
         self.port = free_port()
         self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.verify: bool | str = str(tls[1]) if tls else True
-        config = uvicorn.Config(create_app(self.storage, **app_options), host="127.0.0.1", port=self.port,
-                                log_level="warning", access_log=False, lifespan="off",
-                                ssl_certfile=str(tls[0]) if tls else None)
+        config = uvicorn.Config(
+            create_app(self.storage, **app_options),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            ssl_certfile=str(tls[0]) if tls else None,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

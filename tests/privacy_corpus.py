@@ -22,10 +22,32 @@ CARD_SCHEMES: tuple[tuple[str, tuple[str, ...], tuple[int, ...]], ...] = (
 )
 
 IBAN_COUNTRIES = {
-    "GB": "4a6n8n", "DE": "18n", "FR": "10n11c2n", "ES": "20n", "IT": "1a10n12c", "NL": "4a10n",
-    "BE": "12n", "AT": "16n", "CH": "5n12c", "IE": "4a14n", "PT": "21n", "PL": "24n", "SE": "20n",
-    "NO": "11n", "DK": "14n", "FI": "14n", "LU": "3n13c", "GR": "7n16c", "CZ": "20n", "HU": "24n",
-    "RO": "4a16c", "TR": "5n1n16c", "SA": "2n18c", "AE": "3n16n", "BR": "8n5n10n1a1c", "MT": "4a5n18c",
+    "GB": "4a6n8n",
+    "DE": "18n",
+    "FR": "10n11c2n",
+    "ES": "20n",
+    "IT": "1a10n12c",
+    "NL": "4a10n",
+    "BE": "12n",
+    "AT": "16n",
+    "CH": "5n12c",
+    "IE": "4a14n",
+    "PT": "21n",
+    "PL": "24n",
+    "SE": "20n",
+    "NO": "11n",
+    "DK": "14n",
+    "FI": "14n",
+    "LU": "3n13c",
+    "GR": "7n16c",
+    "CZ": "20n",
+    "HU": "24n",
+    "RO": "4a16c",
+    "TR": "5n1n16c",
+    "SA": "2n18c",
+    "AE": "3n16n",
+    "BR": "8n5n10n1a1c",
+    "MT": "4a5n18c",
 }
 
 
@@ -95,7 +117,10 @@ CARD_FORMS: tuple[tuple[str, Callable[[str, random.Random], str]], ...] = (
     ("mixed spaces and dashes", lambda d, rng: "".join(g + rng.choice((" ", "-", "  ")) for g in _groups(d)).rstrip(" -")),
     ("a line break inside", lambda d, rng: _line_break_inside(" ".join(_groups(d)), rng)),
     ("a line break inside a group", lambda d, rng: _break_a_group(" ".join(_groups(d)), rng)),
-    ("glued to a card word", lambda d, rng: rng.choice(("visa", "Visa", "VISA", "card", "CC", "mc", "amex", "Mastercard", "cardno")) + d),
+    (
+        "glued to a card word",
+        lambda d, rng: rng.choice(("visa", "Visa", "VISA", "card", "CC", "mc", "amex", "Mastercard", "cardno")) + d,
+    ),
     ("after card#", lambda d, rng: f"card#{d}"),
     ("glued expiry after it", lambda d, rng: f"{d}exp{rng.randrange(1, 13):02d}/{rng.randrange(26, 32)}"),
     ("in brackets", lambda d, rng: f"({' '.join(_groups(d))})"),
@@ -194,21 +219,25 @@ COLOURS = ("navy", "blue", "olive", "black", "burgundy", "sand")
 
 def ordinary_notes(rng: random.Random, count: int = 1200) -> list[str]:
     def phone() -> str:
-        return rng.choice((
-            f"07{rng.randrange(100, 999)} {rng.randrange(100000, 999999)}",
-            f"+44 20 {rng.randrange(1000, 9999)} {rng.randrange(1000, 9999)}",
-            f"({rng.randrange(200, 999)}) {rng.randrange(200, 999)}-{rng.randrange(1000, 9999)}",
-            f"+1 {rng.randrange(200, 999)}-{rng.randrange(200, 999)}-{rng.randrange(1000, 9999)}",
-            f"06 {rng.randrange(10, 99)} {rng.randrange(10, 99)} {rng.randrange(10, 99)} {rng.randrange(10, 99)}",
-            f"+49 30 {rng.randrange(10000000, 99999999)}",
-        ))
+        return rng.choice(
+            (
+                f"07{rng.randrange(100, 999)} {rng.randrange(100000, 999999)}",
+                f"+44 20 {rng.randrange(1000, 9999)} {rng.randrange(1000, 9999)}",
+                f"({rng.randrange(200, 999)}) {rng.randrange(200, 999)}-{rng.randrange(1000, 9999)}",
+                f"+1 {rng.randrange(200, 999)}-{rng.randrange(200, 999)}-{rng.randrange(1000, 9999)}",
+                f"06 {rng.randrange(10, 99)} {rng.randrange(10, 99)} {rng.randrange(10, 99)} {rng.randrange(10, 99)}",
+                f"+49 30 {rng.randrange(10000000, 99999999)}",
+            )
+        )
 
     def date() -> str:
-        return rng.choice((
-            f"2026-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}",
-            f"{rng.randrange(1, 29):02d}/{rng.randrange(1, 13):02d}/2026",
-            f"{rng.randrange(1, 29)} Dec",
-        ))
+        return rng.choice(
+            (
+                f"2026-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}",
+                f"{rng.randrange(1, 29):02d}/{rng.randrange(1, 13):02d}/2026",
+                f"{rng.randrange(1, 29)} Dec",
+            )
+        )
 
     def digits(n: int) -> str:
         return str(rng.randrange(10 ** (n - 1), 10**n))
@@ -216,16 +245,31 @@ def ordinary_notes(rng: random.Random, count: int = 1200) -> list[str]:
     notes = []
     for _ in range(count):
         template = rng.choice(SENTENCES)
-        notes.append(template.format(
-            item=rng.choice(ITEMS), colour=rng.choice(COLOURS), size=rng.choice(("S", "M", "L", "10", "42", "32x34")),
-            price=rng.choice((f"{rng.randrange(5, 2000)}.{rng.randrange(100):02d}", f"{rng.randrange(1, 900)},000")),
-            order=rng.choice((digits(8), f"ORD-{digits(10)}", digits(12))), date=date(), store=digits(4),
-            phone=phone(), hour=rng.randrange(1, 12), sku=rng.choice((f"{digits(3)}-{digits(4)}-{digits(3)}", digits(9), f"SKU{digits(7)}")),
-            ref=rng.choice((digits(10), f"REF{digits(8)}")), receipt=digits(6), qty=rng.randrange(1, 20),
-            postcode=rng.choice(("SW1A 1AA", digits(5), "75011")), ean=_ean13(rng, str(rng.randrange(1, 10))), months=rng.choice((12, 24, 36, 60)),
-            tracking=rng.choice((f"1Z{digits(16)}", digits(12), f"JD{digits(18)}")), invoice=f"INV-{digits(6)}",
-            ext=digits(4), last4=digits(4), ticket=digits(6),
-        ))
+        notes.append(
+            template.format(
+                item=rng.choice(ITEMS),
+                colour=rng.choice(COLOURS),
+                size=rng.choice(("S", "M", "L", "10", "42", "32x34")),
+                price=rng.choice((f"{rng.randrange(5, 2000)}.{rng.randrange(100):02d}", f"{rng.randrange(1, 900)},000")),
+                order=rng.choice((digits(8), f"ORD-{digits(10)}", digits(12))),
+                date=date(),
+                store=digits(4),
+                phone=phone(),
+                hour=rng.randrange(1, 12),
+                sku=rng.choice((f"{digits(3)}-{digits(4)}-{digits(3)}", digits(9), f"SKU{digits(7)}")),
+                ref=rng.choice((digits(10), f"REF{digits(8)}")),
+                receipt=digits(6),
+                qty=rng.randrange(1, 20),
+                postcode=rng.choice(("SW1A 1AA", digits(5), "75011")),
+                ean=_ean13(rng, str(rng.randrange(1, 10))),
+                months=rng.choice((12, 24, 36, 60)),
+                tracking=rng.choice((f"1Z{digits(16)}", digits(12), f"JD{digits(18)}")),
+                invoice=f"INV-{digits(6)}",
+                ext=digits(4),
+                last4=digits(4),
+                ticket=digits(6),
+            )
+        )
     return notes
 
 
@@ -242,8 +286,33 @@ def _imei(rng: random.Random) -> str:
 
 def _amazon_order(rng: random.Random) -> str:
     """An online order number as Amazon's marketplaces write them (.com 11x, .de 30x, .fr/.it 40x, .jp 503...)."""
-    site = rng.choice(("111", "112", "113", "114", "202", "203", "026", "302", "303", "304", "305", "171",
-                       "402", "403", "404", "405", "407", "408", "503", "249", "250", "701", "702"))
+    site = rng.choice(
+        (
+            "111",
+            "112",
+            "113",
+            "114",
+            "202",
+            "203",
+            "026",
+            "302",
+            "303",
+            "304",
+            "305",
+            "171",
+            "402",
+            "403",
+            "404",
+            "405",
+            "407",
+            "408",
+            "503",
+            "249",
+            "250",
+            "701",
+            "702",
+        )
+    )
     return f"{site}-{rng.randrange(10**6, 10**7)}-{rng.randrange(10**6, 10**7)}"
 
 
@@ -262,88 +331,113 @@ def tricky_notes(rng: random.Random, count_per_kind: int = 500) -> dict[str, lis
         return f"{rng.randrange(1, 500)}.{rng.choice(('00', '50', '95', '99', str(rng.randrange(10, 100))))}"
 
     def phone() -> str:
-        return rng.choice((
-            f"0{rng.randrange(1, 8)}.{d(2)}.{d(2)}.{d(2)}.{d(2)}",
-            f"{d(3)}.{d(3)}.{d(4)}",
-            f"+33 {rng.randrange(1, 8)} {d(2)} {d(2)} {d(2)} {d(2)}",
-            f"+44  7700  {d(6)}",
-            f"+49 {d(3)} {d(7)}",
-            f"+{rng.choice(('34', '39', '31', '41', '46', '48'))}{d(9)}",
-            f"+1 ({d(3)}) {d(3)}-{d(4)}",
-            f"07{d(3)} {d(6)}",
-        ))
+        return rng.choice(
+            (
+                f"0{rng.randrange(1, 8)}.{d(2)}.{d(2)}.{d(2)}.{d(2)}",
+                f"{d(3)}.{d(3)}.{d(4)}",
+                f"+33 {rng.randrange(1, 8)} {d(2)} {d(2)} {d(2)} {d(2)}",
+                f"+44  7700  {d(6)}",
+                f"+49 {d(3)} {d(7)}",
+                f"+{rng.choice(('34', '39', '31', '41', '46', '48'))}{d(9)}",
+                f"+1 ({d(3)}) {d(3)}-{d(4)}",
+                f"07{d(3)} {d(6)}",
+            )
+        )
 
     makers: dict[str, Callable[[], str]] = {
-        "phone numbers (dots, double spaces, E.164)": lambda: rng.choice((
-            f"Call {phone()} or {phone()} after {rng.randrange(1, 12)}pm.",
-            f"Mobile {phone()}\nHome {phone()}",
-            f"Tel: {phone()}  Fax: {phone()}",
-        )),
+        "phone numbers (dots, double spaces, E.164)": lambda: rng.choice(
+            (
+                f"Call {phone()} or {phone()} after {rng.randrange(1, 12)}pm.",
+                f"Mobile {phone()}\nHome {phone()}",
+                f"Tel: {phone()}  Fax: {phone()}",
+            )
+        ),
         "phone numbers one per line": lambda: "Numbers:\n" + "\n".join(phone() for _ in range(rng.randrange(2, 5))),
-        "price lists": lambda: rng.choice((
-            f"Was {price()} now {price()}, bundle {price()}.",
-            "Prices " + "  ".join(price() for _ in range(rng.randrange(3, 7))),
-            "\n".join(price() for _ in range(rng.randrange(3, 7))),
-            f"Quoted {rng.randrange(1, 10)}.{d(3)},{d(2)} EUR incl. VAT, deposit {price()}",
-            f"€ {rng.randrange(1, 10)} {d(3)},{d(2)} for {rng.randrange(2, 9)} items",
-        )),
-        "sizes and quantities": lambda: rng.choice((
-            "Sizes " + " ".join(str(s) for s in range(rng.choice((34, 36, 38, 40)), 60, 2)[: rng.randrange(4, 10)]),
-            "Needs 3 x 42, 2 x 44 and 1 x 46.",
-            "Waist/leg: " + "  ".join(f"{rng.randrange(28, 40)} {rng.randrange(28, 36)}" for _ in range(4)),
-            "Shoe sizes\n" + "\n".join(str(rng.randrange(36, 48)) for _ in range(rng.randrange(3, 8))),
-        )),
-        "dates and times": lambda: rng.choice((
-            f"Delivered {rng.randrange(1, 29):02d}.{rng.randrange(1, 13):02d}.2026 {rng.randrange(8, 20)}.{rng.choice(('00', '30'))}",
-            f"Open 2026.{rng.randrange(1, 13):02d}.{rng.randrange(1, 29):02d} 09 00 17 30",
-            f"From {rng.randrange(1, 29)} {rng.randrange(1, 13)} 2026 to {rng.randrange(1, 29)} {rng.randrange(1, 13)} 2026",
-        )),
+        "price lists": lambda: rng.choice(
+            (
+                f"Was {price()} now {price()}, bundle {price()}.",
+                "Prices " + "  ".join(price() for _ in range(rng.randrange(3, 7))),
+                "\n".join(price() for _ in range(rng.randrange(3, 7))),
+                f"Quoted {rng.randrange(1, 10)}.{d(3)},{d(2)} EUR incl. VAT, deposit {price()}",
+                f"€ {rng.randrange(1, 10)} {d(3)},{d(2)} for {rng.randrange(2, 9)} items",
+            )
+        ),
+        "sizes and quantities": lambda: rng.choice(
+            (
+                "Sizes " + " ".join(str(s) for s in range(rng.choice((34, 36, 38, 40)), 60, 2)[: rng.randrange(4, 10)]),
+                "Needs 3 x 42, 2 x 44 and 1 x 46.",
+                "Waist/leg: " + "  ".join(f"{rng.randrange(28, 40)} {rng.randrange(28, 36)}" for _ in range(4)),
+                "Shoe sizes\n" + "\n".join(str(rng.randrange(36, 48)) for _ in range(rng.randrange(3, 8))),
+            )
+        ),
+        "dates and times": lambda: rng.choice(
+            (
+                f"Delivered {rng.randrange(1, 29):02d}.{rng.randrange(1, 13):02d}.2026 {rng.randrange(8, 20)}.{rng.choice(('00', '30'))}",
+                f"Open 2026.{rng.randrange(1, 13):02d}.{rng.randrange(1, 29):02d} 09 00 17 30",
+                f"From {rng.randrange(1, 29)} {rng.randrange(1, 13)} 2026 to {rng.randrange(1, 29)} {rng.randrange(1, 13)} 2026",
+            )
+        ),
         "online order numbers": lambda: f"Price match: Amazon order {_amazon_order(rng)} from {rng.randrange(1, 29)} Nov.",
-        "barcodes (EAN-13, UPC, ISBN)": lambda: rng.choice((
-            f"EAN {_ean13(rng, rng.choice(('40', '41', '50', '54', '57', '76', '80', '87', '90', '93', '30', '37', '64')))}",
-            f"Scanned {_ean13(rng, rng.choice(('400', '500', '560', '590', '640', '690', '450', '470')))} twice",
-            f"ISBN 978-{rng.randrange(0, 10)}-{d(4)}-{d(4)}-{rng.randrange(10)}",
-            f"UPC {d(12)}, case of {rng.randrange(6, 48)}",
-        )),
+        "barcodes (EAN-13, UPC, ISBN)": lambda: rng.choice(
+            (
+                f"EAN {_ean13(rng, rng.choice(('40', '41', '50', '54', '57', '76', '80', '87', '90', '93', '30', '37', '64')))}",
+                f"Scanned {_ean13(rng, rng.choice(('400', '500', '560', '590', '640', '690', '450', '470')))} twice",
+                f"ISBN 978-{rng.randrange(0, 10)}-{d(4)}-{d(4)}-{rng.randrange(10)}",
+                f"UPC {d(12)}, case of {rng.randrange(6, 48)}",
+            )
+        ),
         "phone IMEIs": lambda: f"Trade-in, IMEI {_imei(rng)}, screen cracked.",
-        "tracking numbers": lambda: rng.choice((
-            f"USPS 9400 {d(4)} {d(4)} {d(4)} {d(4)} {d(2)}",
-            f"UPS 1Z{rng.choice(('999AA1', 'A1B2C3', '8V4W55'))}{d(10)}",
-            f"FedEx {d(12)}",
-            f"DHL {d(10)}",
-            f"Royal Mail {rng.choice(('AB', 'RX', 'LZ'))}{d(9)}GB",
-        )),
-        "bank sort codes and account numbers": lambda: rng.choice((
-            f"Sort code {d(2)}-{d(2)}-{d(2)} account {d(8)}",
-            f"{d(2)}-{d(2)}-{d(2)} {d(8)} (business account)",
-            f"Routing {d(9)} account {d(10)}",
-        )),
-        "receipts and references": lambda: rng.choice((
-            f"Receipt {d(4)} {d(3)} {d(6)} {d(4)}",
-            f"Ref {d(4)}-{d(4)}-{d(4)}, till {rng.randrange(1, 9)}",
-            f"Loyalty LOY-{d(6)}, points {rng.randrange(100, 9000)}",
-            f"Gift receipt {d(3)}.{d(3)}.{d(3)}",
-            f"Serial SN{d(4)}-{rng.choice(('AB', 'XZ', 'QK'))}{d(4)}-{d(4)}",
-        )),
-        "multi-line pastes": lambda: "\n".join(rng.choice((
-            f"SKU {d(3)}-{d(4)}-{d(3)} x{rng.randrange(1, 5)}",
-            f"{d(6)}  {price()}",
-            f"{rng.randrange(1, 29):02d}/{rng.randrange(1, 13):02d} {phone()}",
-            f"Order {d(8)}",
-        )) for _ in range(rng.randrange(2, 6))),
+        "tracking numbers": lambda: rng.choice(
+            (
+                f"USPS 9400 {d(4)} {d(4)} {d(4)} {d(4)} {d(2)}",
+                f"UPS 1Z{rng.choice(('999AA1', 'A1B2C3', '8V4W55'))}{d(10)}",
+                f"FedEx {d(12)}",
+                f"DHL {d(10)}",
+                f"Royal Mail {rng.choice(('AB', 'RX', 'LZ'))}{d(9)}GB",
+            )
+        ),
+        "bank sort codes and account numbers": lambda: rng.choice(
+            (
+                f"Sort code {d(2)}-{d(2)}-{d(2)} account {d(8)}",
+                f"{d(2)}-{d(2)}-{d(2)} {d(8)} (business account)",
+                f"Routing {d(9)} account {d(10)}",
+            )
+        ),
+        "receipts and references": lambda: rng.choice(
+            (
+                f"Receipt {d(4)} {d(3)} {d(6)} {d(4)}",
+                f"Ref {d(4)}-{d(4)}-{d(4)}, till {rng.randrange(1, 9)}",
+                f"Loyalty LOY-{d(6)}, points {rng.randrange(100, 9000)}",
+                f"Gift receipt {d(3)}.{d(3)}.{d(3)}",
+                f"Serial SN{d(4)}-{rng.choice(('AB', 'XZ', 'QK'))}{d(4)}-{d(4)}",
+            )
+        ),
+        "multi-line pastes": lambda: "\n".join(
+            rng.choice(
+                (
+                    f"SKU {d(3)}-{d(4)}-{d(3)} x{rng.randrange(1, 5)}",
+                    f"{d(6)}  {price()}",
+                    f"{rng.randrange(1, 29):02d}/{rng.randrange(1, 13):02d} {phone()}",
+                    f"Order {d(8)}",
+                )
+            )
+            for _ in range(rng.randrange(2, 6))
+        ),
         # Written after the guard's rules were settled, and not tuned against: a check on overfitting.
-        "held out: timestamps, VAT ids, Asian phones, printed EANs": lambda: rng.choice((
-            f"Logged 2026{rng.randrange(1, 13):02d}{rng.randrange(1, 29):02d}{rng.randrange(0, 24):02d}{rng.randrange(0, 60):02d}{rng.randrange(0, 60):02d}",
-            f"ts {rng.randrange(1_700_000_000_000, 1_800_000_000_000)}",
-            f"VAT GB {d(3)} {d(4)} {d(2)} on the invoice",
-            f"USt-IdNr. DE{d(9)}, Tel. 0{d(2)}/{d(7)}",
-            f"ISBN {rng.randrange(0, 2)}-{d(3)}-{d(5)}-{rng.randrange(10)}",
-            f"Label {rng.randrange(1, 10)} {d(6)} {d(6)}",
-            f"Mobile {rng.choice(('138', '139', '186'))} {d(4)} {d(4)}, office {rng.choice(('6', '9'))}{d(3)} {d(4)}",
-            f"HK {rng.choice(('5', '6', '9'))}{d(3)} {d(4)} / SG {rng.choice(('6', '8', '9'))}{d(3)} {d(4)}",
-            f"Invoice {rng.randrange(2024, 2027)} {d(4)} {d(4)}, due {rng.randrange(1, 29)}.{rng.randrange(1, 13)}.",
-            f"Box {d(2)} {d(3)} {d(3)} {d(3)} weighs {rng.randrange(1, 30)}.{rng.randrange(10)} kg",
-        )),
+        "held out: timestamps, VAT ids, Asian phones, printed EANs": lambda: rng.choice(
+            (
+                f"Logged 2026{rng.randrange(1, 13):02d}{rng.randrange(1, 29):02d}{rng.randrange(0, 24):02d}{rng.randrange(0, 60):02d}{rng.randrange(0, 60):02d}",
+                f"ts {rng.randrange(1_700_000_000_000, 1_800_000_000_000)}",
+                f"VAT GB {d(3)} {d(4)} {d(2)} on the invoice",
+                f"USt-IdNr. DE{d(9)}, Tel. 0{d(2)}/{d(7)}",
+                f"ISBN {rng.randrange(0, 2)}-{d(3)}-{d(5)}-{rng.randrange(10)}",
+                f"Label {rng.randrange(1, 10)} {d(6)} {d(6)}",
+                f"Mobile {rng.choice(('138', '139', '186'))} {d(4)} {d(4)}, office {rng.choice(('6', '9'))}{d(3)} {d(4)}",
+                f"HK {rng.choice(('5', '6', '9'))}{d(3)} {d(4)} / SG {rng.choice(('6', '8', '9'))}{d(3)} {d(4)}",
+                f"Invoice {rng.randrange(2024, 2027)} {d(4)} {d(4)}, due {rng.randrange(1, 29)}.{rng.randrange(1, 13)}.",
+                f"Box {d(2)} {d(3)} {d(3)} {d(3)} weighs {rng.randrange(1, 30)}.{rng.randrange(10)} kg",
+            )
+        ),
     }
     return {kind: [make() for _ in range(count_per_kind)] for kind, make in makers.items()}
 
@@ -353,8 +447,19 @@ def ordinary_customer_fields(rng: random.Random, count: int = 300) -> list[str]:
     def d(n: int) -> str:
         return str(rng.randrange(10 ** (n - 1), 10**n))
 
-    return [rng.choice((
-        f"LOY-{d(6)}", f"C{d(8)}", f"{d(4)} {d(4)} {d(4)}", f"CLUB/{d(5)}", f"{d(10)}",
-        f"{rng.randrange(28, 44)}x{rng.randrange(28, 36)}", f"EU {rng.randrange(36, 48)}", f"UK {rng.randrange(3, 13)}",
-        rng.choice(("Barbour", "Levi's 501", "Hunter", "Nike Air Max 90", "Dr. Martens 1460", "Ray-Ban 3025")),
-    )) for _ in range(count)]
+    return [
+        rng.choice(
+            (
+                f"LOY-{d(6)}",
+                f"C{d(8)}",
+                f"{d(4)} {d(4)} {d(4)}",
+                f"CLUB/{d(5)}",
+                f"{d(10)}",
+                f"{rng.randrange(28, 44)}x{rng.randrange(28, 36)}",
+                f"EU {rng.randrange(36, 48)}",
+                f"UK {rng.randrange(3, 13)}",
+                rng.choice(("Barbour", "Levi's 501", "Hunter", "Nike Air Max 90", "Dr. Martens 1460", "Ray-Ban 3025")),
+            )
+        )
+        for _ in range(count)
+    ]

@@ -231,8 +231,9 @@ async def test_disk_full_keeps_the_form_and_says_so(tmp_path, db_path) -> None:
         conn.execute(f"PRAGMA max_page_count = {pages + 1}")
         with pytest.raises(DiskFull):  # fill the "disk" to the last byte
             for n in range(10_000):
-                store.add_ask(AskDraft(text=f"filler {n} " + "f" * 200, outcome="found"),
-                              store_id="DEMO", terminal_id="T", associate="ZZ")
+                store.add_ask(
+                    AskDraft(text=f"filler {n} " + "f" * 200, outcome="found"), store_id="DEMO", terminal_id="T", associate="ZZ"
+                )
         before = store.count_asks()
         await type_text(pilot, "x" * 250)
         await pilot.press("enter", "3", "enter")
@@ -283,7 +284,12 @@ async def test_setup_writes_the_config_and_applies_it(tmp_path, db_path) -> None
         await pilot.press("enter", "2", "enter")
         await settle(pilot)
         [ask] = rows(db_path)
-        assert (ask.store_id, ask.terminal_id, ask.outcome, ask.category) == ("BR-7", "TELLER-2", "appointment_booked", "mortgages")
+        assert (ask.store_id, ask.terminal_id, ask.outcome, ask.category) == (
+            "BR-7",
+            "TELLER-2",
+            "appointment_booked",
+            "mortgages",
+        )
 
 
 async def test_help_lists_keys_and_outcomes(tmp_path, db_path) -> None:

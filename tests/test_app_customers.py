@@ -20,15 +20,18 @@ def customers(db_path: Path, query: str = "") -> list:
 
 def seed_customer(db_path: Path, name: str = "Jane Doe", **changes) -> str:
     draft = CustomerDraft(
-        name=name, phone="+44 7700 900123", email="jane@example.com", consent_follow_up=True,
-        preferences=Preferences(sizes=("M",), colours=("navy",), brands=("Barbour",), contact_channel="sms",
-                                contact_time="after 5pm"),
+        name=name,
+        phone="+44 7700 900123",
+        email="jane@example.com",
+        consent_follow_up=True,
+        preferences=Preferences(
+            sizes=("M",), colours=("navy",), brands=("Barbour",), contact_channel="sms", contact_time="after 5pm"
+        ),
     )
     for key, value in changes.items():
         draft = CustomerDraft(**{**draft.__dict__, key: value})
     with Store(db_path) as store:
-        return store.add_customer(draft, store_id="DEMO", terminal_id="TERMINAL-1", associate="AB",
-                                  consent_wording="2026-1").id
+        return store.add_customer(draft, store_id="DEMO", terminal_id="TERMINAL-1", associate="AB", consent_wording="2026-1").id
 
 
 @pytest.mark.slow
@@ -104,10 +107,22 @@ async def test_follow_up_marked_done_and_another_snoozed(tmp_path, db_path) -> N
     customer_id = seed_customer(db_path)
     with Store(db_path) as store:
         for text in ("olive chinos 32x34", "navy scarf"):
-            store.add_ask(_draft(text), store_id="DEMO", terminal_id="TERMINAL-1", associate="AB",
-                          customer_id=customer_id, follow_up=FollowUpPlan(due_on=date.today().isoformat(), assigned_to="AB"))
-        store.add_ask(_draft("later"), store_id="DEMO", terminal_id="TERMINAL-1", associate="AB",
-                      customer_id=customer_id, follow_up=FollowUpPlan(due_on="2099-01-01", assigned_to=None))
+            store.add_ask(
+                _draft(text),
+                store_id="DEMO",
+                terminal_id="TERMINAL-1",
+                associate="AB",
+                customer_id=customer_id,
+                follow_up=FollowUpPlan(due_on=date.today().isoformat(), assigned_to="AB"),
+            )
+        store.add_ask(
+            _draft("later"),
+            store_id="DEMO",
+            terminal_id="TERMINAL-1",
+            associate="AB",
+            customer_id=customer_id,
+            follow_up=FollowUpPlan(due_on="2099-01-01", assigned_to=None),
+        )
     app = make_app(tmp_path, db_path, associate="AB")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
@@ -138,8 +153,14 @@ async def test_follow_up_marked_done_and_another_snoozed(tmp_path, db_path) -> N
 async def test_erase_a_customer_from_the_picker(tmp_path, db_path) -> None:
     customer_id = seed_customer(db_path)
     with Store(db_path) as store:
-        ask = store.add_ask(_draft("navy scarf"), store_id="DEMO", terminal_id="TERMINAL-1", associate="AB",
-                            customer_id=customer_id, follow_up=FollowUpPlan(due_on="2099-01-01", assigned_to=None))
+        ask = store.add_ask(
+            _draft("navy scarf"),
+            store_id="DEMO",
+            terminal_id="TERMINAL-1",
+            associate="AB",
+            customer_id=customer_id,
+            follow_up=FollowUpPlan(due_on="2099-01-01", assigned_to=None),
+        )
     app = make_app(tmp_path, db_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)

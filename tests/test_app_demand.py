@@ -13,8 +13,16 @@ RETAIL = load_pack("retail")
 
 def seed(db_path, text: str, times: int, outcome: str = "out_of_stock", **fields) -> None:
     categories = RETAIL.suggest_categories(text)
-    draft = checked(AskDraft(text=text, outcome=outcome, category=categories[0].code if categories else None,
-                             attributes=RETAIL.recognise(text), **fields), RETAIL)
+    draft = checked(
+        AskDraft(
+            text=text,
+            outcome=outcome,
+            category=categories[0].code if categories else None,
+            attributes=RETAIL.recognise(text),
+            **fields,
+        ),
+        RETAIL,
+    )
     with Store(db_path, vocabulary=RETAIL.vocabulary()) as store:
         for _ in range(times):
             store.add_ask(draft, store_id="DEMO", terminal_id="TERMINAL-1", associate="ZZ")
@@ -45,7 +53,12 @@ async def test_a_few_letters_offer_the_same_ask_and_f8_enter_logs_it(tmp_path, d
         assert len(saved) == 11 and keystrokes == 9  # against 23 letters + 3 keys typed out in full
         new = saved[-1]
         first = saved[0]
-        assert (new.text, new.outcome, new.attributes, new.category) == (first.text, first.outcome, first.attributes, first.category)
+        assert (new.text, new.outcome, new.attributes, new.category) == (
+            first.text,
+            first.outcome,
+            first.attributes,
+            first.category,
+        )
         assert new.same_as == saved[6].id and new.associate == "AB"
         assert new.substitute == "black rain jacket" and new.substitute_accepted is None  # this customer was not asked yet
         assert "Same as before, 8 this week: navy rain jacket size M" in message(app)
@@ -95,7 +108,8 @@ async def test_the_insights_screen_adds_up_unmet_asks_for_the_period(tmp_path, d
     seed(db_path, "linen shirt", 2, outcome="found")
     with Store(db_path) as store:  # an ask of last month: in "month", not in "week"
         store.conn.execute(
-            "UPDATE asks SET created_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-20 days') WHERE text = 'linen shirt'")
+            "UPDATE asks SET created_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-20 days') WHERE text = 'linen shirt'"
+        )
     app = make_app(tmp_path, db_path, associate="AB")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)

@@ -22,8 +22,9 @@ def status_line(app: AssociateApp) -> str:
 
 def add(db_path, text: str = "navy rain jacket size M", store_id: str = "DEMO", terminal_id: str = "TERMINAL-1"):
     with Store(db_path) as store:
-        return store.add_ask(AskDraft(text=text, outcome="out_of_stock"), store_id=store_id,
-                             terminal_id=terminal_id, associate="AB")
+        return store.add_ask(
+            AskDraft(text=text, outcome="out_of_stock"), store_id=store_id, terminal_id=terminal_id, associate="AB"
+        )
 
 
 async def test_a_terminal_not_linked_to_hq_says_so_and_counts_what_waits(tmp_path, db_path) -> None:
@@ -144,8 +145,11 @@ async def test_a_failing_hq_is_retried_with_the_engines_backoff_and_never_later_
         assert 0.5 <= waits[0] <= 1 and waits[1] == 60 and 0.5 <= waits[2] <= 4 and waits[3] == 60
         assert 0.5 <= waits[4] <= 8 and waits[5] == 60 and 0.5 <= waits[6] <= 1
         warned = [n.message for n in app._notifications if n.title == "Sync"]
-        assert warned == ["Offline: cannot reach HQ.", "HQ is reachable again; pending asks are being sent.",
-                          "Offline: cannot reach HQ."]
+        assert warned == [
+            "Offline: cannot reach HQ.",
+            "HQ is reachable again; pending asks are being sent.",
+            "Offline: cannot reach HQ.",
+        ]
 
 
 async def test_a_screen_out_of_sight_hears_of_a_new_taxonomy(tmp_path, db_path) -> None:
@@ -169,8 +173,9 @@ async def test_the_sync_screen_shows_what_each_sync_brought_back(tmp_path, db_pa
 
     def run_sync(store, config, **options):
         for text in refusals:  # HQ refuses what it is sent: the sync quarantines it
-            ask = store.add_ask(AskDraft(text=text, outcome="out_of_stock"), store_id="DEMO",
-                                terminal_id="TERMINAL-1", associate="AB")
+            ask = store.add_ask(
+                AskDraft(text=text, outcome="out_of_stock"), store_id="DEMO", terminal_id="TERMINAL-1", associate="AB"
+            )
             store.apply_results([(ask.id, ask.version, "rejected", "too_long", "text: at most 300 characters")])
         refusals.clear()
         return Synced()

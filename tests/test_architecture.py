@@ -31,8 +31,10 @@ def test_no_import_cycle_between_our_modules() -> None:
 
 
 def test_the_hq_service_loads_neither_textual_nor_the_terminal() -> None:
-    code = ("import sys, sync.hq.app, sync.hq.cli; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'textual', 'associate_tui'}))")
+    code = (
+        "import sys, sync.hq.app, sync.hq.cli; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'textual', 'associate_tui'}))"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
@@ -47,8 +49,9 @@ def test_no_module_over_700_lines_and_no_function_over_60() -> None:
             name = str(path.relative_to(ROOT))
             if len(text.splitlines()) > 700 and not path.name.startswith(("migrations", "schema")):
                 long_modules.append(name)
-            long_functions += [f"{name}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
-                               for node in ast.walk(ast.parse(text))
-                               if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-                               and node.end_lineno - node.lineno + 1 > 60]
+            long_functions += [
+                f"{name}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+                for node in ast.walk(ast.parse(text))
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > 60
+            ]
     assert not long_modules and not long_functions, long_modules + long_functions

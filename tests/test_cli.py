@@ -45,10 +45,28 @@ def test_log_saves_one_ask_and_prints_its_id(capsys, db_path) -> None:
 
 def test_log_with_every_option(capsys, db_path) -> None:
     code, _, err = run(
-        capsys, "log", "trainers", "--outcome", "substituted", "--category", "footwear",
-        "--attr", "size=UK 9", "--attr", "colour=white", "--substitute", "running shoes",
-        "--accepted", "--quantity", "2", "--channel", "phone", "--note", "wants to pick up Saturday",
-        "--associate", "ab",
+        capsys,
+        "log",
+        "trainers",
+        "--outcome",
+        "substituted",
+        "--category",
+        "footwear",
+        "--attr",
+        "size=UK 9",
+        "--attr",
+        "colour=white",
+        "--substitute",
+        "running shoes",
+        "--accepted",
+        "--quantity",
+        "2",
+        "--channel",
+        "phone",
+        "--note",
+        "wants to pick up Saturday",
+        "--associate",
+        "ab",
     )
     assert code == 0, err
     [ask] = all_asks(db_path)
@@ -158,14 +176,17 @@ def test_a_bad_config_file_is_explained(capsys, tmp_path, content, says) -> None
 
 @pytest.mark.parametrize("command", [[], ["log"], ["export"], ["status"], ["enroll"], ["sync"]])
 def test_help_says_what_each_command_does(command) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "associate_tui", *command, "--help"], capture_output=True, text=True, cwd=ROOT
-    )
+    result = subprocess.run([sys.executable, "-m", "associate_tui", *command, "--help"], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0
     assert "usage: associate" in result.stdout
-    assert {(): "starts the app", ("log",): "Save one ask", ("export",): "Write every ask",
-            ("status",): "Print this terminal's store", ("enroll",): "Check TOKEN with HQ",
-            ("sync",): "Send every pending ask"}[tuple(command)] in result.stdout
+    assert {
+        (): "starts the app",
+        ("log",): "Save one ask",
+        ("export",): "Write every ask",
+        ("status",): "Print this terminal's store",
+        ("enroll",): "Check TOKEN with HQ",
+        ("sync",): "Send every pending ask",
+    }[tuple(command)] in result.stdout
 
 
 def test_the_installed_command_logs_and_exports(tmp_path) -> None:

@@ -41,8 +41,7 @@ def test_every_command_and_option_has_help(build, prog) -> None:
 
 @pytest.mark.parametrize("module, prog", [("associate_tui", "associate"), ("sync.hq.cli", "associate-hq")])
 def test_version_prints_the_installed_release(module, prog) -> None:
-    done = subprocess.run([sys.executable, "-m", module, "--version"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run([sys.executable, "-m", module, "--version"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == f"{prog} {metadata.version('associate-terminal')}"
 
 

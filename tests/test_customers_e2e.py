@@ -22,8 +22,12 @@ from sync.hq.storage import HQStorage
 pytestmark = pytest.mark.slow  # end to end: real HQ processes, faults, generated calls (the slow tier)
 
 JANE = CustomerDraft(
-    name="Jane Quixote-Doe", phone="+44 7700 900461", email="jane.quixote@example.com", customer_number="LOY-778812",
-    consent_follow_up=True, preferences=Preferences(sizes=("M",), brands=("Barbour",), notes="likes olive"),
+    name="Jane Quixote-Doe",
+    phone="+44 7700 900461",
+    email="jane.quixote@example.com",
+    customer_number="LOY-778812",
+    consent_follow_up=True,
+    preferences=Preferences(sizes=("M",), brands=("Barbour",), notes="likes olive"),
 )
 SAM = CustomerDraft(name="Sam Keeper", email="sam@example.com", consent_marketing=True)
 TRACES = (b"Quixote", b"900461", b"jane.quixote", b"LOY-778812", b"likes olive")
@@ -44,8 +48,12 @@ def test_an_erased_customer_leaves_no_trace_at_hq_and_their_asks_still_count(tmp
         jane = store.add_customer(JANE, consent_wording="2026-1", **ids)
         sam = store.add_customer(SAM, consent_wording="2026-1", **ids)
         asks = [
-            store.add_ask(AskDraft(text=text, outcome="out_of_stock"), customer_id=jane.id, **ids,
-                          follow_up=FollowUpPlan(due_on="2026-12-02", assigned_to="AB") if i == 0 else None)
+            store.add_ask(
+                AskDraft(text=text, outcome="out_of_stock"),
+                customer_id=jane.id,
+                **ids,
+                follow_up=FollowUpPlan(due_on="2026-12-02", assigned_to="AB") if i == 0 else None,
+            )
             for i, text in enumerate(("olive rain jacket size M", "barbour wax jacket", "navy scarf"))
         ]
         store.add_ask(AskDraft(text="linen shirt", outcome="not_carried"), customer_id=sam.id, **ids)
@@ -65,8 +73,12 @@ def test_an_erased_customer_leaves_no_trace_at_hq_and_their_asks_still_count(tmp
         with counter.store() as store:
             store.complete_follow_up(follow_up.id, result="reached_bought", associate="AB")
         assert counter.run("sync").returncode == 0
-        report = subprocess.run([sys.executable, "-m", "sync.hq.cli", "report", "follow-ups", "--db", hq_db.url],
-                                cwd=ROOT, capture_output=True, text=True)
+        report = subprocess.run(
+            [sys.executable, "-m", "sync.hq.cli", "report", "follow-ups", "--db", hq_db.url],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
         assert report.returncode == 0, report.stderr
         [header, s1] = report.stdout.splitlines()
         assert header.split()[:4] == ["store", "follow-ups", "done", "won"]
@@ -85,7 +97,10 @@ def test_an_erased_customer_leaves_no_trace_at_hq_and_their_asks_still_count(tmp
     assert hq_count(hq_db, "SELECT count(*) FROM customers") == 1  # Sam stays
     # Her asks are still counted, as anonymous demand; the follow-up's outcome still counts too.
     assert hq_count(hq_db, "SELECT count(*) FROM asks") == 4
-    assert hq_count(hq_db, f"SELECT count(*) FROM asks WHERE id IN ({','.join(repr(a.id) for a in asks)}) AND customer_id IS NULL") == 3
+    assert (
+        hq_count(hq_db, f"SELECT count(*) FROM asks WHERE id IN ({','.join(repr(a.id) for a in asks)}) AND customer_id IS NULL")
+        == 3
+    )
     assert hq_count(hq_db, "SELECT count(*) FROM follow_ups WHERE result = 'reached_bought' AND customer_id IS NULL") == 1
     [tombstone] = hq_db.rows("SELECT * FROM erasures")
     assert not any(isinstance(value, str) and "Quixote" in value for value in tombstone)
@@ -95,19 +110,48 @@ def test_hq_masks_a_card_number_an_old_terminal_sends_and_refuses_contact_detail
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     ask_id, customer_id = str(uuid.uuid4()), str(uuid.uuid4())
     records = [
-        {"type": "ask", "id": ask_id, "version": 1, "created_at": now, "updated_at": now, "store_id": "S1",
-         "terminal_id": "T1", "associate": "AB", "channel": "walk-in", "text": "refund", "outcome": "out_of_stock",
-         "note": "card 5555 5555 5555 4444, IBAN DE89370400440532013000"},
-        {"type": "customer", "id": customer_id, "version": 1, "created_at": now, "updated_at": now, "store_id": "S1",
-         "terminal_id": "T1", "associate": "AB", "name": "No Consent", "phone": "+44 7700 900999"},
+        {
+            "type": "ask",
+            "id": ask_id,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+            "store_id": "S1",
+            "terminal_id": "T1",
+            "associate": "AB",
+            "channel": "walk-in",
+            "text": "refund",
+            "outcome": "out_of_stock",
+            "note": "card 5555 5555 5555 4444, IBAN DE89370400440532013000",
+        },
+        {
+            "type": "customer",
+            "id": customer_id,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+            "store_id": "S1",
+            "terminal_id": "T1",
+            "associate": "AB",
+            "name": "No Consent",
+            "phone": "+44 7700 900999",
+        },
     ]
-    batch = {"schema_version": 1, "batch_id": str(uuid.uuid4()), "store_id": "S1", "terminal_id": "T1", "sent_at": now,
-             "records": records}
+    batch = {
+        "schema_version": 1,
+        "batch_id": str(uuid.uuid4()),
+        "store_id": "S1",
+        "terminal_id": "T1",
+        "sent_at": now,
+        "records": records,
+    }
     with HQProcess(hq_db) as hq:
         token = add_terminal(hq_db, "S1", "T1")
-        answer = httpx.post(f"{hq.url}/v1/batches", content=gzip.compress(json.dumps(batch).encode()),
-                            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json",
-                                     "Content-Encoding": "gzip"})
+        answer = httpx.post(
+            f"{hq.url}/v1/batches",
+            content=gzip.compress(json.dumps(batch).encode()),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Content-Encoding": "gzip"},
+        )
     assert answer.status_code == 200, answer.text
     [ask_result, customer_result] = answer.json()["results"]
     assert ask_result["status"] == "accepted"
@@ -123,8 +167,12 @@ def test_retention_erases_idle_customers_but_not_those_with_an_open_follow_up(tm
         ids = dict(store_id="S1", terminal_id="T1", associate="AB")
         idle = store.add_customer(SAM, consent_wording="2026-1", **ids)
         waiting = store.add_customer(JANE, consent_wording="2026-1", **ids)
-        store.add_ask(AskDraft(text="boots", outcome="out_of_stock"), customer_id=waiting.id,
-                      follow_up=FollowUpPlan(due_on="2027-01-01", assigned_to=None), **ids)
+        store.add_ask(
+            AskDraft(text="boots", outcome="out_of_stock"),
+            customer_id=waiting.id,
+            follow_up=FollowUpPlan(due_on="2027-01-01", assigned_to=None),
+            **ids,
+        )
         assert store.purge_expired_customers(days=180) == 0  # nobody is idle yet
         later = datetime.now(timezone.utc) + timedelta(days=181)
         assert store.purge_expired_customers(days=180, now=later) == 1

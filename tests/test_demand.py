@@ -32,8 +32,10 @@ def key_of(text: str) -> str:
     ],
 )
 def test_the_same_ask_worded_differently_is_one_group(first: str, second: str) -> None:
-    assert key_of(first) == key_of(second), (group_of(None, RETAIL.recognise(first), first, VOCABULARY),
-                                             group_of(None, RETAIL.recognise(second), second, VOCABULARY))
+    assert key_of(first) == key_of(second), (
+        group_of(None, RETAIL.recognise(first), first, VOCABULARY),
+        group_of(None, RETAIL.recognise(second), second, VOCABULARY),
+    )
 
 
 @pytest.mark.parametrize(
@@ -54,7 +56,8 @@ def test_a_price_does_not_split_the_group_and_gives_the_lost_value() -> None:
     text = "navy rain jacket size M"
     attributes = RETAIL.recognise(text)
     assert demand_key("clothing.outerwear", attributes, text) == demand_key(
-        "clothing.outerwear", {**attributes, "price": "89.99"}, text)
+        "clothing.outerwear", {**attributes, "price": "89.99"}, text
+    )
     assert lost_value({"price": "£89.99"}, 2) == 179.98
     assert lost_value({"price": "1,299.50"}, 1) == 1299.5
     assert lost_value({"value": "89,90 EUR"}, 1) == 89.9
@@ -72,8 +75,16 @@ def test_search_words_are_prefixes_that_match_either_number() -> None:
 
 def _add(store: Store, text: str, outcome: str = "out_of_stock", **fields) -> None:
     categories = RETAIL.suggest_categories(text)
-    draft = checked(AskDraft(text=text, outcome=outcome, category=categories[0].code if categories else None,
-                             attributes=RETAIL.recognise(text), **fields), RETAIL)
+    draft = checked(
+        AskDraft(
+            text=text,
+            outcome=outcome,
+            category=categories[0].code if categories else None,
+            attributes=RETAIL.recognise(text),
+            **fields,
+        ),
+        RETAIL,
+    )
     store.add_ask(draft, store_id="S1", terminal_id="T1", associate="AB")
 
 
@@ -97,7 +108,10 @@ def _offered(store: Store, typed: str) -> list[tuple[str, int]]:
 
 def test_suggestions_group_the_same_ask_and_never_offer_another_colour(store: Store) -> None:
     assert _offered(store, "rain jac") == [
-        ("Rain jackets in navy blue, M", 6), ("black rain jacket size M", 4), ("navy rain jacket size L", 1)]
+        ("Rain jackets in navy blue, M", 6),
+        ("black rain jacket size M", 4),
+        ("navy rain jacket size L", 1),
+    ]
     assert _offered(store, "navy rain jack") == [("Rain jackets in navy blue, M", 6), ("navy rain jacket size L", 1)]
     assert _offered(store, "black rain jacket") == [("black rain jacket size M", 4)]
     assert _offered(store, "red rain jacket") == []
@@ -119,7 +133,10 @@ def test_same_as_is_kept_on_the_ask_and_counts_in_the_group(store: Store) -> Non
 def test_insights_rank_unmet_groups_and_add_up_attributes_substitutes_and_days(store: Store) -> None:
     insights = store.insights(since="2000-01-01T00:00:00.000Z", unmet=UNMET)
     assert [(g.ask.text, g.asks) for g in insights.groups] == [
-        ("Rain jackets in navy blue, M", 6), ("black rain jacket size M", 4), ("wool scarf", 1)]
+        ("Rain jackets in navy blue, M", 6),
+        ("black rain jacket size M", 4),
+        ("wool scarf", 1),
+    ]
     assert (insights.asks, insights.unmet) == (12, 11)
     assert ("colour", "navy", 6) in insights.attributes and ("size", "M", 10) in insights.attributes
     assert insights.substitutes == [("grey rain jacket", 4, 3, 1)]

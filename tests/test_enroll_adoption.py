@@ -42,8 +42,12 @@ def test_asks_customers_and_follow_ups_logged_before_enrolment_reach_hq_under_th
         ids = dict(store_id="DEMO", terminal_id="TERMINAL-1", associate="AB")
         anna = store.add_customer(ANNA, consent_wording="2026-1", **ids)
         store.add_customer(BEN, consent_wording="2026-1", **ids)
-        store.add_ask(AskDraft(text="barbour wax jacket", outcome="out_of_stock"), customer_id=anna.id,
-                      follow_up=FollowUpPlan(due_on="2026-12-02", assigned_to="AB"), **ids)
+        store.add_ask(
+            AskDraft(text="barbour wax jacket", outcome="out_of_stock"),
+            customer_id=anna.id,
+            follow_up=FollowUpPlan(due_on="2026-12-02", assigned_to="AB"),
+            **ids,
+        )
         for i in range(8):
             store.add_ask(AskDraft(text=f"umbrella #{i}", outcome="not_carried"), **ids)
     assert {row[2] for row in _local(counter, "asks")} == {"DEMO"}
@@ -51,8 +55,9 @@ def test_asks_customers_and_follow_ups_logged_before_enrolment_reach_hq_under_th
     with HQThread(hq_db) as hq:
         enrolled = counter.run("enroll", hq.url, "--token", add_terminal(hq.storage, "S1", "T3"))
         assert enrolled.returncode == 0, enrolled.stderr
-        assert ("Adopted 12 asks, 2 customers and 1 follow-up logged before enrolment into store S1, terminal T3."
-                in enrolled.stdout), enrolled.stdout
+        assert (
+            "Adopted 12 asks, 2 customers and 1 follow-up logged before enrolment into store S1, terminal T3." in enrolled.stdout
+        ), enrolled.stdout
         assert "15 records are waiting to be sent" in enrolled.stdout
         synced = counter.run("sync")
         assert synced.returncode == 0, synced.stderr
@@ -75,8 +80,9 @@ def test_enrolling_again_adopts_refused_records_but_never_moves_what_hq_holds(tm
         # Logged by a window still running with the old settings: HQ refuses them for the wrong store.
         with counter.store() as store:
             for text in ("boots size 42", "navy chinos"):
-                store.add_ask(AskDraft(text=text, outcome="out_of_stock"), store_id="DEMO", terminal_id="TERMINAL-1",
-                              associate="AB")
+                store.add_ask(
+                    AskDraft(text=text, outcome="out_of_stock"), store_id="DEMO", terminal_id="TERMINAL-1", associate="AB"
+                )
         refused = counter.run("sync")
         assert refused.returncode == 0 and "2 rejected" in refused.stdout, refused.stdout
         with counter.store() as store:

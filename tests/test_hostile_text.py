@@ -141,12 +141,19 @@ async def test_customers_follow_ups_and_quarantine_show_hostile_words_literally(
     with Store(db_path) as store:
         customer = store.add_customer(
             checked_customer(CustomerDraft(name=name, phone="+44 7700 900123", consent_follow_up=True)),
-            store_id="DEMO", terminal_id="TERMINAL-1", associate="AB", consent_wording="v1")
-        ask = store.add_ask(checked(AskDraft(text="[link=http://evil.example]x[/link] coat", outcome="out_of_stock"),
-                                    taxonomy),
-                            store_id="DEMO", terminal_id="TERMINAL-1", associate="AB", customer_id=customer.id,
-                            follow_up=FollowUpPlan(due_on=date.today().isoformat(), assigned_to=None,
-                                                   note="[red]call[/red]\x07"))
+            store_id="DEMO",
+            terminal_id="TERMINAL-1",
+            associate="AB",
+            consent_wording="v1",
+        )
+        ask = store.add_ask(
+            checked(AskDraft(text="[link=http://evil.example]x[/link] coat", outcome="out_of_stock"), taxonomy),
+            store_id="DEMO",
+            terminal_id="TERMINAL-1",
+            associate="AB",
+            customer_id=customer.id,
+            follow_up=FollowUpPlan(due_on=date.today().isoformat(), assigned_to=None, note="[red]call[/red]\x07"),
+        )
         store.apply_results([(ask.id, ask.version, "rejected", "invalid", "HQ said [bold]no[/bold] \x1b[2J")])
     app = make_app(tmp_path, db_path)
     async with app.run_test(size=(120, 40), notifications=True) as pilot:

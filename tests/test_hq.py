@@ -21,18 +21,39 @@ SENT_AT = "2026-11-25T10:00:00.000Z"
 
 def ask(n: int = 1, **fields) -> dict:
     return {
-        "type": "ask", "id": f"01a205b6-becf-7048-a499-{n:012x}", "version": 1,
-        "created_at": "2026-11-25T09:59:00.000Z", "updated_at": "2026-11-25T09:59:00.000Z",
-        "store_id": "S1", "terminal_id": "T1", "associate": "AB", "channel": "walk-in",
-        "text": "navy rain jacket size M", "category": "clothing.outerwear",
-        "attributes": {"colour": "navy", "size": "M"}, "outcome": "out_of_stock", "substitute": None,
-        "substitute_accepted": None, "quantity": 1, "note": None, "voided": False, "void_reason": None, **fields,
+        "type": "ask",
+        "id": f"01a205b6-becf-7048-a499-{n:012x}",
+        "version": 1,
+        "created_at": "2026-11-25T09:59:00.000Z",
+        "updated_at": "2026-11-25T09:59:00.000Z",
+        "store_id": "S1",
+        "terminal_id": "T1",
+        "associate": "AB",
+        "channel": "walk-in",
+        "text": "navy rain jacket size M",
+        "category": "clothing.outerwear",
+        "attributes": {"colour": "navy", "size": "M"},
+        "outcome": "out_of_stock",
+        "substitute": None,
+        "substitute_accepted": None,
+        "quantity": 1,
+        "note": None,
+        "voided": False,
+        "void_reason": None,
+        **fields,
     }
 
 
 def batch(*records: dict, batch_n: int = 1, **fields) -> dict:
-    return {"schema_version": 1, "batch_id": f"0193a205-becf-7048-a499-{batch_n:012x}", "store_id": "S1",
-            "terminal_id": "T1", "sent_at": SENT_AT, "records": list(records), **fields}
+    return {
+        "schema_version": 1,
+        "batch_id": f"0193a205-becf-7048-a499-{batch_n:012x}",
+        "store_id": "S1",
+        "terminal_id": "T1",
+        "sent_at": SENT_AT,
+        "records": list(records),
+        **fields,
+    }
 
 
 @pytest.fixture
@@ -73,8 +94,10 @@ def test_whoami_names_the_store_and_terminal_of_the_token(http) -> None:
 @pytest.mark.parametrize("header", [None, "Bearer", "Bearer at1_000000000000_wrong", "Basic abc", "Bearer garbage"])
 def test_a_missing_or_bad_token_is_401_with_words(hq, header) -> None:
     headers = {"Authorization": header} if header is not None else {}
-    for call in (lambda: httpx.get(f"{hq.url}/v1/whoami", headers=headers),
-                 lambda: httpx.post(f"{hq.url}/v1/batches", headers=headers, json=batch(ask()))):
+    for call in (
+        lambda: httpx.get(f"{hq.url}/v1/whoami", headers=headers),
+        lambda: httpx.post(f"{hq.url}/v1/batches", headers=headers, json=batch(ask())),
+    ):
         answer = call()
         assert answer.status_code == 401 and answer.headers["WWW-Authenticate"].startswith("Bearer")
         assert answer.json()["error"] == "unauthorized" and "token" in answer.json()["message"].lower()
@@ -153,8 +176,15 @@ def test_one_bad_record_is_rejected_alone_naming_the_field(hq, http) -> None:
 
 
 def test_control_characters_are_refused_in_words_the_rest_of_the_batch_accepted(hq, http) -> None:
-    records = [ask(1, text="navy\x00jacket"), ask(2, note="a\x1b[2Jb"), ask(3, text="coat \u202egnp.exe"),
-               ask(4, substitute="belt \x9b31m"), ask(5, text="two\nlines"), ask(6, note="a note\n\tin lines"), ask(7)]
+    records = [
+        ask(1, text="navy\x00jacket"),
+        ask(2, note="a\x1b[2Jb"),
+        ask(3, text="coat \u202egnp.exe"),
+        ask(4, substitute="belt \x9b31m"),
+        ask(5, text="two\nlines"),
+        ask(6, note="a note\n\tin lines"),
+        ask(7),
+    ]
     results = post(http, batch(*records)).json()["results"]
     assert [r["status"] for r in results] == ["rejected"] * 5 + ["accepted"] * 2
     assert {r["code"] for r in results[:5]} == {"control_character"}
@@ -173,8 +203,12 @@ def test_times_that_match_the_pattern_but_not_the_calendar_are_refused_not_a_500
 
 
 def test_counts_beyond_what_a_database_holds_are_rejected_not_a_500(hq, http) -> None:
-    records = [ask(1, version=2**63), ask(2, version=2**64 + 1), ask(3, quantity=-(2**70)),
-               ask(4, attributes={f"k{i}": "v" for i in range(31)})]
+    records = [
+        ask(1, version=2**63),
+        ask(2, version=2**64 + 1),
+        ask(3, quantity=-(2**70)),
+        ask(4, attributes={f"k{i}": "v" for i in range(31)}),
+    ]
     results = post(http, batch(*records)).json()["results"]
     assert [r["status"] for r in results] == ["rejected"] * 4
     assert "version" in results[0]["message"] and "attributes" in results[3]["message"]
@@ -245,8 +279,9 @@ def test_openapi_describes_every_route(http) -> None:
 
 
 def run_cli(hq, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sync.hq.cli", *args, "--db", hq.db.url],
-                          capture_output=True, text=True, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "sync.hq.cli", *args, "--db", hq.db.url], capture_output=True, text=True, cwd=ROOT
+    )
 
 
 def test_terminal_tokens_are_printed_once_listed_and_revoked(hq) -> None:

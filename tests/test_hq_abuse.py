@@ -37,9 +37,23 @@ class Served:
         self.url = f"http://127.0.0.1:{self.port}"
         settings = {"--header-timeout": "1", "--body-timeout": "1", "--max-in-flight": "3", **options}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sync.hq.cli", "serve", "--db", db.url, "--port", str(self.port),
-             "--log-level", "warning", *[part for pair in settings.items() for part in pair]],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "sync.hq.cli",
+                "serve",
+                "--db",
+                db.url,
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+                *[part for pair in settings.items() for part in pair],
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         wait_healthy(self.url, process=self.process)
         self.token = token or add_terminal(db, "S1", "T1")
@@ -47,8 +61,9 @@ class Served:
 
     def post(self, body: dict | bytes, **headers: str) -> httpx.Response:
         content = body if isinstance(body, bytes) else gzip.compress(json.dumps(body).encode())
-        return self.http.post("/v1/batches", content=content,
-                              headers={"Content-Encoding": "gzip", "Content-Type": "application/json", **headers})
+        return self.http.post(
+            "/v1/batches", content=content, headers={"Content-Encoding": "gzip", "Content-Type": "application/json", **headers}
+        )
 
     def raw(self) -> socket.socket:
         connection = socket.create_connection(("127.0.0.1", self.port), timeout=HANG_GUARD)
@@ -81,8 +96,11 @@ def holdings(db: HQDatabase) -> dict[str, list[str]]:
         tables = [name for (name,) in db.rows("SELECT tablename FROM pg_tables WHERE schemaname = ?", (db.schema,))]
     held = {}
     for table in tables:
-        query = ("SELECT store_id, terminal_id, token_id, token_hash, revoked_at FROM terminals" if table == "terminals"
-                 else f"SELECT * FROM {table}")
+        query = (
+            "SELECT store_id, terminal_id, token_id, token_hash, revoked_at FROM terminals"
+            if table == "terminals"
+            else f"SELECT * FROM {table}"
+        )
         held[table] = sorted(repr(row) for row in db.rows(query))
     return held
 
@@ -111,8 +129,12 @@ def test_a_body_that_never_arrives_gets_408_and_nothing_is_stored(hq: Served) ->
     before = holdings(hq.db)
     body = gzip.compress(json.dumps(batch(ask(1))).encode())
     with hq.raw() as slow:
-        slow.sendall(b"POST /v1/batches HTTP/1.1\r\nHost: hq\r\nAuthorization: Bearer " + hq.token.encode()
-                     + b"\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:20])
+        slow.sendall(
+            b"POST /v1/batches HTTP/1.1\r\nHost: hq\r\nAuthorization: Bearer "
+            + hq.token.encode()
+            + b"\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(body)
+            + body[:20]
+        )
         answer = read_all(slow)
     head, _, payload = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408 ") and json.loads(payload)["error"] == "too_slow"
@@ -133,8 +155,11 @@ def test_beyond_the_cap_of_requests_in_flight_hq_answers_503_with_retry_after(hq
         before = holdings(served.db)
         holders = [served.raw() for _ in range(2)]
         for holder in holders:  # two requests in flight, their bodies still coming
-            holder.sendall(b"POST /v1/batches HTTP/1.1\r\nHost: hq\r\nAuthorization: Bearer " + served.token.encode()
-                           + b"\r\nContent-Length: 1000\r\n\r\n{")
+            holder.sendall(
+                b"POST /v1/batches HTTP/1.1\r\nHost: hq\r\nAuthorization: Bearer "
+                + served.token.encode()
+                + b"\r\nContent-Length: 1000\r\n\r\n{"
+            )
         for _ in range(100):  # until the server has taken both holders in
             busy = served.post(batch(ask(7)))
             if busy.status_code == 503:
@@ -191,10 +216,12 @@ def test_a_batch_sent_at_an_implausible_time_is_refused_whole_and_nothing_is_sto
 
 def test_records_with_implausible_times_are_rejected_alone_and_the_rest_is_kept(hq: Served) -> None:
     now = datetime.now(timezone.utc)
-    records = [ask(31, created_at="1970-01-01T00:00:00.000Z"),
-               ask(32, updated_at=format_utc(now + timedelta(days=3))),
-               ask(33, created_at=format_utc(now + timedelta(hours=20)), updated_at=format_utc(now + timedelta(hours=20))),
-               ask(34)]
+    records = [
+        ask(31, created_at="1970-01-01T00:00:00.000Z"),
+        ask(32, updated_at=format_utc(now + timedelta(days=3))),
+        ask(33, created_at=format_utc(now + timedelta(hours=20)), updated_at=format_utc(now + timedelta(hours=20))),
+        ask(34),
+    ]
     results = hq.post(batch(*records, batch_n=31)).json()["results"]
     assert [r["status"] for r in results] == ["rejected", "rejected", "accepted", "accepted"]
     assert {r.get("code") for r in results[:2]} == {"implausible_time"}
@@ -207,8 +234,11 @@ def test_records_with_implausible_times_are_rejected_alone_and_the_rest_is_kept(
 
 
 def test_a_method_a_route_does_not_take_is_405_naming_the_ones_it_does(hq: Served) -> None:
-    for method, path, allowed in (("DELETE", "/v1/batches", {"POST"}), ("POST", "/v1/health", {"GET", "HEAD"}),
-                                  ("PUT", "/openapi.json", {"GET", "HEAD"})):
+    for method, path, allowed in (
+        ("DELETE", "/v1/batches", {"POST"}),
+        ("POST", "/v1/health", {"GET", "HEAD"}),
+        ("PUT", "/openapi.json", {"GET", "HEAD"}),
+    ):
         answer = hq.http.request(method, path)
         assert answer.status_code == 405 and answer.json()["error"] == "http_405"
         assert {m.strip() for m in answer.headers["Allow"].split(",")} == allowed
@@ -258,8 +288,12 @@ def test_whatever_the_description_allows_hq_never_answers_5xx_nor_changes_anythi
     assert {operation.path for operation in operations} == {"/v1/health", "/v1/whoami", "/v1/taxonomy", "/v1/batches"}
     for operation in operations:
 
-        @settings(max_examples=60 if operation.path == "/v1/batches" else 10, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=60 if operation.path == "/v1/batches" else 10,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=operation.as_strategy(), token=st.sampled_from(["good", "good", "bad", None]))
         def check(case, token: str | None) -> None:
             if token == "good" and isinstance(case.body, dict):  # so that these batches reach their records

@@ -31,24 +31,51 @@ def _id(kind: str, n: int) -> str:
 
 
 def _base(kind: str, n: int, store: str, version: int) -> dict:
-    return {"type": kind, "id": _id(kind, n), "version": version, "created_at": AT, "store_id": f"S{store}",
-            "terminal_id": f"T{store}"}
+    return {
+        "type": kind,
+        "id": _id(kind, n),
+        "version": version,
+        "created_at": AT,
+        "store_id": f"S{store}",
+        "terminal_id": f"T{store}",
+    }
 
 
 def customer(n: int, store: str = "B", version: int = 1, **fields) -> dict:
-    return {**_base("customer", n, store, version), "updated_at": AT, "associate": "AB", "name": f"Customer {n}",
-            "phone": "+44 7700 900461", "consent_follow_up": True, "consent_at": AT, "consent_wording": "2026-1",
-            **fields}
+    return {
+        **_base("customer", n, store, version),
+        "updated_at": AT,
+        "associate": "AB",
+        "name": f"Customer {n}",
+        "phone": "+44 7700 900461",
+        "consent_follow_up": True,
+        "consent_at": AT,
+        "consent_wording": "2026-1",
+        **fields,
+    }
 
 
 def ask(n: int, store: str = "B", version: int = 1, **fields) -> dict:
-    return {**_base("ask", n, store, version), "updated_at": AT, "associate": "AB", "channel": "walk-in",
-            "text": f"navy rain jacket {n}", "outcome": "out_of_stock", **fields}
+    return {
+        **_base("ask", n, store, version),
+        "updated_at": AT,
+        "associate": "AB",
+        "channel": "walk-in",
+        "text": f"navy rain jacket {n}",
+        "outcome": "out_of_stock",
+        **fields,
+    }
 
 
 def follow_up(n: int, ask_id: str, store: str = "B", version: int = 1, **fields) -> dict:
-    return {**_base("follow_up", n, store, version), "updated_at": AT, "associate": "AB", "ask_id": ask_id,
-            "due_on": "2026-12-02", **fields}
+    return {
+        **_base("follow_up", n, store, version),
+        "updated_at": AT,
+        "associate": "AB",
+        "ask_id": ask_id,
+        "due_on": "2026-12-02",
+        **fields,
+    }
 
 
 def erasure(n: int, customer_id: str, store: str = "B", version: int = 1) -> dict:
@@ -67,11 +94,20 @@ def hq(hq_db):
 
 
 def post(hq, token: str, store: str, *records: dict) -> httpx.Response:
-    body = {"schema_version": 1, "batch_id": str(uuid.uuid4()), "store_id": f"S{store}", "terminal_id": f"T{store}",
-            "sent_at": SENT_AT, "records": list(records)}
-    return httpx.post(f"{hq.url}/v1/batches", content=gzip.compress(json.dumps(body).encode()), timeout=30,
-                      headers={"Authorization": f"Bearer {token}", "Content-Encoding": "gzip",
-                               "Content-Type": "application/json"})
+    body = {
+        "schema_version": 1,
+        "batch_id": str(uuid.uuid4()),
+        "store_id": f"S{store}",
+        "terminal_id": f"T{store}",
+        "sent_at": SENT_AT,
+        "records": list(records),
+    }
+    return httpx.post(
+        f"{hq.url}/v1/batches",
+        content=gzip.compress(json.dumps(body).encode()),
+        timeout=30,
+        headers={"Authorization": f"Bearer {token}", "Content-Encoding": "gzip", "Content-Type": "application/json"},
+    )
 
 
 def send(hq, store: str, *records: dict) -> list[dict]:
@@ -91,8 +127,9 @@ def snapshot(hq) -> dict[str, list]:
 
 
 def store_b_holds_a_customer_an_ask_and_a_follow_up(hq) -> None:
-    results = send(hq, "B", customer(1), ask(1, customer_id=CUSTOMER_B),
-                   follow_up(1, ASK_B, customer_id=CUSTOMER_B, note="call after 5"))
+    results = send(
+        hq, "B", customer(1), ask(1, customer_id=CUSTOMER_B), follow_up(1, ASK_B, customer_id=CUSTOMER_B, note="call after 5")
+    )
     assert statuses(results) == ["accepted"] * 3
     assert statuses(send(hq, "A", ask(100, store="A"))) == ["accepted"]
 
@@ -105,7 +142,9 @@ def store_b_is_intact(hq) -> None:
     assert hq.db.rows("SELECT count(*) FROM customers WHERE id = ? AND store_id = 'SB'", (CUSTOMER_B,)) == [(1,)]
     assert hq.db.rows("SELECT customer_id FROM asks WHERE id = ?", (ASK_B,)) == [(CUSTOMER_B,)]
     assert hq.db.rows("SELECT customer_id, status, note IS NOT NULL FROM follow_ups WHERE id = ?", (FOLLOW_UP_B,)) in (
-        [(CUSTOMER_B, "open", 1)], [(CUSTOMER_B, "open", True)])
+        [(CUSTOMER_B, "open", 1)],
+        [(CUSTOMER_B, "open", True)],
+    )
     assert hq.db.rows("SELECT count(*) FROM erasures") == [(0,)]
 
 
@@ -149,10 +188,13 @@ def test_a_record_naming_another_stores_record_is_refused_and_nothing_changes(hq
     store_b_is_intact(hq)
 
     # B carries on as if nothing happened: its edits are accepted, not answered stale.
-    later = send(hq, "B", customer(1, version=2, name="Customer 1 renamed"),
-                 ask(1, version=2, customer_id=CUSTOMER_B, text="olive rain jacket"),
-                 follow_up(1, ASK_B, version=2, customer_id=CUSTOMER_B, status="done", result="reached_bought",
-                           done_at=AT, done_by="AB"))
+    later = send(
+        hq,
+        "B",
+        customer(1, version=2, name="Customer 1 renamed"),
+        ask(1, version=2, customer_id=CUSTOMER_B, text="olive rain jacket"),
+        follow_up(1, ASK_B, version=2, customer_id=CUSTOMER_B, status="done", result="reached_bought", done_at=AT, done_by="AB"),
+    )
     assert statuses(later) == ["accepted"] * 3
     assert hq.db.rows("SELECT version FROM customers WHERE id = ?", (CUSTOMER_B,)) == [(2,)]
 
@@ -168,8 +210,14 @@ def test_an_edit_that_adds_a_link_to_another_stores_customer_is_refused_and_the_
 
 def test_only_the_refused_record_is_refused_the_rest_of_the_batch_is_stored(hq) -> None:
     store_b_holds_a_customer_an_ask_and_a_follow_up(hq)
-    results = send(hq, "A", ask(101, store="A"), erasure(101, CUSTOMER_B, store="A"), ask(102, store="A", same_as=ASK_B),
-                   ask(103, store="A", same_as=_id("ask", 101)))
+    results = send(
+        hq,
+        "A",
+        ask(101, store="A"),
+        erasure(101, CUSTOMER_B, store="A"),
+        ask(102, store="A", same_as=ASK_B),
+        ask(103, store="A", same_as=_id("ask", 101)),
+    )
     assert statuses(results) == ["accepted", "rejected", "rejected", "accepted"]
     assert hq.db.rows("SELECT count(*) FROM asks WHERE store_id = 'SA'") == [(3,)]
     store_b_is_intact(hq)
@@ -188,10 +236,17 @@ def test_the_refusal_reads_the_same_whichever_store_holds_the_id(hq) -> None:
 
 def test_records_and_the_records_they_name_in_one_batch_are_stored_together(hq) -> None:
     customer_a, customer_gone = _id("customer", 20), _id("customer", 21)
-    results = send(hq, "A", customer(20, store="A"), customer(21, store="A"),
-                   ask(20, store="A", customer_id=customer_a), ask(21, store="A", same_as=_id("ask", 20)),
-                   follow_up(20, _id("ask", 20), store="A", customer_id=customer_a),
-                   ask(22, store="A", customer_id=customer_gone), erasure(21, customer_gone, store="A"))
+    results = send(
+        hq,
+        "A",
+        customer(20, store="A"),
+        customer(21, store="A"),
+        ask(20, store="A", customer_id=customer_a),
+        ask(21, store="A", same_as=_id("ask", 20)),
+        follow_up(20, _id("ask", 20), store="A", customer_id=customer_a),
+        ask(22, store="A", customer_id=customer_gone),
+        erasure(21, customer_gone, store="A"),
+    )
     assert statuses(results) == ["accepted"] * 7
     assert hq.db.rows("SELECT id FROM customers") == [(customer_a,)]  # the erased one is gone at once
     assert hq.db.rows("SELECT customer_id FROM asks WHERE id = ?", (_id("ask", 22),)) == [(None,)]
@@ -201,8 +256,17 @@ def test_records_and_the_records_they_name_in_one_batch_are_stored_together(hq) 
 def test_a_reference_to_a_record_in_a_later_batch_is_accepted_and_linked_when_it_arrives(hq) -> None:
     """Two batches are in flight at once (sync/engine.py), so HQ may apply the asks before their customer."""
     customer_a = _id("customer", 30)
-    assert statuses(send(hq, "A", ask(30, store="A", customer_id=customer_a),
-                         follow_up(30, _id("ask", 31), store="A", customer_id=customer_a))) == ["accepted"] * 2
+    assert (
+        statuses(
+            send(
+                hq,
+                "A",
+                ask(30, store="A", customer_id=customer_a),
+                follow_up(30, _id("ask", 31), store="A", customer_id=customer_a),
+            )
+        )
+        == ["accepted"] * 2
+    )
     assert statuses(send(hq, "A", customer(30, store="A"), ask(31, store="A"))) == ["accepted"] * 2
     assert hq.db.rows("SELECT customer_id FROM asks WHERE id = ?", (_id("ask", 30),)) == [(customer_a,)]
     assert statuses(send(hq, "A", ask(30, store="A", version=2, customer_id=customer_a))) == ["accepted"]
@@ -215,7 +279,9 @@ def test_an_erasure_sent_first_by_another_store_does_not_block_or_touch_the_cust
     assert hq.db.rows("SELECT customer_id FROM asks WHERE id = ?", (ASK_B,)) == [(CUSTOMER_B,)]
 
     assert statuses(send(hq, "B", customer(1), follow_up(1, ASK_B, customer_id=CUSTOMER_B, note="call after 5"))) == [
-        "accepted", "accepted"]  # not answered stale
+        "accepted",
+        "accepted",
+    ]  # not answered stale
     assert hq.db.rows("SELECT store_id FROM erasures") == [("SA",)]
     assert statuses(send(hq, "B", customer(1, version=2, name="Customer 1 renamed"))) == ["accepted"]
     assert hq.db.rows("SELECT version FROM customers WHERE id = ?", (CUSTOMER_B,)) == [(2,)]
@@ -244,9 +310,18 @@ def test_a_viewer_token_cannot_send_batches_or_act_as_a_terminal(hq) -> None:
     viewer = hq.storage.add_viewer("merch")
     basic = base64.b64encode(f"merch:{viewer}".encode()).decode()
     for header in (f"Bearer {viewer}", f"Basic {basic}"):
-        answer = httpx.post(f"{hq.url}/v1/batches", headers={"Authorization": header}, json={
-            "schema_version": 1, "batch_id": str(uuid.uuid4()), "store_id": "SA", "terminal_id": "TA",
-            "sent_at": SENT_AT, "records": [ask(1, store="A")]})
+        answer = httpx.post(
+            f"{hq.url}/v1/batches",
+            headers={"Authorization": header},
+            json={
+                "schema_version": 1,
+                "batch_id": str(uuid.uuid4()),
+                "store_id": "SA",
+                "terminal_id": "TA",
+                "sent_at": SENT_AT,
+                "records": [ask(1, store="A")],
+            },
+        )
         assert answer.status_code in (401, 403), answer.text
         assert httpx.get(f"{hq.url}/v1/whoami", headers={"Authorization": header}).status_code in (401, 403)
     assert hq.db.rows("SELECT count(*) FROM asks") == [(0,)]

@@ -33,8 +33,14 @@ def send(hq: HQThread, records: list[dict]) -> None:
     for n, (store, items) in enumerate(sorted(by_store.items())):
         token = hq.storage.add_terminal(store, "T1")
         for start in range(0, len(items), 500):
-            body = {"schema_version": 1, "batch_id": f"0193a205-becf-7048-a499-{n:06x}{start:06x}", "store_id": store,
-                    "terminal_id": "T1", "sent_at": format_utc(UNTIL), "records": items[start:start + 500]}
+            body = {
+                "schema_version": 1,
+                "batch_id": f"0193a205-becf-7048-a499-{n:06x}{start:06x}",
+                "store_id": store,
+                "terminal_id": "T1",
+                "sent_at": format_utc(UNTIL),
+                "records": items[start : start + 500],
+            }
             answer = httpx.post(f"{hq.url}/v1/batches", json=body, headers={"Authorization": f"Bearer {token}"})
             assert answer.status_code == 200 and {r["status"] for r in answer.json()["results"]} == {"accepted"}
 
@@ -51,8 +57,9 @@ def chain(module_hq_db):
 
 
 def run(hq: HQThread, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sync.hq.cli", *args, "--db", hq.db.url],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "sync.hq.cli", *args, "--db", hq.db.url], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
 
 
 def group_name(row: dict) -> str:
@@ -78,8 +85,12 @@ def test_the_report_ranks_the_true_groups_and_never_merges_colours_or_sizes(chai
         assert (by_name[name]["this_week"], by_name[name]["last_week"]) == (this_week, last_week), name
     assert by_name["navy rain jacket M"]["attributes"] == {"colour": "navy", "size": "M"}
     assert len(by_name["navy rain jacket M"]["examples"]) == 3  # three wordings, one group
-    assert [by_name[n]["trend"] for n in ("navy rain jacket M", "brown boots UK 9", "black rain jacket M", "red dress S")] \
-        == ["+100%", "+200%", "flat", "new"]
+    assert [by_name[n]["trend"] for n in ("navy rain jacket M", "brown boots UK 9", "black rain jacket M", "red dress S")] == [
+        "+100%",
+        "+200%",
+        "flat",
+        "new",
+    ]
     assert by_name["navy rain jacket M"]["lost_value"] == round(40 * 89.99, 2)
     assert by_name["brown boots UK 9"]["lost_value"] is None  # no price given: no guess
     scarf = by_name["grey wool scarf"]

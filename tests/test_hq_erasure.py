@@ -33,22 +33,62 @@ def _id() -> str:
     return str(uuid.uuid4())
 
 
-def customer(name: str, *, phone: str | None = None, email: str | None = None, number: str | None = None,
-             notes: str | None = None, **fields) -> CustomerRecord:
-    return CustomerRecord(id=fields.pop("id", None) or _id(), version=fields.pop("version", 1), created_at=NOW,
-                          updated_at=NOW, associate="AB", name=name, phone=phone, email=email, customer_number=number,
-                          consent_follow_up=True, consent_at=NOW, consent_wording="2026-1",
-                          preferences=Preferences(brands=["Barbour"], notes=notes), **IDS, **fields)
+def customer(
+    name: str,
+    *,
+    phone: str | None = None,
+    email: str | None = None,
+    number: str | None = None,
+    notes: str | None = None,
+    **fields,
+) -> CustomerRecord:
+    return CustomerRecord(
+        id=fields.pop("id", None) or _id(),
+        version=fields.pop("version", 1),
+        created_at=NOW,
+        updated_at=NOW,
+        associate="AB",
+        name=name,
+        phone=phone,
+        email=email,
+        customer_number=number,
+        consent_follow_up=True,
+        consent_at=NOW,
+        consent_wording="2026-1",
+        preferences=Preferences(brands=["Barbour"], notes=notes),
+        **IDS,
+        **fields,
+    )
 
 
 def ask(customer_id: str | None = None) -> AskRecord:
-    return AskRecord(id=_id(), version=1, created_at=NOW, updated_at=NOW, associate="AB", channel="walk-in",
-                     text="olive rain jacket size M", outcome="out_of_stock", customer_id=customer_id, **IDS)
+    return AskRecord(
+        id=_id(),
+        version=1,
+        created_at=NOW,
+        updated_at=NOW,
+        associate="AB",
+        channel="walk-in",
+        text="olive rain jacket size M",
+        outcome="out_of_stock",
+        customer_id=customer_id,
+        **IDS,
+    )
 
 
 def follow_up(ask_id: str, customer_id: str | None, note: str | None) -> FollowUpRecord:
-    return FollowUpRecord(id=_id(), version=1, created_at=NOW, updated_at=NOW, associate="AB", ask_id=ask_id,
-                          customer_id=customer_id, due_on="2026-12-02", note=note, **IDS)
+    return FollowUpRecord(
+        id=_id(),
+        version=1,
+        created_at=NOW,
+        updated_at=NOW,
+        associate="AB",
+        ask_id=ask_id,
+        customer_id=customer_id,
+        due_on="2026-12-02",
+        note=note,
+        **IDS,
+    )
 
 
 def erasure(customer_id: str) -> ErasureRecord:
@@ -56,21 +96,29 @@ def erasure(customer_id: str) -> ErasureRecord:
 
 
 def send(storage: HQStorage, *records) -> list[str]:
-    results = storage.apply_batch(**IDS, batch_id=_id(), sent_at=NOW, received_at=NOW, clock_skew_ms=0,
-                                  records=[Received(record) for record in records])
+    results = storage.apply_batch(
+        **IDS, batch_id=_id(), sent_at=NOW, received_at=NOW, clock_skew_ms=0, records=[Received(record) for record in records]
+    )
     return [result.status for result in results]
 
 
 def distinctive(storage: HQStorage) -> tuple[CustomerRecord, FollowUpRecord, AskRecord, list[bytes]]:
     """A customer whose every personal field is a string found nowhere else, with an ask and a follow-up note."""
     mark = secrets.token_hex(4)
-    jane = customer(f"Zephyrine Quackenbush-{mark}", phone=f"+44 7700 9{mark}", email=f"zq.{mark}@example.com",
-                    number=f"LOY-{mark}", notes=f"prefers olive {mark}")
+    jane = customer(
+        f"Zephyrine Quackenbush-{mark}",
+        phone=f"+44 7700 9{mark}",
+        email=f"zq.{mark}@example.com",
+        number=f"LOY-{mark}",
+        notes=f"prefers olive {mark}",
+    )
     asked = ask(jane.id)
     promise = follow_up(asked.id, jane.id, f"call after five {mark}")
     assert send(storage, jane, asked, promise) == ["accepted"] * 3
-    needles = [value.encode() for value in (jane.name, jane.phone, jane.email, jane.customer_number,
-                                            jane.preferences.notes, promise.note)]
+    needles = [
+        value.encode()
+        for value in (jane.name, jane.phone, jane.email, jane.customer_number, jane.preferences.notes, promise.note)
+    ]
     return jane, promise, asked, needles
 
 
@@ -90,16 +138,22 @@ def database_files(hq_db: HQDatabase) -> list[Path]:
     every file of the database's folder under base/ (which holds the tables' files, checked to be there)."""
     if hq_db.kind == "sqlite":
         return [path for path in (hq_db.path, Path(f"{hq_db.path}-wal"), Path(f"{hq_db.path}-shm")) if path.exists()]
-    [(data, oid)] = hq_db.rows("SELECT current_setting('data_directory'), oid FROM pg_database "
-                               "WHERE datname = current_database()")
+    [(data, oid)] = hq_db.rows(
+        "SELECT current_setting('data_directory'), oid FROM pg_database WHERE datname = current_database()"
+    )
     folder = Path(data) / "base" / str(oid)
     try:
         files = [path for path in folder.iterdir() if path.is_file()]
     except OSError as error:
-        pytest.skip(f"PostgreSQL's data directory {folder} cannot be read here ({error.strerror}): these tests read "
-                    "it as root, on the machine that runs PostgreSQL (as here and in CI)")
-    tables = hq_db.rows("SELECT pg_relation_filepath(oid) FROM pg_class WHERE relnamespace = ?::regnamespace "
-                        "AND relname IN ('customers', 'follow_ups', 'customer_keys')", (hq_db.schema,))
+        pytest.skip(
+            f"PostgreSQL's data directory {folder} cannot be read here ({error.strerror}): these tests read "
+            "it as root, on the machine that runs PostgreSQL (as here and in CI)"
+        )
+    tables = hq_db.rows(
+        "SELECT pg_relation_filepath(oid) FROM pg_class WHERE relnamespace = ?::regnamespace "
+        "AND relname IN ('customers', 'follow_ups', 'customer_keys')",
+        (hq_db.schema,),
+    )
     assert tables and all((Path(data) / relative).parent == folder for (relative,) in tables), tables
     return files
 
@@ -125,7 +179,12 @@ def test_an_erased_customer_cannot_be_read_from_the_database_files(hq_db) -> Non
         # Read back through HQ, every field is as sent; in the files, none is.
         [held] = [c for c in storage.iter_customers() if c["id"] == jane.id]
         assert (held["name"], held["phone"], held["email"], held["customer_number"], held["preferences"]["notes"]) == (
-            jane.name, jane.phone, jane.email, jane.customer_number, jane.preferences.notes)
+            jane.name,
+            jane.phone,
+            jane.email,
+            jane.customer_number,
+            jane.preferences.notes,
+        )
         assert [f["note"] for f in storage.iter_follow_ups() if f["id"] == promise.id] == [promise.note]
         erased_keys = [key_of(hq_db, c) for c in (jane.id, *(o.id for o in others[:40]))]
         kept_key = key_of(hq_db, others[-1].id)
@@ -163,6 +222,7 @@ def test_workers_given_the_same_customers_at_once_make_one_key_each(hq_db) -> No
     people = [customer(f"Customer {n}", email=f"c{n}@example.com") for n in range(50)]
     answers: list[list[str]] = []
     with HQStorage.open(hq_db.url) as storage:
+
         def worker() -> None:
             answers.append(send(storage, *people))
 
@@ -185,18 +245,30 @@ def test_the_upgrade_seals_what_an_older_hq_kept_in_plaintext_and_leaves_none_in
             patch.setattr(schema, "LATEST_SCHEMA", 4)
             HQStorage.open(older.url, upgrade=True).close()
         mark = secrets.token_hex(4)
-        people = [customer(f"Ottoline Plaintext-{mark}-{n}", phone=f"+44 7700 8{mark}{n}", number=f"LOY-{mark}-{n}",
-                           notes=f"likes teal {mark}") for n in range(3)]
+        people = [
+            customer(
+                f"Ottoline Plaintext-{mark}-{n}",
+                phone=f"+44 7700 8{mark}{n}",
+                number=f"LOY-{mark}-{n}",
+                notes=f"likes teal {mark}",
+            )
+            for n in range(3)
+        ]
         asked = ask(people[0].id)
         promise = follow_up(asked.id, people[0].id, f"ring on monday {mark}")
         loose = follow_up(asked.id, None, "no customer: kept as written")
         for record, table in [*((p, "customers") for p in people), (promise, "follow_ups"), (loose, "follow_ups")]:
-            row = [int(v) if isinstance(v, bool) else msgspec.json.encode(v).decode() if isinstance(v, msgspec.Struct)
-                   else v for v in msgspec.structs.astuple(record)]
+            row = [
+                int(v) if isinstance(v, bool) else msgspec.json.encode(v).decode() if isinstance(v, msgspec.Struct) else v
+                for v in msgspec.structs.astuple(record)
+            ]
             row += [hashlib.sha256(CONTENT.encode(record)).hexdigest(), NOW, "b1", 0]
             older.rows(f"INSERT INTO {table} VALUES ({', '.join('?' * len(row))})", row)  # as schema 4's HQ wrote it
-        needles = [p.name.encode() for p in people] + [people[0].phone.encode(), f"likes teal {mark}".encode(),
-                                                       promise.note.encode()]
+        needles = [p.name.encode() for p in people] + [
+            people[0].phone.encode(),
+            f"likes teal {mark}".encode(),
+            promise.note.encode(),
+        ]
         checkpoint(older)
         assert found_in_files(older, needles[:1]) != []  # the older HQ's plaintext, before the upgrade
 

@@ -45,12 +45,28 @@ def synced(hq_db, isolated_dirs, db_path, capsys):
 
 def _store_legacy_ask(hq: HQThread) -> None:
     now = format_utc(datetime.now(timezone.utc))
-    record = AskRecord(id="01a205b6-becf-7048-a499-00000000ffff", version=1, created_at=now, updated_at=now,
-                       store_id="S1", terminal_id="T1", associate="AB", channel="walk-in", text=LEGACY,
-                       outcome="not_carried", substitute=LEGACY)
-    hq.storage.apply_batch(store_id="S1", terminal_id="T1", batch_id="0193a205-becf-7048-a499-00000000ffff",
-                           sent_at=now, received_at=now, clock_skew_ms=0,
-                           records=[Received(record=record, id=record.id, version=1)])
+    record = AskRecord(
+        id="01a205b6-becf-7048-a499-00000000ffff",
+        version=1,
+        created_at=now,
+        updated_at=now,
+        store_id="S1",
+        terminal_id="T1",
+        associate="AB",
+        channel="walk-in",
+        text=LEGACY,
+        outcome="not_carried",
+        substitute=LEGACY,
+    )
+    hq.storage.apply_batch(
+        store_id="S1",
+        terminal_id="T1",
+        batch_id="0193a205-becf-7048-a499-00000000ffff",
+        sent_at=now,
+        received_at=now,
+        clock_skew_ms=0,
+        records=[Received(record=record, id=record.id, version=1)],
+    )
 
 
 def hq_output(capsys, *args: str) -> str:
@@ -73,8 +89,7 @@ def test_report_table_json_and_csv_show_words_never_markup_or_control(synced, hq
     assert shown(HOSTILE["link"]) in labels and LEGACY in labels  # JSON carries the data, escaped
     raw = hq_output(capsys, "report", "--db", hq_db.url, "--top", "50", "--format", "json")
     assert not has_control(raw.replace("\n", ""))
-    rows = list(csv.DictReader(io.StringIO(hq_output(capsys, "report", "--db", hq_db.url, "--top", "50",
-                                                     "--format", "csv"))))
+    rows = list(csv.DictReader(io.StringIO(hq_output(capsys, "report", "--db", hq_db.url, "--top", "50", "--format", "csv"))))
     assert "'" + HOSTILE["formula"] in {row["label"] for row in rows}
     assert all(not value.startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows for value in row.values())
     assert not any(has_control(value.replace("\n", "")) for row in rows for value in row.values())
@@ -114,12 +129,28 @@ def test_dashboard_shows_hostile_words_as_text(synced) -> None:
 def test_hq_refuses_what_an_old_terminal_sends_with_control_characters(synced) -> None:
     token = synced.storage.add_terminal("S1", "T2")
     now = format_utc(datetime.now(timezone.utc))
-    record = msgspec.to_builtins(AskRecord(id="01a205b6-becf-7048-a499-00000000aaaa", version=1, created_at=now,
-                                           updated_at=now, store_id="S1", terminal_id="T2", associate="AB",
-                                           channel="walk-in", text=HOSTILE["terminal_clear"], outcome="not_carried"))
-    body = {"schema_version": 1, "batch_id": "0193a205-becf-7048-a499-00000000aaaa", "store_id": "S1",
-            "terminal_id": "T2", "sent_at": now, "records": [record]}
-    [result] = httpx.post(f"{synced.url}/v1/batches", json=body,
-                          headers={"Authorization": f"Bearer {token}"}).json()["results"]
+    record = msgspec.to_builtins(
+        AskRecord(
+            id="01a205b6-becf-7048-a499-00000000aaaa",
+            version=1,
+            created_at=now,
+            updated_at=now,
+            store_id="S1",
+            terminal_id="T2",
+            associate="AB",
+            channel="walk-in",
+            text=HOSTILE["terminal_clear"],
+            outcome="not_carried",
+        )
+    )
+    body = {
+        "schema_version": 1,
+        "batch_id": "0193a205-becf-7048-a499-00000000aaaa",
+        "store_id": "S1",
+        "terminal_id": "T2",
+        "sent_at": now,
+        "records": [record],
+    }
+    [result] = httpx.post(f"{synced.url}/v1/batches", json=body, headers={"Authorization": f"Bearer {token}"}).json()["results"]
     assert result["status"] == "rejected" and result["code"] == "control_character"
     assert "U+001B" in result["message"] and "$.text" in result["message"]

@@ -30,13 +30,26 @@ def ask(n: int, version: int = 1, rng: random.Random | None = None, **fields) ->
     day = f"2026-11-{10 + n % 12:02d}T{9 + n % 8:02d}:00:00.000Z"
     substitute = rng.choice([None, None, "parka", "Parka", "trench coat", "Écru Blouson", "écru blouson"])
     return {
-        "type": "ask", "id": f"01a205b6-becf-7048-a499-{n:012x}", "version": version, "created_at": day,
-        "updated_at": day, "store_id": "S1", "terminal_id": "T1", "associate": rng.choice(["AB", "CD"]),
-        "channel": "walk-in", "text": rng.choice(TEXTS), "category": rng.choice(["clothing.outerwear", None]),
+        "type": "ask",
+        "id": f"01a205b6-becf-7048-a499-{n:012x}",
+        "version": version,
+        "created_at": day,
+        "updated_at": day,
+        "store_id": "S1",
+        "terminal_id": "T1",
+        "associate": rng.choice(["AB", "CD"]),
+        "channel": "walk-in",
+        "text": rng.choice(TEXTS),
+        "category": rng.choice(["clothing.outerwear", None]),
         "attributes": rng.choice([{"colour": "navy"}, {"price": "89.99"}, {}]),
-        "outcome": rng.choice(["out_of_stock", "not_carried", "found", "substituted"]), "substitute": substitute,
+        "outcome": rng.choice(["out_of_stock", "not_carried", "found", "substituted"]),
+        "substitute": substitute,
         "substitute_accepted": rng.choice([True, False, None]) if substitute else None,
-        "quantity": rng.randint(1, 3), "note": None, "voided": False, "void_reason": None, **fields,
+        "quantity": rng.randint(1, 3),
+        "note": None,
+        "voided": False,
+        "void_reason": None,
+        **fields,
     }
 
 
@@ -49,8 +62,16 @@ def rounds() -> list[dict]:
         if r:
             for n in rng.sample(range(r * 50), 20):
                 records.append(ask(n, version=r + 1, rng=rng, voided=rng.random() < 0.3, void_reason="logged twice"))
-        batches.append({"schema_version": 1, "batch_id": f"0193a205-becf-7048-a499-{r:012x}", "store_id": "S1",
-                        "terminal_id": "T1", "sent_at": "2026-11-25T10:00:00.000Z", "records": records})
+        batches.append(
+            {
+                "schema_version": 1,
+                "batch_id": f"0193a205-becf-7048-a499-{r:012x}",
+                "store_id": "S1",
+                "terminal_id": "T1",
+                "sent_at": "2026-11-25T10:00:00.000Z",
+                "records": records,
+            }
+        )
     return batches
 
 
@@ -74,8 +95,7 @@ def test_the_same_batch_sent_by_ten_clients_at_once_to_four_workers_is_applied_o
                 with httpx.Client(timeout=60) as client:
                     start.wait()
                     try:
-                        answers[i] = client.post(f"{servers[i % len(servers)].url}/v1/batches", content=content,
-                                                 headers=headers)
+                        answers[i] = client.post(f"{servers[i % len(servers)].url}/v1/batches", content=content, headers=headers)
                     except httpx.HTTPError as error:
                         answers[i] = error
 
@@ -108,13 +128,19 @@ def test_the_same_batch_sent_by_ten_clients_at_once_to_four_workers_is_applied_o
 def test_the_daily_rollups_kept_at_ingest_equal_those_derived_from_the_asks(hq_db) -> None:
     with HQStorage.open(hq_db.url) as storage:
         for body in rounds():
-            storage.apply_batch(store_id="S1", terminal_id="T1", batch_id=body["batch_id"], sent_at=body["sent_at"],
-                                received_at="2026-11-25T10:00:01.000Z", clock_skew_ms=0,
-                                records=[Received(record=_decode(record)) for record in body["records"]])
+            storage.apply_batch(
+                store_id="S1",
+                terminal_id="T1",
+                batch_id=body["batch_id"],
+                sent_at=body["sent_at"],
+                received_at="2026-11-25T10:00:01.000Z",
+                clock_skew_ms=0,
+                records=[Received(record=_decode(record)) for record in body["records"]],
+            )
         tables = {  # every count; a substitute's display wording is whichever came first, so not compared
             "demand_days": "SELECT * FROM demand_days WHERE asks > 0",
             "substitute_days": "SELECT day, substitute_key, store_id, offered, accepted, declined FROM substitute_days "
-                               "WHERE offered > 0",
+            "WHERE offered > 0",
             "associate_days": "SELECT * FROM associate_days WHERE asks > 0",
         }
         kept = {table: _rounded(hq_db.rows(sql)) for table, sql in tables.items()}
@@ -130,7 +156,8 @@ def test_the_daily_rollups_kept_at_ingest_equal_those_derived_from_the_asks(hq_d
         words = storage.taxonomy_pack().vocabulary()
         after = {row[0]: row[1:] for row in hq_db.rows("SELECT id, demand_key, category, attributes, text FROM asks")}
         assert {i: key for i, (key, *_) in after.items()} == {
-            i: demand_key(category, json.loads(attributes), text, words) for i, (_, category, attributes, text) in after.items()}
+            i: demand_key(category, json.loads(attributes), text, words) for i, (_, category, attributes, text) in after.items()
+        }
         assert sum(before[i] != key for i, (key, *_) in after.items()) > 10
         regrouped = {table: _rounded(hq_db.rows(sql)) for table, sql in tables.items()}
         with storage.db.write() as conn:
@@ -152,8 +179,7 @@ def _decode(record: dict):
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sync.hq.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run([sys.executable, "-m", "sync.hq.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
 def test_postgresql_is_served_only_after_db_upgrade(tmp_path) -> None:

@@ -41,5 +41,5 @@ def test_the_readme_and_ci_install_from_the_constraints() -> None:
     readme = (ROOT / "README.md").read_text().split("\n## ", 1)[0]
     ci = (ROOT / ".ci" / "run").read_text()
     assert "pip install -c constraints.txt . && associate" in readme
-    test_command = "pip install -c constraints.txt -e '.[test]' && ruff check . && lint-imports && mypy && python -m pytest -n 2"
+    test_command = "pip install -c constraints.txt -e '.[test]' && ruff check . && ruff format --check . && lint-imports && mypy && python -m pytest -n 2"
     assert test_command in readme and test_command in ci

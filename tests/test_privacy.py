@@ -147,8 +147,15 @@ def test_card_numbers_written_untidily_are_all_masked(rng) -> None:
 
 
 def test_the_forms_named_in_the_review_are_masked() -> None:
-    for written in ("4111.1111.1111.1111", "visa4111111111111111", "+4111111111111111", "4111  1111  1111  1111",
-                    "4111 1111\n1111 1111", "4111 1111 1111\r\n1111", "4111 11\n11 1111 1111"):
+    for written in (
+        "4111.1111.1111.1111",
+        "visa4111111111111111",
+        "+4111111111111111",
+        "4111  1111  1111  1111",
+        "4111 1111\n1111 1111",
+        "4111 1111 1111\r\n1111",
+        "4111 11\n11 1111 1111",
+    ):
         result = mask(f"note: {written} ok")
         assert result.found == (CARD,) and _card_masked("4111111111111111", result.text), written
 
@@ -173,8 +180,11 @@ def test_ibans_written_oddly_are_all_masked(rng) -> None:
 
 
 def test_false_positives_stay_under_one_percent_on_realistic_notes(rng) -> None:
-    kinds = {"everyday notes (orders, phones, prices, SKUs, dates)": ordinary_notes(rng),
-             **tricky_notes(rng), "customer numbers, sizes and brands": ordinary_customer_fields(rng)}
+    kinds = {
+        "everyday notes (orders, phones, prices, SKUs, dates)": ordinary_notes(rng),
+        **tricky_notes(rng),
+        "customer numbers, sizes and brands": ordinary_customer_fields(rng),
+    }
     rows, changed = [], {}
     for kind, notes in kinds.items():
         masked = [note for note in notes if mask(note).text != note]
@@ -196,7 +206,9 @@ def test_phone_numbers_identifiers_and_barcodes_are_not_cards() -> None:
     for text in (
         f"+{amex}",  # a + and 15 digits is a phone number
         "+44 7700 900123\n+44 7700 900456",
-        "SKU4111111111111111", "1Z4111111111111111", "4111111111111111abc",  # letters that name no card
+        "SKU4111111111111111",
+        "1Z4111111111111111",
+        "4111111111111111abc",  # letters that name no card
         "Amazon order 302-4111111-1111111",
         "Sizes 36 38 40 42 44 46 48 50 52",
         "Sort code 20-00-00\n41111111",
@@ -215,27 +227,39 @@ def _ean13(digits: str) -> bool:
 
 def test_a_customers_number_sizes_and_brands_are_masked_before_the_row_is_written(db_path) -> None:
     draft = CustomerDraft(
-        name="Ada Lovelace", customer_number="5555 5555 5555 4444",
-        preferences=Preferences(sizes=("M", "4111.1111.1111.1111"), colours=("navy",),
-                                brands=("Barbour", "visa4012888888881881"), notes="IBAN GB82 WEST 1234 5698 7654 32"),
+        name="Ada Lovelace",
+        customer_number="5555 5555 5555 4444",
+        preferences=Preferences(
+            sizes=("M", "4111.1111.1111.1111"),
+            colours=("navy",),
+            brands=("Barbour", "visa4012888888881881"),
+            notes="IBAN GB82 WEST 1234 5698 7654 32",
+        ),
     )
     with Store(db_path) as store:
-        customer = store.add_customer(checked(draft), store_id="S1", terminal_id="T1", associate="AB",
-                                      consent_wording="2026-1")
+        customer = store.add_customer(checked(draft), store_id="S1", terminal_id="T1", associate="AB", consent_wording="2026-1")
         assert customer.customer_number == "5555 55** **** 4444"
         assert customer.preferences.sizes == ("M", "4111.11**.****.1111")
         assert customer.preferences.brands == ("Barbour", "visa401288******1881")
         assert customer.preferences.notes == "IBAN GB82 **** **** **** **54 32"
         # Saved again as it now reads (masked digits and all), and edited with a new number: guarded again.
-        edited = store.edit_customer(customer.id, checked(replace_number(customer.draft(), "378282246310005")),
-                                     consent_wording="2026-1")
+        edited = store.edit_customer(
+            customer.id, checked(replace_number(customer.draft(), "378282246310005")), consent_wording="2026-1"
+        )
         assert edited.customer_number == "378282*****0005"
         again = store.edit_customer(customer.id, checked(edited.draft()), consent_wording="2026-1")
         assert again.customer_number == "378282*****0005"
-    on_disk = db_path.read_bytes() + (db_path.with_name(db_path.name + "-wal").read_bytes()
-                                      if db_path.with_name(db_path.name + "-wal").exists() else b"")
-    for secret in (b"5555555555554444", b"5555 5555 5555 4444", b"4111.1111.1111.1111", b"4012888888881881",
-                   b"WEST 1234 5698", b"378282246310005"):
+    on_disk = db_path.read_bytes() + (
+        db_path.with_name(db_path.name + "-wal").read_bytes() if db_path.with_name(db_path.name + "-wal").exists() else b""
+    )
+    for secret in (
+        b"5555555555554444",
+        b"5555 5555 5555 4444",
+        b"4111.1111.1111.1111",
+        b"4012888888881881",
+        b"WEST 1234 5698",
+        b"378282246310005",
+    ):
         assert secret not in on_disk, secret
 
 

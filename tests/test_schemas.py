@@ -34,9 +34,17 @@ def test_checked_in_json_schema_files_are_current() -> None:
 def ask_record(db_path: Path, **overrides) -> dict:
     with Store(db_path) as store:
         ask = store.add_ask(
-            AskDraft(text="navy rain jacket size M", outcome="out_of_stock", category="clothing.outerwear",
-                     attributes={"colour": "navy", "size": "M"}, substitute="black parka", substitute_accepted=False),
-            store_id="S1", terminal_id="T1", associate="AB",
+            AskDraft(
+                text="navy rain jacket size M",
+                outcome="out_of_stock",
+                category="clothing.outerwear",
+                attributes={"colour": "navy", "size": "M"},
+                substitute="black parka",
+                substitute_accepted=False,
+            ),
+            store_id="S1",
+            terminal_id="T1",
+            associate="AB",
         )
     fields = ask.as_dict()
     del fields["synced_version"]  # terminal bookkeeping, never sent
@@ -52,10 +60,16 @@ def test_an_ask_from_the_store_fits_the_contract_and_round_trips(db_path) -> Non
 
 def test_one_bad_record_fails_alone_with_the_field_named(db_path) -> None:
     good = ask_record(db_path)
-    body = json.dumps({
-        "schema_version": 1, "batch_id": uuid7(), "store_id": "S1", "terminal_id": "T1", "sent_at": utc_now(),
-        "records": [good, {**good, "id": uuid7(), "quantity": "two"}, {**good, "id": uuid7(), "colour_of_bag": "x"}],
-    }).encode()
+    body = json.dumps(
+        {
+            "schema_version": 1,
+            "batch_id": uuid7(),
+            "store_id": "S1",
+            "terminal_id": "T1",
+            "sent_at": utc_now(),
+            "records": [good, {**good, "id": uuid7(), "quantity": "two"}, {**good, "id": uuid7(), "colour_of_bag": "x"}],
+        }
+    ).encode()
     envelope = decode_envelope(body)
     outcomes = []
     for raw in envelope.records:

@@ -56,8 +56,16 @@ def test_new_file_is_private_wal_and_full_sync(store: Store, db_path: Path) -> N
 
 
 def test_new_ask_has_uuid7_version_one_and_utc_times(store: Store) -> None:
-    ask = add(store, attributes={"colour": "blue", "size": "M"}, category="clothing.outerwear",
-              substitute="navy rain jacket", substitute_accepted=True, quantity=2, channel="phone", note="call back")
+    ask = add(
+        store,
+        attributes={"colour": "blue", "size": "M"},
+        category="clothing.outerwear",
+        substitute="navy rain jacket",
+        substitute_accepted=True,
+        quantity=2,
+        channel="phone",
+        note="call back",
+    )
     assert uuid.UUID(ask.id).version == 7
     assert (ask.version, ask.synced_version, ask.voided) == (1, 0, False)
     assert ISO_MS.match(ask.created_at) and ask.created_at == ask.updated_at
@@ -115,7 +123,7 @@ def test_search_is_prefix_and_all_words_newest_first(store: Store) -> None:
 def test_search_ignores_accents_and_case_and_never_raises_on_syntax(store: Store) -> None:
     add(store, "Café crème mug")
     assert len(store.recent_asks(query="CAFE")) == 1
-    for typed in ['"', "-", "AND", "NEAR(", "*", "a:b", "(", "mug\"", "'", "^mug"]:
+    for typed in ['"', "-", "AND", "NEAR(", "*", "a:b", "(", 'mug"', "'", "^mug"]:
         store.recent_asks(query=typed)  # must not raise
     assert fts_query(' "!! ') is None
 
@@ -151,9 +159,14 @@ def test_older_file_is_upgraded_in_place(db_path: Path) -> None:
         assert [a.id for a in new.recent_asks(query="wool")] == [kept[0]]
         assert new.get_ask(kept[0]).customer_id is None and new.count_pending() == 1
         names = [r[0] for r in new.conn.execute("SELECT name FROM schema_migrations ORDER BY version")]
-        assert names == ["asks table", "full-text search over asks", "search index merges off the save path",
-                     "sync: quarantine and sync state", "customers, follow-ups, erasures",
-                     "demand groups and same-as asks"]
+        assert names == [
+            "asks table",
+            "full-text search over asks",
+            "search index merges off the save path",
+            "sync: quarantine and sync state",
+            "customers, follow-ups, erasures",
+            "demand groups and same-as asks",
+        ]
         # Asks from before demand groups get theirs in the upgrade, so they count on the insights screen.
         assert new.conn.execute("SELECT count(*) FROM asks WHERE demand_key IS NULL").fetchone()[0] == 0
 
@@ -207,8 +220,7 @@ WRITER = textwrap.dedent(
 def test_two_processes_writing_at_once_lose_nothing(db_path: Path) -> None:
     Store(db_path).close()
     writers = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(db_path), name, "300"], cwd=ROOT)
-        for name in ("left", "right")
+        subprocess.Popen([sys.executable, "-c", WRITER, str(db_path), name, "300"], cwd=ROOT) for name in ("left", "right")
     ]
     assert [w.wait(timeout=120) for w in writers] == [0, 0]
     with Store(db_path) as store:
@@ -228,9 +240,25 @@ def test_stored_row_matches_the_schema_the_sync_issue_expects(store: Store) -> N
     add(store)
     columns = {r[1] for r in store.conn.execute("PRAGMA table_info(asks)")}
     assert {
-        "id", "version", "synced_version", "created_at", "updated_at", "store_id", "terminal_id",
-        "associate", "channel", "text", "category", "attributes", "outcome", "substitute",
-        "substitute_accepted", "quantity", "note", "voided", "void_reason",
+        "id",
+        "version",
+        "synced_version",
+        "created_at",
+        "updated_at",
+        "store_id",
+        "terminal_id",
+        "associate",
+        "channel",
+        "text",
+        "category",
+        "attributes",
+        "outcome",
+        "substitute",
+        "substitute_accepted",
+        "quantity",
+        "note",
+        "voided",
+        "void_reason",
     } <= columns
 
 

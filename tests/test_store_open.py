@@ -79,9 +79,7 @@ def test_the_cli_opens_the_store_with_the_vocabulary_too(db_path) -> None:
     _file_before_demand_groups(db_path)
     assert main(["status"]) == 0
     vocabulary = load_pack("retail").vocabulary()
-    assert _demand_keys(db_path) == {
-        text: demand_key("clothing", attributes, text, vocabulary) for text, attributes in OLD_ASKS
-    }
+    assert _demand_keys(db_path) == {text: demand_key("clothing", attributes, text, vocabulary) for text, attributes in OLD_ASKS}
 
 
 def test_a_pack_that_cannot_be_read_is_a_config_error_naming_it(tmp_path) -> None:
@@ -95,14 +93,20 @@ def test_the_outbox_sends_every_field_of_each_record_type_in_its_order(db_path) 
     with Store(db_path) as store:
         kept = store.add_customer(
             CustomerDraft("Jane Doe", phone="+44 7700 900123", consent_follow_up=True),
-            store_id="S1", terminal_id="T1", associate="AB", consent_wording="2026-1",
+            store_id="S1",
+            terminal_id="T1",
+            associate="AB",
+            consent_wording="2026-1",
         )
         erased = store.add_customer(
             CustomerDraft("Bob"), store_id="S1", terminal_id="T1", associate="AB", consent_wording="2026-1"
         )
         store.add_ask(
             AskDraft("blue rain jacket", "out_of_stock", substitute="green one", substitute_accepted=False),
-            store_id="S1", terminal_id="T1", associate="AB", customer_id=kept.id,
+            store_id="S1",
+            terminal_id="T1",
+            associate="AB",
+            customer_id=kept.id,
             follow_up=FollowUpPlan("2026-12-01", None),
         )
         store.erase_customer(erased.id)

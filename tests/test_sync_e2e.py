@@ -50,13 +50,21 @@ class Terminal:
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "associate_tui", *args],
-            env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
 
     def start(self, *args: str) -> subprocess.Popen:
         return subprocess.Popen(
             [sys.executable, "-m", "associate_tui", *args],
-            env=self.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=self.env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
 
     def store(self) -> Store:
@@ -69,7 +77,9 @@ class Terminal:
             return [
                 store.add_ask(
                     AskDraft(text=f"{rng.choice(WORDS)} {rng.choice(WORDS)} #{i}", outcome="out_of_stock"),
-                    store_id=self.store_id, terminal_id=self.terminal_id, associate="AB",
+                    store_id=self.store_id,
+                    terminal_id=self.terminal_id,
+                    associate="AB",
                 ).id
                 for i in range(count)
             ]
@@ -167,8 +177,14 @@ def test_a_terminal_cannot_write_for_another_store(tmp_path, hq_db) -> None:
 
         # Asks stamped with another store inside an honest batch are refused one by one.
         with httpx.Client() as http:
-            batch = {"schema_version": 1, "batch_id": "01a205b6-becf-7048-a499-dd27347087b8", "store_id": "S1",
-                     "terminal_id": "T1", "sent_at": "2026-11-25T10:00:00.000Z", "records": []}
+            batch = {
+                "schema_version": 1,
+                "batch_id": "01a205b6-becf-7048-a499-dd27347087b8",
+                "store_id": "S1",
+                "terminal_id": "T1",
+                "sent_at": "2026-11-25T10:00:00.000Z",
+                "records": [],
+            }
             with counter.store() as store:
                 batch["records"] = [json.loads(raw) for _, _, _, raw in store.pending_records(limit=1)]
             answer = http.post(f"{hq.url}/v1/batches", json=batch, headers={"Authorization": f"Bearer {token}"})
@@ -270,8 +286,13 @@ def drain_through(proxy: FaultProxy, store: Store, token: str, delays: list[tupl
     client = HQClient(proxy.url, token, timeout=httpx.Timeout(2.0))
     with client:
         sync_with_retry(
-            store, client, Identity("S1", "T1"), give_up_after=120, backoff=Backoff(base=0.05, cap=2.0),
-            on_retry=lambda error, delay: delays.append((type(error).__name__, delay)), **options,
+            store,
+            client,
+            Identity("S1", "T1"),
+            give_up_after=120,
+            backoff=Backoff(base=0.05, cap=2.0),
+            on_retry=lambda error, delay: delays.append((type(error).__name__, delay)),
+            **options,
         )
 
 

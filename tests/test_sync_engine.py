@@ -59,9 +59,15 @@ def test_the_record_sqlite_writes_is_exactly_the_ask_under_the_contract(db_path,
     from schemas.records import decode_record
 
     with Store(db_path) as store:
-        ask = add(store, "écharpe en laine \"rouge\" taille M", attributes={"colour": "rouge", "size": "M"},
-                  substitute="bonnet" if accepted is not None else None, substitute_accepted=accepted,
-                  note="line one\nline two", quantity=3)
+        ask = add(
+            store,
+            'écharpe en laine "rouge" taille M',
+            attributes={"colour": "rouge", "size": "M"},
+            substitute="bonnet" if accepted is not None else None,
+            substitute_accepted=accepted,
+            note="line one\nline two",
+            quantity=3,
+        )
         ask = store.void_ask(ask.id, "logged twice")
         [(_, ask_id, version, raw)] = store.pending_records()
     record = decode_record(raw)  # what HQ does with it
@@ -74,10 +80,12 @@ def test_the_record_sqlite_writes_is_exactly_the_ask_under_the_contract(db_path,
 def test_a_refused_ask_waits_in_quarantine_until_it_is_edited(db_path) -> None:
     with Store(db_path) as store:
         bad, good = add(store, "first"), add(store, "second")
-        store.apply_results([
-            (bad.id, 1, "rejected", "invalid", "Expected `str` of length <= 300 - at `$.text`"),
-            (good.id, 1, "accepted", None, None),
-        ])
+        store.apply_results(
+            [
+                (bad.id, 1, "rejected", "invalid", "Expected `str` of length <= 300 - at `$.text`"),
+                (good.id, 1, "accepted", None, None),
+            ]
+        )
         assert store.pending_records() == []
         [held] = store.quarantined()
         assert (held.ask.id, held.code) == (bad.id, "invalid") and "$.text" in held.message
@@ -120,9 +128,15 @@ class FakeHQ:
         batch = json.loads(gzip.decompress(request.content))
         self.batches.append(batch)
         results = [{"id": r["id"], "version": r["version"], "status": "accepted"} for r in batch["records"]]
-        return httpx.Response(200, json={
-            "batch_id": batch["batch_id"], "received_at": batch["sent_at"], "clock_skew_ms": 0, "results": results,
-        })
+        return httpx.Response(
+            200,
+            json={
+                "batch_id": batch["batch_id"],
+                "received_at": batch["sent_at"],
+                "clock_skew_ms": 0,
+                "results": results,
+            },
+        )
 
 
 def client_for(fake: FakeHQ) -> HQClient:
@@ -212,15 +226,21 @@ def test_no_token_says_how_to_enroll(isolated_dirs) -> None:
 def test_only_one_sync_runs_per_data_folder_even_across_processes(tmp_path) -> None:
     lock = tmp_path / "sync.lock"
     holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
             import sys, time
             from pathlib import Path
             from sync.engine import sync_lock
             with sync_lock(Path({str(lock)!r})):
                 print("held", flush=True)
                 time.sleep(60)
-        """)],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        """),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "held"

@@ -111,7 +111,11 @@ RETAIL_ASKS: list[tuple[str, str | None, dict[str, str]]] = [
 
 BANK_ASKS: list[tuple[str, str | None, dict[str, str]]] = [
     ("mortgage 25 year fixed", "mortgages", {"term": "25y", "rate_type": "fixed"}),
-    ("5 year fixed rate mortgage, first time buyer", "mortgages", {"term": "5y", "rate_type": "fixed", "customer": "first time buyer"}),
+    (
+        "5 year fixed rate mortgage, first time buyer",
+        "mortgages",
+        {"term": "5y", "rate_type": "fixed", "customer": "first time buyer"},
+    ),
     ("remortgage, 2-year tracker", "mortgages", {"product": "remortgage", "term": "2y", "rate_type": "tracker"}),
     ("buy to let mortgage two year fixed", "mortgages", {"product": "buy to let", "term": "2y", "rate_type": "fixed"}),
     ("variable rate mortgage", "mortgages", {"rate_type": "variable"}),
@@ -526,11 +530,17 @@ OUTCOME = {"code": "found", "label": "Found", "unmet": False}
         (_set("channels", []), ["channels", "at least one"]),
         (_set("channels", ["walk-in", "walk-in"]), ["channels[1]", "used twice"]),
         (_set("attributes/0/values", ["grey"]), ["attributes[0] (colour).values", "must be an object"]),
-        (_set("attributes/0/values", {"grey": ["gray"], "silver": ["gray"]}), ["values.silver", "'gray' is also a spelling of 'grey'"]),
+        (
+            _set("attributes/0/values", {"grey": ["gray"], "silver": ["gray"]}),
+            ["values.silver", "'gray' is also a spelling of 'grey'"],
+        ),
         (_set("attributes/0/key", "Colour!"), ["attributes[0]", "key", "lower case"]),
         (_set("attributes/1", {"key": "colour", "label": "Again", "values": {}}), ["attributes[1].key", "used twice"]),
         (_set("attributes/0/patterns", [{"regex": "(?P<n>\\d", "value": "{n}"}]), ["patterns[0].regex", "does not compile"]),
-        (_set("attributes/0/patterns", [{"regex": "(?P<n>\\d)", "value": "UK {size}"}]), ["patterns[0].value", "{size}", "(?P<size>"]),
+        (
+            _set("attributes/0/patterns", [{"regex": "(?P<n>\\d)", "value": "UK {size}"}]),
+            ["patterns[0].value", "{size}", "(?P<size>"],
+        ),
         (_set("attributes/0/patterns", [{"regex": "x", "value": "x", "upper": "yes"}]), ["patterns[0].upper", "true or false"]),
     ],
 )

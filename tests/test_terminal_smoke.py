@@ -40,10 +40,7 @@ def keys(session: str, *sequence: str) -> None:
 def test_log_an_ask_at_80x24_in_a_real_terminal(tmp_path: Path) -> None:
     session = f"associate-{uuid.uuid4().hex[:8]}"
     data = tmp_path / "data"
-    command = (
-        f"ASSOCIATE_DATA_DIR={data} ASSOCIATE_CONFIG={tmp_path / 'config.toml'} "
-        f"{sys.executable} -m associate_tui"
-    )
+    command = f"ASSOCIATE_DATA_DIR={data} ASSOCIATE_CONFIG={tmp_path / 'config.toml'} {sys.executable} -m associate_tui"
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24", command], check=True)
     try:
         first = wait_for(session, "What did the customer ask for?")

@@ -44,8 +44,7 @@ RECENT_ON_CAPTURE = 20
 
 
 class AskSaved(Message):
-    def __init__(self, ask: Ask, draft: AskDraft, follow_up_due: str | None = None,
-                 same_as: Similar | None = None) -> None:
+    def __init__(self, ask: Ask, draft: AskDraft, follow_up_due: str | None = None, same_as: Similar | None = None) -> None:
         super().__init__()
         self.ask = ask
         self.draft = draft
@@ -144,8 +143,12 @@ class CaptureScreen(Screen):
             )
         try:
             ask = self.counter.get_store().add_ask(
-                draft, store_id=config.store_id, terminal_id=config.terminal_id, associate=associate,
-                customer_id=attached.customer.id if attached else None, follow_up=plan,
+                draft,
+                store_id=config.store_id,
+                terminal_id=config.terminal_id,
+                associate=associate,
+                customer_id=attached.customer.id if attached else None,
+                follow_up=plan,
                 same_as=same_as.ask.id if same_as else None,
             )
         except StoreError as error:

@@ -86,12 +86,15 @@ class CustomerPickerScreen(ModalScreen["Attached | None"]):
             yield Static("Customer for this ask", classes="dialog-title")
             yield Input(placeholder="name, phone, email or customer number", id="customer-search", max_length=60)
             yield Checkbox(
-                f"Contact them when it comes in (due {due_on(date.today(), days)})", True, id="follow-up",
+                f"Contact them when it comes in (due {due_on(date.today(), days)})",
+                True,
+                id="follow-up",
             )
             yield DataTable(id="customer-results", cursor_type="row", zebra_stripes=True)
             yield Static(
                 "Enter attaches · ↓ list · Tab follow-up · F2 new · F5 edit · F8 erase · Esc cancel",
-                id="customer-message", classes="-hint",
+                id="customer-message",
+                classes="-hint",
             )
 
     def on_mount(self) -> None:
@@ -115,8 +118,11 @@ class CustomerPickerScreen(ModalScreen["Attached | None"]):
         table.clear()
         for customer in event.customers:
             table.add_row(
-                cell(customer.name), cell(customer.contact or "(no contact: no consent)"),
-                cell(customer.customer_number), cell(customer.preferences.summary()), key=customer.id,
+                cell(customer.name),
+                cell(customer.contact or "(no contact: no consent)"),
+                cell(customer.customer_number),
+                cell(customer.preferences.summary()),
+                key=customer.id,
             )
         if not event.customers and not self._keep_message:
             query = self.query_one("#customer-search", Input).value.strip()
@@ -281,20 +287,37 @@ class CustomerFormScreen(ModalScreen["Customer | None"]):
             yield Input(d.name, placeholder="name *", id="customer-name", max_length=limits.MAX_NAME)
             yield Static(
                 f"Phone and email are kept only with the customer's consent (wording {self.counter.config.consent_wording}, "
-                "dated today). Without consent, leave them empty.", classes="-hint",
+                "dated today). Without consent, leave them empty.",
+                classes="-hint",
             )
-            yield Input(d.phone or "", placeholder="phone, e.g. +44 7700 900123", id="customer-phone", max_length=limits.MAX_PHONE)
-            yield Input(d.email or "", placeholder="email, e.g. jane@example.com", id="customer-email", max_length=limits.MAX_EMAIL)
+            yield Input(
+                d.phone or "", placeholder="phone, e.g. +44 7700 900123", id="customer-phone", max_length=limits.MAX_PHONE
+            )
+            yield Input(
+                d.email or "", placeholder="email, e.g. jane@example.com", id="customer-email", max_length=limits.MAX_EMAIL
+            )
             yield ConsentBox("Agrees to be contacted about their asks (follow-up)", d.consent_follow_up, id="consent-follow-up")
             yield ConsentBox("Agrees to marketing", d.consent_marketing, id="consent-marketing")
-            yield Input(d.customer_number or "", placeholder="loyalty / customer number", id="customer-number", max_length=limits.MAX_CUSTOMER_NUMBER)
+            yield Input(
+                d.customer_number or "",
+                placeholder="loyalty / customer number",
+                id="customer-number",
+                max_length=limits.MAX_CUSTOMER_NUMBER,
+            )
             yield Input(", ".join(p.sizes), placeholder="sizes, e.g. M, 10, 42", id="pref-sizes")
             yield Input(", ".join(p.colours), placeholder="colours, e.g. navy, olive", id="pref-colours")
             yield Input(", ".join(p.brands), placeholder="brands", id="pref-brands")
             yield Input(p.contact_channel or "", placeholder="contact by: phone, sms or email", id="pref-channel", max_length=5)
-            yield Input(p.contact_time or "", placeholder="best time, e.g. weekdays after 5pm", id="pref-time", max_length=limits.MAX_CONTACT_TIME)
+            yield Input(
+                p.contact_time or "",
+                placeholder="best time, e.g. weekdays after 5pm",
+                id="pref-time",
+                max_length=limits.MAX_CONTACT_TIME,
+            )
             yield Input(p.notes or "", placeholder="notes", id="pref-notes", max_length=limits.MAX_PREFERENCE_NOTES)
-            yield Static("Enter saves · Tab next field · space ticks a box · Esc cancels", id="customer-form-message", classes="-hint")
+            yield Static(
+                "Enter saves · Tab next field · space ticks a box · Esc cancels", id="customer-form-message", classes="-hint"
+            )
 
     def draft(self) -> CustomerDraft:
         value = lambda selector: self.query_one(selector, Input).value  # noqa: E731
@@ -335,12 +358,17 @@ class CustomerFormScreen(ModalScreen["Customer | None"]):
         try:
             if self.customer is None:
                 customer = store.add_customer(
-                    draft, store_id=config.store_id, terminal_id=config.terminal_id, associate=self.counter.associate,
+                    draft,
+                    store_id=config.store_id,
+                    terminal_id=config.terminal_id,
+                    associate=self.counter.associate,
                     consent_wording=config.consent_wording,
                 )
             else:
                 customer = store.edit_customer(
-                    self.customer.id, draft, consent_wording=config.consent_wording,
+                    self.customer.id,
+                    draft,
+                    consent_wording=config.consent_wording,
                     expected_version=self.customer.version,
                 )
         except StoreError as error:

@@ -147,8 +147,7 @@ class HelpScreen(ModalScreen[None]):
 
         taxonomy = self.taxonomy
         outcomes = "\n".join(
-            f"| {digit_for(i)} | {o.label} | {'yes' if o.unmet else 'no'} | {o.help} |"
-            for i, o in enumerate(taxonomy.outcomes)
+            f"| {digit_for(i)} | {o.label} | {'yes' if o.unmet else 'no'} | {o.help} |" for i, o in enumerate(taxonomy.outcomes)
         )
         text = f"""\
 # Keys at the counter

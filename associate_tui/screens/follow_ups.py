@@ -84,7 +84,9 @@ class FollowUpsScreen(Screen):
     def _title(self) -> str:
         when = "All open follow-ups" if self.upcoming else "Due today and overdue"
         whose = "everyone's" if self.everyone else f"for {self.counter.associate} or anyone"
-        return f"{when}, {whose} (a: {'due only' if self.upcoming else 'all open'} · m: {'mine' if self.everyone else 'everyone'})"
+        return (
+            f"{when}, {whose} (a: {'due only' if self.upcoming else 'all open'} · m: {'mine' if self.everyone else 'everyone'})"
+        )
 
     @work(thread=True, exclusive=True, group="follow-ups", exit_on_error=False)
     def load(self) -> None:
@@ -108,7 +110,10 @@ class FollowUpsScreen(Screen):
         for item in event.follow_ups:
             due = "overdue" if item.due_on < today else ("today" if item.due_on == today else item.due_on)
             table.add_row(
-                due, cell(item.customer_name or "(erased)"), cell(item.customer_contact), cell(item.ask_text),
+                due,
+                cell(item.customer_name or "(erased)"),
+                cell(item.customer_contact),
+                cell(item.ask_text),
                 key=item.id,
             )
         if not event.follow_ups:
@@ -174,9 +179,7 @@ class FollowUpsScreen(Screen):
     def complete(self, item: FollowUp, result: str) -> None:
         associate = self.counter.associate
         self.save(
-            lambda store: store.complete_follow_up(
-                item.id, result=result, associate=associate, expected_version=item.version
-            ),
+            lambda store: store.complete_follow_up(item.id, result=result, associate=associate, expected_version=item.version),
             f"Done: {result_label(result)}.",
         )
 

@@ -126,8 +126,10 @@ class InsightsScreen(Screen):
         associate = None if self.counter.associate == "ANY" else self.counter.associate
         try:
             insights = self.counter.get_store().insights(
-                since=format_utc(local_start(period.days)), chart_since=format_utc(local_start(period.chart_days)),
-                unmet=unmet, associate=associate,
+                since=format_utc(local_start(period.days)),
+                chart_since=format_utc(local_start(period.chart_days)),
+                unmet=unmet,
+                associate=associate,
             )
         except StoreError as error:
             self.post_message(StoreFailed(error))
@@ -182,8 +184,13 @@ def top_table(insights: Insights, taxonomy: Taxonomy) -> Table | Text:
     table.add_column("Days", justify="right")
     for rank, group in enumerate(insights.groups, 1):
         outcome = taxonomy.outcome(group.ask.outcome)
-        table.add_row(str(rank), literal(group.ask.text), literal(outcome.label if outcome else group.ask.outcome),
-                      str(group.asks), str(group.days))
+        table.add_row(
+            str(rank),
+            literal(group.ask.text),
+            literal(outcome.label if outcome else group.ask.outcome),
+            str(group.asks),
+            str(group.days),
+        )
     return table
 
 
@@ -228,5 +235,4 @@ def _feedback_line(who: str, feedback: FollowUpFeedback) -> str:
     if not feedback.promised:
         return f"{who}: no follow-ups promised in this period."
     rate = f" ({100 * feedback.won_back / feedback.done:.0f}% of those done)" if feedback.done else ""
-    return (f"{who}: {feedback.promised} promised, {feedback.done} done, {feedback.won_back} won back{rate}, "
-            f"{feedback.open} open.")
+    return f"{who}: {feedback.promised} promised, {feedback.done} done, {feedback.won_back} won back{rate}, {feedback.open} open."

@@ -24,7 +24,6 @@ class StoreFailed(Message):
         self.text, self.title = str(error), error.title
 
 
-
 def show(line: Static, text: str, kind: str) -> Static:
     """Put words on a screen's message line, styled by kind (hint, ok, error)."""
     line.update(literal(text))
@@ -41,8 +40,7 @@ def report_worker_failure(screen: Screen, event: Worker.StateChanged) -> bool:
     if event.state != WorkerState.ERROR:
         return False
     screen.notify(
-        f"Something went wrong ({event.worker.error!r}). What is on screen is kept; "
-        "try again, and tell IT if it happens again.",
+        f"Something went wrong ({event.worker.error!r}). What is on screen is kept; try again, and tell IT if it happens again.",
         title="Error",
         severity="error",
         timeout=15,

@@ -120,8 +120,9 @@ class RecentScreen(Screen):
         more = f" (newest {RESULT_LIMIT} shown)" if count == RESULT_LIMIT else ""
         self.query_one("#result-count", Static).update(
             f"{count} {'ask' if count == 1 else 'asks'} {what if count != 1 or what != 'match' else 'matches'}{more}"
-            " — Enter opens one to edit or void" if count else
-            ("No ask matches. Try fewer or shorter words." if what == "match" else "No asks logged yet.")
+            " — Enter opens one to edit or void"
+            if count
+            else ("No ask matches. Try fewer or shorter words." if what == "match" else "No asks logged yet.")
         )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

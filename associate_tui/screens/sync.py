@@ -72,7 +72,9 @@ class SyncScreen(Screen):
     def show_link(self) -> None:
         config = self.counter.config
         if config.hq_url:
-            link = f"HQ {config.hq_url} · store {config.store_id} · terminal {config.terminal_id} · every {config.sync_interval} s"
+            link = (
+                f"HQ {config.hq_url} · store {config.store_id} · terminal {config.terminal_id} · every {config.sync_interval} s"
+            )
         else:
             link = "Not linked to HQ. IT links this terminal with: associate enroll URL --token TOKEN"
         self.query_one("#sync-link", Static).update(link)

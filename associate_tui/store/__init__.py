@@ -49,10 +49,32 @@ from schemas.demand import Vocabulary
 from schemas.taxonomy import Taxonomy, TaxonomyError
 
 __all__ = [
-    "BUSY_TIMEOUT_MS", "LATEST_SCHEMA", "MIGRATIONS", "SIMILAR_CANDIDATES", "SIMILAR_DAYS",
-    "AskNotFound", "CustomerNotFound", "DemandCount", "DiskFull", "FollowUpFeedback", "FollowUpNotFound",
-    "FollowUpPlan", "Insights", "Migration", "NewerSchema", "Quarantined", "Similar", "StaleEdit", "Store",
-    "StoreBusy", "StoreCorrupt", "StoreError", "StoreReadOnly", "SyncStatus", "fts_query", "open_store",
+    "BUSY_TIMEOUT_MS",
+    "LATEST_SCHEMA",
+    "MIGRATIONS",
+    "SIMILAR_CANDIDATES",
+    "SIMILAR_DAYS",
+    "AskNotFound",
+    "CustomerNotFound",
+    "DemandCount",
+    "DiskFull",
+    "FollowUpFeedback",
+    "FollowUpNotFound",
+    "FollowUpPlan",
+    "Insights",
+    "Migration",
+    "NewerSchema",
+    "Quarantined",
+    "Similar",
+    "StaleEdit",
+    "Store",
+    "StoreBusy",
+    "StoreCorrupt",
+    "StoreError",
+    "StoreReadOnly",
+    "SyncStatus",
+    "fts_query",
+    "open_store",
 ]
 
 
@@ -70,9 +92,7 @@ class Store(AskRoom, CustomerRoom, InsightRoom, OutboxRoom, Migrations):
             raise
 
 
-def open_store(
-    config: config_module.Config, *, path: Path | None = None, taxonomy: Taxonomy | None = None
-) -> Store:
+def open_store(config: config_module.Config, *, path: Path | None = None, taxonomy: Taxonomy | None = None) -> Store:
     """The store the config describes: its data file (or `path`), with its taxonomy's vocabulary.
 
     Give `taxonomy` when it is loaded already (the app, `associate log`); otherwise the

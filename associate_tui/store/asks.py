@@ -22,7 +22,15 @@ ASK_COLUMNS = (
 )
 # The columns a draft fills, in the order of _draft_values: shared by a save and an edit.
 _DRAFT_COLUMNS = (
-    "channel", "text", "category", "attributes", "outcome", "substitute", "substitute_accepted", "quantity", "note",
+    "channel",
+    "text",
+    "category",
+    "attributes",
+    "outcome",
+    "substitute",
+    "substitute_accepted",
+    "quantity",
+    "note",
     "demand_key",
 )
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -70,19 +78,32 @@ class AskRoom(Connection):
         draft = guarded(draft)
         now = utc_now()
         ask_id = uuid7()
-        columns = ("id", "created_at", "updated_at", "store_id", "terminal_id", "associate", "customer_id", "same_as",
-                   *_DRAFT_COLUMNS)
+        columns = (
+            "id",
+            "created_at",
+            "updated_at",
+            "store_id",
+            "terminal_id",
+            "associate",
+            "customer_id",
+            "same_as",
+            *_DRAFT_COLUMNS,
+        )
         values = (ask_id, now, now, store_id, terminal_id, associate, customer_id, same_as, *self._draft_values(draft))
         with self._write("save the ask") as conn:
-            conn.execute(
-                f"INSERT INTO asks ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", values
-            )
+            conn.execute(f"INSERT INTO asks ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", values)
             if customer_id:
                 conn.execute("UPDATE customers SET last_activity_at = ? WHERE id = ?", (now, customer_id))
             if follow_up is not None and customer_id:
                 insert_follow_up(
-                    conn, ask_id, customer_id, follow_up,
-                    store_id=store_id, terminal_id=terminal_id, associate=associate, now=now,
+                    conn,
+                    ask_id,
+                    customer_id,
+                    follow_up,
+                    store_id=store_id,
+                    terminal_id=terminal_id,
+                    associate=associate,
+                    now=now,
                 )
             return read_ask(conn, ask_id)
 
@@ -107,8 +128,7 @@ class AskRoom(Connection):
         with self._write("void the ask") as conn:
             _check_editable(read_ask(conn, ask_id), expected_version)
             conn.execute(
-                "UPDATE asks SET version = version + 1, updated_at = ?, voided = 1, void_reason = ? "
-                "WHERE id = ?",
+                "UPDATE asks SET version = version + 1, updated_at = ?, voided = 1, void_reason = ? WHERE id = ?",
                 (utc_now(), mask(fold_spaces(reason) or "").text, ask_id),
             )
             return read_ask(conn, ask_id)
@@ -149,10 +169,7 @@ class AskRoom(Connection):
         match = fts_query(query)
         params: list[object] = []
         if match:
-            sql = (
-                f"SELECT {_prefixed('a')} FROM asks_fts f JOIN asks a ON a.seq = f.rowid "
-                "WHERE asks_fts MATCH ?"
-            )
+            sql = f"SELECT {_prefixed('a')} FROM asks_fts f JOIN asks a ON a.seq = f.rowid WHERE asks_fts MATCH ?"
             params.append(match)
             order = "f.rowid"
         else:
@@ -216,9 +233,29 @@ def _prefixed(alias: str) -> str:
 
 def ask_from_row(row: tuple) -> Ask:
     """An Ask from the columns of ASK_COLUMNS, in that order."""
-    (ask_id, version, synced, created, updated, store_id, terminal_id, associate, channel, text,
-     category, attributes, outcome, substitute, accepted, quantity, note, voided, void_reason, customer_id,
-     same_as) = row
+    (
+        ask_id,
+        version,
+        synced,
+        created,
+        updated,
+        store_id,
+        terminal_id,
+        associate,
+        channel,
+        text,
+        category,
+        attributes,
+        outcome,
+        substitute,
+        accepted,
+        quantity,
+        note,
+        voided,
+        void_reason,
+        customer_id,
+        same_as,
+    ) = row
     return Ask(
         id=ask_id,
         version=version,

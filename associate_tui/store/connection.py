@@ -126,7 +126,8 @@ class Connection:
             raise StoreReadOnly(
                 f"Could not {action}: cannot create the data folder or file {self.path} "
                 f"({error.strerror}). Check that the folder exists and this user may write to it, "
-                "or set ASSOCIATE_DATA_DIR to a folder that is writable.", title=title,
+                "or set ASSOCIATE_DATA_DIR to a folder that is writable.",
+                title=title,
             ) from error
 
     def _explain(self, error: sqlite3.Error, action: str) -> StoreError:
@@ -134,8 +135,7 @@ class Connection:
         where = f"the database {self.path}"
         if name.startswith("SQLITE_FULL"):
             return DiskFull(
-                f"Could not {action}: the disk is full. Nothing was written. "
-                "Free some disk space (or call IT), then try again."
+                f"Could not {action}: the disk is full. Nothing was written. Free some disk space (or call IT), then try again."
             )
         if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")):
             return StoreReadOnly(

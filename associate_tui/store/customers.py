@@ -33,7 +33,7 @@ _FOLLOW_UP_FROM = "FROM follow_ups f JOIN asks a ON a.id = f.ask_id LEFT JOIN cu
 
 @dataclass(frozen=True)
 class FollowUpPlan:
-    """"Contact me when it comes in", decided on the capture form."""
+    """ "Contact me when it comes in", decided on the capture form."""
 
     due_on: str
     assigned_to: str | None
@@ -55,13 +55,24 @@ class CustomerRoom(Connection):
         consented = draft.consent_follow_up or draft.consent_marketing
         with self._write("save the customer") as conn:
             conn.execute(
-                f"INSERT INTO customers ({CUSTOMER_COLUMNS}) VALUES "
-                "(?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO customers ({CUSTOMER_COLUMNS}) VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    customer_id, now, now, store_id, terminal_id, associate, draft.name, draft.phone, draft.email,
-                    draft.customer_number, int(draft.consent_follow_up), int(draft.consent_marketing),
-                    now if consented else None, consent_wording if consented else None,
-                    _preferences_json(draft.preferences), now,
+                    customer_id,
+                    now,
+                    now,
+                    store_id,
+                    terminal_id,
+                    associate,
+                    draft.name,
+                    draft.phone,
+                    draft.email,
+                    draft.customer_number,
+                    int(draft.consent_follow_up),
+                    int(draft.consent_marketing),
+                    now if consented else None,
+                    consent_wording if consented else None,
+                    _preferences_json(draft.preferences),
+                    now,
                 ),
             )
             return read_customer(conn, customer_id)
@@ -86,8 +97,17 @@ class CustomerRoom(Connection):
                 "customer_number = ?, consent_follow_up = ?, consent_marketing = ?, consent_at = ?, "
                 "consent_wording = ?, preferences = ?, last_activity_at = ? WHERE id = ?",
                 (
-                    now, draft.name, draft.phone, draft.email, draft.customer_number, int(draft.consent_follow_up),
-                    int(draft.consent_marketing), consent_at, wording, _preferences_json(draft.preferences), now,
+                    now,
+                    draft.name,
+                    draft.phone,
+                    draft.email,
+                    draft.customer_number,
+                    int(draft.consent_follow_up),
+                    int(draft.consent_marketing),
+                    consent_at,
+                    wording,
+                    _preferences_json(draft.preferences),
+                    now,
                     customer_id,
                 ),
             )
@@ -203,7 +223,12 @@ class CustomerRoom(Connection):
             return read_follow_up(conn, follow_up_id)
 
     def complete_follow_up(
-        self, follow_up_id: str, *, result: str, associate: str, note: str | None = None,
+        self,
+        follow_up_id: str,
+        *,
+        result: str,
+        associate: str,
+        note: str | None = None,
         expected_version: int | None = None,
     ) -> FollowUp:
         """Mark a follow-up done with what came of it (a new version for HQ)."""
@@ -232,27 +257,45 @@ class CustomerRoom(Connection):
 
 
 def insert_follow_up(
-    conn: sqlite3.Connection, ask_id: str, customer_id: str, plan: FollowUpPlan, *,
-    store_id: str, terminal_id: str, associate: str, now: str,
+    conn: sqlite3.Connection,
+    ask_id: str,
+    customer_id: str,
+    plan: FollowUpPlan,
+    *,
+    store_id: str,
+    terminal_id: str,
+    associate: str,
+    now: str,
 ) -> str:
     """A follow-up for an ask being saved in the same transaction; refused without the customer's consent."""
     consent = conn.execute("SELECT consent_follow_up FROM customers WHERE id = ?", (customer_id,)).fetchone()
     if not consent or not consent[0]:
-        raise StoreError("This customer has not agreed to be contacted about their ask: record their consent first (F5, then edit).")
+        raise StoreError(
+            "This customer has not agreed to be contacted about their ask: record their consent first (F5, then edit)."
+        )
     follow_up_id = uuid7()
     conn.execute(
         "INSERT INTO follow_ups (id, created_at, updated_at, store_id, terminal_id, associate, ask_id, "
         "customer_id, assigned_to, due_on, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (follow_up_id, now, now, store_id, terminal_id, associate, ask_id, customer_id, plan.assigned_to,
-         plan.due_on, _masked_note(plan.note)),
+        (
+            follow_up_id,
+            now,
+            now,
+            store_id,
+            terminal_id,
+            associate,
+            ask_id,
+            customer_id,
+            plan.assigned_to,
+            plan.due_on,
+            _masked_note(plan.note),
+        ),
     )
     return follow_up_id
 
 
 def read_customer(conn: sqlite3.Connection, customer_id: str) -> Customer:
-    row = conn.execute(
-        f"SELECT {CUSTOMER_COLUMNS}, synced_version FROM customers WHERE id = ?", (customer_id,)
-    ).fetchone()
+    row = conn.execute(f"SELECT {CUSTOMER_COLUMNS}, synced_version FROM customers WHERE id = ?", (customer_id,)).fetchone()
     if row is None:
         raise CustomerNotFound("That customer is no longer on this terminal (erased or never saved here).")
     return _customer(row)
@@ -310,12 +353,43 @@ def _preferences_json(preferences: Preferences) -> str:
 
 
 def _customer(row: tuple) -> Customer:
-    (customer_id, version, created, updated, store_id, terminal_id, associate, name, phone, email, number,
-     follow_up, marketing, consent_at, wording, preferences, activity, synced) = row
+    (
+        customer_id,
+        version,
+        created,
+        updated,
+        store_id,
+        terminal_id,
+        associate,
+        name,
+        phone,
+        email,
+        number,
+        follow_up,
+        marketing,
+        consent_at,
+        wording,
+        preferences,
+        activity,
+        synced,
+    ) = row
     return Customer(
-        id=customer_id, version=version, synced_version=synced, created_at=created, updated_at=updated,
-        store_id=store_id, terminal_id=terminal_id, associate=associate, name=name, phone=phone, email=email,
-        customer_number=number, consent_follow_up=bool(follow_up), consent_marketing=bool(marketing),
-        consent_at=consent_at, consent_wording=wording, preferences=Preferences.from_wire(json.loads(preferences)),
+        id=customer_id,
+        version=version,
+        synced_version=synced,
+        created_at=created,
+        updated_at=updated,
+        store_id=store_id,
+        terminal_id=terminal_id,
+        associate=associate,
+        name=name,
+        phone=phone,
+        email=email,
+        customer_number=number,
+        consent_follow_up=bool(follow_up),
+        consent_marketing=bool(marketing),
+        consent_at=consent_at,
+        consent_wording=wording,
+        preferences=Preferences.from_wire(json.loads(preferences)),
         last_activity_at=activity,
     )

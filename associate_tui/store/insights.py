@@ -108,7 +108,12 @@ class InsightRoom(Connection):
             return [_similar(conn, key, seq, since=since, week=week, days=days) for key, seq in ranked]
 
     def insights(
-        self, *, since: str, unmet: tuple[str, ...], associate: str | None = None, chart_since: str | None = None,
+        self,
+        *,
+        since: str,
+        unmet: tuple[str, ...],
+        associate: str | None = None,
+        chart_since: str | None = None,
         top: int = 10,
     ) -> Insights:
         """What went unmet here since `since` (UTC), grouped as the suggestions group it.
@@ -138,7 +143,10 @@ class InsightRoom(Connection):
                 (chart_since or since, *unmet),
             ).fetchall()
             return Insights(
-                since=since, asks=total, unmet=unmet_total, groups=_top_groups(conn, base, params, top),
+                since=since,
+                asks=total,
+                unmet=unmet_total,
+                groups=_top_groups(conn, base, params, top),
                 categories=[(code or None, count) for code, count in categories],
                 attributes=[(key, value, count) for key, value, count in values],
                 substitutes=_substitutes(conn, since, top),
@@ -178,8 +186,12 @@ def _similar(conn: sqlite3.Connection, key: str, seq: int, *, since: str, week: 
     ).fetchall()
     latest = ask_at(conn, seq)
     return Similar(
-        ask=latest, key=key, outcome=outcomes[0][0] if outcomes else latest.outcome,
-        this_week=sum(row[2] for row in outcomes), in_window=sum(row[1] for row in outcomes), days=days,
+        ask=latest,
+        key=key,
+        outcome=outcomes[0][0] if outcomes else latest.outcome,
+        this_week=sum(row[2] for row in outcomes),
+        in_window=sum(row[1] for row in outcomes),
+        days=days,
     )
 
 
@@ -208,9 +220,11 @@ def _substitutes(conn: sqlite3.Connection, since: str, top: int) -> list[tuple[s
 
 def _feedback(conn: sqlite3.Connection, since: str, who: str | None) -> FollowUpFeedback:
     """Follow-ups promised since `since`, by everyone (who=None) or by one associate."""
-    return FollowUpFeedback(*conn.execute(
-        "SELECT count(*), coalesce(sum(status = 'done'), 0), "
-        f"coalesce(sum(result IN {_WON_BACK}), 0), "
-        "coalesce(sum(status = 'open'), 0) FROM follow_ups WHERE created_at >= ? AND (? IS NULL OR associate = ?)",
-        (since, who, who),
-    ).fetchone())
+    return FollowUpFeedback(
+        *conn.execute(
+            "SELECT count(*), coalesce(sum(status = 'done'), 0), "
+            f"coalesce(sum(result IN {_WON_BACK}), 0), "
+            "coalesce(sum(status = 'open'), 0) FROM follow_ups WHERE created_at >= ? AND (? IS NULL OR associate = ?)",
+            (since, who, who),
+        ).fetchone()
+    )

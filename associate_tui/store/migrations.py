@@ -265,9 +265,7 @@ class Migrations(Connection):
 
 
 def _schema_version(conn: sqlite3.Connection) -> int:
-    exists = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
-    ).fetchone()
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").fetchone()
     if not exists:
         return 0
     return conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
@@ -275,8 +273,7 @@ def _schema_version(conn: sqlite3.Connection) -> int:
 
 def _apply(conn: sqlite3.Connection, migration: Migration) -> None:
     conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
     )
     for statement in migration.statements:
         conn.execute(statement)

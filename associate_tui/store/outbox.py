@@ -85,9 +85,7 @@ _ANSWER_ORDER = ("asks", *(table for table, _ in OUTBOX_TABLES if table != "asks
 _PENDING = "version > synced_version AND version > quarantined_version"
 _QUARANTINED = "quarantined_version = version AND version > synced_version"
 _OUTBOX_COUNT = "SELECT " + " + ".join(f"(SELECT count(*) FROM {table} WHERE {_PENDING})" for table, _ in OUTBOX_TABLES)
-_QUARANTINE_COUNT = "SELECT " + " + ".join(
-    f"(SELECT count(*) FROM {table} WHERE {_QUARANTINED})" for table, _ in OUTBOX_TABLES
-)
+_QUARANTINE_COUNT = "SELECT " + " + ".join(f"(SELECT count(*) FROM {table} WHERE {_QUARANTINED})" for table, _ in OUTBOX_TABLES)
 # pending_records pages with one integer cursor across the tables: table index * 2^48 + seq.
 _CURSOR_SPAN = 2**48
 _ACK = "UPDATE {} SET synced_version = ? WHERE id = ? AND version = ? AND synced_version < version"

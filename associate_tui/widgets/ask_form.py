@@ -148,10 +148,10 @@ class AskForm(Widget):
         )
 
     def is_blank(self) -> bool:
-        return not any(
-            self.query_one(selector, Input).value.strip()
-            for selector in ("#ask-text", "#substitute", "#note")
-        ) and self.query_one("#outcome", Choice).value is None
+        return (
+            not any(self.query_one(selector, Input).value.strip() for selector in ("#ask-text", "#substitute", "#note"))
+            and self.query_one("#outcome", Choice).value is None
+        )
 
     def fill(self, draft: AskDraft) -> None:
         """Show an existing ask for editing: nothing is re-guessed from its words."""

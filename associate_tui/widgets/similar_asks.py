@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 
 def describe(similar: Similar, taxonomy: Taxonomy) -> str:
-    """"navy rain jacket M · Out of stock · 7 this week"."""
+    """ "navy rain jacket M · Out of stock · 7 this week"."""
     outcome = taxonomy.outcome(similar.outcome)
     counted = f"{similar.this_week} this week" if similar.this_week else f"{similar.in_window} in {similar.days} days"
     return f"{similar.ask.text} · {outcome.label if outcome else similar.outcome} · {counted}"

@@ -87,9 +87,11 @@ def from_environment() -> Starlette:
     each worker is a process of its own.
     """
     DeadlineProtocol.header_timeout = float(os.environ.get("ASSOCIATE_HQ_HEADER_TIMEOUT", HEADER_TIMEOUT))
-    return create_app(HQStorage.open(os.environ.get("ASSOCIATE_HQ_DB")),
-                      body_timeout=float(os.environ.get("ASSOCIATE_HQ_BODY_TIMEOUT", BODY_TIMEOUT)),
-                      max_in_flight=int(os.environ.get("ASSOCIATE_HQ_MAX_IN_FLIGHT", MAX_IN_FLIGHT)))
+    return create_app(
+        HQStorage.open(os.environ.get("ASSOCIATE_HQ_DB")),
+        body_timeout=float(os.environ.get("ASSOCIATE_HQ_BODY_TIMEOUT", BODY_TIMEOUT)),
+        max_in_flight=int(os.environ.get("ASSOCIATE_HQ_MAX_IN_FLIGHT", MAX_IN_FLIGHT)),
+    )
 
 
 @dataclass(frozen=True)
@@ -101,8 +103,14 @@ class Service:
     max_inflated: int
 
 
-def create_app(storage: HQStorage, *, max_body: int = MAX_BODY, max_inflated: int = MAX_INFLATED,
-               body_timeout: float = BODY_TIMEOUT, max_in_flight: int = MAX_IN_FLIGHT) -> Starlette:
+def create_app(
+    storage: HQStorage,
+    *,
+    max_body: int = MAX_BODY,
+    max_inflated: int = MAX_INFLATED,
+    body_timeout: float = BODY_TIMEOUT,
+    max_in_flight: int = MAX_IN_FLIGHT,
+) -> Starlette:
     app = Starlette(
         routes=[
             Route("/v1/health", health),
@@ -137,12 +145,20 @@ async def authenticated(request: Request) -> tuple[str, str]:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Refused(401, "unauthorized", "Missing token: send 'Authorization: Bearer TOKEN' with this terminal's token.",
-                      {"WWW-Authenticate": "Bearer"})
+        raise Refused(
+            401,
+            "unauthorized",
+            "Missing token: send 'Authorization: Bearer TOKEN' with this terminal's token.",
+            {"WWW-Authenticate": "Bearer"},
+        )
     who = await run_in_threadpool(_service(request).storage.authenticate, token.strip())
     if who is None:
-        raise Refused(401, "unauthorized", "Token not recognised or revoked; enroll this terminal again with a new "
-                      "token from HQ (associate-hq terminal add).", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        raise Refused(
+            401,
+            "unauthorized",
+            "Token not recognised or revoked; enroll this terminal again with a new token from HQ (associate-hq terminal add).",
+            {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
     return who
 
 
@@ -184,9 +200,12 @@ async def dashboard(request: Request) -> Response:
     storage = _service(request).storage
     viewer = await run_in_threadpool(viewer_of, storage, request.headers.get("authorization", ""))
     if viewer is None:
-        return Response("Sign in with your name and the dashboard token from associate-hq viewer add.\n",
-                        status_code=401, media_type="text/plain",
-                        headers={"WWW-Authenticate": 'Basic realm="Associate HQ dashboard", charset="UTF-8"'})
+        return Response(
+            "Sign in with your name and the dashboard token from associate-hq viewer add.\n",
+            status_code=401,
+            media_type="text/plain",
+            headers={"WWW-Authenticate": 'Basic realm="Associate HQ dashboard", charset="UTF-8"'},
+        )
     since = request.query_params.get("since", "7d")[:20]
     store = request.query_params.get("store", "").strip()[:32] or None
     category = request.query_params.get("category", "").strip()[:100] or None
@@ -195,8 +214,9 @@ async def dashboard(request: Request) -> Response:
         period = window(since, until)
     except ReportError as error:
         return Response(f"{error}\n", status_code=400, media_type="text/plain", headers=SECURITY_HEADERS)
-    body = await run_in_threadpool(page, storage, period, store=store, category=category, since_text=since,
-                                   until_text=until or "", viewer=viewer)
+    body = await run_in_threadpool(
+        page, storage, period, store=store, category=category, since_text=since, until_text=until or "", viewer=viewer
+    )
     return Response(body, media_type="text/html; charset=utf-8", headers=SECURITY_HEADERS)
 
 
@@ -217,8 +237,9 @@ async def http_error(request: Request, exc: Exception) -> Response:
     words = {404: "No such route; see /openapi.json.", 405: "This route does not take that method; see /openapi.json."}
     if exc.status_code == 405 and exc.headers and "Allow" in exc.headers:
         words[405] = f"This route takes only {exc.headers['Allow']}; see /openapi.json."
-    return error_response(exc.status_code, "http_" + str(exc.status_code), words.get(exc.status_code, str(exc.detail)),
-                          exc.headers)
+    return error_response(
+        exc.status_code, "http_" + str(exc.status_code), words.get(exc.status_code, str(exc.detail)), exc.headers
+    )
 
 
 async def storage_error(request: Request, exc: Exception) -> Response:
@@ -254,8 +275,12 @@ class Guard:
             await self.app(scope, receive, send)
             return
         if self.in_flight >= self.max_in_flight:
-            await error_response(503, "busy", f"HQ is taking {self.max_in_flight} requests at once already; "
-                                 "send this one again shortly.", {"Retry-After": "2"})(scope, receive, send)
+            await error_response(
+                503,
+                "busy",
+                f"HQ is taking {self.max_in_flight} requests at once already; send this one again shortly.",
+                {"Retry-After": "2"},
+            )(scope, receive, send)
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.body_timeout
@@ -269,8 +294,12 @@ class Guard:
                 async with asyncio.timeout_at(deadline):
                     message = await receive()
             except TimeoutError:
-                raise Refused(408, "too_slow", f"The request body did not arrive within {self.body_timeout:g} s; "
-                              "send it again.", {"Connection": "close"}) from None
+                raise Refused(
+                    408,
+                    "too_slow",
+                    f"The request body did not arrive within {self.body_timeout:g} s; send it again.",
+                    {"Connection": "close"},
+                ) from None
             body_done = message["type"] != "http.request" or not message.get("more_body", False)
             return message
 
@@ -330,10 +359,16 @@ class DeadlineProtocol(H11Protocol):
         if self.transport.is_closing():
             return
         if self.conn.their_state is h11.IDLE and self.conn.trailing_data[0]:  # part of a request came
-            body = msgspec.json.encode(ErrorBody(error="too_slow", message=f"The request headers did not arrive within "
-                                                 f"{self.header_timeout:g} s; send the request again."))
-            self.transport.write(b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
-                                 b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            body = msgspec.json.encode(
+                ErrorBody(
+                    error="too_slow",
+                    message=f"The request headers did not arrive within {self.header_timeout:g} s; send the request again.",
+                )
+            )
+            self.transport.write(
+                b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
+                b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+            )
         self.transport.close()
 
 
@@ -372,8 +407,12 @@ async def read_body(request: Request, max_body: int) -> tuple[bytes, str]:
 
 
 def _too_large(max_body: int, max_inflated: int = MAX_INFLATED) -> Refused:
-    return Refused(413, "too_large", f"The body is over {max_body // 1024} KiB as sent or {max_inflated // 1024 // 1024} MiB "
-                   f"unpacked; send fewer records per batch (at most {MAX_RECORDS_PER_BATCH}).")
+    return Refused(
+        413,
+        "too_large",
+        f"The body is over {max_body // 1024} KiB as sent or {max_inflated // 1024 // 1024} MiB "
+        f"unpacked; send fewer records per batch (at most {MAX_RECORDS_PER_BATCH}).",
+    )
 
 
 def inflate(body: bytes, encoding: str, max_inflated: int) -> bytes:
@@ -392,8 +431,12 @@ def inflate(body: bytes, encoding: str, max_inflated: int) -> bytes:
     if not inflater.eof:
         raise Refused(400, "bad_gzip", "The gzip body is cut short; send the whole batch again.")
     if inflater.unused_data:  # a second gzip member (another batch?) or junk: one request carries one batch
-        raise Refused(400, "bad_gzip", f"{len(inflater.unused_data)} bytes follow the end of the gzip stream; "
-                      "send one batch per request, compressed as one gzip stream.")
+        raise Refused(
+            400,
+            "bad_gzip",
+            f"{len(inflater.unused_data)} bytes follow the end of the gzip stream; "
+            "send one batch per request, compressed as one gzip stream.",
+        )
     return inflated
 
 
@@ -414,19 +457,32 @@ def _ingest(storage: HQStorage, store_id: str, terminal_id: str, body: bytes, en
     received_at = format_utc(datetime.now(timezone.utc))
     envelope, records = _decoded(body)
     if envelope.store_id != store_id:
-        raise Refused(403, "wrong_store", f"This token is for store {store_id}; it cannot send asks for store "
-                      f"{envelope.store_id}. Enroll this terminal with a token for that store.")
+        raise Refused(
+            403,
+            "wrong_store",
+            f"This token is for store {store_id}; it cannot send asks for store "
+            f"{envelope.store_id}. Enroll this terminal with a token for that store.",
+        )
     if envelope.terminal_id != terminal_id:
-        raise Refused(403, "wrong_terminal", f"This token is for terminal {terminal_id} of store {store_id}, not "
-                      f"terminal {envelope.terminal_id}. Each terminal needs its own token.")
+        raise Refused(
+            403,
+            "wrong_terminal",
+            f"This token is for terminal {terminal_id} of store {store_id}, not "
+            f"terminal {envelope.terminal_id}. Each terminal needs its own token.",
+        )
     now = parse_utc(received_at)
     skew = _clock_skew_ms(envelope.sent_at, now)
     records = [_real_times(item, now) for item in records]
     if _MAY_HOLD_CONTROL.search(body):  # most batches: one search of the body, no walk of every record
         records = [_plain_text(item) for item in records]
     results = storage.apply_batch(
-        store_id=store_id, terminal_id=terminal_id, batch_id=envelope.batch_id, sent_at=envelope.sent_at,
-        received_at=received_at, clock_skew_ms=skew, records=records,
+        store_id=store_id,
+        terminal_id=terminal_id,
+        batch_id=envelope.batch_id,
+        sent_at=envelope.sent_at,
+        received_at=received_at,
+        clock_skew_ms=skew,
+        records=records,
     )
     answer = BatchResult(batch_id=envelope.batch_id, received_at=received_at, clock_skew_ms=skew, results=results)
     return msgspec.json.encode(answer)
@@ -459,12 +515,19 @@ def _clock_skew_ms(sent_at: str, now: datetime) -> int:
     try:
         sent = parse_utc(sent_at)
     except ValueError as error:
-        raise Refused(422, "invalid_batch", f"sent_at '{sent_at}' is not a real time ({error}) - at `$.sent_at`; "
-                      "send the terminal's UTC time, e.g. 2026-11-22T14:03:07.123Z") from None
+        raise Refused(
+            422,
+            "invalid_batch",
+            f"sent_at '{sent_at}' is not a real time ({error}) - at `$.sent_at`; "
+            "send the terminal's UTC time, e.g. 2026-11-22T14:03:07.123Z",
+        ) from None
     wrong = _implausible("sent_at", sent_at, now)
     if wrong:
-        raise Refused(422, "implausible_time", f"{wrong}. Nothing was stored: set the terminal's clock right "
-                      "(date, time and time zone) and sync again.")
+        raise Refused(
+            422,
+            "implausible_time",
+            f"{wrong}. Nothing was stored: set the terminal's clock right (date, time and time zone) and sync again.",
+        )
     return int((now - sent).total_seconds() * 1000)
 
 
@@ -472,8 +535,12 @@ _batch_decoder = msgspec.json.Decoder(Batch)
 
 
 def _too_deep() -> Refused:
-    return Refused(400, "too_deep", "The JSON is nested far deeper than any batch (a record is at most 4 levels down); "
-                   "send records as schemas/batch.schema.json describes them.")
+    return Refused(
+        400,
+        "too_deep",
+        "The JSON is nested far deeper than any batch (a record is at most 4 levels down); "
+        "send records as schemas/batch.schema.json describes them.",
+    )
 
 
 def _implausible(name: str, text: str, now: datetime) -> str | None:
@@ -482,8 +549,7 @@ def _implausible(name: str, text: str, now: datetime) -> str | None:
     if moment < EARLIEST:
         return f"{name} {text} is before {EARLIEST:%Y-%m-%d}, earlier than any terminal - at `$.{name}`"
     if moment > now + AHEAD:
-        return (f"{name} {text} is more than a day ahead of HQ's clock ({format_utc(now)}) "
-                f"- at `$.{name}`")
+        return f"{name} {text} is more than a day ahead of HQ's clock ({format_utc(now)}) - at `$.{name}`"
     return None
 
 
@@ -528,9 +594,14 @@ def _plain_text(item: Received) -> Received:
     """A record whose text holds a control character is refused alone, saying where."""
     if item.record is None or (problem := unsafe_text(item.record)) is None:
         return item
-    return Received(record=None, id=item.id, version=item.version, code="control_character",
-                    problem=f"{problem}; HQ stores text as typed, without control characters. "
-                            "Edit the text on the terminal to send it again.")
+    return Received(
+        record=None,
+        id=item.id,
+        version=item.version,
+        code="control_character",
+        problem=f"{problem}; HQ stores text as typed, without control characters. "
+        "Edit the text on the terminal to send it again.",
+    )
 
 
 def _best_effort_key(raw: msgspec.Raw) -> tuple[str, int]:
@@ -552,8 +623,6 @@ def openapi_document() -> dict:
     for schema in schemas.values():
         components.update(schema.get("$defs", {}))
     refs = {name: {"$ref": f"#/components/schemas/{_top(schema)}"} for name, schema in schemas.items()}
-    error = {"description": "see the message", "content": {"application/json": {"schema": refs["error"]}}}
-    bearer: list[dict[str, list[str]]] = [{"token": []}]
     return {
         "openapi": "3.1.0",
         "info": {"title": "Associate Terminal HQ", "version": "1"},
@@ -561,27 +630,53 @@ def openapi_document() -> dict:
             "schemas": components,
             "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
         },
-        "paths": {
-            "/v1/health": {"get": {"summary": "Is HQ up and its database reachable", "responses": {"200": {"description": "ok"}, "503": error}}},
-            "/v1/whoami": {"get": {
-                "summary": "The store and terminal this token belongs to", "security": bearer,
-                "responses": {"200": {"description": "who", "content": {"application/json": {"schema": refs["whoami"]}}}, "401": error},
-            }},
-            "/v1/taxonomy": {"get": {
-                "summary": "The published taxonomy pack; send If-None-Match with the last ETag", "security": bearer,
-                "parameters": [{"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"}}],
+        "paths": _openapi_paths(refs),
+    }
+
+
+def _openapi_paths(refs: dict[str, dict]) -> dict:
+    """The routes a terminal calls, with what each answers (the dashboard is for people, not described)."""
+    error = {"description": "see the message", "content": {"application/json": {"schema": refs["error"]}}}
+    bearer: list[dict[str, list[str]]] = [{"token": []}]
+    encoding = {"name": "Content-Encoding", "in": "header", "required": False,
+                "schema": {"type": "string", "enum": ["gzip", "identity"]}}  # fmt: skip
+    etag = {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"}}
+    return {
+        "/v1/health": {
+            "get": {
+                "summary": "Is HQ up and its database reachable",
+                "responses": {"200": {"description": "ok"}, "503": error},
+            }
+        },
+        "/v1/whoami": {
+            "get": {
+                "summary": "The store and terminal this token belongs to",
+                "security": bearer,
+                "responses": {
+                    "200": {"description": "who", "content": {"application/json": {"schema": refs["whoami"]}}},
+                    "401": error,
+                },
+            }
+        },
+        "/v1/taxonomy": {
+            "get": {
+                "summary": "The published taxonomy pack; send If-None-Match with the last ETag",
+                "security": bearer,
+                "parameters": [etag],
                 "responses": {"200": {"description": "the pack (JSON)"}, "304": {"description": "unchanged"}, "401": error},
-            }},
-            "/v1/batches": {"post": {
-                "summary": "Send a batch of records (gzip JSON); one result per record", "security": bearer,
-                "parameters": [{"name": "Content-Encoding", "in": "header", "required": False,
-                                "schema": {"type": "string", "enum": ["gzip", "identity"]}}],
+            }
+        },
+        "/v1/batches": {
+            "post": {
+                "summary": "Send a batch of records (gzip JSON); one result per record",
+                "security": bearer,
+                "parameters": [encoding],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": refs["batch"]}}},
                 "responses": {
                     "200": {"description": "results", "content": {"application/json": {"schema": refs["batch_result"]}}},
                     **{code: error for code in ("400", "401", "403", "413", "415", "422", "503")},
                 },
-            }},
+            }
         },
     }
 
@@ -592,8 +687,12 @@ def _top(schema: dict) -> str:
 
 def _components_refs(node: Any) -> Any:
     if isinstance(node, dict):
-        return {key: value.replace("#/$defs/", "#/components/schemas/", 1) if key == "$ref" and isinstance(value, str)
-                else _components_refs(value) for key, value in node.items()}
+        return {
+            key: value.replace("#/$defs/", "#/components/schemas/", 1)
+            if key == "$ref" and isinstance(value, str)
+            else _components_refs(value)
+            for key, value in node.items()
+        }
     if isinstance(node, list):
         return [_components_refs(item) for item in node]
     return node

@@ -148,11 +148,13 @@ class Viewers:
     def list_viewers(self) -> list[tuple[str, str, str | None]]:
         with self.db.read() as conn:
             rows: list[tuple[str, str, str | None]] = conn.execute(
-                "SELECT name, created_at, revoked_at FROM viewers ORDER BY name, created_at").fetchall()
+                "SELECT name, created_at, revoked_at FROM viewers ORDER BY name, created_at"
+            ).fetchall()
         return rows
 
     def revoke_viewer(self, name: str) -> bool:
         with self.db.write() as conn:
-            revoked: int = conn.execute("UPDATE viewers SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
-                                        (utc_now(), name)).rowcount
+            revoked: int = conn.execute(
+                "UPDATE viewers SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", (utc_now(), name)
+            ).rowcount
         return revoked > 0

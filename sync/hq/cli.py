@@ -47,40 +47,82 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve_command(commands: Commands) -> None:
-    serve = commands.add_parser("serve", help="run the HQ service", description="Run the HQ service (HTTP; put TLS in front of it).")
+    serve = commands.add_parser(
+        "serve", help="run the HQ service", description="Run the HQ service (HTTP; put TLS in front of it)."
+    )
     _db(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port (default 8080)")
-    serve.add_argument("--workers", type=int, default=1, metavar="N",
-                       help="worker processes (default 1); more than one wants PostgreSQL, see README")
-    serve.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"),
-                       help="how much the service logs (default info; debug also logs every request)")
-    serve.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS",
-                       help="a request's headers must arrive within this of the connection or the last answer, "
-                            "else 408 and the connection is closed (default 10)")
-    serve.add_argument("--body-timeout", type=float, default=30.0, metavar="SECONDS",
-                       help="a request's body must arrive within this of its headers, else 408 (default 30)")
-    serve.add_argument("--max-in-flight", type=int, default=32, metavar="N",
-                       help="requests each worker takes at once; beyond, 503 with Retry-After (default 32)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes (default 1); more than one wants PostgreSQL, see README",
+    )
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=("critical", "error", "warning", "info", "debug"),
+        help="how much the service logs (default info; debug also logs every request)",
+    )
+    serve.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="a request's headers must arrive within this of the connection or the last answer, "
+        "else 408 and the connection is closed (default 10)",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="a request's body must arrive within this of its headers, else 408 (default 30)",
+    )
+    serve.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=32,
+        metavar="N",
+        help="requests each worker takes at once; beyond, 503 with Retry-After (default 32)",
+    )
 
 
 def _db_command(commands: Commands) -> None:
-    db = commands.add_parser("db", help="the database's schema: upgrade, status",
-                             description="Create or migrate HQ's database schema (PostgreSQL: run this before serve).")
+    db = commands.add_parser(
+        "db",
+        help="the database's schema: upgrade, status",
+        description="Create or migrate HQ's database schema (PostgreSQL: run this before serve).",
+    )
     db_actions = db.add_subparsers(dest="action", metavar="ACTION", required=True)
-    _db(db_actions.add_parser("upgrade", help="create the tables, or migrate them to this release's schema",
-                              description="Create HQ's tables, or migrate them to this release's schema. Safe to run "
-                                          "again, and while HQ serves: workers wait for it."))
-    _db(db_actions.add_parser("status", help="the schema the database is at and the one this release needs",
-                              description="Print the schema version the database is at, the one this release "
-                                          "needs, and whether `db upgrade` has work to do. Changes nothing."))
+    _db(
+        db_actions.add_parser(
+            "upgrade",
+            help="create the tables, or migrate them to this release's schema",
+            description="Create HQ's tables, or migrate them to this release's schema. Safe to run "
+            "again, and while HQ serves: workers wait for it.",
+        )
+    )
+    _db(
+        db_actions.add_parser(
+            "status",
+            help="the schema the database is at and the one this release needs",
+            description="Print the schema version the database is at, the one this release "
+            "needs, and whether `db upgrade` has work to do. Changes nothing.",
+        )
+    )
 
 
 def _terminal_command(commands: Commands) -> None:
     terminal = commands.add_parser("terminal", help="terminal tokens: add, list, revoke", description="Manage terminal tokens.")
     actions = terminal.add_subparsers(dest="action", metavar="ACTION", required=True)
-    add = actions.add_parser("add", help="create a token for a terminal (printed once)",
-                             description="Create a token for a terminal and print it once; HQ keeps only its hash.")
+    add = actions.add_parser(
+        "add",
+        help="create a token for a terminal (printed once)",
+        description="Create a token for a terminal and print it once; HQ keeps only its hash.",
+    )
     _db(add)
     add.add_argument("--store", required=True, metavar="S", help="store id, e.g. BR-042")
     add.add_argument("--terminal", required=True, metavar="T", help="terminal id, e.g. TELLER-3")
@@ -94,46 +136,67 @@ def _terminal_command(commands: Commands) -> None:
 
 
 def _taxonomy_command(commands: Commands) -> None:
-    taxonomy = commands.add_parser("taxonomy", help="publish or show the taxonomy terminals pull",
-                                   description="Publish or show the taxonomy pack that enrolled terminals pull.")
+    taxonomy = commands.add_parser(
+        "taxonomy",
+        help="publish or show the taxonomy terminals pull",
+        description="Publish or show the taxonomy pack that enrolled terminals pull.",
+    )
     tax_actions = taxonomy.add_subparsers(dest="action", metavar="ACTION", required=True)
     publish = tax_actions.add_parser("set", help="check and publish a pack file", description="Check a pack file and publish it.")
     _db(publish)
     publish.add_argument("file", metavar="FILE", help="a taxonomy pack (JSON), e.g. schemas/packs/bank.json")
-    show = tax_actions.add_parser("show", help="show the published pack", description="Show the published pack's name, version and ETag.")
+    show = tax_actions.add_parser(
+        "show", help="show the published pack", description="Show the published pack's name, version and ETag."
+    )
     _db(show)
 
 
 def _export_command(commands: Commands) -> None:
-    export = commands.add_parser("export", help="write every ask HQ holds to stdout",
-                                 description="Write every ask HQ holds (latest version) to stdout.")
+    export = commands.add_parser(
+        "export", help="write every ask HQ holds to stdout", description="Write every ask HQ holds (latest version) to stdout."
+    )
     _db(export)
-    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl",
-                        help="jsonl: one JSON object per ask (default); csv: one row per ask, with a header")
+    export.add_argument(
+        "--format",
+        choices=("jsonl", "csv"),
+        default="jsonl",
+        help="jsonl: one JSON object per ask (default); csv: one row per ask, with a header",
+    )
     export.add_argument("--since", metavar="DATE", help="only asks created on or after DATE (YYYY-MM-DD or ISO-8601, UTC)")
 
 
 def _report_command(commands: Commands) -> None:
-    demand_words = ("Top unmet demand across stores: asks per demand group, stores, week-on-week trend, "
-                    "substitutes taken, value lost where a price was given; then data quality per store.")
-    report = commands.add_parser("report", help="top unmet demand across stores (or: report follow-ups)",
-                                 description=demand_words + " `report follow-ups --help` for the follow-ups report.")
+    demand_words = (
+        "Top unmet demand across stores: asks per demand group, stores, week-on-week trend, "
+        "substitutes taken, value lost where a price was given; then data quality per store."
+    )
+    report = commands.add_parser(
+        "report",
+        help="top unmet demand across stores (or: report follow-ups)",
+        description=demand_words + " `report follow-ups --help` for the follow-ups report.",
+    )
     _db(report)
     _demand_options(report)
     reports = report.add_subparsers(dest="name", metavar="REPORT")
-    _demand_options(reports.add_parser("demand", help="top unmet demand (the default)", description=demand_words),
-                    default=argparse.SUPPRESS)
+    _demand_options(
+        reports.add_parser("demand", help="top unmet demand (the default)", description=demand_words), default=argparse.SUPPRESS
+    )
     follow_ups = reports.add_parser(
-        "follow-ups", help="per store: follow-ups done, won back (bought or reserved), open, overdue",
+        "follow-ups",
+        help="per store: follow-ups done, won back (bought or reserved), open, overdue",
         description="Per store: follow-ups promised, done, won back (bought or reserved) and the rate, not "
-                    "interested, not reached, still unavailable, open, overdue and cancelled; then all stores.")
+        "interested, not reached, still unavailable, open, overdue and cancelled; then all stores.",
+    )
     _db(follow_ups)
 
 
 def _digest_command(commands: Commands) -> None:
-    digest = commands.add_parser("digest", help="write the weekly digest (Markdown and HTML)",
-                                 description="Write the weekly digest for designers and merchandisers: top unmet asks "
-                                             "with verbatims, rising asks, substitutes, stores that stand out.")
+    digest = commands.add_parser(
+        "digest",
+        help="write the weekly digest (Markdown and HTML)",
+        description="Write the weekly digest for designers and merchandisers: top unmet asks "
+        "with verbatims, rising asks, substitutes, stores that stand out.",
+    )
     _db(digest)
     digest.add_argument("--week", action="store_true", required=True, help="the 7 days up to --until (default: now)")
     digest.add_argument("--until", metavar="DATE", help="last day of the week, YYYY-MM-DD (default: today, UTC)")
@@ -141,44 +204,67 @@ def _digest_command(commands: Commands) -> None:
 
 
 def _viewer_command(commands: Commands) -> None:
-    viewer = commands.add_parser("viewer", help="dashboard tokens for people at HQ: add, list, revoke",
-                                 description="Tokens for reading /dashboard in a browser (user: the viewer's name).")
+    viewer = commands.add_parser(
+        "viewer",
+        help="dashboard tokens for people at HQ: add, list, revoke",
+        description="Tokens for reading /dashboard in a browser (user: the viewer's name).",
+    )
     viewer_actions = viewer.add_subparsers(dest="action", metavar="ACTION", required=True)
     viewer_add = viewer_actions.add_parser(
-        "add", help="create a dashboard token (printed once)",
+        "add",
+        help="create a dashboard token (printed once)",
         description="Create a token for reading /dashboard and print it once; HQ keeps only its hash. In the "
-                    "browser, sign in with NAME as the user and the token as the password.")
+        "browser, sign in with NAME as the user and the token as the password.",
+    )
     _db(viewer_add)
     viewer_add.add_argument("name", metavar="NAME", help="who it is for, e.g. merch-team (1 to 32 letters, digits, . _ -)")
-    _db(viewer_actions.add_parser("list", help="list dashboard viewers",
-                                  description="List dashboard viewers: name, when created, active or revoked."))
-    viewer_revoke = viewer_actions.add_parser("revoke", help="revoke a viewer's tokens",
-                                              description="Revoke a viewer's dashboard tokens at once.")
+    _db(
+        viewer_actions.add_parser(
+            "list", help="list dashboard viewers", description="List dashboard viewers: name, when created, active or revoked."
+        )
+    )
+    viewer_revoke = viewer_actions.add_parser(
+        "revoke", help="revoke a viewer's tokens", description="Revoke a viewer's dashboard tokens at once."
+    )
     _db(viewer_revoke)
     viewer_revoke.add_argument("name", metavar="NAME", help="the viewer's name, as in viewer list")
 
 
 def _demand_options(parser: argparse.ArgumentParser, default: object = None) -> None:
     """The demand report's options, on `report` and on `report demand` (whose unset options keep report's)."""
+
     def given(value: object) -> object:
         return value if default is None else default
 
-    parser.add_argument("--since", default=given("7d"), metavar="SPAN",
-                        help="how far back in whole UTC days, today included: 7d, 4w or a date YYYY-MM-DD (default 7d)")
-    parser.add_argument("--until", default=given(None), metavar="DATE",
-                        help="last day included, YYYY-MM-DD (default: today, UTC)")
+    parser.add_argument(
+        "--since",
+        default=given("7d"),
+        metavar="SPAN",
+        help="how far back in whole UTC days, today included: 7d, 4w or a date YYYY-MM-DD (default 7d)",
+    )
+    parser.add_argument(
+        "--until", default=given(None), metavar="DATE", help="last day included, YYYY-MM-DD (default: today, UTC)"
+    )
     parser.add_argument("--store", default=given(None), metavar="S", help="only this store's asks")
-    parser.add_argument("--category", default=given(None), metavar="C",
-                        help="only this category and those under it, e.g. clothing")
+    parser.add_argument(
+        "--category", default=given(None), metavar="C", help="only this category and those under it, e.g. clothing"
+    )
     parser.add_argument("--top", type=int, default=given(20), metavar="N", help="how many groups, 1 to 1000 (default 20)")
-    parser.add_argument("--format", choices=("table", "json", "csv"), default=given("table"),
-                        help="table: for a person (default); json: every field and the data-quality block; "
-                             "csv: one row per group")
+    parser.add_argument(
+        "--format",
+        choices=("table", "json", "csv"),
+        default=given("table"),
+        help="table: for a person (default); json: every field and the data-quality block; csv: one row per group",
+    )
 
 
 def _db(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", metavar="URL", default=argparse.SUPPRESS,
-                        help="database URL (default: $ASSOCIATE_HQ_DB or sqlite:///<data dir>/hq.db)")
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="database URL (default: $ASSOCIATE_HQ_DB or sqlite:///<data dir>/hq.db)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -238,15 +324,24 @@ def _report(args: argparse.Namespace, storage: HQStorage, out: TextIO) -> int:
 
         console = Console(file=out, width=None if out.isatty() else 140)
         if not groups:
-            console.print(clean(f"No unmet asks from {format_utc(period.since)[:10]}"
-                                + (f" for store {args.store}" if args.store else "")
-                                + (f" in category {args.category}" if args.category else "") + "."),
-                          markup=False, highlight=False)
-        for table in report.demand_tables(groups, quality, period)[0 if groups else 1:]:
+            console.print(
+                clean(
+                    f"No unmet asks from {format_utc(period.since)[:10]}"
+                    + (f" for store {args.store}" if args.store else "")
+                    + (f" in category {args.category}" if args.category else "")
+                    + "."
+                ),
+                markup=False,
+                highlight=False,
+            )
+        for table in report.demand_tables(groups, quality, period)[0 if groups else 1 :]:
             console.print(table)
         if quality["asks"]:
-            console.print(f"Coded other: {quality['other_share']:.1%} of asks; uncategorised: "
-                          f"{quality['uncategorised_share']:.1%}.", markup=False, highlight=False)
+            console.print(
+                f"Coded other: {quality['other_share']:.1%} of asks; uncategorised: {quality['uncategorised_share']:.1%}.",
+                markup=False,
+                highlight=False,
+            )
     return 0
 
 
@@ -271,8 +366,11 @@ def _viewer(args: argparse.Namespace, storage: HQStorage, out: TextIO) -> int:
             raise UsageError(f"viewer name '{args.name}' must be 1 to 32 letters, digits, '.', '_' or '-', e.g. merch-team")
         token = storage.add_viewer(args.name)
         print(token, file=out)
-        print(f"Dashboard token for {args.name}, shown only this once. Open https://<this HQ>/dashboard and sign in "
-              f"with user {args.name} and this token as the password.", file=sys.stderr)
+        print(
+            f"Dashboard token for {args.name}, shown only this once. Open https://<this HQ>/dashboard and sign in "
+            f"with user {args.name} and this token as the password.",
+            file=sys.stderr,
+        )
         return 0
     if args.action == "revoke":
         if not storage.revoke_viewer(args.name):
@@ -296,9 +394,11 @@ def _serve(args: argparse.Namespace, url: str) -> int:
         raise UsageError(f"the HQ service needs its extra packages ({error.name}): {install_hint('hq')}") from None
     if not 1 <= args.workers <= 64:
         raise UsageError(f"--workers {args.workers}: give a number from 1 to 64")
-    for option, value, low, high in (("--header-timeout", args.header_timeout, 0.1, 600),
-                                     ("--body-timeout", args.body_timeout, 0.1, 600),
-                                     ("--max-in-flight", args.max_in_flight, 1, 10_000)):
+    for option, value, low, high in (
+        ("--header-timeout", args.header_timeout, 0.1, 600),
+        ("--body-timeout", args.body_timeout, 0.1, 600),
+        ("--max-in-flight", args.max_in_flight, 1, 10_000),
+    ):
         if not low <= value <= high:
             raise UsageError(f"{option} {value:g}: give a number from {low:g} to {high:g}")
     with HQStorage.open(url) as storage:  # the schema checked (or a SQLite file upgraded) once, before any worker starts
@@ -308,14 +408,27 @@ def _serve(args: argparse.Namespace, url: str) -> int:
     os.environ["ASSOCIATE_HQ_HEADER_TIMEOUT"] = str(args.header_timeout)
     os.environ["ASSOCIATE_HQ_BODY_TIMEOUT"] = str(args.body_timeout)
     os.environ["ASSOCIATE_HQ_MAX_IN_FLIGHT"] = str(args.max_in_flight)
-    print(f"associate-hq: serving {where} on http://{args.host}:{args.port} with {args.workers} "
-          f"worker{'s' if args.workers > 1 else ''}", file=sys.stderr, flush=True)
+    print(
+        f"associate-hq: serving {where} on http://{args.host}:{args.port} with {args.workers} "
+        f"worker{'s' if args.workers > 1 else ''}",
+        file=sys.stderr,
+        flush=True,
+    )
     # uvicorn handles SIGTERM and SIGINT: it finishes the requests in flight, then stops.
     # h11 always (httptools, if installed, would bypass the header deadline); the keep-alive
     # timeout stays below the header deadline, so an idle connection closes quietly first.
-    uvicorn.run("sync.hq.app:from_environment", factory=True, host=args.host, port=args.port, workers=args.workers,
-                log_level=args.log_level, access_log=args.log_level == "debug", server_header=False,
-                http=sync.hq.app.DeadlineProtocol, timeout_keep_alive=min(5, args.header_timeout / 2))
+    uvicorn.run(
+        "sync.hq.app:from_environment",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        access_log=args.log_level == "debug",
+        server_header=False,
+        http=sync.hq.app.DeadlineProtocol,
+        timeout_keep_alive=min(5, args.header_timeout / 2),
+    )
     return 0
 
 
@@ -330,10 +443,15 @@ def _database(args: argparse.Namespace, url: str, out: TextIO) -> int:
             print(f"{storage.db.where}: {done if before != after else f'schema {after}, up to date'}.", file=out)
             return 0
         version = schema.current_version(storage.db)
-        state = ("up to date" if version == schema.LATEST_SCHEMA else
-                 "empty: run associate-hq db upgrade" if version == 0 else
-                 f"behind this release's {schema.LATEST_SCHEMA}: run associate-hq db upgrade"
-                 if version < schema.LATEST_SCHEMA else f"newer than this release's {schema.LATEST_SCHEMA}")
+        state = (
+            "up to date"
+            if version == schema.LATEST_SCHEMA
+            else "empty: run associate-hq db upgrade"
+            if version == 0
+            else f"behind this release's {schema.LATEST_SCHEMA}: run associate-hq db upgrade"
+            if version < schema.LATEST_SCHEMA
+            else f"newer than this release's {schema.LATEST_SCHEMA}"
+        )
         print(f"{storage.db.where}: schema {version}, {state}.", file=out)
         return 0 if version == schema.LATEST_SCHEMA else EXIT_FAILED
 
@@ -351,8 +469,11 @@ def _terminal(args: argparse.Namespace, storage: HQStorage, out: TextIO) -> int:
         except TerminalExists as error:
             raise UsageError(str(error)) from None
         print(token, file=out)
-        print(f"Token for store {args.store}, terminal {args.terminal}. It is shown only this once; on the terminal run:\n"
-              f"  associate enroll https://<this HQ> --token {token}", file=sys.stderr)
+        print(
+            f"Token for store {args.store}, terminal {args.terminal}. It is shown only this once; on the terminal run:\n"
+            f"  associate enroll https://<this HQ> --token {token}",
+            file=sys.stderr,
+        )
         return 0
     if args.action == "revoke":
         try:
@@ -367,8 +488,16 @@ def _terminal(args: argparse.Namespace, storage: HQStorage, out: TextIO) -> int:
         return 0
     rows = [("STORE", "TERMINAL", "TOKEN ID", "CREATED", "LAST SEEN", "STATUS")]
     for t in terminals:
-        rows.append((t.store_id, t.terminal_id, t.token_id, t.created_at[:16], (t.last_seen_at or "never")[:16],
-                     f"revoked {t.revoked_at[:10]}" if t.revoked_at else "active"))
+        rows.append(
+            (
+                t.store_id,
+                t.terminal_id,
+                t.token_id,
+                t.created_at[:16],
+                (t.last_seen_at or "never")[:16],
+                f"revoked {t.revoked_at[:10]}" if t.revoked_at else "active",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(value.ljust(width) for value, width in zip(row, widths)).rstrip(), file=out)
@@ -422,8 +551,9 @@ def _export(args: argparse.Namespace, storage: HQStorage, out: TextIO) -> int:
     writer.writerow(EXPORT_FIELDS)
     for ask in asks:
         ask["attributes"] = json.dumps(ask["attributes"], ensure_ascii=False, sort_keys=True)
-        writer.writerow(csv_row("" if ask[f] is None else str(ask[f]).lower() if isinstance(ask[f], bool) else ask[f]
-                                for f in EXPORT_FIELDS))
+        writer.writerow(
+            csv_row("" if ask[f] is None else str(ask[f]).lower() if isinstance(ask[f], bool) else ask[f] for f in EXPORT_FIELDS)
+        )
     return 0
 
 

@@ -25,12 +25,14 @@ SECURITY_HEADERS = {
 }
 
 
-def weekly_unmet(storage: HQStorage, period: Window, *, store: str | None = None,
-                 category: str | None = None) -> list[tuple[date, int]]:
+def weekly_unmet(
+    storage: HQStorage, period: Window, *, store: str | None = None, category: str | None = None
+) -> list[tuple[date, int]]:
     """Unmet asks in each of the WEEKS weeks (of 7 days) up to the end of `period`."""
     start = period.until - timedelta(days=7 * WEEKS)
-    per_day = storage.unmet_per_day(since=format_utc(start), until=format_utc(period.until),
-                                    unmet=unmet_outcomes(storage), store=store, category=category)
+    per_day = storage.unmet_per_day(
+        since=format_utc(start), until=format_utc(period.until), unmet=unmet_outcomes(storage), store=store, category=category
+    )
     weeks = [(start + timedelta(days=7 * i)).date() for i in range(WEEKS)]
     counts = [0] * WEEKS
     for day, count in per_day:
@@ -44,32 +46,49 @@ def chart(weeks: list[tuple[date, int]]) -> str:
     """Bars of unmet asks per week, in SVG, each with its count and the week's first day."""
     width, height, bar = 640, 180, 640 // len(weeks)
     most = max((count for _, count in weeks), default=0) or 1
-    parts = [f"<svg id='weekly-chart' role='img' aria-label='Unmet asks per week' viewBox='0 0 {width} {height + 40}' "
-             f"width='{width}' height='{height + 40}' xmlns='http://www.w3.org/2000/svg'>"]
+    parts = [
+        f"<svg id='weekly-chart' role='img' aria-label='Unmet asks per week' viewBox='0 0 {width} {height + 40}' "
+        f"width='{width}' height='{height + 40}' xmlns='http://www.w3.org/2000/svg'>"
+    ]
     for i, (start, count) in enumerate(weeks):
         tall = round(height * count / most)
         x = i * bar + 8
-        parts.append(f"<rect class='bar' data-week='{start.isoformat()}' data-count='{count}' x='{x}' "
-                     f"y='{height - tall + 16}' width='{bar - 16}' height='{tall}' fill='#3465a4'/>")
-        parts.append(f"<text x='{x + (bar - 16) // 2}' y='{height - tall + 12}' font-size='12' text-anchor='middle'>{count}</text>")
-        parts.append(f"<text x='{x + (bar - 16) // 2}' y='{height + 32}' font-size='12' text-anchor='middle'>"
-                     f"{start:%d %b}</text>")
+        parts.append(
+            f"<rect class='bar' data-week='{start.isoformat()}' data-count='{count}' x='{x}' "
+            f"y='{height - tall + 16}' width='{bar - 16}' height='{tall}' fill='#3465a4'/>"
+        )
+        parts.append(
+            f"<text x='{x + (bar - 16) // 2}' y='{height - tall + 12}' font-size='12' text-anchor='middle'>{count}</text>"
+        )
+        parts.append(
+            f"<text x='{x + (bar - 16) // 2}' y='{height + 32}' font-size='12' text-anchor='middle'>{start:%d %b}</text>"
+        )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def page(storage: HQStorage, period: Window, *, store: str | None = None, category: str | None = None,
-         since_text: str = "7d", until_text: str = "", viewer: str = "") -> str:
+def page(
+    storage: HQStorage,
+    period: Window,
+    *,
+    store: str | None = None,
+    category: str | None = None,
+    since_text: str = "7d",
+    until_text: str = "",
+    viewer: str = "",
+) -> str:
     e = html_literal
     groups = demand(storage, period, store=store, category=category, top=25)
-    rows = "".join(
-        f"<tr><td class='n'>{g['rank']}</td><td>{e(scrub(g['label']))}</td><td>{e(g['category'] or '-')}</td>"
-        f"<td class='n'>{g['asks']}</td><td class='n'>{g['stores']}</td><td class='n'>{e(g['trend'])}</td>"
-        f"<td class='n'>{_taken(g)}</td><td class='n'>{_money(g['lost_value'])}</td></tr>"
-        for g in groups
-    ) or "<tr><td colspan='8'>No unmet asks in this period.</td></tr>"
-    scope = " · ".join(filter(None, [f"store {store}" if store else "all stores",
-                                     f"category {category}" if category else ""]))
+    rows = (
+        "".join(
+            f"<tr><td class='n'>{g['rank']}</td><td>{e(scrub(g['label']))}</td><td>{e(g['category'] or '-')}</td>"
+            f"<td class='n'>{g['asks']}</td><td class='n'>{g['stores']}</td><td class='n'>{e(g['trend'])}</td>"
+            f"<td class='n'>{_taken(g)}</td><td class='n'>{_money(g['lost_value'])}</td></tr>"
+            for g in groups
+        )
+        or "<tr><td colspan='8'>No unmet asks in this period.</td></tr>"
+    )
+    scope = " · ".join(filter(None, [f"store {store}" if store else "all stores", f"category {category}" if category else ""]))
     span = f"{format_utc(period.since)[:10]} to {format_utc(period.until - timedelta(seconds=1))[:10]}"
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Unmet demand · Associate HQ</title><link rel='icon' href='data:,'>"

@@ -103,7 +103,9 @@ class SQLiteDatabase(Database):
             if not path.exists():
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         except OSError as error:
-            raise StorageError(f"Cannot create HQ's database {path}: {error.strerror}. Check the folder, or pass --db.") from error
+            raise StorageError(
+                f"Cannot create HQ's database {path}: {error.strerror}. Check the folder, or pass --db."
+            ) from error
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -185,14 +187,17 @@ class PostgresDatabase(Database):
         self._errors = psycopg.errors
         parts = urlsplit(url)
         # Where, for messages: never the password.
-        self.where = f"postgresql://{parts.username + '@' if parts.username else ''}{parts.hostname or 'localhost'}" \
-                     f"{':' + str(parts.port) if parts.port else ''}{parts.path}"
+        self.where = (
+            f"postgresql://{parts.username + '@' if parts.username else ''}{parts.hostname or 'localhost'}"
+            f"{':' + str(parts.port) if parts.port else ''}{parts.path}"
+        )
         try:
             psycopg.connect(url, connect_timeout=10).close()  # fail now, in words, if it cannot be reached
         except psycopg.Error as error:
             raise self._explain(error) from None
-        self._pool = ConnectionPool(url, min_size=1, max_size=pool_size, timeout=30, open=True,
-                                    kwargs={"connect_timeout": 10}, name="associate-hq")
+        self._pool = ConnectionPool(
+            url, min_size=1, max_size=pool_size, timeout=30, open=True, kwargs={"connect_timeout": 10}, name="associate-hq"
+        )
 
     @contextmanager
     def _connection(self) -> Iterator[_PostgresConnection]:
@@ -254,25 +259,40 @@ class PostgresDatabase(Database):
                     raw.execute("RESET lock_timeout")
                     raw.autocommit = False  # back to the pool as every writer expects it
         except StorageError as error:
-            log.warning("Could not rewrite customer_keys after an erasure (%s); the erased customers' keys stay "
-                        "readable in the data files until the next erasure, or run VACUUM FULL customer_keys.", error)
+            log.warning(
+                "Could not rewrite customer_keys after an erasure (%s); the erased customers' keys stay "
+                "readable in the data files until the next erasure, or run VACUUM FULL customer_keys.",
+                error,
+            )
 
     def _explain(self, error: Exception) -> StorageError:
         errors = self._errors
-        if isinstance(error, (errors.DeadlockDetected, errors.SerializationFailure, errors.LockNotAvailable,
-                              errors.UniqueViolation, errors.QueryCanceled)):
+        if isinstance(
+            error,
+            (
+                errors.DeadlockDetected,
+                errors.SerializationFailure,
+                errors.LockNotAvailable,
+                errors.UniqueViolation,
+                errors.QueryCanceled,
+            ),
+        ):
             return StorageBusy("HQ's database is busy; try again in a moment.")
         if isinstance(error, errors.DiskFull):
             return StorageError(f"HQ's database disk is full ({self.where}); nothing was written.")
         words = str(error).strip()
-        if isinstance(error, errors.InvalidCatalogName) or (isinstance(error, errors.OperationalError)
-                                                            and "does not exist" in words and "database" in words):
-            return StorageError(f"The database {self.where} does not exist: create it (createdb NAME), "
-                                "then run associate-hq db upgrade.")
+        if isinstance(error, errors.InvalidCatalogName) or (
+            isinstance(error, errors.OperationalError) and "does not exist" in words and "database" in words
+        ):
+            return StorageError(
+                f"The database {self.where} does not exist: create it (createdb NAME), then run associate-hq db upgrade."
+            )
         if isinstance(error, errors.OperationalError):
             reason = words.splitlines()[0].removeprefix("connection failed: ")
-            return StorageError(f"Cannot reach HQ's database {self.where} ({reason}). "
-                                "Check that PostgreSQL runs, and the host, port, user and password in --db.")
+            return StorageError(
+                f"Cannot reach HQ's database {self.where} ({reason}). "
+                "Check that PostgreSQL runs, and the host, port, user and password in --db."
+            )
         return StorageError(f"HQ's database {self.where} failed: {words} ({type(error).__name__}).")
 
     def close(self) -> None:
@@ -321,8 +341,9 @@ def _lock_key(name: str) -> int:
 
 def connect(url: str) -> Database:
     if url.startswith("sqlite:///"):
-        return SQLiteDatabase(Path(url[len("sqlite:///"):]).expanduser())
+        return SQLiteDatabase(Path(url[len("sqlite:///") :]).expanduser())
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresDatabase(url)
-    raise StorageError(f"Cannot use the database URL '{url}': use sqlite:///absolute/path/hq.db "
-                       "or postgresql://user@host/dbname.")
+    raise StorageError(
+        f"Cannot use the database URL '{url}': use sqlite:///absolute/path/hq.db or postgresql://user@host/dbname."
+    )

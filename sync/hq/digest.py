@@ -85,8 +85,10 @@ def outliers(quality: dict) -> list[str]:
             if spread and abs(share - mean) >= 2 * spread:
                 notes.append(f"{store['store_id']}: {share:.0%} of asks unmet, against {mean:.0%} across stores")
             if store["asks_per_associate_day"] < rates / 3:
-                notes.append(f"{store['store_id']}: {store['asks_per_associate_day']:.1f} asks per associate-day, "
-                             f"against a median of {rates:.1f}: asks may be going unlogged")
+                notes.append(
+                    f"{store['store_id']}: {store['asks_per_associate_day']:.1f} asks per associate-day, "
+                    f"against a median of {rates:.1f}: asks may be going unlogged"
+                )
     for store_id in quality["stopped"]:
         notes.append(f"{store_id}: no asks in the last {quality['stale_days']} days")
     return notes
@@ -99,25 +101,35 @@ def _lost(group: dict) -> str:
 def _sections(digest: Digest) -> list[tuple[str, list[tuple[str, str]], str]]:
     """The sections after the top asks: (title, items as (bold part, rest), what to say when empty)."""
     return [
-        ("Rising asks", [(g["label"], f": {g['this_week']} this week, {g['last_week']} the week before")
-                         for g in digest.rising], "Nothing rose sharply this week."),
-        ("Substitutes customers accepted", [("", f"{s['substitute']}: accepted {s['accepted']} of {s['offered']} offers")
-                                            for s in digest.accepted], "No substitute was accepted this week."),
-        ("Substitutes customers turned down", [("", f"{s['substitute']}: declined {s['declined']} of {s['offered']} offers")
-                                               for s in digest.refused], "No substitute was turned down this week."),
+        (
+            "Rising asks",
+            [(g["label"], f": {g['this_week']} this week, {g['last_week']} the week before") for g in digest.rising],
+            "Nothing rose sharply this week.",
+        ),
+        (
+            "Substitutes customers accepted",
+            [("", f"{s['substitute']}: accepted {s['accepted']} of {s['offered']} offers") for s in digest.accepted],
+            "No substitute was accepted this week.",
+        ),
+        (
+            "Substitutes customers turned down",
+            [("", f"{s['substitute']}: declined {s['declined']} of {s['offered']} offers") for s in digest.refused],
+            "No substitute was turned down this week.",
+        ),
         ("Stores that stand out", [("", note) for note in digest.outliers], "No store stands out this week."),
     ]
 
 
 def markdown(digest: Digest) -> str:
     span = f"{digest.period.since:%d %b} to {digest.period.until:%d %b %Y} (UTC), {digest.asks} asks"
-    lines = [f"# {digest.title}", "", f"_{span}. No personal data: ask texts and counts only._", "",
-             "## Top unmet asks", ""]
+    lines = [f"# {digest.title}", "", f"_{span}. No personal data: ask texts and counts only._", "", "## Top unmet asks", ""]
     if not digest.top:
         lines.append("No unmet asks this week.")
     for group in digest.top:
-        lines.append(f"{group['rank']}. **{_md(group['label'])}**: {group['asks']} asks in {group['stores']} "
-                     f"store{'s' if group['stores'] != 1 else ''}, {group['trend']} on last week{_lost(group)}")
+        lines.append(
+            f"{group['rank']}. **{_md(group['label'])}**: {group['asks']} asks in {group['stores']} "
+            f"store{'s' if group['stores'] != 1 else ''}, {group['trend']} on last week{_lost(group)}"
+        )
         for example in group["examples"]:
             lines.append(f"   > “{_md(example)}”")
     for title, items, empty in _sections(digest):
@@ -132,17 +144,21 @@ def _md(text: str) -> str:
 
 def to_html(digest: Digest) -> str:
     e = html_literal
-    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{e(digest.title)}</title>",
-             "<style>body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;color:#222}"
-             "blockquote{margin:.2rem 0 .2rem 1.5rem;color:#555}td,th{padding:.2rem .6rem;text-align:left}"
-             "td.n{text-align:right}</style></head><body>",
-             f"<h1>{e(digest.title)}</h1><p><em>{digest.period.since:%d %b} to {digest.period.until:%d %b %Y} (UTC), "
-             f"{digest.asks} asks. No personal data: ask texts and counts only.</em></p><h2>Top unmet asks</h2>"]
+    parts = [
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{e(digest.title)}</title>",
+        "<style>body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;color:#222}"
+        "blockquote{margin:.2rem 0 .2rem 1.5rem;color:#555}td,th{padding:.2rem .6rem;text-align:left}"
+        "td.n{text-align:right}</style></head><body>",
+        f"<h1>{e(digest.title)}</h1><p><em>{digest.period.since:%d %b} to {digest.period.until:%d %b %Y} (UTC), "
+        f"{digest.asks} asks. No personal data: ask texts and counts only.</em></p><h2>Top unmet asks</h2>",
+    ]
     if digest.top:
         parts.append("<ol>")
         for group in digest.top:
-            parts.append(f"<li><strong>{e(group['label'])}</strong>: {group['asks']} asks in {group['stores']} stores, "
-                         f"{e(group['trend'])} on last week{_lost(group)}")
+            parts.append(
+                f"<li><strong>{e(group['label'])}</strong>: {group['asks']} asks in {group['stores']} stores, "
+                f"{e(group['trend'])} on last week{_lost(group)}"
+            )
             parts += [f"<blockquote>“{e(example)}”</blockquote>" for example in group["examples"]]
             parts.append("</li>")
         parts.append("</ol>")

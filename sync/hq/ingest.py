@@ -98,8 +98,11 @@ class Ingest:
                 by_type[type(outcome[0])].append((index, *outcome))
         if by_type[AskRecord]:
             self.packs.vocabulary()
-        customers = {getattr(r, "customer_id", None) or (r.id if kind is CustomerRecord else None)
-                     for kind, candidates in by_type.items() for _, r, _ in candidates}
+        customers = {
+            getattr(r, "customer_id", None) or (r.id if kind is CustomerRecord else None)
+            for kind, candidates in by_type.items()
+            for _, r, _ in candidates
+        }
         locks = [f"terminal {store_id}/{terminal_id}", *(f"customer {c}" for c in customers if c)]
         # A fresh attempt each time the database makes the transaction start again.
         applied = self.db.retrying(lambda conn: _Transaction(conn, self, batch, checked).run(by_type), locks)
@@ -130,20 +133,31 @@ def precheck(item: Received, store_id: str, terminal_id: str) -> RecordResult | 
         message = f"This record does not fit the contract: {item.problem}" if item.code == "invalid" else item.problem
         return RecordResult(id=item.id, version=item.version, status="rejected", code=item.code, message=message)
     if record.store_id != store_id or record.terminal_id != terminal_id:
-        return rejected(record, "wrong_store",
+        return rejected(
+            record,
+            "wrong_store",
             f"This {noun(record)} was logged as store {record.store_id}, terminal {record.terminal_id}, but "
-            f"this token is for store {store_id}, terminal {terminal_id}; a terminal writes only its own records.")
-    if isinstance(record, CustomerRecord) and (record.phone or record.email) and not (
-        (record.consent_follow_up or record.consent_marketing) and record.consent_at
+            f"this token is for store {store_id}, terminal {terminal_id}; a terminal writes only its own records.",
+        )
+    if (
+        isinstance(record, CustomerRecord)
+        and (record.phone or record.email)
+        and not ((record.consent_follow_up or record.consent_marketing) and record.consent_at)
     ):
-        return rejected(record, "no_consent",
+        return rejected(
+            record,
+            "no_consent",
             f"Customer {record.id} carries contact details without a recorded consent; record the customer's "
-            "consent on the terminal or remove the phone and email.")
+            "consent on the terminal or remove the phone and email.",
+        )
     record = guarded(record)
     content = content_of(record)  # the guard masks digits only: a NUL sent is still here
     if b"\\u0000" in content:
-        return rejected(record, "invalid",
-            f"This {noun(record)} holds a NUL character (\\u0000), which HQ does not store; edit the text on the terminal.")
+        return rejected(
+            record,
+            "invalid",
+            f"This {noun(record)} holds a NUL character (\\u0000), which HQ does not store; edit the text on the terminal.",
+        )
     return record, hashlib.sha256(content).hexdigest()
 
 
@@ -170,11 +184,20 @@ def guarded(record: Record) -> Record:
     """HQ's own pass of the privacy guard, so an older or faulty terminal cannot leak a card number."""
     replace = msgspec.structs.replace
     if isinstance(record, AskRecord):
-        free_text = (record.text, record.substitute or "", record.note or "", record.void_reason or "", *record.attributes.values())
+        free_text = (
+            record.text,
+            record.substitute or "",
+            record.note or "",
+            record.void_reason or "",
+            *record.attributes.values(),
+        )
         if not may_hold_sensitive("\n".join(free_text)):
             return record  # most asks: one search instead of a pass per field
         return replace(
-            record, text=_masked_text(record.text), substitute=_masked(record.substitute), note=_masked(record.note),
+            record,
+            text=_masked_text(record.text),
+            substitute=_masked(record.substitute),
+            note=_masked(record.note),
             void_reason=_masked(record.void_reason),
             attributes={key: _masked_text(value) for key, value in record.attributes.items()},
         )
@@ -182,10 +205,15 @@ def guarded(record: Record) -> Record:
         prefs = record.preferences
         # Everything typed freely, as the terminal guards it (customers.guarded); phone and email are validated.
         return replace(
-            record, name=_masked_text(record.name), customer_number=_masked(record.customer_number),
+            record,
+            name=_masked_text(record.name),
+            customer_number=_masked(record.customer_number),
             preferences=replace(
-                prefs, notes=_masked(prefs.notes), contact_time=_masked(prefs.contact_time),
-                sizes=[mask(value).text for value in prefs.sizes], colours=[mask(value).text for value in prefs.colours],
+                prefs,
+                notes=_masked(prefs.notes),
+                contact_time=_masked(prefs.contact_time),
+                sizes=[mask(value).text for value in prefs.sizes],
+                colours=[mask(value).text for value in prefs.colours],
                 brands=[mask(value).text for value in prefs.brands],
             ),
         )
@@ -209,15 +237,29 @@ def _result(record: Record, status: Status) -> RecordResult:
 def _unknown_reference(record: Record, store_id: str, field: str, named: str) -> RecordResult:
     """The one answer for a reference outside the token's store: the same whether the id exists elsewhere or not."""
     target = "customer" if field == "customer_id" else "ask"
-    return rejected(record, "unknown_reference",
+    return rejected(
+        record,
+        "unknown_reference",
         f"This {noun(record)}'s {field} names {target} {named}, which is not one of store {store_id}'s records at "
-        "HQ; a terminal refers only to its own store's records. Remove or correct the link on the terminal.")
+        "HQ; a terminal refers only to its own store's records. Remove or correct the link on the terminal.",
+    )
 
 
 def _rollup_part(record: AskRecord, extra: tuple[str, float | None]) -> tuple[Any, ...]:
     """An ask's values that its part in the daily roll-ups depends on, in rollups.COLUMNS order."""
-    return (record.created_at, record.store_id, extra[0], record.category, record.outcome, record.quantity,
-            record.substitute, record.substitute_accepted, record.voided, extra[1], record.associate)
+    return (
+        record.created_at,
+        record.store_id,
+        extra[0],
+        record.category,
+        record.outcome,
+        record.quantity,
+        record.substitute,
+        record.substitute_accepted,
+        record.voided,
+        extra[1],
+        record.associate,
+    )
 
 
 # -- the transaction ---------------------------------------------------------------------------
@@ -250,8 +292,14 @@ class _Transaction:
             if candidates:
                 self._apply(kind, candidates)
         rollups.write(self.conn, self.deltas)
-        linked = sorted({r.customer_id for kind in (AskRecord, FollowUpRecord) for _, r, _ in by_type[kind]
-                         if isinstance(r, (AskRecord, FollowUpRecord)) and r.customer_id})
+        linked = sorted(
+            {
+                r.customer_id
+                for kind in (AskRecord, FollowUpRecord)
+                for _, r, _ in by_type[kind]
+                if isinstance(r, (AskRecord, FollowUpRecord)) and r.customer_id
+            }
+        )
         store_id = self.batch.store_id
         _scrub(self.conn, self.erased + sorted(self.ingest.erased(self.conn, linked, store_id)), store_id)
         self._log_batch()
@@ -262,10 +310,18 @@ class _Transaction:
         store_id, terminal_id = self.batch.store_id, self.batch.terminal_id
         ids = [record.id for _, record, _ in candidates]
         tombstones = self.ingest.erased(self.conn, ids, store_id) if kind is CustomerRecord else set()
-        state = _Kind(TABLES[kind], self._held(TABLES[kind], ids, with_rollup=kind is AskRecord),
-                      self._foreign_references(kind, candidates), tombstones)
-        owned = [r for i, r, _ in candidates if i not in state.foreign
-                 and state.held.get(r.id, (0, "", store_id, terminal_id, None))[2:4] == (store_id, terminal_id)]
+        state = _Kind(
+            TABLES[kind],
+            self._held(TABLES[kind], ids, with_rollup=kind is AskRecord),
+            self._foreign_references(kind, candidates),
+            tombstones,
+        )
+        owned = [
+            r
+            for i, r, _ in candidates
+            if i not in state.foreign
+            and state.held.get(r.id, (0, "", store_id, terminal_id, None))[2:4] == (store_id, terminal_id)
+        ]
         keys = self._customer_keys(kind, owned, tombstones)
         if kind is CustomerRecord:  # keyed: once the key is erased, a hash left behind confirms no guess
             candidates = [(i, r, keys[r.id].digest(d) if r.id in keys else d) for i, r, d in candidates]
@@ -273,15 +329,18 @@ class _Transaction:
             self.results[index] = self._decide(state, record, digest, keys, index)
         self._write(kind, state)
 
-    def _decide(self, state: _Kind, record: Record, digest: str, keys: dict[str, vault.CustomerKey],
-                index: int) -> RecordResult:
+    def _decide(self, state: _Kind, record: Record, digest: str, keys: dict[str, vault.CustomerKey], index: int) -> RecordResult:
         """One record's answer, given what HQ holds of its id; an accepted one joins the rows to write."""
         current = state.held.get(record.id)
         if index in state.foreign:
             return _unknown_reference(record, self.batch.store_id, *state.foreign[index])
         if current is not None and (current[2], current[3]) != (self.batch.store_id, self.batch.terminal_id):
-            return rejected(record, "wrong_owner", f"{noun(record).capitalize()} {record.id} belongs to another "
-                            "terminal at HQ; a terminal cannot change another's records.")
+            return rejected(
+                record,
+                "wrong_owner",
+                f"{noun(record).capitalize()} {record.id} belongs to another "
+                "terminal at HQ; a terminal cannot change another's records.",
+            )
         if record.id in state.tombstones:
             return _result(record, "stale")  # erased at HQ already: nothing of this customer is stored again
         if current is None or current[0] < record.version:
@@ -291,12 +350,16 @@ class _Transaction:
             return _result(record, "stale")
         if current[1] == digest:
             return _result(record, "duplicate")
-        return rejected(record, "conflict",
+        return rejected(
+            record,
+            "conflict",
             f"{noun(record).capitalize()} {record.id} version {record.version} was already received "
-            f"with different content; edit the {noun(record)} on the terminal to send a new version.")
+            f"with different content; edit the {noun(record)} on the terminal to send a new version.",
+        )
 
-    def _accept(self, state: _Kind, record: Record, digest: str, keys: dict[str, vault.CustomerKey],
-                current: Held | None) -> None:
+    def _accept(
+        self, state: _Kind, record: Record, digest: str, keys: dict[str, vault.CustomerKey], current: Held | None
+    ) -> None:
         """A new version to store: its row, its part in the roll-ups (an ask), the customer it erases (an erasure)."""
         extra: tuple[Any, ...] = ()
         part = None
@@ -332,8 +395,17 @@ class _Transaction:
         rejected = sum(1 for r in self.results if r is not None and r.status == "rejected")
         self.conn.execute(
             "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (batch_id) DO NOTHING",
-            (batch.batch_id, batch.store_id, batch.terminal_id, batch.sent_at, batch.received_at, batch.clock_skew_ms,
-             batch.records, self.accepted, rejected),
+            (
+                batch.batch_id,
+                batch.store_id,
+                batch.terminal_id,
+                batch.sent_at,
+                batch.received_at,
+                batch.clock_skew_ms,
+                batch.records,
+                self.accepted,
+                rejected,
+            ),
         )
 
     def _foreign_references(self, kind: RecordType, candidates: list[Candidate]) -> dict[int, tuple[str, str]]:
@@ -346,8 +418,9 @@ class _Transaction:
         for field_name, table in _REFERENCES[kind]:
             named = sorted({value for _, record, _ in candidates if (value := getattr(record, field_name))})
             sql = f"SELECT id, store_id FROM {table} WHERE id IN ({{}})"
-            foreign = {record_id for record_id, store in self.ingest.select_in(self.conn, sql, named)
-                       if store != self.batch.store_id}
+            foreign = {
+                record_id for record_id, store in self.ingest.select_in(self.conn, sql, named) if store != self.batch.store_id
+            }
             for index, record, _ in candidates:
                 if getattr(record, field_name) in foreign:
                     found.setdefault(index, (field_name, getattr(record, field_name)))
@@ -369,12 +442,14 @@ class _Transaction:
         else:
             return {}
         sql = "SELECT customer_id, store_id, key FROM customer_keys WHERE customer_id IN ({})"
-        found = {customer: bytes(key) for customer, store, key in self.ingest.select_in(self.conn, sql, sorted(named))
-                 if store == store_id}
+        found = {
+            customer: bytes(key)
+            for customer, store, key in self.ingest.select_in(self.conn, sql, sorted(named))
+            if store == store_id
+        }
         new = {customer: vault.new_key() for customer in sorted(named - found.keys())}
         if new:
-            self.conn.executemany("INSERT INTO customer_keys VALUES (?, ?, ?)",
-                                  [(c, store_id, key) for c, key in new.items()])
+            self.conn.executemany("INSERT INTO customer_keys VALUES (?, ?, ?)", [(c, store_id, key) for c, key in new.items()])
         return {customer: vault.CustomerKey(key) for customer, key in (found | new).items()}
 
     def _held(self, table: str, ids: list[str], *, with_rollup: bool = False) -> dict[str, Held]:

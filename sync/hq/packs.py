@@ -49,8 +49,11 @@ class Packs:
     def publish_taxonomy(self, body: bytes) -> str:
         etag = etag_of(body)
         with self.db.write() as conn:
-            conn.execute("INSERT INTO taxonomy VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET etag = excluded.etag, "
-                         "body = excluded.body, published_at = excluded.published_at", (etag, body, utc_now()))
+            conn.execute(
+                "INSERT INTO taxonomy VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET etag = excluded.etag, "
+                "body = excluded.body, published_at = excluded.published_at",
+                (etag, body, utc_now()),
+            )
         self.regroup()  # the new pack's words may group some asks differently
         return etag
 
@@ -87,8 +90,10 @@ class Packs:
             if len(self._extras) >= EXTRAS_BYTES // EXTRA_ENTRY_BYTES:
                 self._extras = {}
             words = self._grouping[1] if self._grouping else None
-            extra = self._extras[seen] = (demand_key(record.category, attributes, record.text, words),
-                                          lost_value(attributes, record.quantity or 1))
+            extra = self._extras[seen] = (
+                demand_key(record.category, attributes, record.text, words),
+                lost_value(attributes, record.quantity or 1),
+            )
         return extra
 
     def regroup(self) -> int:
@@ -104,12 +109,16 @@ class Packs:
 def _regroup(conn: Connection, words: Vocabulary) -> int:
     changed, last = 0, ""
     while True:
-        page = conn.execute("SELECT id, category, attributes, text, demand_key FROM asks WHERE id > ? "
-                            f"ORDER BY id LIMIT {REGROUP_PAGE}", (last,)).fetchall()
+        page = conn.execute(
+            f"SELECT id, category, attributes, text, demand_key FROM asks WHERE id > ? ORDER BY id LIMIT {REGROUP_PAGE}", (last,)
+        ).fetchall()
         if not page:
             break
-        moved = [(new_key, ask_id) for ask_id, category, attributes, text, key in page
-                 if (new_key := demand_key(category, json.loads(attributes or "{}"), text or "", words)) != key]
+        moved = [
+            (new_key, ask_id)
+            for ask_id, category, attributes, text, key in page
+            if (new_key := demand_key(category, json.loads(attributes or "{}"), text or "", words)) != key
+        ]
         if moved:
             conn.executemany("UPDATE asks SET demand_key = ? WHERE id = ?", moved)
         changed += len(moved)

@@ -20,14 +20,42 @@ from sync.hq.rows import ASK_FIELDS, CUSTOMER_FIELDS, FOLLOW_UP_FIELDS, RecordTy
 EXAMPLES_FROM = 2000
 _READ_BACK = ("received_at", "clock_skew_ms")  # what an export adds to the record's fields
 _FOLLOW_UP_SUMS = (
-    "status = 'open'", "status = 'open' AND due_on < ?", "status = 'cancelled'", "status = 'done'",
-    "result = 'reached_bought'", "result = 'reached_reserved'", "result = 'reached_not_interested'",
-    "result = 'not_reached'", "result = 'still_unavailable'",
+    "status = 'open'",
+    "status = 'open' AND due_on < ?",
+    "status = 'cancelled'",
+    "status = 'done'",
+    "result = 'reached_bought'",
+    "result = 'reached_reserved'",
+    "result = 'reached_not_interested'",
+    "result = 'not_reached'",
+    "result = 'still_unavailable'",
 )
-_FOLLOW_UP_NAMES = ("store_id", "follow_ups", "open", "overdue", "cancelled", "done", "reached_bought", "reached_reserved",
-                    "reached_not_interested", "not_reached", "still_unavailable")
-_GROUP_NAMES = ("key", "asks", "quantity", "stores", "this_week", "last_week", "offered", "accepted", "declined",
-                "priced", "lost_value")
+_FOLLOW_UP_NAMES = (
+    "store_id",
+    "follow_ups",
+    "open",
+    "overdue",
+    "cancelled",
+    "done",
+    "reached_bought",
+    "reached_reserved",
+    "reached_not_interested",
+    "not_reached",
+    "still_unavailable",
+)
+_GROUP_NAMES = (
+    "key",
+    "asks",
+    "quantity",
+    "stores",
+    "this_week",
+    "last_week",
+    "offered",
+    "accepted",
+    "declined",
+    "priced",
+    "lost_value",
+)
 _ACTIVITY_NAMES = ("store_id", "asks", "unmet", "other", "uncategorised", "associate_days", "last_ask_at")
 
 
@@ -72,14 +100,17 @@ class Queries:
         """Every follow-up HQ holds (latest version), oldest first by id, in pages, notes about a customer opened."""
         yield from self._iter_opened(FollowUpRecord, "customer_id", FOLLOW_UP_FIELDS, vault.FOLLOW_UP_COLUMNS, page)
 
-    def _iter_opened(self, kind: RecordType, owner: str, fields: tuple[str, ...], sealed: Sequence[str],
-                     page: int) -> Iterator[dict[str, Any]]:
+    def _iter_opened(
+        self, kind: RecordType, owner: str, fields: tuple[str, ...], sealed: Sequence[str], page: int
+    ) -> Iterator[dict[str, Any]]:
         """A table's rows in pages by id, each with its sealed fields opened under its customer's key."""
         table = "customers" if kind is CustomerRecord else "follow_ups"
         columns = fields + _READ_BACK
         select = ", ".join(f"t.{column}" for column in columns)
-        sql = (f"SELECT {select}, k.key FROM {table} AS t LEFT JOIN customer_keys AS k "
-               f"ON k.customer_id = t.{owner} AND k.store_id = t.store_id WHERE t.id > ? ORDER BY t.id LIMIT ?")
+        sql = (
+            f"SELECT {select}, k.key FROM {table} AS t LEFT JOIN customer_keys AS k "
+            f"ON k.customer_id = t.{owner} AND k.store_id = t.store_id WHERE t.id > ? ORDER BY t.id LIMIT ?"
+        )
         last = ""
         while True:
             with self.db.read() as conn:
@@ -103,8 +134,16 @@ class Queries:
             return [dict(zip(_FOLLOW_UP_NAMES, row)) for row in conn.execute(sql, (today,))]
 
     def demand_groups(
-        self, *, since: str, until: str, week: str, prev_week: str, unmet: Sequence[str],
-        store: str | None = None, category: str | None = None, top: int = 20,
+        self,
+        *,
+        since: str,
+        until: str,
+        week: str,
+        prev_week: str,
+        unmet: Sequence[str],
+        store: str | None = None,
+        category: str | None = None,
+        top: int = 20,
     ) -> list[dict[str, Any]]:
         """Unmet asks per demand group from `since` to `until` (UTC days, end excluded), most asked first.
 
@@ -123,8 +162,22 @@ class Queries:
             f"{in_period.format('priced')}, {in_period.format('lost_value')} "
             f"FROM demand_days WHERE day >= ? AND day < ? AND outcome IN ({marks})"
         )
-        params: list[object] = [since_day, since_day, since_day, week, prev_week, week, since_day, since_day, since_day,
-                                since_day, since_day, min(since_day, prev_week), until_day, *unmet]
+        params: list[object] = [
+            since_day,
+            since_day,
+            since_day,
+            week,
+            prev_week,
+            week,
+            since_day,
+            since_day,
+            since_day,
+            since_day,
+            since_day,
+            min(since_day, prev_week),
+            until_day,
+            *unmet,
+        ]
         scope, scope_params = _scope(store, category)
         sql += scope + f" GROUP BY demand_key HAVING {in_period.format('asks')} > 0 ORDER BY 2 DESC, 4 DESC, 1 LIMIT ?"
         params += [*scope_params, since_day, top]
@@ -136,16 +189,21 @@ class Queries:
                 _add_examples(conn, group, since_day, until_day)
         return groups
 
-    def unmet_per_day(self, *, since: str, until: str, unmet: Sequence[str], store: str | None = None,
-                      category: str | None = None) -> list[tuple[str, int]]:
+    def unmet_per_day(
+        self, *, since: str, until: str, unmet: Sequence[str], store: str | None = None, category: str | None = None
+    ) -> list[tuple[str, int]]:
         """(UTC day, unmet asks) from `since` to `until`."""
         since, until = _days(since, until)
         marks = ", ".join("?" * len(unmet)) or "NULL"
         sql = f"SELECT day, sum(asks) FROM demand_days WHERE day >= ? AND day < ? AND outcome IN ({marks})"
         scope, scope_params = _scope(store, category)
         with self.db.read() as conn:
-            return [(day, asks) for day, asks in conn.execute(
-                sql + scope + " GROUP BY day HAVING sum(asks) > 0 ORDER BY day", [since, until, *unmet, *scope_params])]
+            return [
+                (day, asks)
+                for day, asks in conn.execute(
+                    sql + scope + " GROUP BY day HAVING sum(asks) > 0 ORDER BY day", [since, until, *unmet, *scope_params]
+                )
+            ]
 
     def substitutes(self, *, since: str, until: str, store: str | None = None, top: int = 20) -> list[dict[str, Any]]:
         """What was offered instead, how often, and whether customers took it."""
@@ -154,8 +212,10 @@ class Queries:
         scope, scope_params = _scope(store, None)
         sql += scope + " GROUP BY substitute_key HAVING sum(offered) > 0 ORDER BY 2 DESC, 1 LIMIT ?"
         with self.db.read() as conn:
-            return [dict(zip(("substitute", "offered", "accepted", "declined"), row))
-                    for row in conn.execute(sql, [since, until, *scope_params, top])]
+            return [
+                dict(zip(("substitute", "offered", "accepted", "declined"), row))
+                for row in conn.execute(sql, [since, until, *scope_params, top])
+            ]
 
     def store_activity(self, *, since: str, until: str, unmet: Sequence[str]) -> list[dict[str, Any]]:
         """Per store: asks, unmet, coded "other", uncategorised, associate-days and the last ask.

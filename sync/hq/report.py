@@ -30,17 +30,33 @@ def follow_up_table(storage: HQStorage, today: date | None = None) -> list[tuple
     Won back is the unmet demand a follow-up turned into a sale or a reservation;
     the rate is over the follow-ups that were done.
     """
-    header = ("store", "follow-ups", "done", "won back", "won %", "not interested", "not reached",
-              "still unavailable", "open", "overdue", "cancelled")
+    header = (
+        "store",
+        "follow-ups",
+        "done",
+        "won back",
+        "won %",
+        "not interested",
+        "not reached",
+        "still unavailable",
+        "open",
+        "overdue",
+        "cancelled",
+    )
     rows: list[tuple[str, ...]] = [header]
     totals = dict.fromkeys(header[1:], 0)
     for row in storage.follow_up_outcomes(today=(today or date.today()).isoformat()):
         won = sum(row[key] or 0 for key in WON_BACK)
         values = {
-            "follow-ups": row["follow_ups"], "done": row["done"] or 0, "won back": won,
-            "not interested": row["reached_not_interested"] or 0, "not reached": row["not_reached"] or 0,
-            "still unavailable": row["still_unavailable"] or 0, "open": row["open"] or 0,
-            "overdue": row["overdue"] or 0, "cancelled": row["cancelled"] or 0,
+            "follow-ups": row["follow_ups"],
+            "done": row["done"] or 0,
+            "won back": won,
+            "not interested": row["reached_not_interested"] or 0,
+            "not reached": row["not_reached"] or 0,
+            "still unavailable": row["still_unavailable"] or 0,
+            "open": row["open"] or 0,
+            "overdue": row["overdue"] or 0,
+            "cancelled": row["cancelled"] or 0,
         }
         for key, value in values.items():
             totals[key] += value
@@ -52,18 +68,25 @@ def follow_up_table(storage: HQStorage, today: date | None = None) -> list[tuple
 
 def _line(store: str, values: dict) -> tuple[str, ...]:
     rate = f"{100 * values['won back'] / values['done']:.0f}%" if values["done"] else "-"
-    return (store, *(str(values[key]) for key in ("follow-ups", "done", "won back")), rate,
-            *(str(values[key]) for key in ("not interested", "not reached", "still unavailable", "open", "overdue", "cancelled")))
+    return (
+        store,
+        *(str(values[key]) for key in ("follow-ups", "done", "won back")),
+        rate,
+        *(str(values[key]) for key in ("not interested", "not reached", "still unavailable", "open", "overdue", "cancelled")),
+    )
 
 
 def render(rows: list[tuple[str, ...]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(width) if i == 0 else cell.rjust(width) for i, (cell, width) in enumerate(zip(row, widths)))
-             for row in rows]
+    lines = [
+        "  ".join(cell.ljust(width) if i == 0 else cell.rjust(width) for i, (cell, width) in enumerate(zip(row, widths)))
+        for row in rows
+    ]
     return "\n".join(lines) + "\n"
 
 
 # -- unmet demand across stores -----------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Window:
@@ -81,8 +104,12 @@ class Window:
         return self.until - timedelta(days=14)
 
     def bounds(self) -> dict[str, str]:
-        return {"since": format_utc(self.since), "until": format_utc(self.until),
-                "week": format_utc(self.week), "prev_week": format_utc(self.prev_week)}
+        return {
+            "since": format_utc(self.since),
+            "until": format_utc(self.until),
+            "week": format_utc(self.week),
+            "prev_week": format_utc(self.prev_week),
+        }
 
 
 class ReportError(ValueError):
@@ -108,8 +135,9 @@ def window(since: str = "7d", until: str | None = None, now: datetime | None = N
     try:
         start = datetime.combine(date.fromisoformat(since), time(), timezone.utc)
     except ValueError:
-        raise ReportError(f"--since '{since}' is neither a span nor a date; write e.g. --since 7d, --since 4w "
-                          "or --since 2026-11-01") from None
+        raise ReportError(
+            f"--since '{since}' is neither a span nor a date; write e.g. --since 7d, --since 4w or --since 2026-11-01"
+        ) from None
     if start >= end:
         raise ReportError(f"--since {since} is not before the end of the report ({format_utc(end)[:10]})")
     return Window(start, end)
@@ -120,11 +148,11 @@ def unmet_outcomes(storage: HQStorage) -> tuple[str, ...]:
     return tuple(outcome.code for outcome in storage.taxonomy_pack().outcomes if outcome.unmet)
 
 
-def demand(storage: HQStorage, period: Window, *, store: str | None = None, category: str | None = None,
-           top: int = 20) -> list[dict]:
+def demand(
+    storage: HQStorage, period: Window, *, store: str | None = None, category: str | None = None, top: int = 20
+) -> list[dict]:
     """The top unmet demand groups across stores, with trend and substitute acceptance."""
-    groups = storage.demand_groups(**period.bounds(), unmet=unmet_outcomes(storage), store=store,
-                                   category=category, top=top)
+    groups = storage.demand_groups(**period.bounds(), unmet=unmet_outcomes(storage), store=store, category=category, top=top)
     for rank, group in enumerate(groups, 1):
         group["rank"] = rank
         group["label"] = group["examples"][0] if group["examples"] else group["key"]
@@ -145,8 +173,7 @@ def trend(this_week: int, last_week: int) -> str:
 
 def data_quality(storage: HQStorage, period: Window, *, stale_days: int = 3) -> dict:
     """Share of asks coded "other" or left uncategorised, asks per associate per day, stores gone quiet."""
-    stores = storage.store_activity(since=format_utc(period.since), until=format_utc(period.until),
-                                    unmet=unmet_outcomes(storage))
+    stores = storage.store_activity(since=format_utc(period.since), until=format_utc(period.until), unmet=unmet_outcomes(storage))
     asks = sum(s["asks"] for s in stores)
     quiet_since = format_utc(period.until - timedelta(days=stale_days))
     for row in stores:
@@ -162,14 +189,38 @@ def data_quality(storage: HQStorage, period: Window, *, stale_days: int = 3) -> 
     }
 
 
-REPORT_COLUMNS = ("rank", "label", "category", "attributes", "asks", "quantity", "stores", "this_week", "last_week",
-                  "trend", "offered", "accepted", "acceptance", "lost_value", "examples", "key")
+REPORT_COLUMNS = (
+    "rank",
+    "label",
+    "category",
+    "attributes",
+    "asks",
+    "quantity",
+    "stores",
+    "this_week",
+    "last_week",
+    "trend",
+    "offered",
+    "accepted",
+    "acceptance",
+    "lost_value",
+    "examples",
+    "key",
+)
 
 
 def demand_json(groups: list[dict], quality: dict, period: Window) -> str:
     rows = [{name: group[name] for name in REPORT_COLUMNS} for group in groups]
-    return json_text(json.dumps({"since": format_utc(period.since), "until": format_utc(period.until), "demand": rows,
-                                 "data_quality": quality}, ensure_ascii=False, indent=2)) + "\n"
+    return (
+        json_text(
+            json.dumps(
+                {"since": format_utc(period.since), "until": format_utc(period.until), "demand": rows, "data_quality": quality},
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        + "\n"
+    )
 
 
 def demand_csv(groups: list[dict]) -> str:
@@ -200,19 +251,34 @@ def demand_tables(groups: list[dict], quality: dict, period: Window, *, title: s
     for name in ("#", "Asked for", "Category", "Asks", "Stores", "Week on week", "Substitute taken", "Lost value"):
         ranking.add_column(name, justify="left" if name in ("Asked for", "Category") else "right", overflow="fold")
     for group in groups:
-        taken = (f"{group['accepted']}/{group['accepted'] + group['declined']}"
-                 if group["acceptance"] is not None else ("offered, no answer" if group["offered"] else "-"))
-        ranking.add_row(str(group["rank"]), _literal(group["label"]), _literal(group["category"] or "-"), str(group["asks"]),
-                        str(group["stores"]), f"{group['trend']} ({group['this_week']} vs {group['last_week']})",
-                        taken, f"{group['lost_value']:,.2f}" if group["lost_value"] is not None else "-")
+        taken = (
+            f"{group['accepted']}/{group['accepted'] + group['declined']}"
+            if group["acceptance"] is not None
+            else ("offered, no answer" if group["offered"] else "-")
+        )
+        ranking.add_row(
+            str(group["rank"]),
+            _literal(group["label"]),
+            _literal(group["category"] or "-"),
+            str(group["asks"]),
+            str(group["stores"]),
+            f"{group['trend']} ({group['this_week']} vs {group['last_week']})",
+            taken,
+            f"{group['lost_value']:,.2f}" if group["lost_value"] is not None else "-",
+        )
     checks = Table(title="Data quality", title_justify="left")
     for name in ("Store", "Asks", "Coded other", "Uncategorised", "Asks per associate-day", "Last ask"):
         checks.add_column(name, justify="left" if name in ("Store", "Last ask") else "right")
     for row in quality["stores"]:
         last = (row["last_ask_at"] or "never")[:16].replace("T", " ")
-        checks.add_row(_literal(row["store_id"]), str(row["asks"]), _share(row["other"], row["asks"]),
-                       _share(row["uncategorised"], row["asks"]), f"{row['asks_per_associate_day']:.1f}",
-                       f"{last}  STOPPED LOGGING" if row["stopped"] else last)
+        checks.add_row(
+            _literal(row["store_id"]),
+            str(row["asks"]),
+            _share(row["other"], row["asks"]),
+            _share(row["uncategorised"], row["asks"]),
+            f"{row['asks_per_associate_day']:.1f}",
+            f"{last}  STOPPED LOGGING" if row["stopped"] else last,
+        )
     return [ranking, checks]
 
 

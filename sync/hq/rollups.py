@@ -15,12 +15,25 @@ from __future__ import annotations
 from sync.hq.database import Connection
 
 # What an ask row must carry for its part in the roll-ups.
-COLUMNS = ("created_at", "store_id", "demand_key", "category", "outcome", "quantity", "substitute",
-           "substitute_accepted", "voided", "lost_value", "associate")
+COLUMNS = (
+    "created_at",
+    "store_id",
+    "demand_key",
+    "category",
+    "outcome",
+    "quantity",
+    "substitute",
+    "substitute_accepted",
+    "voided",
+    "lost_value",
+    "associate",
+)
 
 _TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # table: (key columns, summed columns)
-    "demand_days": (("day", "demand_key", "store_id", "category", "outcome"),
-                    ("asks", "quantity", "offered", "accepted", "declined", "priced", "lost_value")),
+    "demand_days": (
+        ("day", "demand_key", "store_id", "category", "outcome"),
+        ("asks", "quantity", "offered", "accepted", "declined", "priced", "lost_value"),
+    ),
     "substitute_days": (("day", "substitute_key", "store_id"), ("offered", "accepted", "declined")),
     "associate_days": (("day", "store_id", "associate"), ("asks",)),
 }
@@ -37,12 +50,18 @@ def add(deltas: Deltas, ask: tuple, sign: int) -> None:
         return
     day = created_at[:10]
     accepted, declined = int(substitute_accepted == 1), int(substitute_accepted == 0)
-    _sum(deltas, "demand_days", (day, key or "", store, category or "", outcome),
-         (1, quantity, int(substitute is not None), accepted, declined, int(value is not None), value or 0.0), sign)
+    _sum(
+        deltas,
+        "demand_days",
+        (day, key or "", store, category or "", outcome),
+        (1, quantity, int(substitute is not None), accepted, declined, int(value is not None), value or 0.0),
+        sign,
+    )
     _sum(deltas, "associate_days", (day, store, associate), (1,), sign)
     if substitute is not None:
-        _sum(deltas, "substitute_days", (day, substitute.translate(_ASCII_LOWER), store), (1, accepted, declined), sign,
-             substitute)
+        _sum(
+            deltas, "substitute_days", (day, substitute.translate(_ASCII_LOWER), store), (1, accepted, declined), sign, substitute
+        )
 
 
 def _sum(deltas: Deltas, table: str, key: tuple, values: tuple, sign: int, label: str | None = None) -> None:
@@ -56,7 +75,7 @@ def _sum(deltas: Deltas, table: str, key: tuple, values: tuple, sign: int, label
 def write(conn: Connection, deltas: Deltas) -> None:
     """Apply the summed parts, in key order (so two writers never wait on each other's rows in a cycle)."""
     for table, (keys, sums) in _TABLES.items():
-        rows = sorted((key, total) for (name, key), total in deltas.items() if name == table and any(total[:len(sums)]))
+        rows = sorted((key, total) for (name, key), total in deltas.items() if name == table and any(total[: len(sums)]))
         if not rows:
             continue
         extra = ("substitute",) if table == "substitute_days" else ()
@@ -95,4 +114,3 @@ def rebuild(conn: Connection) -> None:
         f"FROM asks WHERE voided = 0 GROUP BY {day}, store_id, associate",
         (),
     )
-

@@ -24,10 +24,16 @@ RecordType = type[AskRecord] | type[CustomerRecord] | type[FollowUpRecord] | typ
 #: the record types, in the order a batch applies them (an ask may name a customer of the same batch)
 RECORD_TYPES: tuple[RecordType, ...] = (CustomerRecord, AskRecord, FollowUpRecord, ErasureRecord)
 TABLES: dict[RecordType, str] = {
-    CustomerRecord: "customers", AskRecord: "asks", FollowUpRecord: "follow_ups", ErasureRecord: "erasures",
+    CustomerRecord: "customers",
+    AskRecord: "asks",
+    FollowUpRecord: "follow_ups",
+    ErasureRecord: "erasures",
 }
 NOUNS: dict[RecordType, str] = {
-    AskRecord: "ask", CustomerRecord: "customer", FollowUpRecord: "follow-up", ErasureRecord: "erasure",
+    AskRecord: "ask",
+    CustomerRecord: "customer",
+    FollowUpRecord: "follow-up",
+    ErasureRecord: "erasure",
 }
 
 

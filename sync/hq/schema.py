@@ -40,9 +40,28 @@ _CUSTOMERS = """
         clock_skew_ms BIGINT NOT NULL
     ) WITHOUT ROWID
 """
-_CUSTOMER_COLUMNS = ("id", "version", "created_at", "updated_at", "store_id", "terminal_id", "associate", "name",
-                     "phone", "email", "customer_number", "consent_follow_up", "consent_marketing", "consent_at",
-                     "consent_wording", "preferences", "content_hash", "received_at", "batch_id", "clock_skew_ms")
+_CUSTOMER_COLUMNS = (
+    "id",
+    "version",
+    "created_at",
+    "updated_at",
+    "store_id",
+    "terminal_id",
+    "associate",
+    "name",
+    "phone",
+    "email",
+    "customer_number",
+    "consent_follow_up",
+    "consent_marketing",
+    "consent_at",
+    "consent_wording",
+    "preferences",
+    "content_hash",
+    "received_at",
+    "batch_id",
+    "clock_skew_ms",
+)
 _FOLLOW_UPS = """
     CREATE TABLE {} (
         id TEXT PRIMARY KEY, version INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
@@ -53,9 +72,28 @@ _FOLLOW_UPS = """
         clock_skew_ms BIGINT NOT NULL
     ) WITHOUT ROWID
 """
-_FOLLOW_UP_COLUMNS = ("id", "version", "created_at", "updated_at", "store_id", "terminal_id", "associate", "ask_id",
-                      "customer_id", "assigned_to", "due_on", "status", "result", "done_at", "done_by", "note",
-                      "content_hash", "received_at", "batch_id", "clock_skew_ms")
+_FOLLOW_UP_COLUMNS = (
+    "id",
+    "version",
+    "created_at",
+    "updated_at",
+    "store_id",
+    "terminal_id",
+    "associate",
+    "ask_id",
+    "customer_id",
+    "assigned_to",
+    "due_on",
+    "status",
+    "result",
+    "done_at",
+    "done_by",
+    "note",
+    "content_hash",
+    "received_at",
+    "batch_id",
+    "clock_skew_ms",
+)
 _PAGE = 1000
 
 
@@ -84,8 +122,9 @@ def _seal_customers(conn: Connection, postgres: bool) -> None:
     hash_at = _CUSTOMER_COLUMNS.index("content_hash")
     insert = f"INSERT INTO customers_sealed VALUES ({', '.join('?' * len(_CUSTOMER_COLUMNS))})"
     last = ""
-    while page := conn.execute(f"SELECT {', '.join(_CUSTOMER_COLUMNS)} FROM customers WHERE id > ? "
-                               f"ORDER BY id LIMIT {_PAGE}", (last,)).fetchall():
+    while page := conn.execute(
+        f"SELECT {', '.join(_CUSTOMER_COLUMNS)} FROM customers WHERE id > ? ORDER BY id LIMIT {_PAGE}", (last,)
+    ).fetchall():
         raw = {row[0]: vault.new_key() for row in page}
         conn.executemany("INSERT INTO customer_keys VALUES (?, ?, ?)", [(row[0], row[4], raw[row[0]]) for row in page])
         rows = []
@@ -107,25 +146,41 @@ def _seal_follow_up_notes(conn: Connection, postgres: bool) -> None:
     copied = ", ".join("CASE WHEN customer_id IS NULL THEN note END" if c == "note" else c for c in _FOLLOW_UP_COLUMNS)
     conn.execute(f"INSERT INTO follow_ups_sealed SELECT {copied} FROM follow_ups", ())
     last = ""
-    while page := conn.execute("SELECT id, customer_id, store_id, note FROM follow_ups WHERE customer_id IS NOT NULL "
-                               f"AND note IS NOT NULL AND id > ? ORDER BY id LIMIT {_PAGE}", (last,)).fetchall():
+    while page := conn.execute(
+        "SELECT id, customer_id, store_id, note FROM follow_ups WHERE customer_id IS NOT NULL "
+        f"AND note IS NOT NULL AND id > ? ORDER BY id LIMIT {_PAGE}",
+        (last,),
+    ).fetchall():
         named = sorted({(customer_id, store_id) for _, customer_id, store_id, _ in page})
         marks = ", ".join("?" * len(named))
-        raw = {(customer_id, store_id): bytes(key) for customer_id, store_id, key in conn.execute(
-            f"SELECT customer_id, store_id, key FROM customer_keys WHERE customer_id IN ({marks})",
-            [customer_id for customer_id, _ in named]).fetchall()}
+        raw = {
+            (customer_id, store_id): bytes(key)
+            for customer_id, store_id, key in conn.execute(
+                f"SELECT customer_id, store_id, key FROM customer_keys WHERE customer_id IN ({marks})",
+                [customer_id for customer_id, _ in named],
+            ).fetchall()
+        }
         new = {owner: vault.new_key() for owner in named if owner not in raw}
         if new:  # a customer HQ has not received yet: the key waits for them
             conn.executemany("INSERT INTO customer_keys VALUES (?, ?, ?)", [(*owner, key) for owner, key in new.items()])
         keys = {owner: vault.CustomerKey(key) for owner, key in (raw | new).items()}
-        conn.executemany("UPDATE follow_ups_sealed SET note = ? WHERE id = ?", [
-            (keys[customer_id, store_id].seal(note, vault.where("follow_ups", "note", follow_up_id)), follow_up_id)
-            for follow_up_id, customer_id, store_id, note in page])
+        conn.executemany(
+            "UPDATE follow_ups_sealed SET note = ? WHERE id = ?",
+            [
+                (keys[customer_id, store_id].seal(note, vault.where("follow_ups", "note", follow_up_id)), follow_up_id)
+                for follow_up_id, customer_id, store_id, note in page
+            ],
+        )
         last = page[-1][0]
-    _swap(conn, "follow_ups", postgres, (
-        "CREATE INDEX follow_ups_store ON follow_ups (store_id, status)",
-        "CREATE INDEX follow_ups_customer ON follow_ups (customer_id) WHERE customer_id IS NOT NULL",
-    ))
+    _swap(
+        conn,
+        "follow_ups",
+        postgres,
+        (
+            "CREATE INDEX follow_ups_store ON follow_ups (store_id, status)",
+            "CREATE INDEX follow_ups_customer ON follow_ups (customer_id) WHERE customer_id IS NOT NULL",
+        ),
+    )
 
 
 def _swap(conn: Connection, table: str, postgres: bool, indexes: tuple[str, ...]) -> None:
@@ -311,12 +366,14 @@ def upgrade(db: Database) -> tuple[int, int]:
     ddl = postgres_ddl if db.kind == "postgresql" else str
 
     def work(conn: Connection) -> int:
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-                     "applied_at TEXT NOT NULL)", ())
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+            "applied_at TEXT NOT NULL)",
+            (),
+        )
         current = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations", ()).fetchone()[0]
         if current > LATEST_SCHEMA:
-            raise StorageError(f"HQ's database {db.where} is from a newer associate-hq (schema {current}); "
-                               "upgrade associate-hq.")
+            raise StorageError(f"HQ's database {db.where} is from a newer associate-hq (schema {current}); upgrade associate-hq.")
         for version, name, steps in MIGRATIONS:
             if version <= current:
                 continue

@@ -21,8 +21,22 @@ from sync.hq.packs import Packs, Published, etag_of
 from sync.hq.queries import Queries
 from sync.hq.rows import ASK_FIELDS, CUSTOMER_FIELDS, ERASURE_FIELDS, FOLLOW_UP_FIELDS
 
-__all__ = ["ASK_FIELDS", "CUSTOMER_FIELDS", "ERASURE_FIELDS", "FOLLOW_UP_FIELDS", "HQStorage", "Published", "Received",
-           "StorageBusy", "StorageError", "Terminal", "TerminalExists", "TerminalNotFound", "default_url", "etag_of"]
+__all__ = [
+    "ASK_FIELDS",
+    "CUSTOMER_FIELDS",
+    "ERASURE_FIELDS",
+    "FOLLOW_UP_FIELDS",
+    "HQStorage",
+    "Published",
+    "Received",
+    "StorageBusy",
+    "StorageError",
+    "Terminal",
+    "TerminalExists",
+    "TerminalNotFound",
+    "default_url",
+    "etag_of",
+]
 
 
 def default_url() -> str:
@@ -131,5 +145,9 @@ def _check_schema(db: Database) -> None:
         newer = version > schema.LATEST_SCHEMA
         raise StorageError(
             f"HQ's database {db.where} is at schema {version}, "
-            + (f"newer than this associate-hq ({schema.LATEST_SCHEMA}); upgrade associate-hq."
-               if newer else f"this associate-hq needs {schema.LATEST_SCHEMA}: run associate-hq db upgrade."))
+            + (
+                f"newer than this associate-hq ({schema.LATEST_SCHEMA}); upgrade associate-hq."
+                if newer
+                else f"this associate-hq needs {schema.LATEST_SCHEMA}: run associate-hq db upgrade."
+            )
+        )

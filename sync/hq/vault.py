@@ -77,11 +77,13 @@ class CustomerKey:
         try:
             if not sealed.startswith(PREFIX):
                 raise ValueError("not sealed")
-            raw = base64.urlsafe_b64decode(sealed[len(PREFIX):])
+            raw = base64.urlsafe_b64decode(sealed[len(PREFIX) :])
             return self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], where.encode()).decode()
         except (InvalidTag, ValueError) as error:
-            raise SealBroken(f"HQ cannot open {where} with its customer's key ({type(error).__name__}): the row "
-                             "or customer_keys was changed outside associate-hq; restore them from the same backup.") from None
+            raise SealBroken(
+                f"HQ cannot open {where} with its customer's key ({type(error).__name__}): the row "
+                "or customer_keys was changed outside associate-hq; restore them from the same backup."
+            ) from None
 
     def digest(self, content_digest: str) -> str:
         """A record's content hash (hex SHA-256 of its plaintext), keyed: the same for the same content while the
