@@ -22,17 +22,19 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widgets import Input
 
 from associate_tui import config as config_module
 from associate_tui import link
 from associate_tui.counter import Counter, SyncFinished, TaxonomyChanged
 from associate_tui.errors import StoreError
 from associate_tui.screens.capture import CaptureScreen
-from associate_tui.screens.dialogs import AssociateScreen, HelpScreen, SettingsScreen
+from associate_tui.screens.dialogs import AssociateScreen, HelpScreen, QuitScreen, SettingsScreen
 from associate_tui.screens.follow_ups import FollowUpsScreen
 from associate_tui.screens.insights import InsightsScreen
 from associate_tui.screens.recent import RecentScreen
 from associate_tui.screens.sync import SyncScreen
+from associate_tui.widgets.ask_form import AskForm
 from associate_tui.widgets.sync_status import describe
 from schemas.taxonomy import Taxonomy
 from schemas.text import clean
@@ -344,6 +346,31 @@ class AssociateApp(App[None]):
 
     def action_insights(self) -> None:
         self.switch_mode("insights")
+
+    async def action_quit(self) -> None:
+        """F10: at once, unless an ask is half typed on the capture form (then y quits, n or Esc stays)."""
+        if isinstance(self.screen, QuitScreen):
+            return
+        unsaved = self._unsaved_ask()
+        if unsaved is None:
+            self.exit()
+            return
+
+        def answered(quit_anyway: bool | None) -> None:
+            if quit_anyway:
+                self.exit()
+
+        self.push_screen(QuitScreen(unsaved), answered)
+
+    def _unsaved_ask(self) -> str | None:
+        """What the capture form holds that was not saved yet, in a few words; None if it is blank."""
+        for screen in self._all_screens():
+            if isinstance(screen, CaptureScreen):
+                for form in screen.query(AskForm):
+                    if not form.is_blank():
+                        words = [form.query_one(s, Input).value.strip() for s in ("#ask-text", "#substitute", "#note")]
+                        return " · ".join(w for w in words if w)[:60] or "an outcome picked"
+        return None
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -131,6 +131,25 @@ class SettingsScreen(ModalScreen["config_module.Config | None"]):
         )
 
 
+class QuitScreen(ModalScreen[bool]):
+    """F10 with an ask half typed: one more key, so a slip does not lose what the customer said."""
+
+    BINDINGS = [
+        Binding("escape,n", "dismiss(False)", "Stay", id="stay"),
+        Binding("y,f10", "dismiss(True)", "Quit", id="confirm_quit"),
+    ]
+
+    def __init__(self, unsaved: str) -> None:
+        super().__init__()
+        self.unsaved = unsaved
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog small-dialog"):
+            yield Plain("Quit? The ask on the form is not saved.", classes="dialog-title")
+            yield Plain(f"“{self.unsaved}”", id="quit-unsaved")
+            yield Static("y quits and loses it · n or Esc goes back to the form", classes="-hint")
+
+
 class HelpScreen(ModalScreen[None]):
     """The keys at the counter and what each outcome digit means."""
 
@@ -171,7 +190,7 @@ class HelpScreen(ModalScreen[None]):
 | F9 | setup: store, terminal, taxonomy |
 | F12 | insights: top unmet asks, by category and attribute, substitutes, follow-ups won back (t / w / m) |
 | Ctrl+P | every command, and the theme |
-| F10 | quit |
+| F10 | quit (with an ask half typed: y quits, n or Esc goes back) |
 
 # Outcomes ({taxonomy.label})
 

@@ -1,0 +1,69 @@
+"""Issue 15, section 3: the surprises found at the counter, each tried as a person would at 80x24."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Input
+
+from associate_tui.app import AssociateApp
+from associate_tui.config import Config
+from associate_tui.screens.dialogs import QuitScreen
+
+SIZE = (80, 24)
+
+
+def make_app(tmp_path: Path, db_path: Path, **config) -> AssociateApp:
+    return AssociateApp(Config(**config), database=db_path, config_file=tmp_path / "config.toml")
+
+
+async def settle(pilot) -> None:
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def type_text(pilot, text: str) -> None:
+    await pilot.press(*["space" if ch == " " else ch for ch in text])
+
+
+def screen_text(app: AssociateApp) -> str:
+    """Every line a person sees, as the terminal would show it."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+# -- 1. F10 with a half-typed ask ---------------------------------------------
+
+
+async def test_f10_with_a_half_typed_ask_asks_first(tmp_path, db_path) -> None:
+    app = make_app(tmp_path, db_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "blue co")
+        await pilot.press("f10")
+        await pilot.pause()
+        assert isinstance(app.screen, QuitScreen)
+        assert "not saved" in screen_text(app) and "blue co" in screen_text(app)
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.is_running
+        assert app.screen.query_one("#ask-text", Input).value == "blue co"
+        await pilot.press("f10")
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.is_running and app.screen.query_one("#ask-text", Input).value == "blue co"
+        await pilot.press("f10")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert not app.is_running
+
+
+async def test_f10_on_a_blank_form_quits_at_once(tmp_path, db_path) -> None:
+    app = make_app(tmp_path, db_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f10")
+        await pilot.pause()
+        assert not app.is_running
