@@ -20,8 +20,9 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
 from textual.reactive import reactive
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Input
 
 from associate_tui import config as config_module
@@ -112,6 +113,8 @@ class AssociateApp(App[None]):
         self.config = config or config_module.load()
         self.config_file = config_file or config_module.config_path()
         self.database = database or config_module.database_path()
+        if problem := config_module.check_keymap(self.config.keymap, binding_registry()):
+            raise config_module.ConfigError(f"{self.config_file}: {problem}")
         self.taxonomy: Taxonomy = config_module.load_taxonomy(self.config.taxonomy)
         self._store: Store | None = None
         self._store_lock = threading.Lock()
@@ -402,3 +405,23 @@ class AssociateApp(App[None]):
         yield SystemCommand("Setup", "Store, terminal, taxonomy pack (F9)", self.action_settings)
         yield SystemCommand("Help", "Keys and outcome codes (F1)", self.action_help)
         yield from super().get_system_commands(screen)
+
+
+def binding_registry() -> list[tuple[str, str, str]]:
+    """Every binding a site can remap in [keymap]: (id, keys, "app" / "screen" / "dialog")."""
+    found = [(binding.id, binding.key, "app") for binding in AssociateApp.BINDINGS if binding.id]
+    classes: set[type[Widget]] = set()
+    unseen: list[type[Widget]] = [Widget]
+    while unseen:
+        for subclass in unseen.pop().__subclasses__():
+            if subclass not in classes:
+                classes.add(subclass)
+                unseen.append(subclass)
+    for widget_class in sorted(classes, key=lambda c: (c.__module__, c.__qualname__)):
+        if not widget_class.__module__.startswith("associate_tui."):
+            continue
+        where = "dialog" if issubclass(widget_class, ModalScreen) else f"screen:{widget_class.__qualname__}"
+        for binding in widget_class.__dict__.get("BINDINGS", []):
+            if isinstance(binding, Binding) and binding.id:
+                found.append((binding.id, binding.key, where))
+    return found

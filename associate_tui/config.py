@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -109,6 +110,56 @@ def check_id(value: str, what: str) -> str | None:
     if not _ID.match(value):
         return f"{what} must be 1 to 32 letters, digits, '.', '_' or '-', e.g. DEMO or TERMINAL-1"
     return None
+
+
+# A key that works on every screen, even while typing in the form: printable keys would type instead.
+_GLOBAL_KEY = re.compile(r"^(f([1-9]|1[0-9]|2[0-4])|ctrl\+[a-z])$")
+_KEY = re.compile(r"^[a-z0-9_+-]+$")
+
+
+def check_keymap(keymap: dict[str, str], bindings: Iterable[tuple[str, str, str]]) -> str | None:
+    """A message if [keymap] names no binding, or would leave an action without its key; else None.
+
+    `bindings` is every remappable binding as (id, its keys, where it works): "app" on every screen,
+    "screen:<name>" on one main screen, "dialog" in a dialog (which may reuse any key while it is open).
+    """
+    bindings = list(bindings)
+    ids = sorted({binding_id for binding_id, _, _ in bindings})
+    unknown = sorted(set(keymap) - set(ids))
+    if unknown:
+        return f"[keymap] has no binding called {', '.join(unknown)}. Binding ids: {', '.join(ids)}."
+    scope = {binding_id: where for binding_id, _, where in bindings}
+    owners: dict[str, set[str]] = {}  # key -> the ids it ends up on, after the keymap
+    for binding_id, default_keys, _ in bindings:
+        for key in _keys(keymap.get(binding_id, default_keys)):
+            owners.setdefault(key, set()).add(binding_id)
+    for binding_id, keys in sorted(keymap.items()):
+        for key in _keys(keys):
+            if not _KEY.match(key):
+                return f'[keymap] {binding_id} = "{keys}": "{key}" is not a key name; write e.g. f5, ctrl+r or a.'
+            if scope[binding_id] == "app" and not _GLOBAL_KEY.match(key):
+                return (
+                    f'[keymap] {binding_id} = "{keys}": {binding_id} works on every screen, so it needs F1-F24 or ctrl+letter '
+                    f"(a plain key would type into the form instead)."
+                )
+            taken = sorted(other for other in owners[key] - {binding_id} if _clash(scope[binding_id], scope[other]))
+            if taken:
+                return (
+                    f'[keymap] {binding_id} = "{keys}": {key} is already the key of {", ".join(taken)}, which would be left '
+                    f'without one. Pick a free key, or give {taken[0]} another key too (e.g. {taken[0]} = "f11").'
+                )
+    return None
+
+
+def _clash(where: str, other: str) -> bool:
+    """Whether a key on both would leave one of them unreachable: dialogs may reuse any key while open."""
+    if "dialog" in (where, other):
+        return False
+    return "app" in (where, other) or where == other
+
+
+def _keys(keys: str) -> list[str]:
+    return [key.strip().lower() for key in keys.split(",") if key.strip()]
 
 
 def load(path: Path | None = None) -> Config:

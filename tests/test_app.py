@@ -305,11 +305,11 @@ async def test_help_lists_keys_and_outcomes(tmp_path, db_path) -> None:
 
 
 async def test_keymap_in_the_config_remaps_a_binding(tmp_path, db_path) -> None:
-    app = make_app(tmp_path, db_path, keymap={"recent": "f6"})
+    app = make_app(tmp_path, db_path, keymap={"recent": "f6", "sync": "f3"})
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f3")
         await pilot.pause()
-        assert app.current_mode == "capture"
+        assert app.current_mode == "sync"
         await pilot.press("f6")
         await pilot.pause()
         assert app.current_mode == "recent"

@@ -7,6 +7,7 @@ from pathlib import Path
 from textual.widgets import Input
 
 from associate_tui.app import AssociateApp
+from associate_tui.cli import main
 from associate_tui.config import Config
 from associate_tui.screens.dialogs import QuitScreen
 
@@ -67,3 +68,43 @@ async def test_f10_on_a_blank_form_quits_at_once(tmp_path, db_path) -> None:
         await pilot.press("f10")
         await pilot.pause()
         assert not app.is_running
+
+
+# -- 2. a keymap that strands an action, or names none ------------------------
+
+
+def run_associate(tmp_path: Path, capsys, keymap: str) -> tuple[int, str]:
+    (tmp_path / "config.toml").write_text(f"[keymap]\n{keymap}\n")
+    code = main([])
+    return code, capsys.readouterr().err
+
+
+def test_a_key_taken_from_another_action_is_refused_with_words(tmp_path, capsys) -> None:
+    code, said = run_associate(tmp_path, capsys, 'recent = "f2"')
+    assert code == 2
+    assert 'recent = "f2"' in said and "capture" in said and "Pick a free key" in said
+
+
+def test_a_misspelt_binding_id_is_refused_with_the_ids(tmp_path, capsys) -> None:
+    code, said = run_associate(tmp_path, capsys, 'recnet = "f11"')
+    assert code == 2
+    assert "recnet" in said and "recent" in said and "Binding ids" in said
+
+
+def test_a_plain_letter_for_an_every_screen_action_is_refused(tmp_path, capsys) -> None:
+    code, said = run_associate(tmp_path, capsys, 'recent = "r"')
+    assert code == 2 and "F1-F24 or ctrl+letter" in said
+
+
+async def test_two_actions_swapping_keys_both_still_work(tmp_path, db_path) -> None:
+    app = make_app(tmp_path, db_path, keymap={"recent": "f6", "sync": "f3"})
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f6")
+        await pilot.pause()
+        assert app.current_mode == "recent"
+        await pilot.press("f3")
+        await pilot.pause()
+        assert app.current_mode == "sync"
+        await pilot.press("f2")
+        await pilot.pause()
+        assert app.current_mode == "capture"
