@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import sys
 from datetime import datetime, timezone
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from associate_tui import config as config_module
 from associate_tui import link
-from associate_tui.asks import AskDraft, InvalidAsk, check_associate, checked
+from associate_tui.asks import Ask, AskDraft, InvalidAsk, check_associate, checked
 from associate_tui.errors import AssociateError, StoreError
 from associate_tui.ids import format_utc
 from schemas import PrintRelease
@@ -239,29 +240,7 @@ def _log(args: argparse.Namespace, config: config_module.Config, out: TextIO) ->
     return 0
 
 
-EXPORT_FIELDS = (
-    "id",
-    "version",
-    "synced_version",
-    "created_at",
-    "updated_at",
-    "store_id",
-    "terminal_id",
-    "associate",
-    "channel",
-    "text",
-    "category",
-    "attributes",
-    "outcome",
-    "substitute",
-    "substitute_accepted",
-    "quantity",
-    "note",
-    "voided",
-    "void_reason",
-    "customer_id",
-    "same_as",
-)
+EXPORT_FIELDS = tuple(field.name for field in dataclasses.fields(Ask))  # every field of a saved ask, in order
 
 
 def _since(value: str | None) -> str | None:
