@@ -36,7 +36,7 @@ from associate_tui.screens.insights import InsightsScreen
 from associate_tui.screens.recent import RecentScreen
 from associate_tui.screens.sync import SyncScreen
 from associate_tui.widgets.ask_form import AskForm
-from associate_tui.widgets.sync_status import describe
+from associate_tui.widgets.sync_status import describe, describe_store_problem
 from schemas.taxonomy import Taxonomy
 from schemas.text import clean
 
@@ -55,6 +55,14 @@ class SyncStatusRead(Message):
     def __init__(self, status: SyncStatus) -> None:
         super().__init__()
         self.status = status
+
+
+class StoreUnusable(Message):
+    """Reading the status failed: the database cannot be used (damaged, disk full, read-only)."""
+
+    def __init__(self, error: StoreError) -> None:
+        super().__init__()
+        self.error = error
 
 
 class SyncDone(Message):
@@ -120,6 +128,7 @@ class AssociateApp(App[None]):
         self._store_lock = threading.Lock()
         self._started = False
         self._sync_status: SyncStatus | None = None
+        self._store_problem: StoreError | None = None  # shown on the status line until a read succeeds again
         self._syncing = False
         self._sync_failing = False
         self._asked = False
@@ -191,8 +200,9 @@ class AssociateApp(App[None]):
     def refresh_sync_status(self) -> None:
         try:
             self.post_message(SyncStatusRead(self.get_store().sync_status()))
-        except StoreError:
-            pass  # the screens report store errors where the associate is working
+        except StoreError as error:
+            # The screens say it where the associate is working; the status line keeps saying it until it is fixed.
+            self.post_message(StoreUnusable(error))
 
     @work(thread=True, group="retention", exclusive=True, exit_on_error=False)
     def purge_expired_customers(self) -> None:
@@ -213,9 +223,18 @@ class AssociateApp(App[None]):
     @on(SyncStatusRead)
     def _status_read(self, event: SyncStatusRead) -> None:
         self._sync_status = event.status
+        self._store_problem = None
+        self._show_sync_line()
+
+    @on(StoreUnusable)
+    def _store_unusable(self, event: StoreUnusable) -> None:
+        self._store_problem = event.error
         self._show_sync_line()
 
     def _show_sync_line(self) -> None:
+        if self._store_problem is not None:
+            self.sync_line = describe_store_problem(self._store_problem)
+            return
         self.sync_line = describe(self._sync_status, enrolled=self.enrolled, syncing=self._syncing)
 
     def sync_soon(self) -> None:

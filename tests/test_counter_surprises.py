@@ -108,3 +108,34 @@ async def test_two_actions_swapping_keys_both_still_work(tmp_path, db_path) -> N
         await pilot.press("f2")
         await pilot.pause()
         assert app.current_mode == "capture"
+
+
+# -- 3. a damaged database stays on screen until it is fixed -------------------
+
+
+def status_line(app: AssociateApp) -> str:
+    return str(app.screen.query_one("#sync-status").render())
+
+
+async def test_a_damaged_database_stays_on_the_status_line_until_fixed(tmp_path, db_path) -> None:
+    db_path.parent.mkdir(parents=True)
+    db_path.write_bytes(b"not a database" * 1000)
+    app = make_app(tmp_path, db_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.4)  # the first status read, after the first paint
+        await settle(pilot)
+        app.clear_notifications()  # the toast has faded
+        await pilot.pause()
+        assert "Database damaged" in status_line(app)
+        assert "move it aside, restart" in screen_text(app).splitlines()[-2]  # all of it fits above the footer
+        app.refresh_sync_status()  # what the 5-second refresh does
+        await settle(pilot)
+        assert "Database damaged" in status_line(app)
+        await pilot.press("f3")
+        await settle(pilot)
+        assert "Database damaged" in status_line(app)
+        db_path.rename(tmp_path / "damaged.db")  # IT moves it aside
+        app.refresh_sync_status()
+        await settle(pilot)
+        assert "damaged" not in status_line(app)
+        assert "pending" in status_line(app)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from textual.widgets import Static
 
+from associate_tui.errors import DiskFull, NewerSchema, StoreBusy, StoreCorrupt, StoreError, StoreReadOnly
 from associate_tui.widgets.asks_table import local_time
 from associate_tui.widgets.literal import literal
 
@@ -31,6 +32,23 @@ def describe(status: SyncStatus | None, *, enrolled: bool, syncing: bool = False
         parts.append(status.last_error)
         tone = "error"
     return ("Sync: " + " · ".join(parts), tone)
+
+
+def describe_store_problem(error: StoreError) -> tuple[str, str]:
+    """The status line while the database cannot be used: short enough for 80 columns, kept until it is fixed."""
+    if isinstance(error, StoreCorrupt):
+        line = "Database damaged: nothing is saved. Keep it for IT, move it aside, restart"
+    elif isinstance(error, DiskFull):
+        line = "Disk full: nothing is saved until some space is freed (call IT)"
+    elif isinstance(error, StoreReadOnly):
+        line = "Data folder not writable: nothing is saved (call IT)"
+    elif isinstance(error, NewerSchema):
+        line = "Database from a newer app: nothing is saved. Update this app"
+    elif isinstance(error, StoreBusy):
+        line = "Database held by another program: nothing is saved yet"
+    else:
+        line = f"Database: {str(error).split('. ')[0]}"
+    return (line, "error")
 
 
 class SyncStatusBar(Static):
