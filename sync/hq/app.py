@@ -42,10 +42,10 @@ from schemas.records import (
     WhoAmI,
     decode_envelope,
     decode_record,
-    json_schemas,
     unsafe_text,
 )
 from schemas.times import format_utc, parse_utc
+from sync.hq.openapi import openapi_document
 from sync.hq.rows import TIME_FIELDS
 from sync.hq.storage import HQStorage, Received, StorageBusy, StorageError
 
@@ -614,85 +614,3 @@ def _best_effort_key(raw: msgspec.Raw) -> tuple[str, int]:
         return "", 0
     ask_id, version = data.get("id"), data.get("version")
     return (ask_id[:64] if isinstance(ask_id, str) else ""), (version if type(version) is int else 0)
-
-
-def openapi_document() -> dict:
-    # The schema files refer to their own `#/$defs/...`; in OpenAPI those live under components.
-    schemas = {name.removesuffix(".schema.json"): _components_refs(schema) for name, schema in json_schemas().items()}
-    components: dict = {}
-    for schema in schemas.values():
-        components.update(schema.get("$defs", {}))
-    refs = {name: {"$ref": f"#/components/schemas/{_top(schema)}"} for name, schema in schemas.items()}
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "Associate Terminal HQ", "version": "1"},
-        "components": {
-            "schemas": components,
-            "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
-        },
-        "paths": _openapi_paths(refs),
-    }
-
-
-def _openapi_paths(refs: dict[str, dict]) -> dict:
-    """The routes a terminal calls, with what each answers (the dashboard is for people, not described)."""
-    error = {"description": "see the message", "content": {"application/json": {"schema": refs["error"]}}}
-    bearer: list[dict[str, list[str]]] = [{"token": []}]
-    encoding = {"name": "Content-Encoding", "in": "header", "required": False,
-                "schema": {"type": "string", "enum": ["gzip", "identity"]}}  # fmt: skip
-    etag = {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"}}
-    return {
-        "/v1/health": {
-            "get": {
-                "summary": "Is HQ up and its database reachable",
-                "responses": {"200": {"description": "ok"}, "503": error},
-            }
-        },
-        "/v1/whoami": {
-            "get": {
-                "summary": "The store and terminal this token belongs to",
-                "security": bearer,
-                "responses": {
-                    "200": {"description": "who", "content": {"application/json": {"schema": refs["whoami"]}}},
-                    "401": error,
-                },
-            }
-        },
-        "/v1/taxonomy": {
-            "get": {
-                "summary": "The published taxonomy pack; send If-None-Match with the last ETag",
-                "security": bearer,
-                "parameters": [etag],
-                "responses": {"200": {"description": "the pack (JSON)"}, "304": {"description": "unchanged"}, "401": error},
-            }
-        },
-        "/v1/batches": {
-            "post": {
-                "summary": "Send a batch of records (gzip JSON); one result per record",
-                "security": bearer,
-                "parameters": [encoding],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": refs["batch"]}}},
-                "responses": {
-                    "200": {"description": "results", "content": {"application/json": {"schema": refs["batch_result"]}}},
-                    **{code: error for code in ("400", "401", "403", "413", "415", "422", "503")},
-                },
-            }
-        },
-    }
-
-
-def _top(schema: dict) -> str:
-    return schema["$ref"].rsplit("/", 1)[-1] if "$ref" in schema else "Unknown"
-
-
-def _components_refs(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {
-            key: value.replace("#/$defs/", "#/components/schemas/", 1)
-            if key == "$ref" and isinstance(value, str)
-            else _components_refs(value)
-            for key, value in node.items()
-        }
-    if isinstance(node, list):
-        return [_components_refs(item) for item in node]
-    return node
