@@ -331,6 +331,8 @@ class AssociateApp(App[None]):
             self.notify(f"Could not save the settings to {self.config_file}: {error.strerror}.", severity="error")
             return
         taxonomy_changed = config.taxonomy != self.config.taxonomy
+        if config.associate != self.config.associate:
+            self.associate = config.associate  # the default associate set in setup is who logs from now on
         self.config = config.with_changes(from_file=True)
         if taxonomy_changed:
             self._swap_taxonomy(config_module.load_taxonomy(config.taxonomy))

@@ -8,8 +8,9 @@ from textual.widgets import Input
 
 from associate_tui.app import AssociateApp
 from associate_tui.cli import main
-from associate_tui.config import Config
+from associate_tui.config import Config, load
 from associate_tui.screens.dialogs import QuitScreen
+from associate_tui.store import Store
 
 SIZE = (80, 24)
 
@@ -22,6 +23,11 @@ async def settle(pilot) -> None:
     await pilot.pause()
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
+
+
+def rows(db_path: Path) -> list:
+    with Store(db_path) as store:
+        return list(store.iter_asks())
 
 
 async def type_text(pilot, text: str) -> None:
@@ -139,3 +145,34 @@ async def test_a_damaged_database_stays_on_the_status_line_until_fixed(tmp_path,
         await settle(pilot)
         assert "damaged" not in status_line(app)
         assert "pending" in status_line(app)
+
+
+# -- 4. setup applies at once; the first-run notice only until it is saved -----
+
+
+def toasts(app: AssociateApp) -> list[str]:
+    return [f"{n.title}: {n.message}" for n in app._notifications]  # noqa: SLF001
+
+
+async def test_the_associate_set_in_setup_logs_at_once_and_first_run_is_said_once(tmp_path, db_path) -> None:
+    app = make_app(tmp_path, db_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert any(t.startswith("First run") for t in toasts(app))
+        await pilot.press("f9")
+        await pilot.pause()
+        await pilot.press("tab", "tab", "tab", "ctrl+u")
+        await type_text(pilot, "ab")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "associate AB" in app.sub_title and "associate AB" in screen_text(app).splitlines()[0]
+        await type_text(pilot, "red scarf")
+        await pilot.press("enter", "1", "enter")
+        await settle(pilot)
+    [ask] = rows(db_path)
+    assert ask.associate == "AB"
+    again = AssociateApp(load(tmp_path / "config.toml"), database=db_path, config_file=tmp_path / "config.toml")
+    async with again.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert not any(t.startswith("First run") for t in toasts(again))
+        assert again.associate == "AB"
