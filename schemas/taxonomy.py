@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 import string
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -24,21 +24,20 @@ from pathlib import Path
 from typing import Any
 
 from schemas.demand import fold, stem
+from schemas.packcheck import TaxonomyError as TaxonomyError
+from schemas.packcheck import _list, _object, _text, _text_list, _unique, _Where
+from schemas.reading import TOKEN, Money, SizeRule, Speller, bare_numbers, child_age, normalise, rewrite, size_from
 
 BUILTIN_PACKS: tuple[str, ...] = ("retail", "bank")
 HQ_PACK = "hq"
 MAX_OUTCOMES = 10  # picked with the digit keys 1..9 then 0
 MAX_LABEL = 30  # category and outcome labels share an 80-column line with other fields
 
-_TOKEN = re.compile(r"\w+(?:['’&.]\w+)*")
+_TOKEN = TOKEN
 _CODE = re.compile(r"^[a-z][a-z0-9_]*$")
 _PACK_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _CATEGORY_CODE = re.compile(r"^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*$")
 _ATTRIBUTE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,29}$")  # the same rule the ask form applies
-
-
-class TaxonomyError(ValueError):
-    """A taxonomy pack that cannot be used; the message names the file and field to fix."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +57,8 @@ class Category:
     code: str
     label: str
     keywords: tuple[str, ...]
+    hints: tuple[str, ...] = ()  # words that suggest it only weakly: a brand, a model, "waterproof", "charger"
+    sizes: tuple[SizeRule, ...] = ()  # how a number standing alone reads as a size of it ("boots 9")
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,27 @@ class Attribute:
     synonyms: tuple[tuple[str, str], ...] = ()  # (word or phrase, canonical value)
     patterns: tuple[ValuePattern, ...] = ()
     ignore: tuple[str, ...] = ()  # phrases that look like a value but are not ("olive oil", "check" alone)
+    money: MoneySpec | None = None  # an amount read from numbers ("£500", "20k", "500 euros")
+
+
+@dataclass(frozen=True)
+class MoneySpec:
+    """How an attribute reads money: the home currency, the attribute holding currencies, words that mark it."""
+
+    home: str
+    currency: str = ""  # the attribute whose values are currency codes; "" keeps the number alone
+    words: tuple[str, ...] = ()  # home currency words ("pounds", "quid")
+    bare_from: int = 0  # a plain number of at least this is an amount too (0: never)
+
+
+@dataclass(frozen=True)
+class Children:
+    """Words that say a child is meant move a garment to the children's category ("kids", "7-8", "boys")."""
+
+    category: str
+    applies_to: tuple[str, ...]  # category codes or their first part ("clothing", "footwear")
+    words: tuple[str, ...]
+    ignore: tuple[str, ...] = ()  # "baby pink" is a colour, not a baby
 
 
 @dataclass(frozen=True)
@@ -93,6 +115,9 @@ class Taxonomy:
     categories: tuple[Category, ...]
     attributes: tuple[Attribute, ...]
     channels: tuple[str, ...]
+    shorthand: tuple[tuple[str, str], ...] = ()  # what counter staff write -> the pack's word ("blk" -> "black")
+    shoe_system: str = ""  # the system of a shoe size said without one ("boots 9" -> "UK 9")
+    children: Children | None = None
     _index: _Index = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -109,13 +134,12 @@ class Taxonomy:
 
     def suggest_categories(self, text: str, limit: int = 5) -> list[Category]:
         """Categories whose keywords occur in `text`, best first; [] if none do."""
-        scores: dict[int, int] = {}
-        words, spans = _tokens(text)
-        for _, _, hit, size in _scan(words, spans, self._index.keywords, self._index.longest_keyword):
-            for position in hit:
-                scores[position] = scores.get(position, 0) + size
-        ranked = sorted(scores, key=lambda position: (-scores[position], position))
+        ranked = self._index.rank(self._index.read(text), self)
         return [self.categories[position] for position in ranked[: max(limit, 0)]]
+
+    def corrections(self, text: str) -> list[tuple[str, str]]:
+        """(typed, understood) for each word read as another: typos and shorthand ("jaket" -> "jacket")."""
+        return list(self._index.read(text).corrections)
 
     def vocabulary(self) -> dict[str, frozenset[str]]:
         """Attribute key -> every word of its values and synonyms, folded and stemmed (for demand groups)."""
@@ -123,13 +147,25 @@ class Taxonomy:
 
     def recognise(self, text: str) -> dict[str, str]:
         """Attribute key -> canonical value for every attribute found in `text`."""
-        words, spans = _tokens(text)
+        read = self._index.read(text)
         found: dict[str, str] = {}
         for vocabulary in self._index.vocabularies:
-            value = vocabulary.find(text, words, spans)
+            value = vocabulary.find(read.text, read.words, read.spans)
             if value is not None:
                 found[vocabulary.key] = value
-        return found
+        for attribute in self.attributes:
+            if attribute.money is not None:
+                amount = self._index.money[attribute.key].find(read.text, found.get(attribute.money.currency))
+                if amount is not None:
+                    found[attribute.key] = amount
+        if "size" in self._index.words:
+            # A size said without its system is read in the category's: "boots 9" and "boots size 9" are "UK 9".
+            plain = found.get("size")
+            if plain is None or re.fullmatch(r"\d{1,2}(?:\.5)?", plain):
+                size = self._index.context_size(read, self, [plain] if plain else None)
+                if size is not None:
+                    found["size"] = size
+        return {a.key: found[a.key] for a in self.attributes if a.key in found}
 
 
 def parse_taxonomy(data: dict[str, Any], source: str = "<data>") -> Taxonomy:
@@ -159,6 +195,10 @@ def parse_taxonomy(data: dict[str, Any], source: str = "<data>") -> Taxonomy:
     if not channels:
         raise at.error("channels", 'is empty; list at least one, e.g. ["walk-in", "phone"]; the first is the default')
     _unique(channels, "channels", None, at)
+    shorthand = data.get("shorthand", {})
+    if not isinstance(shorthand, dict) or not all(isinstance(v, str) and _phrase(v) for v in shorthand.values()):
+        raise at.error("shorthand", 'must map what staff write to the pack\'s words, e.g. "shorthand": {"blk": "black"}')
+    children = _children(data["children"], at.item("children", 0), categories) if "children" in data else None
     return Taxonomy(
         name=name,
         label=label,
@@ -167,6 +207,9 @@ def parse_taxonomy(data: dict[str, Any], source: str = "<data>") -> Taxonomy:
         categories=categories,
         attributes=attributes,
         channels=channels,
+        shorthand=tuple(shorthand.items()),
+        shoe_system=_text(data, "shoe_system", at, required=False, example='"UK"'),
+        children=children,
     )
 
 
@@ -250,7 +293,7 @@ def _tokens(text: str) -> tuple[list[str], list[tuple[int, int]]]:
 
 
 def _fold(word: str) -> str:
-    return word.casefold().replace("’", "'")
+    return normalise(word).casefold()
 
 
 def _phrase(text: str) -> Words:
@@ -320,30 +363,134 @@ class _Vocabulary:
 
 
 @dataclass(frozen=True)
+class _Read:
+    """An ask as recognition reads it: normalised, shorthand spelt out, typos corrected."""
+
+    text: str
+    words: list[str]
+    spans: list[tuple[int, int]]
+    corrections: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
 class _Index:
     outcomes: dict[str, Outcome]
     categories: dict[str, Category]
     keywords: dict[Words, tuple[int, ...]]  # keyword phrase -> positions of its categories
     longest_keyword: int
+    hints: dict[Words, tuple[int, ...]]
     vocabularies: tuple[_Vocabulary, ...]
     words: dict[str, frozenset[str]]
+    shorthand: dict[str, str]
+    speller: Speller
+    money: dict[str, Money]
+    child: _Vocabulary | None
+    cache: dict[str, _Read] = field(default_factory=dict)
 
     @classmethod
     def build(cls, taxonomy: Taxonomy) -> _Index:
-        keywords: dict[Words, tuple[int, ...]] = {}
-        for position, category in enumerate(taxonomy.categories):
-            for keyword in category.keywords:
-                for form in _plurals(_phrase(keyword)):
-                    if position not in keywords.get(form, ()):
-                        keywords[form] = (*keywords.get(form, ()), position)
+        keywords = _keyword_table((position, c.keywords) for position, c in enumerate(taxonomy.categories))
+        hints = _keyword_table((position, c.hints) for position, c in enumerate(taxonomy.categories))
+        vocabularies = tuple(_Vocabulary.build(a) for a in taxonomy.attributes if a.money is None)
+        child = None
+        if taxonomy.children is not None:
+            words = taxonomy.children.words
+            child = _Vocabulary.build(
+                Attribute("child", "Child", ("child",), tuple((w, "child") for w in words), ignore=taxonomy.children.ignore)
+            )
+        known = {word for table in (keywords, hints) for phrase in table for word in phrase}
+        known.update(
+            word
+            for vocabulary in (*vocabularies, *([child] if child else []))
+            for phrase in vocabulary.phrases
+            for word in phrase
+        )
+        shorthand = {_fold(typed): _fold(meant) for typed, meant in taxonomy.shorthand}
+        known.update(word for meant in shorthand.values() for word in _phrase(meant))
         return cls(
             outcomes={o.code: o for o in taxonomy.outcomes},
             categories={c.code: c for c in taxonomy.categories},
             keywords=keywords,
-            longest_keyword=max(map(len, keywords), default=0),
-            vocabularies=tuple(_Vocabulary.build(a) for a in taxonomy.attributes),
+            longest_keyword=max(map(len, (*keywords, *hints)), default=0),
+            hints=hints,
+            vocabularies=vocabularies,
             words={a.key: _attribute_words(a) for a in taxonomy.attributes},
+            shorthand=shorthand,
+            speller=Speller.build(known),
+            money={a.key: _money(a.key, a.money, taxonomy) for a in taxonomy.attributes if a.money is not None},
+            child=child,
         )
+
+    def read(self, text: str) -> _Read:
+        """The ask as recognition reads it; the last few are kept, as the form asks twice per keystroke."""
+        read = self.cache.get(text)
+        if read is None:
+            clean, corrections = rewrite(text, self.shorthand, self.speller)
+            words, spans = _tokens(clean)
+            read = _Read(clean, words, spans, tuple(corrections))
+            if len(self.cache) > 256:
+                self.cache.clear()
+            self.cache[text] = read
+        return read
+
+    def rank(self, read: _Read, taxonomy: Taxonomy) -> list[int]:
+        """Category positions, best first: keyword words count 1 each, hints 0.1; a child moves a garment to Kids."""
+        scores: dict[int, float] = {}
+        for table, weight in ((self.keywords, 1.0), (self.hints, 0.1)):
+            for _, _, hit, size in _scan(read.words, read.spans, table, self.longest_keyword):
+                for position in hit:
+                    scores[position] = scores.get(position, 0) + size * weight
+        ranked = sorted(scores, key=lambda position: (-scores[position], position))
+        children = taxonomy.children
+        if ranked and children is not None and self.child_meant(read, taxonomy):
+            top = taxonomy.categories[ranked[0]].code
+            kids = [i for i, c in enumerate(taxonomy.categories) if c.code == children.category]
+            if kids and any(top == code or top.startswith(code + ".") for code in children.applies_to):
+                ranked = kids + [position for position in ranked if position != kids[0]]
+        return ranked
+
+    def child_meant(self, read: _Read, taxonomy: Taxonomy) -> bool:
+        if self.child is not None and self.child.find(read.text, read.words, read.spans):
+            return True
+        size = next((v.find(read.text, read.words, read.spans) for v in self.vocabularies if v.key == "size"), None)
+        return bool(size and re.fullmatch(r"\d{1,2}(?:-\d{1,2})?[ym]|newborn", size)) or child_age(read.text) is not None
+
+    def context_size(self, read: _Read, taxonomy: Taxonomy, numbers: list[str] | None = None) -> str | None:
+        """A size said without "size": read by the size system of the category the ask is about."""
+        ranked = self.rank(read, taxonomy)
+        if not ranked:
+            return None
+        category = taxonomy.categories[ranked[0]]
+        if taxonomy.children is not None and category.code == taxonomy.children.category:
+            age = child_age(read.text) if numbers is None else None
+            if age is not None:
+                return age
+            garment = [taxonomy.categories[p] for p in ranked[1:2]]
+            category = garment[0] if garment else category
+        if not category.sizes:
+            return None
+        return size_from(category.sizes, bare_numbers(read.text) if numbers is None else numbers, taxonomy.shoe_system)
+
+
+def _keyword_table(categories: Iterator[tuple[int, tuple[str, ...]]]) -> dict[Words, tuple[int, ...]]:
+    table: dict[Words, tuple[int, ...]] = {}
+    for position, keywords in categories:
+        for keyword in keywords:
+            for form in _plurals(_phrase(keyword)):
+                if position not in table.get(form, ()):
+                    table[form] = (*table.get(form, ()), position)
+    return table
+
+
+def _money(key: str, spec: MoneySpec, taxonomy: Taxonomy) -> Money:
+    """The words that mark money: the home currency's words and every spelling of the currency attribute."""
+    forms = list(spec.words)
+    for attribute in taxonomy.attributes:
+        if attribute.key == spec.currency:
+            forms += [*attribute.values, *(form for form, _ in attribute.synonyms)]
+    phrases = sorted({" ".join(_phrase(form)) for form in forms if _phrase(form)}, key=len, reverse=True)
+    pattern = "|".join(r"\s+".join(map(re.escape, phrase.split())) for phrase in phrases) or "(?!)"
+    return Money(key, spec.home, bool(spec.currency), spec.bare_from, re.compile(pattern))
 
 
 def _plurals(words: Words) -> list[Words]:
@@ -363,99 +510,26 @@ def _plurals(words: Words) -> list[Words]:
 
 # Validation ----------------------------------------------------------------------------------
 
-_PACK_FIELDS = {"name", "label", "version", "outcomes", "categories", "attributes", "channels", "note"}
+_PACK_FIELDS = {
+    "name",
+    "label",
+    "version",
+    "outcomes",
+    "categories",
+    "attributes",
+    "channels",
+    "note",
+    "shorthand",
+    "shoe_system",
+    "children",
+}
 _OUTCOME_FIELDS = {"code", "label", "unmet", "help", "note"}
-_CATEGORY_FIELDS = {"code", "label", "keywords", "note"}
-_ATTRIBUTE_FIELDS = {"key", "label", "values", "patterns", "ignore", "note"}
+_CATEGORY_FIELDS = {"code", "label", "keywords", "hints", "sizes", "note"}
+_ATTRIBUTE_FIELDS = {"key", "label", "values", "patterns", "ignore", "money", "note"}
+_SIZE_FIELDS = {"from", "to", "value", "halves", "note"}
+_MONEY_FIELDS = {"home", "currency", "words", "bare_from", "note"}
+_CHILDREN_FIELDS = {"category", "applies_to", "words", "ignore", "note"}
 _PATTERN_FIELDS = {"regex", "value", "case_sensitive", "upper", "note"}
-
-
-@dataclass(frozen=True)
-class _Where:
-    """A place in the pack, for messages: `retail.json: outcomes[2] (out_of_stock)`."""
-
-    source: str
-    path: str = ""
-
-    def item(self, name: str, index: int) -> _Where:
-        return _Where(self.source, f"{self._prefix()}{name}[{index}]")
-
-    def named(self, code: str) -> _Where:
-        return _Where(self.source, f"{self.path} ({code})")
-
-    def error(self, name: str | None, problem: str) -> TaxonomyError:
-        place = f"{self._prefix()}{name}" if name else self.path
-        return TaxonomyError(f"{self.source}: {place}: {problem}" if place else f"{self.source}: {problem}")
-
-    def _prefix(self) -> str:
-        return f"{self.path}." if self.path else ""
-
-
-def _object(data: Any, at: _Where, allowed: set[str]) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise at.error(None, f"must be a JSON object {{...}}, not {_kind(data)}")
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        names = ", ".join(repr(k) for k in unknown)
-        raise at.error(None, f"unknown field {names}; check the spelling, the fields are {', '.join(sorted(allowed))}")
-    return data
-
-
-def _kind(value: Any) -> str:
-    kinds = {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null"}
-    return kinds.get(type(value), "a number")
-
-
-def _text(
-    data: dict[str, Any],
-    name: str,
-    at: _Where,
-    *,
-    required: bool = True,
-    pattern: re.Pattern[str] | None = None,
-    example: str = '"..."',
-    max_length: int | None = None,
-) -> str:
-    if name not in data:
-        if required:
-            raise at.error(name, f'is missing; add it, e.g. "{name}": {example}')
-        return ""
-    value = data[name]
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise at.error(name, f'must be a non-empty string, e.g. "{name}": {example}')
-    if pattern is not None and not pattern.match(value):
-        raise at.error(name, f"'{value}' is not allowed; write it like {example}: lower case, no spaces")
-    if max_length is not None and len(value) > max_length:
-        raise at.error(name, f"'{value}' is {len(value)} characters; shorten it to {max_length} or fewer so it fits the screen")
-    return value
-
-
-def _list(data: dict[str, Any], name: str, at: _Where, *, required: bool = True) -> list[Any]:
-    if name not in data:
-        if required:
-            raise at.error(name, f'is missing; add it as a list: "{name}": [...]')
-        return []
-    value = data[name]
-    if not isinstance(value, list):
-        raise at.error(name, f"must be a list [...], not {_kind(value)}")
-    return value
-
-
-def _text_list(data: dict[str, Any], name: str, at: _Where, *, required: bool = True) -> list[str]:
-    values = _list(data, name, at, required=required)
-    for i, value in enumerate(values):
-        if not isinstance(value, str) or not value.strip():
-            raise at.error(f"{name}[{i}]", f"must be a non-empty string, not {_kind(value)}")
-    return values
-
-
-def _unique(values: Sequence[str], name: str, key: str | None, at: _Where) -> None:
-    seen: set[str] = set()
-    for i, value in enumerate(values):
-        if value in seen:
-            field_name = f"{name}[{i}].{key}" if key else f"{name}[{i}]"
-            raise at.error(field_name, f"'{value}' is used twice; every {key or 'entry'} must be different")
-        seen.add(value)
 
 
 def _outcome(data: Any, at: _Where) -> Outcome:
@@ -477,7 +551,40 @@ def _category(data: Any, at: _Where) -> Category:
     for i, keyword in enumerate(keywords):
         if not _phrase(keyword):
             raise at.error(f"keywords[{i}]", f"'{keyword}' has no letters or digits, so it can never match; remove it")
-    return Category(code, label, tuple(keywords))
+    hints = _text_list(data, "hints", at, required=False)
+    sizes = tuple(_size_rule(item, at.item("sizes", i)) for i, item in enumerate(_list(data, "sizes", at, required=False)))
+    return Category(code, label, tuple(keywords), tuple(hints), sizes)
+
+
+def _size_rule(data: Any, at: _Where) -> SizeRule:
+    _object(data, at, _SIZE_FIELDS)
+    low, high = data.get("from"), data.get("to")
+    if not isinstance(low, (int, float)) or not isinstance(high, (int, float)) or low > high:
+        raise at.error("from", 'and "to" must be numbers, the lower first, e.g. {"from": 1, "to": 15, "value": "UK {n}"}')
+    value = _text(data, "value", at, example='"UK {n}"')
+    if "{n}" not in value:
+        raise at.error("value", f"'{value}' must hold {{n}}, where the number goes")
+    return SizeRule(float(low), float(high), value, data.get("halves") is True)
+
+
+def _children(data: Any, at: _Where, categories: tuple[Category, ...]) -> Children:
+    _object(data, at, _CHILDREN_FIELDS)
+    category = _text(data, "category", at, example='"clothing.kids"')
+    if category not in {c.code for c in categories}:
+        raise at.error("category", f"'{category}' is not a category of this pack")
+    applies = _text_list(data, "applies_to", at)
+    words = _text_list(data, "words", at)
+    return Children(category, tuple(applies), tuple(words), tuple(_text_list(data, "ignore", at, required=False)))
+
+
+def _money_spec(data: Any, at: _Where) -> MoneySpec:
+    _object(data, at, _MONEY_FIELDS)
+    bare = data.get("bare_from", 0)
+    if not isinstance(bare, int) or bare < 0:
+        raise at.error("bare_from", "must be a whole number, 0 for never")
+    home = _text(data, "home", at, example='"GBP"')
+    currency = _text(data, "currency", at, required=False, example='"currency"')
+    return MoneySpec(home, currency, tuple(_text_list(data, "words", at, required=False)), bare)
 
 
 def _attribute(data: Any, at: _Where) -> Attribute:
@@ -511,7 +618,8 @@ def _attribute(data: Any, at: _Where) -> Attribute:
     for i, phrase in enumerate(ignore):
         if not _phrase(phrase):
             raise at.error(f"ignore[{i}]", f"'{phrase}' has no letters or digits, so it can never match; remove it")
-    return Attribute(key, label, tuple(raw_values), tuple(synonyms), patterns, tuple(ignore))
+    money = _money_spec(data["money"], at.item("money", 0)) if "money" in data else None
+    return Attribute(key, label, tuple(raw_values), tuple(synonyms), patterns, tuple(ignore), money)
 
 
 def _pattern(data: Any, at: _Where) -> ValuePattern:
