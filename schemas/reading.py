@@ -129,7 +129,7 @@ def rewrite(text: str, shorthand: Mapping[str, str], speller: Speller) -> tuple[
 
 _SIZE_WORDS = "collar|neck|waist|leg|inside|chest|reg|regular|long|short|uk|eu|wide|narrow|petite|tall|fit|size"
 _BARE = re.compile(
-    r"(?<![\w.,£$€¥#/:\-])(?P<n>\d{1,2}(?:\.5)?)(?![\w%£$€]|[.,/:\-–]\d|\s*(?:cm|mm|ml|kg|\"|''|inch|inches|in\b|x\b|×"
+    r"(?<![\w.,£$€¥#/:\-])(?P<n>\d{1,2}(?:\.5)?)(?![\w%£$€]|[.,/:\-–]\d|\s*(?:cm|mm|ml|kg|\"|''|inch|inches|in\b(?!\s+[a-z]{3})|x\b|×"
     r"|pack|pk|pcs|pieces|pairs?|of\b|items|units|years?|yrs?|yo\b|months?|mths?|weeks?|days?|hours?|pm\b|am\b"
     r"|gb|tb|litres?|l\b|watts?|w\b|percent|people|seater|piece|for\b|more\b|left\b|quid|pounds?|p\b|k\b))",
     re.IGNORECASE,
@@ -192,7 +192,7 @@ def child_age(text: str) -> str | None:
 # Money --------------------------------------------------------------------------------------
 
 _SYMBOLS = {"£": "GBP", "€": "EUR", "$": "USD", "¥": "JPY"}
-_NUMBER = r"(?P<n>\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d+(?:\.\d{1,2})?)"
+_NUMBER = r"(?P<n>\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?|\d+(?:\.\d{1,2})?)(?![\d])"
 _MULT = r"(?:\s*(?P<mult>k|m|bn|grand|thousand|million|mil)(?![a-z]))?"
 _MULTIPLY = {"k": 1e3, "grand": 1e3, "thousand": 1e3, "m": 1e6, "mil": 1e6, "million": 1e6, "bn": 1e9}
 
