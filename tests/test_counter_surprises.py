@@ -133,7 +133,7 @@ async def test_a_damaged_database_stays_on_the_status_line_until_fixed(tmp_path,
         app.clear_notifications()  # the toast has faded
         await pilot.pause()
         assert "Database damaged" in status_line(app)
-        assert "move it aside, restart" in screen_text(app).splitlines()[-2]  # all of it fits above the footer
+        assert "move it aside, restart" in screen_text(app).splitlines()[-3]  # all of it fits above the footer
         app.refresh_sync_status()  # what the 5-second refresh does
         await settle(pilot)
         assert "Database damaged" in status_line(app)
@@ -176,3 +176,44 @@ async def test_the_associate_set_in_setup_logs_at_once_and_first_run_is_said_onc
         await settle(pilot)
         assert not any(t.startswith("First run") for t in toasts(again))
         assert again.associate == "AB"
+
+
+# -- 5. every screen's keys are seen at 80x24 ----------------------------------
+
+EVERY_SCREEN = ["f1 Help", "f2 New", "f3 Recent", "f4 Who", "f6 Sync", "f7 Follow-ups", "f9 Setup", "f10 Quit", "f12 Insights"]
+OWN_KEYS = {
+    "f2": ["esc Clear", "f5 Customer", "f8 Same as"],
+    "f3": ["f5 Refresh", "esc Clear search"],
+    "f6": ["s Sync now"],
+    "f7": ["d Done", "z Snooze", "a All open", "m Mine/all"],
+    "f12": ["t Today", "w Week", "m Month", "f5 Refresh"],
+}
+
+
+async def test_every_screen_shows_all_its_keys_at_80_columns(tmp_path, db_path) -> None:
+    app = make_app(tmp_path, db_path)
+    async with app.run_test(size=SIZE) as pilot:
+        for key, own in OWN_KEYS.items():
+            await pilot.press(key)
+            await settle(pilot)
+            app.clear_notifications()
+            await pilot.pause()
+            footer = " ".join(screen_text(app).splitlines()[-2:])
+            for shown in [*own, *EVERY_SCREEN]:
+                assert shown in footer, (key, shown, footer)
+
+
+async def test_f1_help_is_accurate_and_esc_closes_it(tmp_path, db_path) -> None:
+    app = make_app(tmp_path, db_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f1")
+        await pilot.pause()
+        text = str(app.screen.query_one("Markdown").source)
+        assert "Esc or F1 closes" in text
+        assert "y / n (Instead)" not in text and "on the field after Instead" in text
+        for keys in ("s syncs now", "d done", "t today", "a (all) or an outcome digit"):
+            assert keys in text
+        assert "Esc or F1 closes" in screen_text(app)  # said where the help opens, not only at its end
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen.query("#ask-text")

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+from textual.widgets import DataTable, Header, Input, Label, Static
 from textual.worker import Worker
 
 from associate_tui.asks import (
@@ -31,6 +31,7 @@ from associate_tui.screens.messages import StoreFailed, report_worker_failure
 from associate_tui.widgets.ask_form import AskForm
 from associate_tui.widgets.asks_table import AsksTable
 from associate_tui.widgets.category_picker import CategoryPicker
+from associate_tui.widgets.key_footer import KeyFooter
 from associate_tui.widgets.literal import Plain
 from associate_tui.widgets.similar_asks import SimilarAsks
 from associate_tui.widgets.sync_status import SyncStatusBar
@@ -91,7 +92,7 @@ class CaptureScreen(Screen):
         yield Label("Just logged on this terminal (Tab to reach, Enter to edit)", id="recent-title", classes="section-title")
         yield AsksTable(self.counter.taxonomy, id="recent-asks")
         yield SyncStatusBar(id="sync-status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         # After the first paint: opening the store in a

@@ -169,6 +169,8 @@ class HelpScreen(ModalScreen[None]):
             f"| {digit_for(i)} | {o.label} | {'yes' if o.unmet else 'no'} | {o.help} |" for i, o in enumerate(taxonomy.outcomes)
         )
         text = f"""\
+Esc or F1 closes this help; the arrows and PgUp/PgDn scroll it.
+
 # Keys at the counter
 
 | Key | What it does |
@@ -178,7 +180,8 @@ class HelpScreen(ModalScreen[None]):
 | Enter | next step: to the outcome, then save |
 | 1-9, 0 | pick the outcome |
 | Tab / Shift+Tab | next / previous field |
-| y / n (Instead) | the customer accepted / declined what was offered instead |
+| y / n / u (on the field after Instead) | the customer accepted / declined what was offered instead / not asked; Tab from *Instead* gets there |
+| w p c e (on Channel) | walk-in, phone, chat, email |
 | Esc Esc | clear the form |
 | F2 / F3 | new ask / recent asks (search, edit, void) |
 | F4 | switch who is logging |
@@ -191,6 +194,18 @@ class HelpScreen(ModalScreen[None]):
 | F12 | insights: top unmet asks, by category and attribute, substitutes, follow-ups won back (t / w / m) |
 | Ctrl+P | every command, and the theme |
 | F10 | quit (with an ask half typed: y quits, n or Esc goes back) |
+
+# Keys on the other screens
+
+| Screen | Keys |
+|---|---|
+| F3 Recent | type to search; Tab to the filter, then a (all) or an outcome digit; Esc clears the search; F5 refreshes; Enter opens an ask |
+| An opened ask | Enter saves the change; F8 voids it; Esc closes |
+| F6 Sync | s syncs now |
+| F7 Follow-ups | d done (then a digit for the result), z snooze, a all open, m mine / everyone's |
+| F12 Insights | t today, w week, m month; F5 refreshes |
+
+Every screen's keys are also in its two footer lines.
 
 # Outcomes ({taxonomy.label})
 

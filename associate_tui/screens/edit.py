@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 from textual.worker import Worker
 
 from associate_tui.asks import Ask, AskDraft, InvalidAsk, checked
@@ -19,6 +19,7 @@ from associate_tui.screens.dialogs import VoidReasonScreen
 from associate_tui.screens.messages import StoreFailed, report_worker_failure
 from associate_tui.widgets.ask_form import AskForm
 from associate_tui.widgets.asks_table import AsksTable, local_time
+from associate_tui.widgets.key_footer import KeyFooter
 from associate_tui.widgets.literal import Plain
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ class EditAskScreen(ModalScreen[Ask | None]):
         with Vertical(id="edit-dialog", classes="dialog"):
             yield Plain("Loading…", id="edit-title", classes="dialog-title")
             yield AskForm(self.counter.taxonomy, id="edit-form")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.load()

@@ -16,12 +16,13 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Header, Input, Static
 from textual.worker import Worker
 
 from associate_tui.customers import FOLLOW_UP_RESULTS, FollowUp, result_label
 from associate_tui.errors import StoreError
 from associate_tui.screens.messages import StoreFailed, report_worker_failure, show
+from associate_tui.widgets.key_footer import KeyFooter
 from associate_tui.widgets.literal import Plain, cell
 from associate_tui.widgets.sync_status import SyncStatusBar
 
@@ -69,7 +70,7 @@ class FollowUpsScreen(Screen):
         yield DataTable(id="follow-ups", cursor_type="row", zebra_stripes=True)
         yield Static("", id="follow-up-detail")
         yield SyncStatusBar(id="sync-status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

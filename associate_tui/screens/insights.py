@@ -20,12 +20,13 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Sparkline, Static
+from textual.widgets import Header, Sparkline, Static
 from textual.worker import Worker
 
 from associate_tui.errors import StoreError
 from associate_tui.ids import format_utc
 from associate_tui.screens.messages import StoreFailed, report_worker_failure
+from associate_tui.widgets.key_footer import KeyFooter
 from associate_tui.widgets.literal import literal
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ class InsightsScreen(Screen):
             yield Static("", id="insights-top")
             yield Static("", id="insights-breakdown")
             yield Static("", id="insights-follow-ups")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self._show_periods()

@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+from textual.widgets import DataTable, Header, Input, Label, Static
 from textual.worker import Worker
 
 from associate_tui.counter import TaxonomyChanged
@@ -20,6 +20,7 @@ from associate_tui.screens.messages import StoreFailed, report_worker_failure
 from associate_tui.widgets.ask_form import outcome_options
 from associate_tui.widgets.asks_table import AsksTable
 from associate_tui.widgets.choice import Choice, Option
+from associate_tui.widgets.key_footer import KeyFooter
 from associate_tui.widgets.literal import Plain
 from associate_tui.widgets.sync_status import SyncStatusBar
 
@@ -67,7 +68,7 @@ class RecentScreen(Screen):
         yield Plain("", id="result-count", classes="section-title")
         yield AsksTable(self.counter.taxonomy, id="results")
         yield SyncStatusBar(id="sync-status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_screen_resume(self) -> None:
         self.action_refresh()

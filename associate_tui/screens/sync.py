@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 from textual.worker import Worker
 
 from associate_tui.counter import SyncFinished
@@ -17,6 +17,7 @@ from associate_tui.errors import StoreError
 from associate_tui.screens.edit import EditAskScreen
 from associate_tui.screens.messages import StoreFailed, report_worker_failure
 from associate_tui.widgets.asks_table import local_time
+from associate_tui.widgets.key_footer import KeyFooter
 from associate_tui.widgets.literal import Plain, cell
 from associate_tui.widgets.sync_status import SyncStatusBar
 
@@ -50,7 +51,7 @@ class SyncScreen(Screen):
         yield DataTable(id="quarantine", cursor_type="row", zebra_stripes=True)
         yield Plain("", id="quarantine-detail")
         yield SyncStatusBar(id="sync-status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self._messages: dict[str, str] = {}
