@@ -206,6 +206,7 @@ class Money:
     with_currency: bool
     bare_from: int  # a number with no money word counts from this many units (0: never)
     words: re.Pattern[str]  # currency words and names next to a number: "euros", "pounds", "hk dollars"
+    home_words: frozenset[str] = frozenset()  # the home currency's own words: "pounds", "quid"
 
     def find(self, text: str, currency: str | None) -> str | None:
         """The first amount in the text, "500 EUR" (or "49.99" when the pack keeps no currency)."""
@@ -231,7 +232,8 @@ class Money:
         if not self.with_currency:
             return number
         sign = groups.get("sym")
-        if sign == "£":
+        word = " ".join((groups.get("word") or "").lower().split())
+        if sign == "£" or word in self.home_words:
             code = "GBP"
         elif sign and sign != "$" or (sign == "$" and not currency):
             code = _SYMBOLS[sign]

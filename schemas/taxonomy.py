@@ -490,7 +490,8 @@ def _money(key: str, spec: MoneySpec, taxonomy: Taxonomy) -> Money:
             forms += [*attribute.values, *(form for form, _ in attribute.synonyms)]
     phrases = sorted({" ".join(_phrase(form)) for form in forms if _phrase(form)}, key=len, reverse=True)
     pattern = "|".join(r"\s+".join(map(re.escape, phrase.split())) for phrase in phrases) or "(?!)"
-    return Money(key, spec.home, bool(spec.currency), spec.bare_from, re.compile(pattern))
+    home_words = frozenset(" ".join(_phrase(word)) for word in spec.words)
+    return Money(key, spec.home, bool(spec.currency), spec.bare_from, re.compile(pattern), home_words)
 
 
 def _plurals(words: Words) -> list[Words]:
@@ -498,7 +499,9 @@ def _plurals(words: Words) -> list[Words]:
     if not words or not words[-1].isalpha() or len(words[-1]) < 3:
         return [words] if words else []
     *head, last = words
-    forms = [last, last + "s", last + "es"]
+    forms = [last, last + "s"]
+    if last.endswith(("s", "x", "z", "ch", "sh", "o")):
+        forms.append(last + "es")
     if last.endswith("y") and last[-2] not in "aeiou":
         forms.append(last[:-1] + "ies")
     if last.endswith("f"):
