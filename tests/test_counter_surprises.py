@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 from textual.widgets import Input
 
 from associate_tui.app import AssociateApp
+from associate_tui.asks import AskDraft, checked
 from associate_tui.cli import main
 from associate_tui.config import Config, load
 from associate_tui.screens.dialogs import QuitScreen
 from associate_tui.store import Store
+from schemas.taxonomy import load_pack
 
 SIZE = (80, 24)
 
@@ -23,6 +26,18 @@ async def settle(pilot) -> None:
     await pilot.pause()
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
+
+
+RETAIL = load_pack("retail")
+
+
+def seed(db_path: Path, text: str, times: int, outcome: str = "out_of_stock") -> None:
+    categories = RETAIL.suggest_categories(text)
+    category = categories[0].code if categories else None
+    draft = checked(AskDraft(text=text, outcome=outcome, category=category, attributes=RETAIL.recognise(text)), RETAIL)
+    with Store(db_path, vocabulary=RETAIL.vocabulary()) as store:
+        for _ in range(times):
+            store.add_ask(draft, store_id="DEMO", terminal_id="TERMINAL-1", associate="ZZ")
 
 
 def rows(db_path: Path) -> list:
@@ -217,3 +232,27 @@ async def test_f1_help_is_accurate_and_esc_closes_it(tmp_path, db_path) -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen.query("#ask-text")
+
+
+# -- 6. insights says what it leaves out ---------------------------------------
+
+
+async def test_insights_says_how_many_more_categories_and_values_there_are(tmp_path, db_path) -> None:
+    asks = ["blue rain jacket", "red jumper", "green jeans", "black boots", "white trainers"]
+    asks += ["navy scarf", "pink dress", "grey handbag", "brown belt", "orange watch"]
+    for text in asks:
+        seed(db_path, text, 1)
+    per_category = sorted(Counter(RETAIL.suggest_categories(text)[0].code for text in asks).values(), reverse=True)
+    assert len(per_category) > 6
+    app = make_app(tmp_path, db_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f12")
+        await settle(pilot)
+        lines = str(app.screen.query_one("#insights-breakdown").render()).splitlines()
+        [by_category] = [line for line in lines if line.startswith("By category")]
+        assert by_category.count(" · ") == 6 and by_category.endswith(
+            f"+{len(per_category) - 6} more ({sum(per_category[6:])} asks)"
+        )
+        [colours] = [line for line in lines if "Colour:" in line]
+        assert colours.endswith(f"· +{len(asks) - 6} more")

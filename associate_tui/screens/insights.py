@@ -195,15 +195,23 @@ def top_table(insights: Insights, taxonomy: Taxonomy) -> Table | Text:
     return table
 
 
+SHOWN = 6  # categories, and values of each attribute, on one line at 80 columns; "+N more" says what is left out
+SHOWN_SUBSTITUTES = 5
+
+
 def breakdown(insights: Insights, taxonomy: Taxonomy) -> Text:
     text = Text()
     if insights.categories:
         text.append("\nBy category  ", style="bold")
         parts = []
-        for code, count in insights.categories[:6]:
+        for code, count in insights.categories[:SHOWN]:
             category = taxonomy.category(code) if code else None
             parts.append(f"{category.label if category else code or 'uncategorised'} {count}")
         text.append(literal(" · ".join(parts)))
+        if hidden := insights.categories[SHOWN:]:
+            # The unmet total is exact even when the store's list of categories was cut short.
+            rest = insights.unmet - sum(count for _, count in insights.categories[:SHOWN])
+            text.append(f" · +{len(hidden)} more ({rest} asks)", style="bold")
     by_key: dict[str, list[str]] = {}
     for key, value, count in insights.attributes:
         by_key.setdefault(key, []).append(f"{value} {count}")
@@ -213,14 +221,18 @@ def breakdown(insights: Insights, taxonomy: Taxonomy) -> Text:
         for key, values in by_key.items():
             text.append("\n  ")
             text.append(literal(f"{labels.get(key, key)}: ", style="bold"))
-            text.append(literal(" · ".join(values[:6])))
+            text.append(literal(" · ".join(values[:SHOWN])))
+            if len(values) > SHOWN:
+                text.append(f" · +{len(values) - SHOWN} more", style="bold")
     if insights.substitutes:
         text.append("\nSubstitutes offered", style="bold")
-        for what, offered, accepted, declined in insights.substitutes[:5]:
+        for what, offered, accepted, declined in insights.substitutes[:SHOWN_SUBSTITUTES]:
             answered = accepted + declined
             rate = f"{100 * accepted / answered:.0f}% accepted" if answered else "no answer recorded"
             text.append("\n  ")
             text.append(literal(f"{what}: offered {offered}, accepted {accepted}, declined {declined} ({rate})"))
+        if len(insights.substitutes) > SHOWN_SUBSTITUTES:
+            text.append(f"\n  +{len(insights.substitutes) - SHOWN_SUBSTITUTES} more substitutes", style="bold")
     return text
 
 
