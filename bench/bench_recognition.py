@@ -2,6 +2,7 @@
 
     python bench/bench_recognition.py                  # the table in tests/recognition_table.py, today's rules
     python bench/bench_recognition.py --at 259b2e8     # the same table through the rules of an older commit
+    python bench/bench_recognition.py --store FILE     # also time Store.similar_asks on a terminal file (a copy!)
 
 Scores: category accuracy (the first suggestion), attribute precision / recall / F1 over key=value
 pairs, and every miss. Timing: each ask typed one key at a time, and on each keystroke what the
@@ -28,15 +29,17 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-def keystrokes(taxonomy, texts: list[str], rounds: int) -> list[float]:
+def keystrokes(taxonomy, texts: list[str], rounds: int, store=None) -> list[float]:
     timings = []
     for _ in range(rounds):
         for text in texts:
             for end in range(1, len(text) + 1):
                 typed = text[:end]
                 started = time.perf_counter()
-                taxonomy.recognise(typed)
-                taxonomy.suggest_categories(typed, limit=5)
+                attributes = taxonomy.recognise(typed)
+                categories = taxonomy.suggest_categories(typed, limit=5)
+                if store is not None:
+                    store.similar_asks(typed, attributes=attributes, category=categories[0].code if categories else None)
                 timings.append((time.perf_counter() - started) * 1000)
     return timings
 
@@ -45,6 +48,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--at", help="score the rules (schemas/) of this commit instead of the working tree")
     parser.add_argument("--rounds", type=int, default=3, help="times the table is typed for the timing")
+    parser.add_argument(
+        "--store", type=Path, help="a terminal database to time similar_asks on too (it is opened, so use a copy)"
+    )
     parser.add_argument("--quiet", action="store_true", help="do not list the misses")
     args = parser.parse_args()
     if args.at:
@@ -63,7 +69,12 @@ def main() -> int:
     for pack, asks in (("retail", table.RETAIL), ("bank", table.BANK)):
         taxonomy = taxonomy_module.load_pack(pack)
         result = table.score(taxonomy, asks)
-        timings = keystrokes(taxonomy, [text for text, _, _ in asks], args.rounds)
+        store = None
+        if args.store and pack == "retail":
+            store = importlib.import_module("associate_tui.store").Store(args.store, vocabulary=taxonomy.vocabulary())
+        timings = keystrokes(taxonomy, [text for text, _, _ in asks], args.rounds, store)
+        if store is not None:
+            store.close()
         rows.append(
             (
                 pack,
@@ -77,7 +88,8 @@ def main() -> int:
             )
         )
         misses.append((pack, result["misses"]))
-    header = ("pack", "asks", "category", "attr P", "attr R", "attr F1", "misses", "per keystroke p50 / p99")
+    timed = "per keystroke p50 / p99" + (" (retail: + similar_asks)" if args.store else "")
+    header = ("pack", "asks", "category", "attr P", "attr R", "attr F1", "misses", timed)
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
     where = f"commit {args.at}" if args.at else "working tree"
     print(f"bench_recognition ({where}) on {platform.machine()}, Python {platform.python_version()}")

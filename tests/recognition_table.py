@@ -222,7 +222,7 @@ RETAIL: list[Row] = [
     ("hdmi cable", "electronics.tv", {}),
     ("air fryer", "home.kitchen", {}),
     ("jigsaw puzzle 1000 pieces", "toys", {}),
-    ("mens slim fit chinos 32x32 stone", "clothing.trousers", {"fit": "slim", "size": "32x32"}),
+    ("mens slim fit chinos 32x32 stone", "clothing.trousers", {"fit": "slim", "size": "32x32", "colour": "stone"}),
     ("ladies black ankle boots 5", "footwear", {"colour": "black", "size": "UK 5"}),
     ("silk scarf in emerald green", "accessories.scarves", {"material": "silk", "colour": "emerald"}),
     ("linen shorts size 34", "clothing.trousers", {"material": "linen", "size": "W34"}),
