@@ -256,3 +256,23 @@ async def test_insights_says_how_many_more_categories_and_values_there_are(tmp_p
         )
         [colours] = [line for line in lines if "Colour:" in line]
         assert colours.endswith(f"· +{len(asks) - 6} more")
+
+
+# -- 7. Recent: where digits and `a` go is said, and they work on the filter ---
+
+
+async def test_recent_says_how_to_filter_and_digits_pick_the_outcome_on_the_filter(tmp_path, db_path) -> None:
+    seed(db_path, "red scarf", 1, outcome="found")
+    seed(db_path, "blue rain jacket", 2)
+    app = make_app(tmp_path, db_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await settle(pilot)
+        assert "Tab: outcome (a, digits)" in screen_text(app)
+        await pilot.press("tab", "3")
+        await settle(pilot)
+        assert app.screen.query_one("#search", Input).value == ""
+        assert "2 asks match" in screen_text(app) and "red scarf" not in screen_text(app)
+        await pilot.press("a")
+        await settle(pilot)
+        assert "red scarf" in screen_text(app) and "3 asks logged here" in screen_text(app)

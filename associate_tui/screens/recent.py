@@ -61,7 +61,7 @@ class RecentScreen(Screen):
         yield Header()
         with Horizontal(classes="row"):
             yield Label("Search", classes="field-label")
-            yield Input(placeholder="words from the ask, substitute or note (Enter/↓ to the list)", id="search", compact=True)
+            yield Input(placeholder="words of the ask, substitute, note · Tab: outcome (a, digits)", id="search", compact=True)
         with Horizontal(classes="row outcome-row"):
             yield Label("Outcome", classes="field-label")
             yield Choice(filter_options(self.counter.taxonomy), id="outcome-filter")
