@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import date, timedelta
 from pathlib import Path
 
 from textual.widgets import Input
@@ -11,8 +12,9 @@ from associate_tui.app import AssociateApp
 from associate_tui.asks import AskDraft, checked
 from associate_tui.cli import main
 from associate_tui.config import Config, load
+from associate_tui.customers import CustomerDraft
 from associate_tui.screens.dialogs import QuitScreen
-from associate_tui.store import Store
+from associate_tui.store import FollowUpPlan, Store
 from schemas.taxonomy import load_pack
 
 SIZE = (80, 24)
@@ -38,6 +40,27 @@ def seed(db_path: Path, text: str, times: int, outcome: str = "out_of_stock") ->
     with Store(db_path, vocabulary=RETAIL.vocabulary()) as store:
         for _ in range(times):
             store.add_ask(draft, store_id="DEMO", terminal_id="TERMINAL-1", associate="ZZ")
+
+
+def seed_follow_up(db_path: Path, text: str, *, due_in_days: int) -> None:
+    draft = checked(AskDraft(text=text, outcome="out_of_stock"), RETAIL)
+    with Store(db_path) as store:
+        customer = store.add_customer(
+            CustomerDraft(name="Jane Doe", phone="+44 7700 900123", consent_follow_up=True),
+            store_id="DEMO",
+            terminal_id="TERMINAL-1",
+            associate="AB",
+            consent_wording="2026-1",
+        )
+        due = (date.today() + timedelta(days=due_in_days)).isoformat()
+        store.add_ask(
+            draft,
+            store_id="DEMO",
+            terminal_id="TERMINAL-1",
+            associate="AB",
+            customer_id=customer.id,
+            follow_up=FollowUpPlan(due_on=due, assigned_to=None),
+        )
 
 
 def rows(db_path: Path) -> list:
@@ -276,3 +299,42 @@ async def test_recent_says_how_to_filter_and_digits_pick_the_outcome_on_the_filt
         await pilot.press("a")
         await settle(pilot)
         assert "red scarf" in screen_text(app) and "3 asks logged here" in screen_text(app)
+
+
+# -- 8. consent boxes without colour, the customer form in 24 rows, F7 ---------
+
+
+async def test_consent_boxes_read_without_colour_and_the_form_error_is_on_screen(tmp_path, db_path) -> None:
+    app = make_app(tmp_path, db_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f5")
+        await settle(pilot)
+        await pilot.press("f2")
+        await settle(pilot)
+        await type_text(pilot, "Jo Bloggs")
+        await pilot.press("tab", "tab", "tab", "space")  # ticks follow-up consent, with no phone or email
+        await pilot.pause()
+        shown = screen_text(app)
+        assert "▐✓▌ Agrees to be contacted" in shown and "▐ ▌ Agrees to marketing" in shown
+        assert "Enter saves · Tab next field" in shown  # the hints are within 24 rows
+        await pilot.press("enter")
+        await settle(pilot)
+        message = str(app.screen.query_one("#customer-form-message").render())
+        assert message.startswith("Not saved")
+        assert message[:40] in screen_text(app).replace("\n", " ")
+
+
+async def test_f7_says_a_follow_up_promised_a_minute_ago_is_due_later(tmp_path, db_path) -> None:
+    seed_follow_up(db_path, "navy scarf", due_in_days=7)
+    app = make_app(tmp_path, db_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f7")
+        await settle(pilot)
+        shown = screen_text(app)
+        assert "Due now · 1 more due later" in shown
+        assert "Nothing due now. 1 more is due later: a shows them." in shown
+        await pilot.press("a")
+        await settle(pilot)
+        assert "navy scarf" in screen_text(app)

@@ -260,6 +260,10 @@ class ConsentBox(Checkbox):
     inherit_bindings = False
     BINDINGS = [Binding("space", "toggle_button", "Tick", show=False)]
 
+    @property
+    def BUTTON_INNER(self) -> str:  # noqa: N802 - Textual's name; ticked or not must show without colour too
+        return "✓" if self.value else " "
+
     def key_enter(self) -> None:
         self.screen.action_save()  # type: ignore[attr-defined]
 

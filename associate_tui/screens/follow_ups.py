@@ -82,20 +82,21 @@ class FollowUpsScreen(Screen):
     def on_screen_resume(self) -> None:
         self.load()
 
-    def _title(self) -> str:
-        when = "All open follow-ups" if self.upcoming else "Due today and overdue"
+    def _title(self, later: int) -> str:
+        when = "All open follow-ups" if self.upcoming else "Due now"
+        if later and not self.upcoming:
+            when += f" · {later} more due later"
         whose = "everyone's" if self.everyone else f"for {self.counter.associate} or anyone"
         return (
-            f"{when}, {whose} (a: {'due only' if self.upcoming else 'all open'} · m: {'mine' if self.everyone else 'everyone'})"
+            f"{when} · {whose} · a: {'due only' if self.upcoming else 'all open'} · m: {'mine' if self.everyone else 'everyone'}"
         )
 
     @work(thread=True, exclusive=True, group="follow-ups", exit_on_error=False)
     def load(self) -> None:
         try:
-            found = self.counter.get_store().follow_ups(
-                due_by=None if self.upcoming else date.today().isoformat(),
-                associate=None if self.everyone else self.counter.associate,
-            )
+            # Every open one, soonest first: the screen shows those due now and says how many are due later
+            # (a follow-up promised a minute ago is due in days, and must not look lost).
+            found = self.counter.get_store().follow_ups(associate=None if self.everyone else self.counter.associate)
         except StoreError as error:
             self.post_message(StoreFailed(error))
             return
@@ -103,12 +104,13 @@ class FollowUpsScreen(Screen):
 
     @on(FollowUpsLoaded)
     def _loaded(self, event: FollowUpsLoaded) -> None:
-        self.follow_ups = event.follow_ups
-        self.query_one("#follow-ups-title", Static).update(self._title())
+        today = date.today().isoformat()
+        self.follow_ups = [f for f in event.follow_ups if self.upcoming or f.due_on <= today]
+        later = len(event.follow_ups) - len(self.follow_ups)
+        self.query_one("#follow-ups-title", Static).update(self._title(later))
         table = self.query_one(DataTable)
         table.clear()
-        today = date.today().isoformat()
-        for item in event.follow_ups:
+        for item in self.follow_ups:
             due = "overdue" if item.due_on < today else ("today" if item.due_on == today else item.due_on)
             table.add_row(
                 due,
@@ -117,7 +119,9 @@ class FollowUpsScreen(Screen):
                 cell(item.ask_text),
                 key=item.id,
             )
-        if not event.follow_ups:
+        if not self.follow_ups and later:
+            self._say(f"Nothing due now. {later} more {'is' if later == 1 else 'are'} due later: a shows them.", "hint")
+        elif not self.follow_ups:
             self._say("Nothing to follow up. a shows every open follow-up, m everyone's.", "hint")
         else:
             self._show(self._current())
