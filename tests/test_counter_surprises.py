@@ -15,6 +15,7 @@ from associate_tui.config import Config, load
 from associate_tui.customers import CustomerDraft
 from associate_tui.screens.dialogs import QuitScreen
 from associate_tui.store import FollowUpPlan, Store
+from associate_tui.store.connection import Connection
 from schemas.taxonomy import load_pack
 
 SIZE = (80, 24)
@@ -338,3 +339,44 @@ async def test_f7_says_a_follow_up_promised_a_minute_ago_is_due_later(tmp_path, 
         await pilot.press("a")
         await settle(pilot)
         assert "navy scarf" in screen_text(app)
+
+
+# -- 9. HQ down, and a full disk on a new install ------------------------------
+
+LONG_ERROR = "Offline: cannot reach HQ at https://hq.example-retail-group.com:8443 (connection refused); retrying."
+
+
+async def test_hq_down_fits_the_status_line_and_f6_shows_pending_and_the_error(tmp_path, db_path) -> None:
+    seed(db_path, "blue rain jacket", 3)
+    with Store(db_path) as store:
+        store.record_sync(ok=False, error=LONG_ERROR)
+    app = make_app(tmp_path, db_path, hq_url="https://hq.example-retail-group.com:8443")
+    app._schedule_sync = lambda delay: None  # noqa: SLF001 - no real HQ in this test; the error is on file
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.4)
+        await settle(pilot)
+        [line] = [row for row in screen_text(app).splitlines() if "Sync" in row and "F6" in row]
+        assert "Sync failing, F6 says why · 3 pending" in line
+        await pilot.press("f6")
+        await settle(pilot)
+        state = str(app.screen.query_one("#sync-state").render())
+        assert "Waiting to be sent: 3" in state and LONG_ERROR in state
+        assert "Waiting to be sent: 3" in screen_text(app) and "connection refused" in screen_text(app)
+
+
+async def test_a_full_disk_on_a_new_install_says_create_not_upgrade(tmp_path, db_path, monkeypatch) -> None:
+    configure = Connection._configure  # noqa: SLF001
+
+    def tiny_disk(self) -> None:
+        configure(self)
+        self.conn.execute("PRAGMA max_page_count = 2")
+
+    monkeypatch.setattr(Connection, "_configure", tiny_disk)
+    app = make_app(tmp_path, db_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.4)
+        await settle(pilot)
+        form = str(app.screen.query_one("#form-message").render())
+        assert "Could not create the database: the disk is full" in form
+        assert "upgrade" not in form
+        assert "Disk full: nothing is saved" in status_line(app)

@@ -18,18 +18,19 @@ from associate_tui.screens.edit import EditAskScreen
 from associate_tui.screens.messages import StoreFailed, report_worker_failure
 from associate_tui.widgets.asks_table import local_time
 from associate_tui.widgets.key_footer import KeyFooter
-from associate_tui.widgets.literal import Plain, cell
+from associate_tui.widgets.literal import Plain, cell, literal
 from associate_tui.widgets.sync_status import SyncStatusBar
 
 if TYPE_CHECKING:
     from associate_tui.counter import Counter
-    from associate_tui.store import Quarantined
+    from associate_tui.store import Quarantined, SyncStatus
 
 
 class QuarantineLoaded(Message):
-    def __init__(self, held: list[Quarantined]) -> None:
+    def __init__(self, held: list[Quarantined], status: SyncStatus) -> None:
         super().__init__()
         self.held = held
+        self.status = status
 
 
 class SyncScreen(Screen):
@@ -47,6 +48,7 @@ class SyncScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Plain("", id="sync-link", classes="sync-facts")
+        yield Plain("", id="sync-state")
         yield Static("Refused by HQ", id="quarantine-title", classes="section-title")
         yield DataTable(id="quarantine", cursor_type="row", zebra_stripes=True)
         yield Plain("", id="quarantine-detail")
@@ -83,7 +85,8 @@ class SyncScreen(Screen):
     @work(thread=True, exclusive=True, group="quarantine", exit_on_error=False)
     def load(self) -> None:
         try:
-            self.post_message(QuarantineLoaded(self.counter.get_store().quarantined()))
+            store = self.counter.get_store()
+            self.post_message(QuarantineLoaded(store.quarantined(), store.sync_status()))
         except StoreError as error:
             self.post_message(StoreFailed(error))
 
@@ -95,12 +98,24 @@ class SyncScreen(Screen):
             text = held.ask.text if len(held.ask.text) <= 28 else held.ask.text[:27] + "…"
             table.add_row(local_time(held.at), cell(text), cell(f"{held.code}: {held.message}"), key=held.ask.id)
         self._messages = {held.ask.id: f"{held.code}: {held.message}" for held in event.held}
+        self._show_state(event.status)
         title = self.query_one("#quarantine-title", Static)
         if event.held:
             title.update(f"Refused by HQ ({len(event.held)}), kept here · Enter opens one; a correction is sent again")
         else:
             title.update("Refused by HQ: none. Every ask HQ has seen, it took.")
         self.query_one("#quarantine-detail", Static).update(next(iter(self._messages.values()), ""))
+
+    def _show_state(self, status: SyncStatus) -> None:
+        """Pending, the last sync and, when syncing fails, HQ's or the network's words in full."""
+        last = local_time(status.last_success_at) if status.last_success_at else "never"
+        lines = f"Waiting to be sent: {status.pending} · last sync {last}"
+        if status.last_error:
+            tried = f" (tried {local_time(status.last_attempt_at)})" if status.last_attempt_at else ""
+            lines += f"\nLast error{tried}: {status.last_error}"
+        state = self.query_one("#sync-state", Static)
+        state.update(literal(lines, lines=True))
+        state.set_class(bool(status.last_error), "-error")
 
     @on(DataTable.RowHighlighted, "#quarantine")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:

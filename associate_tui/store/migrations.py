@@ -245,10 +245,12 @@ class Migrations(Connection):
     def migrate(self, target: int = LATEST_SCHEMA) -> list[int]:
         """Apply the numbered migrations up to `target`, each in its own transaction."""
         applied: list[int] = []
+        # A new install's first write makes the file: if that fails (a full disk), say "create", not "upgrade".
+        action = "create the database" if self.schema_version() == 0 else "upgrade the database"
         for migration in MIGRATIONS:
             if migration.version > target:
                 break
-            with self._write("upgrade the database") as conn:
+            with self._write(action) as conn:
                 # Re-read inside the lock: another process may have just migrated.
                 current = _schema_version(conn)
                 if current > LATEST_SCHEMA:

@@ -21,16 +21,18 @@ def describe(status: SyncStatus | None, *, enrolled: bool, syncing: bool = False
     pending = f"{status.pending} pending"
     if not enrolled:
         return (f"Not linked to HQ: {pending}, kept on this terminal (IT: associate enroll)", "hint")
-    parts = [pending, f"last sync {local_time(status.last_success_at) if status.last_success_at else 'never'}"]
+    last = f"last sync {local_time(status.last_success_at) if status.last_success_at else 'never'}"
+    parts = [pending]
     tone = "ok"
     if status.quarantined:
         parts.append(f"{status.quarantined} refused by HQ (F6)")
         tone = "error"
+    parts.append(last)
     if syncing:
         parts.append("syncing…")
     if status.last_error:
-        parts.append(status.last_error)
-        tone = "error"
+        # HQ's words are long: what the associate must know comes first, within 80 columns; F6 shows them whole.
+        return ("Sync failing, F6 says why · " + " · ".join([*parts, status.last_error]), "error")
     return ("Sync: " + " · ".join(parts), tone)
 
 
