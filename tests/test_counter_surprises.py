@@ -302,6 +302,19 @@ async def test_recent_says_how_to_filter_and_digits_pick_the_outcome_on_the_filt
         assert "red scarf" in screen_text(app) and "3 asks logged here" in screen_text(app)
 
 
+async def test_recent_search_finds_an_ask_by_its_attributes(tmp_path, db_path, capsys) -> None:
+    assert main(["log", "rain jacket", "--outcome", "out_of_stock", "--attr", "colour=blue", "--attr", "size=M"]) == 0
+    assert main(["log", "rain jacket", "--outcome", "out_of_stock", "--attr", "colour=red"]) == 0
+    capsys.readouterr()
+    app = make_app(tmp_path, db_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await settle(pilot)
+        await type_text(pilot, "blue")
+        await settle(pilot)
+        assert "1 ask matches" in screen_text(app) and "rain jacket" in screen_text(app)
+
+
 # -- 8. consent boxes without colour, the customer form in 24 rows, F7 ---------
 
 

@@ -142,6 +142,23 @@ def test_edit_updates_the_search_index(store: Store) -> None:
     assert [a.id for a in store.recent_asks(query="parasol")] == [ask.id]
 
 
+def test_search_finds_the_attributes_and_follows_their_edits(store: Store) -> None:
+    tagged = add(store, "rain jacket", attributes={"colour": "blue", "size": "M"})
+    add(store, "rain jacket", attributes={"colour": "red"})
+    assert [a.id for a in store.recent_asks(query="blue jacket")] == [tagged.id]
+    store.edit_ask(tagged.id, draft("rain jacket", attributes={"colour": "navy"}))
+    assert store.recent_asks(query="blue") == []
+    assert [a.id for a in store.recent_asks(query="navy")] == [tagged.id]
+
+
+def test_a_file_from_before_attribute_search_finds_its_old_asks_by_attribute(db_path: Path) -> None:
+    with Store(db_path, migrate_to=6) as old:
+        tagged = add(old, "rain jacket", attributes={"colour": "blue"})
+        assert old.recent_asks(query="blue") == []  # schema 6 searched the words only
+    with Store(db_path) as new:
+        assert [a.id for a in new.recent_asks(query="blue")] == [tagged.id]
+
+
 def test_older_file_is_upgraded_in_place(db_path: Path) -> None:
     with Store(db_path, migrate_to=1) as old:
         assert old.schema_version() == 1
@@ -166,6 +183,7 @@ def test_older_file_is_upgraded_in_place(db_path: Path) -> None:
             "sync: quarantine and sync state",
             "customers, follow-ups, erasures",
             "demand groups and same-as asks",
+            "search finds the attributes too",
         ]
         # Asks from before demand groups get theirs in the upgrade, so they count on the insights screen.
         assert new.conn.execute("SELECT count(*) FROM asks WHERE demand_key IS NULL").fetchone()[0] == 0

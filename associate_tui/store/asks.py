@@ -165,7 +165,7 @@ class AskRoom(Connection):
             return read_ask(conn, ask_id)
 
     def recent_asks(self, *, query: str = "", outcome: str | None = None, limit: int = 50) -> list[Ask]:
-        """Newest first; `query` is full-text over what was asked, substitutes and notes."""
+        """Newest first; `query` is full-text over what was asked, its attributes, substitutes and notes."""
         match = fts_query(query)
         params: list[object] = []
         if match:

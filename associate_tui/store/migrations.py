@@ -230,6 +230,47 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX asks_demand ON asks (demand_key, created_at)",
         ),
     ),
+    Migration(
+        7,
+        "search finds the attributes too",
+        (
+            # `blue` finds an ask tagged colour=blue: the index takes the attributes' JSON as
+            # words too (its keys are words like colour and size, harmless to match).
+            "DROP TRIGGER asks_fts_insert",
+            "DROP TRIGGER asks_fts_delete",
+            "DROP TRIGGER asks_fts_update",
+            "DROP TABLE asks_fts",
+            """
+            CREATE VIRTUAL TABLE asks_fts USING fts5(
+                text, substitute, note, attributes,
+                content='asks', content_rowid='seq',
+                tokenize='unicode61 remove_diacritics 2', prefix='2 3'
+            )
+            """,
+            """
+            CREATE TRIGGER asks_fts_insert AFTER INSERT ON asks BEGIN
+                INSERT INTO asks_fts (rowid, text, substitute, note, attributes)
+                VALUES (new.seq, new.text, new.substitute, new.note, new.attributes);
+            END
+            """,
+            """
+            CREATE TRIGGER asks_fts_delete AFTER DELETE ON asks BEGIN
+                INSERT INTO asks_fts (asks_fts, rowid, text, substitute, note, attributes)
+                VALUES ('delete', old.seq, old.text, old.substitute, old.note, old.attributes);
+            END
+            """,
+            """
+            CREATE TRIGGER asks_fts_update AFTER UPDATE OF text, substitute, note, attributes ON asks BEGIN
+                INSERT INTO asks_fts (asks_fts, rowid, text, substitute, note, attributes)
+                VALUES ('delete', old.seq, old.text, old.substitute, old.note, old.attributes);
+                INSERT INTO asks_fts (rowid, text, substitute, note, attributes)
+                VALUES (new.seq, new.text, new.substitute, new.note, new.attributes);
+            END
+            """,
+            "INSERT INTO asks_fts (asks_fts) VALUES ('rebuild')",
+            "INSERT INTO asks_fts (asks_fts, rank) VALUES ('automerge', 0)",
+        ),
+    ),
 )
 
 LATEST_SCHEMA = MIGRATIONS[-1].version
