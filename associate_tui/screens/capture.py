@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import replace
 from datetime import date
 from typing import TYPE_CHECKING
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import DataTable, Header, Input, Label, Static
 from textual.worker import Worker
 
@@ -28,9 +30,10 @@ from associate_tui.errors import StoreError
 from associate_tui.screens.customers import Attached, CustomerPickerScreen
 from associate_tui.screens.edit import edit_from_table
 from associate_tui.screens.messages import StoreFailed, report_worker_failure
-from associate_tui.widgets.ask_form import AskForm
+from associate_tui.widgets.ask_form import AskForm, SameAsList
 from associate_tui.widgets.asks_table import AsksTable
 from associate_tui.widgets.category_picker import CategoryPicker
+from associate_tui.widgets.choice import InOrder
 from associate_tui.widgets.key_footer import KeyFooter
 from associate_tui.widgets.literal import Plain
 from associate_tui.widgets.similar_asks import SimilarAsks
@@ -60,6 +63,10 @@ class SimilarFound(Message):
         self.items = items
 
 
+class SaveFailed(Message):
+    """The save did not happen (the reason was posted as StoreFailed)."""
+
+
 class AsksLoaded(Message):
     def __init__(self, asks: list[Ask]) -> None:
         super().__init__()
@@ -81,6 +88,9 @@ class CaptureScreen(Screen):
         self.counter = counter
         self.attached: Attached | None = None
         self._saving = False
+        # Keys typed ahead, in the order they arrived, and whether one is having its effect.
+        self._typed_ahead: deque[events.Key | events.Paste] = deque()
+        self._waiting = False
         self._clear_armed = False
         self._shown = False
         self._similar_generation = 0  # only the answer to the latest keystroke is shown
@@ -154,6 +164,7 @@ class CaptureScreen(Screen):
             )
         except StoreError as error:
             self.post_message(StoreFailed(error))
+            self.post_message(SaveFailed())
             return
         self.post_message(AskSaved(ask, draft, plan.due_on if plan else None, same_as))
         try:
@@ -165,12 +176,16 @@ class CaptureScreen(Screen):
 
     @on(AskForm.Submitted)
     def _submitted(self, event: AskForm.Submitted) -> None:
+        self._submit(event.draft)
+
+    def _submit(self, draft: AskDraft) -> None:
+        """Save the draft as it was when Enter was pressed; keys typed after it wait until it is saved."""
         form = self.query_one(AskForm)
         if self._saving:
             form.say("Still saving the previous ask…", "hint")
             return
         try:
-            draft = checked(event.draft, self.counter.taxonomy)
+            draft = checked(draft, self.counter.taxonomy)
         except InvalidAsk as invalid:
             form.show_errors(invalid.errors)
             return
@@ -180,7 +195,11 @@ class CaptureScreen(Screen):
 
     @on(AskSaved)
     def _saved(self, event: AskSaved) -> None:
+        self._report_saved(event)
         self._saving = False
+        self._pump()  # the keys typed while it was saved go to the cleared form
+
+    def _report_saved(self, event: AskSaved) -> None:
         form = self.query_one(AskForm)
         on_screen = form.draft()
         # Clear only what was saved: if the associate kept typing, their words stay.
@@ -211,14 +230,101 @@ class CaptureScreen(Screen):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if report_worker_failure(self, event) and event.worker.group == "save":
-            self._saving = False
             self.query_one(AskForm).say("Not saved: something went wrong. Press Enter to try again.", "error")
+            self._save_failed()
 
     @on(StoreFailed)
     def _store_failed(self, event: StoreFailed) -> None:
-        self._saving = False
         self.query_one(AskForm).say(event.text, "error")
         self.notify(event.text, title=event.title, severity="error", timeout=10)
+
+    @on(SaveFailed)
+    def _save_failed(self) -> None:
+        """The ask stays on the form to try again; keys typed after its Enter are not applied to it."""
+        self._saving = False
+        if dropped := len(self._typed_ahead):
+            self._typed_ahead.clear()
+            form = self.query_one(AskForm)
+            said = str(form.query_one("#form-message", Static).render())
+            form.say(f"{said} ({dropped} keys typed after Enter were not used: the ask above is not saved.)", "error")
+
+    # -- keys in the order they were typed ---------------------------------------------
+
+    def take_key(self, widget: Widget, event: events.Key | events.Paste) -> bool:
+        """A key (or paste) for one of the form's fields, from `InOrder`: queued, then handled in turn."""
+        if self.app.screen is not self:
+            return False
+        self._typed_ahead.append(event)
+        self._pump()
+        return True
+
+    def _pump(self) -> None:
+        """Hand on the keys typed ahead, each once the one before has had its effect.
+
+        Nothing is handed on while a save is in flight: the draft was taken at Enter, and
+        the keys after it belong to the next ask, typed into the form once it is cleared.
+        """
+        while self._typed_ahead and not (self._waiting or self._saving):
+            if self.app.screen is not self:  # a key took us to another screen: the rest are for it
+                keys = [events.Key(e.key, e.character) for e in self._typed_ahead if isinstance(e, events.Key)]
+                self._typed_ahead.clear()
+                self.app.screen.call_later(self._hand_on, keys)  # once it is shown and has its focus
+                return
+            event = self._typed_ahead.popleft()
+            target = self.focused
+            if not self._handled_now(target, event):
+                # Enter, Tab and the like: in the field's own queue, after the keys already
+                # given to it, and nothing else is handed on until it has had its effect.
+                self._waiting = True
+                if not (target or self).call_later(self._handle_in_turn, target, event):
+                    self.call_later(self._handle_in_turn, target, event)  # the field is gone: in turn here
+
+    def _hand_on(self, keys: list[events.Key]) -> None:
+        for key in keys:
+            self.app.post_message(key)
+
+    def _handled_now(self, target: Widget | None, event: events.Key | events.Paste) -> bool:
+        """Give the key to the field if it only edits that field; False for keys that do more."""
+        if target is None or not isinstance(target, InOrder) or isinstance(event, events.Paste):
+            Widget._forward_event(target or self, event)  # as Textual would
+            return True
+        if isinstance(target, Input):
+            if event.is_printable:
+                Widget._forward_event(target, event)
+                return True
+            return False
+        if isinstance(target, SameAsList):
+            return self._same_as_key(target, event)
+        # A digit on the outcome, a letter on the category: the field's own on_key, now.
+        if on_key := getattr(target, "on_key", None):
+            on_key(event)
+            return event._stop_propagation  # it took the key; otherwise its bindings will
+        return False
+
+    async def _handle_in_turn(self, target: Widget | None, event: events.Key) -> None:
+        try:
+            form = self.query_one(AskForm)
+            if event.key == "enter" and target is not None and form in target.ancestors:
+                if (draft := form.press_enter()) is not None:
+                    self._submit(draft)
+            else:
+                await self.app._check_bindings(event.key)  # what the app does with a key no field took
+        finally:
+            self._waiting = False
+            self._pump()
+
+    def _same_as_key(self, similar: SameAsList, event: events.Key) -> bool:
+        """Enter or a digit logs the highlighted or numbered ask again; Esc goes back to typing."""
+        if event.key == "escape":
+            self._back_to_typing()
+        elif event.key == "enter" and similar.items:
+            self._log_same_as(similar.items[similar.highlighted])
+        elif event.character and event.character.isdigit() and 0 < int(event.character) <= len(similar.items):
+            similar.highlighted = int(event.character) - 1
+            self._log_same_as(similar.items[similar.highlighted])
+        else:
+            return False
+        return True
 
     @on(Input.Changed, "#ask-text")
     def _typed(self, event: Input.Changed) -> None:
@@ -242,16 +348,20 @@ class CaptureScreen(Screen):
         if not similar.items:
             form.say("Nothing logged here in the last 30 days looks like this; type the ask and press Enter.", "hint")
             return
-        similar.focus()
+        similar.reachable = True  # by F8 only, never by Tab
+        self.set_focus(similar)
         form.say("Enter or 1-3: log it again for this customer. Esc: back.", "hint")
 
     @on(SimilarAsks.Picked)
     def _same_as(self, event: SimilarAsks.Picked) -> None:
+        self._log_same_as(event.similar)
+
+    def _log_same_as(self, similar: Similar) -> None:
         form = self.query_one(AskForm)
         if self._saving:
             form.say("Still saving the previous ask…", "hint")
             return
-        earlier = event.similar.ask
+        earlier = similar.ask
         channel = form.query_one("#channel").value or earlier.channel
         # The customer's own ask: what was asked and what happened, as then; nothing of theirs.
         draft = replace(earlier.draft(), channel=channel, quantity=1, note=None, substitute_accepted=None)
@@ -261,15 +371,19 @@ class CaptureScreen(Screen):
             form.say(f"Cannot log the same again: {invalid}. Type the ask instead.", "error")
             return
         self._saving = True
-        form.query_one("#ask-text").focus()
+        self._to_the_words(form)
         form.say("Saving…", "hint")
-        self.save(draft, self.counter.associate, self.attached, event.similar)
+        self.save(draft, self.counter.associate, self.attached, similar)
 
     @on(SimilarAsks.Left)
     def _back_to_typing(self) -> None:
         form = self.query_one(AskForm)
-        form.query_one("#ask-text").focus()
+        self._to_the_words(form)
         form.say("")
+
+    def _to_the_words(self, form: AskForm) -> None:
+        form.query_one(SameAsList).reachable = False
+        self.set_focus(form.query_one("#ask-text"))
 
     @on(AsksLoaded)
     def _loaded(self, event: AsksLoaded) -> None:

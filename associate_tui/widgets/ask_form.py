@@ -25,7 +25,7 @@ from associate_tui.asks import (
     stray_attribute_text,
 )
 from associate_tui.widgets.category_picker import CategoryPicker
-from associate_tui.widgets.choice import Choice, Option
+from associate_tui.widgets.choice import Choice, InOrder, Option
 from associate_tui.widgets.literal import literal
 from associate_tui.widgets.similar_asks import SimilarAsks
 from schemas.limits import MAX_NOTE, MAX_QUANTITY, MAX_SUBSTITUTE, MAX_TEXT
@@ -62,6 +62,31 @@ def channel_options(taxonomy: Taxonomy) -> list[Option]:
     return options
 
 
+class FormInput(InOrder, Input):
+    """A text field of the form: its keys reach it in order (see `InOrder`)."""
+
+
+class FormPicker(InOrder, CategoryPicker):
+    """The category picker, its keys in order."""
+
+
+class SameAsList(InOrder, SimilarAsks):
+    """The "same as" suggestions: reached with F8 only, never with Tab.
+
+    They come and go as the words are looked up, so with Tab in the chain a Tab typed
+    ahead would land on them or not depending on how fast the look-up was, and a digit
+    typed after it would log someone else's ask.
+    """
+
+    reachable = False
+
+    def allow_focus(self) -> bool:
+        return self.reachable and super().allow_focus()
+
+    def on_blur(self) -> None:
+        self.reachable = False
+
+
 ACCEPTED_OPTIONS = [Option(None, "not asked", "u"), Option("yes", "accepted", "y"), Option("no", "declined", "n")]
 
 
@@ -89,33 +114,34 @@ class AskForm(Widget):
         # value there means the associate corrected it, and it is theirs now.
         self._auto_attributes = ""
         self._filling = False
+        self._recognised = ""  # the words the category and attributes were last recognised from
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="row"):
             yield Label("Ask", classes="field-label")
-            yield Input(placeholder=ASK_PROMPT, id="ask-text", compact=True, max_length=MAX_TEXT)
-        yield SimilarAsks(self.taxonomy, id="similar")
+            yield FormInput(placeholder=ASK_PROMPT, id="ask-text", compact=True, max_length=MAX_TEXT)
+        yield SameAsList(self.taxonomy, id="similar")
         with Horizontal(classes="row"):
             yield Label("Attributes", classes="field-label")
-            yield Input(placeholder="recognised from the ask, e.g. colour=blue size=M", id="attributes", compact=True)
+            yield FormInput(placeholder="recognised from the ask, e.g. colour=blue size=M", id="attributes", compact=True)
         with Horizontal(classes="row"):
             yield Label("Category", classes="field-label")
-            yield CategoryPicker(self.taxonomy, id="category")
+            yield FormPicker(self.taxonomy, id="category")
         with Horizontal(classes="row outcome-row"):
             yield Label("Outcome", classes="field-label")
             yield Choice(outcome_options(self.taxonomy), id="outcome")
         with Horizontal(classes="row"):
             yield Label("Instead", classes="field-label")
-            yield Input(placeholder="what was offered instead", id="substitute", compact=True, max_length=MAX_SUBSTITUTE)
+            yield FormInput(placeholder="what was offered instead", id="substitute", compact=True, max_length=MAX_SUBSTITUTE)
             yield Choice(ACCEPTED_OPTIONS, id="accepted")
         with Horizontal(classes="row"):
             yield Label("Channel", classes="field-label")
             yield Choice(channel_options(self.taxonomy), value=self.taxonomy.channels[0], id="channel")
             yield Label("Qty", classes="inline-label")
-            yield Input(value="1", type="integer", id="quantity", compact=True, max_length=len(str(MAX_QUANTITY)))
+            yield FormInput(value="1", type="integer", id="quantity", compact=True, max_length=len(str(MAX_QUANTITY)))
         with Horizontal(classes="row"):
             yield Label("Note", classes="field-label")
-            yield Input(placeholder="optional note", id="note", compact=True, max_length=MAX_NOTE)
+            yield FormInput(placeholder="optional note", id="note", compact=True, max_length=MAX_NOTE)
         yield Static("", id="form-message")
 
     # -- reading and writing the fields ------------------------------------
@@ -168,6 +194,7 @@ class AskForm(Widget):
             self.query_one("#quantity", Input).value = str(draft.quantity)
             self.query_one("#note", Input).value = draft.note or ""
             self.attributes_by_hand = True
+            self._recognised = draft.text
         finally:
             self._filling = False
 
@@ -184,11 +211,12 @@ class AskForm(Widget):
             self.query_one("#channel", Choice).value = self.taxonomy.channels[0]
             self.attributes_by_hand = False
             self._auto_attributes = ""
+            self._recognised = ""
             self.query_one(SimilarAsks).show([])
             self.show_errors([])
         finally:
             self._filling = False
-        self.query_one("#ask-text", Input).focus()
+        self.screen.set_focus(self.query_one("#ask-text", Input))  # now: the next key is the next ask's
 
     def set_taxonomy(self, taxonomy: Taxonomy) -> None:
         self.taxonomy = taxonomy
@@ -216,23 +244,38 @@ class AskForm(Widget):
         first = errors[0]
         more = f"  (+{len(errors) - 1} more)" if len(errors) > 1 else ""
         self.say(f"{first.field.capitalize()}: {first.message}{more}", "error")
-        self.query_one(FIELD_WIDGETS[first.field]).focus()
+        self.screen.set_focus(self.query_one(FIELD_WIDGETS[first.field]))
 
     # -- keys and events -----------------------------------------------------
 
-    @on(Input.Changed, "#ask-text")
-    def _recognise(self, event: Input.Changed) -> None:
-        if self._filling:
+    def recognise_now(self) -> None:
+        """Category and attributes for the words on screen now.
+
+        Each keystroke's Changed message arrives later than the keystroke; in a burst the
+        words are complete before the messages are read. So this reads the field itself,
+        and Enter calls it before taking the draft.
+        """
+        text = self.query_one("#ask-text", Input).value
+        if text == self._recognised:
             return
-        text = event.value
+        self._recognised = text
         self.query_one("#category", CategoryPicker).suggest(self.taxonomy.suggest_categories(text, limit=5))
+        attributes = self.query_one("#attributes", Input)
+        if attributes.value != self._auto_attributes:
+            self.attributes_by_hand = True
         if not self.attributes_by_hand:
             self._auto_attributes = format_attributes(self.taxonomy.recognise(text))
-            self.query_one("#attributes", Input).value = self._auto_attributes
+            attributes.value = self._auto_attributes
+
+    @on(Input.Changed, "#ask-text")
+    def _recognise(self, event: Input.Changed) -> None:
+        if not self._filling:
+            self.recognise_now()
 
     @on(Input.Changed, "#attributes")
     def _attributes_edited(self, event: Input.Changed) -> None:
-        if event.value != self._auto_attributes:
+        # The field as it is now: an older message may carry a value we wrote ourselves since.
+        if self.query_one("#attributes", Input).value != self._auto_attributes:
             self.attributes_by_hand = True
 
     @on(Choice.Changed, "#outcome")
@@ -248,17 +291,27 @@ class AskForm(Widget):
     @on(CategoryPicker.Submitted)
     def _submit(self, event: Input.Submitted | Choice.Submitted | CategoryPicker.Submitted) -> None:
         event.stop()
+        draft = self.press_enter()
+        if draft is not None:
+            self.post_message(self.Submitted(self, draft))
+
+    def press_enter(self) -> AskDraft | None:
+        """Enter, with its effect on the form made now: the draft to save, or None.
+
+        Enter after the words moves to the outcome (one digit, then Enter saves); on a
+        draft that cannot be read, the problems are shown and the cursor put on the first.
+        """
         outcome = self.query_one("#outcome", Choice)
         if outcome.value is None and self.query_one("#ask-text", Input).value.strip():
-            # Enter after the words moves to the outcome: one digit, then Enter saves.
-            outcome.focus()
+            self.screen.set_focus(outcome)
             self.say("What happened? Press a digit: " + "  ".join(f"{o.key} {o.label}" for o in outcome.options), "hint")
-            return
+            return None
+        self.recognise_now()
         result = self.draft()
         if isinstance(result, list):
             self.show_errors(result)
-            return
-        self.post_message(self.Submitted(self, result))
+            return None
+        return result
 
     def action_arrow(self, step: int) -> None:
         focused = self.screen.focused

@@ -7,11 +7,33 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
+from textual.dom import NoScreen
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
 from associate_tui.widgets.literal import literal
+
+
+class InOrder:
+    """Mixin for a form's fields: keys and pastes go to the screen's queue, not straight to the field.
+
+    Textual hands each key to the focused widget's own queue, and Enter, Tab and the
+    other keys that move focus take effect only later, after the key has bubbled up to
+    the app. Keys arriving in a burst would reach the old field (or the row being saved).
+    A screen with a `take_key(widget, event) -> bool` method takes them instead and
+    hands each one on only once the keys before it have had their effect.
+    """
+
+    def _forward_event(self, event: events.Event) -> None:
+        if isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded:
+            try:
+                take_key = getattr(self.screen, "take_key", None)  # type: ignore[attr-defined]
+            except NoScreen:  # not on a screen yet: nothing to keep in order
+                take_key = None
+            if take_key is not None and take_key(self, event):
+                return
+        super()._forward_event(event)  # type: ignore[misc]
 
 
 @dataclass(frozen=True)
@@ -21,7 +43,7 @@ class Option:
     key: str  # the one key that picks it, shown before the label
 
 
-class Choice(Widget, can_focus=True):
+class Choice(InOrder, Widget, can_focus=True):
     """Pick one of a few options without leaving the keyboard's home row.
 
     Used for the outcome (digits), whether a substitute was accepted (y/n) and
@@ -110,16 +132,21 @@ class Choice(Widget, can_focus=True):
     def select(self, value: str | None) -> None:
         self.value = value
 
-    def on_key(self, event: events.Key) -> None:
+    def pick_key(self, event: events.Key) -> bool:
+        """Pick the option this key names, at once; False if it names none."""
         if event.character is None:
-            return
+            return False
         key = event.character.lower()
         for option in self.options:
             if option.key.lower() == key:
-                event.stop()
-                event.prevent_default()
                 self.value = option.value
-                return
+                return True
+        return False
+
+    def on_key(self, event: events.Key) -> None:
+        if self.pick_key(event):
+            event.stop()
+            event.prevent_default()
 
     def action_move(self, step: int) -> None:
         values = [option.value for option in self.options]
