@@ -26,7 +26,7 @@ from associate_tui.asks import (
 )
 from associate_tui.widgets.category_picker import CategoryPicker
 from associate_tui.widgets.choice import Choice, InOrder, Option
-from associate_tui.widgets.literal import literal
+from associate_tui.widgets.literal import Plain, literal
 from associate_tui.widgets.similar_asks import SimilarAsks
 from schemas.limits import MAX_NOTE, MAX_QUANTITY, MAX_SUBSTITUTE, MAX_TEXT
 
@@ -87,11 +87,29 @@ class SameAsList(InOrder, SimilarAsks):
         self.reachable = False
 
 
+def read_as(corrections: list[tuple[str, str]]) -> str:
+    """The words recognition read as others, e.g. "read as: blu → blue, jaket → jacket"; "" if none."""
+    pairs = list(dict.fromkeys(f"{typed} → {understood}" for typed, understood in corrections))
+    return "read as: " + ", ".join(pairs) if pairs else ""
+
+
 ACCEPTED_OPTIONS = [Option(None, "not asked", "u"), Option("yes", "accepted", "y"), Option("no", "declined", "n")]
 
 
 class AskForm(Widget):
     """Keyboard-first entry of one ask. Enter anywhere asks to save it."""
+
+    DEFAULT_CSS = """
+    AskForm #read-as {
+        width: auto;
+        max-width: 44;
+        height: 1;
+        padding-left: 2;
+        color: $text-muted;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    """
 
     BINDINGS = [
         Binding("up", "arrow(-1)", "Category / field", show=False),
@@ -127,6 +145,7 @@ class AskForm(Widget):
         with Horizontal(classes="row"):
             yield Label("Category", classes="field-label")
             yield FormPicker(self.taxonomy, id="category")
+            yield Plain("", id="read-as")  # the words read as others, so the associate sees the correction
         with Horizontal(classes="row outcome-row"):
             yield Label("Outcome", classes="field-label")
             yield Choice(outcome_options(self.taxonomy), id="outcome")
@@ -195,6 +214,7 @@ class AskForm(Widget):
             self.query_one("#note", Input).value = draft.note or ""
             self.attributes_by_hand = True
             self._recognised = draft.text
+            self.query_one("#read-as", Plain).update("")
         finally:
             self._filling = False
 
@@ -212,6 +232,7 @@ class AskForm(Widget):
             self.attributes_by_hand = False
             self._auto_attributes = ""
             self._recognised = ""
+            self.query_one("#read-as", Plain).update("")
             self.query_one(SimilarAsks).show([])
             self.show_errors([])
         finally:
@@ -259,6 +280,7 @@ class AskForm(Widget):
         if text == self._recognised:
             return
         self._recognised = text
+        self.query_one("#read-as", Plain).update(read_as(self.taxonomy.corrections(text)))
         self.query_one("#category", CategoryPicker).suggest(self.taxonomy.suggest_categories(text, limit=5))
         attributes = self.query_one("#attributes", Input)
         if attributes.value != self._auto_attributes:
