@@ -15,9 +15,6 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from rapidfuzz import process
-from rapidfuzz.distance import OSA
-
 TOKEN = re.compile(r"\w+(?:['’&.]\w+)*")
 
 # Typed words of 5 letters or more that are ordinary English, never corrected into a pack word
@@ -96,7 +93,7 @@ class Speller:
         elif gate(word):
             # The first letter is taken as typed, as search engines do: typos are rarely there.
             choices = self.by_letter.get(word[0], [])
-            best = process.extractOne(word, choices, scorer=OSA.distance, score_cutoff=gate(word))
+            best = _closest(word, choices, gate(word))
             found = best[0] if best is not None else None
         if len(self.cache) > 10_000:
             self.cache.clear()
@@ -253,3 +250,15 @@ def _bare_amount(text: str, match: re.Match[str], low: int) -> bool:
     digits = match.group("n").replace(",", "")
     among = re.search(r"\d\s*$", text[: match.start()]) or re.match(r"\s*\d", text[match.end() :])
     return value >= low and len(digits) <= 7 and not digits.startswith("0") and not year_like and not numbered and not among
+
+
+def _closest(word: str, choices: list[str], most: int) -> tuple | None:
+    """The choice fewest edits from `word` (transpositions count once), within `most` edits.
+
+    rapidfuzz is imported on the first word checked, not with the capture screen: its
+    24 ms of import would otherwise come before the cursor is in the ask field.
+    """
+    from rapidfuzz import process
+    from rapidfuzz.distance import OSA
+
+    return process.extractOne(word, choices, scorer=OSA.distance, score_cutoff=most)
