@@ -73,3 +73,45 @@ async def test_a_corrected_word_is_shown_beside_the_category_it_was_read_into(tm
         assert "Saved: blue rain jaket" in message(app)
         assert "read as" not in screen_text(app)
         assert app.screen.query_one("#ask-text", Input).value == ""
+
+
+async def test_substituted_with_nothing_instead_asks_what_was_offered_and_enter_again_skips(tmp_path, db_path) -> None:
+    app = make_app(tmp_path, db_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "red trainers UK 9")
+        await pilot.press("enter", "2")
+        assert "Substituted. Enter or Tab: what was offered instead." in screen_text(app)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert rows(db_path) == []
+        assert app.focused is app.screen.query_one("#substitute")
+        assert "What was offered instead? Type it; Enter alone saves without." in screen_text(app)
+        await type_text(pilot, "white trainers")
+        await pilot.press("enter")
+        await settle(pilot)
+        [ask] = rows(db_path)
+        assert (ask.outcome, ask.substitute) == ("substituted", "white trainers")
+        assert "Saved: red trainers UK 9 — Substituted" in screen_text(app)
+        # The next customer: nothing was offered after all, and Enter again saves without it.
+        await type_text(pilot, "green scarf")
+        await pilot.press("enter", "2", "enter")
+        await settle(pilot)
+        assert len(rows(db_path)) == 1 and "What was offered instead?" in message(app)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert [(a.text, a.outcome, a.substitute) for a in rows(db_path)][1] == ("green scarf", "substituted", None)
+        assert "Saved: green scarf — Substituted" in screen_text(app)
+        assert app.focused is app.screen.query_one("#ask-text")
+
+
+async def test_other_outcomes_still_save_on_the_second_enter(tmp_path, db_path) -> None:
+    app = make_app(tmp_path, db_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "linen shirt XL")
+        await pilot.press("enter", "3", "enter")
+        await settle(pilot)
+        [ask] = rows(db_path)
+        assert (ask.outcome, ask.substitute) == ("out_of_stock", None)
+        assert "Saved: linen shirt XL — Out of stock" in screen_text(app)

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 ASK_PROMPT = "What did the customer ask for?"
 
+# The outcomes that mean something else was offered: Enter on one asks once what it was.
+SUBSTITUTE_OUTCOMES = frozenset({"substituted"})
+
 # Which widget shows the problem with which draft field.
 FIELD_WIDGETS = {
     "text": "#ask-text",
@@ -133,6 +136,7 @@ class AskForm(Widget):
         self._auto_attributes = ""
         self._filling = False
         self._recognised = ""  # the words the category and attributes were last recognised from
+        self._substitute_asked = False  # Enter has asked what was offered: Enter again saves without it
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="row"):
@@ -214,6 +218,7 @@ class AskForm(Widget):
             self.query_one("#note", Input).value = draft.note or ""
             self.attributes_by_hand = True
             self._recognised = draft.text
+            self._substitute_asked = False
             self.query_one("#read-as", Plain).update("")
         finally:
             self._filling = False
@@ -232,6 +237,7 @@ class AskForm(Widget):
             self.attributes_by_hand = False
             self._auto_attributes = ""
             self._recognised = ""
+            self._substitute_asked = False
             self.query_one("#read-as", Plain).update("")
             self.query_one(SimilarAsks).show([])
             self.show_errors([])
@@ -305,7 +311,9 @@ class AskForm(Widget):
         event.choice.remove_class("-invalid")
         if event.value and not self._filling:
             outcome = self.taxonomy.outcome(event.value)
-            if outcome:
+            if outcome and outcome.code in SUBSTITUTE_OUTCOMES:
+                self.say(f"{outcome.label}. Enter or Tab: what was offered instead.", "hint")
+            elif outcome:
                 self.say(f"{outcome.label}. Enter saves; Tab for what was offered instead.", "hint")
 
     @on(Input.Submitted)
@@ -328,12 +336,24 @@ class AskForm(Widget):
             self.screen.set_focus(outcome)
             self.say("What happened? Press a digit: " + "  ".join(f"{o.key} {o.label}" for o in outcome.options), "hint")
             return None
+        if self._ask_for_substitute(outcome.value):
+            return None
         self.recognise_now()
         result = self.draft()
         if isinstance(result, list):
             self.show_errors(result)
             return None
         return result
+
+    def _ask_for_substitute(self, outcome: str | None) -> bool:
+        """Enter on "Substituted" with nothing in Instead: ask once what was offered (Enter again skips)."""
+        substitute = self.query_one("#substitute", Input)
+        if outcome not in SUBSTITUTE_OUTCOMES or substitute.value.strip() or self._substitute_asked:
+            return False
+        self._substitute_asked = True
+        self.screen.set_focus(substitute)
+        self.say("What was offered instead? Type it; Enter alone saves without.", "hint")
+        return True
 
     def action_arrow(self, step: int) -> None:
         focused = self.screen.focused
