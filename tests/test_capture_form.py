@@ -115,3 +115,26 @@ async def test_other_outcomes_still_save_on_the_second_enter(tmp_path, db_path) 
         [ask] = rows(db_path)
         assert (ask.outcome, ask.substitute) == ("out_of_stock", None)
         assert "Saved: linen shirt XL — Out of stock" in screen_text(app)
+
+
+async def test_tab_into_attributes_adds_to_them_instead_of_replacing_them(tmp_path, db_path) -> None:
+    app = make_app(tmp_path, db_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "rain jacket size M")
+        await pilot.press("tab")
+        await settle(pilot)
+        attributes = app.screen.query_one("#attributes", Input)
+        assert app.focused is attributes
+        assert attributes.selection.is_empty and attributes.cursor_position == len("size=M")
+        await type_text(pilot, "colour=blue")
+        assert line_with(app, "Attributes").split("Attributes", 1)[1].strip() == "size=M colour=blue"
+        await pilot.press("enter", "3", "enter")
+        await settle(pilot)
+        [ask] = rows(db_path)
+        assert ask.attributes == {"size": "M", "colour": "blue"}
+        assert "Saved: rain jacket size M — Out of stock" in screen_text(app)
+        # Correcting the last value: Backspace takes one character, and what is typed next joins it.
+        await type_text(pilot, "rain jacket size M")
+        await pilot.press("tab", "backspace", "L")
+        assert line_with(app, "Attributes").split("Attributes", 1)[1].strip() == "size=L"

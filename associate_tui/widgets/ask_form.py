@@ -6,9 +6,9 @@ It turns keystrokes into an `AskDraft`; saving is the screen's job.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -67,6 +67,34 @@ def channel_options(taxonomy: Taxonomy) -> list[Option]:
 
 class FormInput(InOrder, Input):
     """A text field of the form: its keys reach it in order (see `InOrder`)."""
+
+
+class AttributesInput(FormInput):
+    """The attributes: what is typed adds to what is there, never replaces it.
+
+    Focus leaves the cursor at the end with nothing selected, and the first words
+    typed there are set apart from the last attribute by a space: `colour=blue`
+    typed after `size=M` makes `size=M colour=blue`.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(select_on_focus=False, **kwargs)
+        self._adding = False
+
+    def _on_focus(self, event: events.Focus) -> None:
+        self.cursor_position = len(self.value)
+        self._adding = True
+
+    def insert_text_at_cursor(self, text: str) -> None:
+        value = self.value
+        at_end = self.cursor_position == len(value)
+        if self._adding and at_end and value and not value[-1].isspace() and not text[:1].isspace():
+            text = " " + text
+        super().insert_text_at_cursor(text)
+
+    def replace(self, text: str, start: int, end: int) -> None:
+        self._adding = False  # any edit after focus: the associate is placing their own words
+        super().replace(text, start, end)
 
 
 class FormPicker(InOrder, CategoryPicker):
@@ -145,7 +173,7 @@ class AskForm(Widget):
         yield SameAsList(self.taxonomy, id="similar")
         with Horizontal(classes="row"):
             yield Label("Attributes", classes="field-label")
-            yield FormInput(placeholder="recognised from the ask, e.g. colour=blue size=M", id="attributes", compact=True)
+            yield AttributesInput(placeholder="recognised from the ask, e.g. colour=blue size=M", id="attributes", compact=True)
         with Horizontal(classes="row"):
             yield Label("Category", classes="field-label")
             yield FormPicker(self.taxonomy, id="category")
