@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual import events
 from textual.widgets import Input
 
 from associate_tui.app import AssociateApp
 from associate_tui.config import Config
 from associate_tui.store import Store
+from schemas.limits import MAX_TEXT
 
 
 def make_app(tmp_path: Path, db_path: Path) -> AssociateApp:
@@ -138,3 +140,61 @@ async def test_tab_into_attributes_adds_to_them_instead_of_replacing_them(tmp_pa
         await type_text(pilot, "rain jacket size M")
         await pilot.press("tab", "backspace", "L")
         assert line_with(app, "Attributes").split("Attributes", 1)[1].strip() == "size=L"
+
+
+LONG = " ".join(f"word{i}" for i in range(60))  # 409 characters
+
+
+async def paste(pilot, text: str) -> None:
+    """A paste as the terminal delivers it: to the app, which hands it to the focused field."""
+    pilot.app.post_message(events.Paste(text))
+    await settle(pilot)
+
+
+async def test_a_paste_longer_than_an_ask_is_cut_to_what_fits_and_the_form_says_so(tmp_path, db_path) -> None:
+    assert len(LONG) > MAX_TEXT == 300
+    app = make_app(tmp_path, db_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await paste(pilot, LONG)
+        assert app.screen.query_one("#ask-text", Input).value == LONG[:300]
+        assert "Cut to 300 characters: the rest did not fit." in line_with(app, "Cut to")
+        await pilot.press("enter", "3", "enter")
+        await settle(pilot)
+        [ask] = rows(db_path)
+        assert ask.text == LONG[:300]
+
+
+async def test_typing_past_the_limit_keeps_the_words_and_says_so(tmp_path, db_path) -> None:
+    app = make_app(tmp_path, db_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await paste(pilot, LONG[:300])
+        assert "Cut to" not in screen_text(app)
+        await pilot.press("x")
+        await settle(pilot)
+        assert app.screen.query_one("#ask-text", Input).value == LONG[:300]
+        assert "Cut to 300 characters: the rest did not fit." in screen_text(app)
+
+
+async def test_a_multi_line_paste_is_joined_into_one_line_and_the_form_says_so(tmp_path, db_path) -> None:
+    app = make_app(tmp_path, db_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await paste(pilot, "navy wool jumper\r\nsize L\n")
+        assert app.screen.query_one("#ask-text", Input).value == "navy wool jumper size L"
+        assert "The pasted lines were joined into one." in screen_text(app)
+        assert "size=L" in line_with(app, "Attributes")
+        await pilot.press("enter", "3", *["tab"] * 5)  # Instead, accepted, channel, Qty, Note
+        assert app.focused is app.screen.query_one("#note")
+        await paste(pilot, "call after 3pm\nask for Sam")
+        assert "call after 3pm ask for Sam" in line_with(app, "Note")
+        await pilot.press("enter")
+        await settle(pilot)
+        [ask] = rows(db_path)
+        assert (ask.text, ask.note, ask.attributes["size"]) == ("navy wool jumper size L", "call after 3pm ask for Sam", "L")
+        # Lines that are too long together: joined, then cut, in one sentence that fits 80 columns.
+        await paste(pilot, LONG.replace(" word3", "\nword3"))
+        assert app.screen.query_one("#ask-text", Input).value == LONG[:300]
+        said = "The pasted lines were joined into one, then cut to 300 characters."
+        assert said in screen_text(app)

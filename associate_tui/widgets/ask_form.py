@@ -66,7 +66,61 @@ def channel_options(taxonomy: Taxonomy) -> list[Option]:
 
 
 class FormInput(InOrder, Input):
-    """A text field of the form: its keys reach it in order (see `InOrder`)."""
+    """A text field of the form: its keys reach it in order (see `InOrder`).
+
+    What does not fit is cut, keeping what fits, and a paste of several lines is
+    joined into one; either way the field says so (`Trimmed`) rather than cut or
+    drop words without a word (Textual refuses a paste that is too long outright,
+    and keeps only the first of its lines).
+    """
+
+    class Trimmed(Message):
+        """Words typed or pasted were not taken as they came: `words` say what happened."""
+
+        def __init__(self, field: FormInput, words: str, *, lost: bool) -> None:
+            super().__init__()
+            self.field = field
+            self.words = words
+            self.lost = lost  # some of what was typed is not in the field
+
+    _pasting = False
+    _was_cut = False
+
+    def replace(self, text: str, start: int, end: int) -> None:
+        if self.max_length and self.type == "text":
+            start, end = sorted((max(0, start), min(len(self.value), end)))
+            room = self.max_length - (len(self.value) - (end - start))
+            if len(text) > room:
+                text = text[: max(room, 0)]
+                self._was_cut = True
+                if not self._pasting:
+                    self.post_message(self.Trimmed(self, self._cut_words(), lost=True))
+        super().replace(text, start, end)
+
+    def _cut_words(self) -> str:
+        return f"Cut to {self.max_length} characters: the rest did not fit."
+
+    def _on_paste(self, event: events.Paste) -> None:
+        event.stop()
+        event.prevent_default()  # instead of Input's own paste, which keeps the first line only
+        lines = [line for line in event.text.splitlines() if line.strip()]
+        joined = len(lines) > 1
+        text = " ".join(line.strip() for line in lines) if joined else "".join(lines)
+        self._pasting, self._was_cut = True, False
+        try:
+            if self.selection.is_empty:
+                self.insert_text_at_cursor(text)
+            else:
+                self.replace(text, *self.selection)
+        finally:
+            self._pasting = False
+        if joined and self._was_cut:
+            said = f"The pasted lines were joined into one, then cut to {self.max_length} characters."
+        elif joined or self._was_cut:
+            said = "The pasted lines were joined into one." if joined else self._cut_words()
+        else:
+            return
+        self.post_message(self.Trimmed(self, said, lost=self._was_cut))
 
 
 class AttributesInput(FormInput):
@@ -343,6 +397,10 @@ class AskForm(Widget):
                 self.say(f"{outcome.label}. Enter or Tab: what was offered instead.", "hint")
             elif outcome:
                 self.say(f"{outcome.label}. Enter saves; Tab for what was offered instead.", "hint")
+
+    @on(FormInput.Trimmed)
+    def _trimmed(self, event: FormInput.Trimmed) -> None:
+        self.say(event.words, "error" if event.lost else "hint")
 
     @on(Input.Submitted)
     @on(Choice.Submitted)
