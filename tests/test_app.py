@@ -66,6 +66,7 @@ async def test_typical_ask_takes_the_text_plus_three_keys(tmp_path, db_path) -> 
         assert table.selected_id == ask.id
 
 
+@pytest.mark.slow
 async def test_recognised_attributes_and_category_show_while_typing(tmp_path, db_path) -> None:
     app = make_app(tmp_path, db_path)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -78,6 +79,7 @@ async def test_recognised_attributes_and_category_show_while_typing(tmp_path, db
         assert "Knitwear" in str(picker.render())
 
 
+@pytest.mark.slow
 async def test_arrow_keys_change_the_category_and_the_choice_is_saved(tmp_path, db_path) -> None:
     app = make_app(tmp_path, db_path)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -137,6 +139,7 @@ async def test_escape_needs_two_presses_to_clear_typed_words(tmp_path, db_path) 
         assert app.screen.query_one("#ask-text", Input).value == ""
 
 
+@pytest.mark.slow
 async def test_search_edit_and_void_from_the_recent_screen(tmp_path, db_path) -> None:
     with Store(db_path) as store:
         from associate_tui.asks import AskDraft
@@ -196,6 +199,7 @@ async def test_outcome_filter_on_the_recent_screen(tmp_path, db_path) -> None:
         assert app.screen.query_one("#results", AsksTable).row_count == 3
 
 
+@pytest.mark.slow
 async def test_switching_associate_is_shown_and_recorded(tmp_path, db_path) -> None:
     app = make_app(tmp_path, db_path)
     async with app.run_test(size=(80, 24)) as pilot:

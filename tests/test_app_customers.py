@@ -77,6 +77,7 @@ async def test_add_a_customer_with_consent_and_log_an_ask_with_a_follow_up(tmp_p
         assert str(app.screen.query_one("#customer-line").render()) == ""  # the next customer starts clean
 
 
+@pytest.mark.slow
 async def test_an_existing_customer_is_found_by_phone_digits_and_their_preferences_shown(tmp_path, db_path) -> None:
     seed_customer(db_path)
     seed_customer(db_path, "Jo Bloggs", phone=None, email=None, consent_follow_up=False)

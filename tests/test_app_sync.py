@@ -27,6 +27,7 @@ def add(db_path, text: str = "navy rain jacket size M", store_id: str = "DEMO", 
         )
 
 
+@pytest.mark.slow
 async def test_a_terminal_not_linked_to_hq_says_so_and_counts_what_waits(tmp_path, db_path) -> None:
     app = make_app(tmp_path, db_path)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual import events
 from textual.widgets import Input
 
@@ -47,6 +48,7 @@ def message(app: AssociateApp) -> str:
     return str(app.screen.query_one("#form-message").render())
 
 
+@pytest.mark.slow
 async def test_a_corrected_word_is_shown_beside_the_category_it_was_read_into(tmp_path, db_path) -> None:
     app = make_app(tmp_path, db_path)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -77,6 +79,7 @@ async def test_a_corrected_word_is_shown_beside_the_category_it_was_read_into(tm
         assert app.screen.query_one("#ask-text", Input).value == ""
 
 
+@pytest.mark.slow
 async def test_substituted_with_nothing_instead_asks_what_was_offered_and_enter_again_skips(tmp_path, db_path) -> None:
     app = make_app(tmp_path, db_path)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -119,6 +122,7 @@ async def test_other_outcomes_still_save_on_the_second_enter(tmp_path, db_path) 
         assert "Saved: linen shirt XL — Out of stock" in screen_text(app)
 
 
+@pytest.mark.slow
 async def test_tab_into_attributes_adds_to_them_instead_of_replacing_them(tmp_path, db_path) -> None:
     app = make_app(tmp_path, db_path)
     async with app.run_test(size=(80, 24)) as pilot:

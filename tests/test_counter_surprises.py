@@ -6,6 +6,7 @@ from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
 
+import pytest
 from textual.widgets import Input
 
 from associate_tui.app import AssociateApp
@@ -193,6 +194,7 @@ def toasts(app: AssociateApp) -> list[str]:
     return [f"{n.title}: {n.message}" for n in app._notifications]  # noqa: SLF001
 
 
+@pytest.mark.slow
 async def test_the_associate_set_in_setup_logs_at_once_and_first_run_is_said_once(tmp_path, db_path) -> None:
     app = make_app(tmp_path, db_path)
     async with app.run_test(size=SIZE) as pilot:

@@ -86,6 +86,7 @@ def test_exports_neutralise_formulas_and_carry_no_control_characters(capsys, db_
     assert {json.loads(line)["text"] for line in lines} == {shown(text) for text in HOSTILE.values()}
 
 
+@pytest.mark.slow
 async def test_every_screen_shows_hostile_asks_literally_and_stays_alive(tmp_path, capsys, db_path) -> None:
     log_all(capsys, SHORT.values())
     app = make_app(tmp_path, db_path)
@@ -118,6 +119,7 @@ async def test_every_screen_shows_hostile_asks_literally_and_stays_alive(tmp_pat
         assert app.is_running
 
 
+@pytest.mark.slow
 async def test_hostile_text_typed_or_pasted_into_the_form_is_saved_and_shown_as_typed(tmp_path, db_path) -> None:
     app = make_app(tmp_path, db_path)
     async with app.run_test(size=(100, 30)) as pilot:
