@@ -2,41 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from pilot import make_app, rows, settle, type_text
 from textual.widgets import Input
 
 from associate_tui.app import AssociateApp
-from associate_tui.config import Config
 from associate_tui.store import Store
 from associate_tui.widgets.ask_form import AskForm
 from associate_tui.widgets.asks_table import AsksTable
 from associate_tui.widgets.category_picker import CategoryPicker
 
 TYPICAL = "blue rain jacket size M"
-
-
-def make_app(tmp_path: Path, db_path: Path, **config) -> AssociateApp:
-    return AssociateApp(Config(**config), database=db_path, config_file=tmp_path / "config.toml")
-
-
-def rows(db_path: Path) -> list:
-    with Store(db_path) as store:
-        return list(store.iter_asks())
-
-
-async def settle(pilot) -> None:
-    """Let workers finish and their messages reach the screen."""
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-async def type_text(pilot, text: str) -> int:
-    keys = ["space" if ch == " " else ch for ch in text]
-    await pilot.press(*keys)
-    return len(keys)
 
 
 def message(app: AssociateApp) -> str:

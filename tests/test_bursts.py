@@ -17,26 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pilot import make_app, rows
 from textual import events
 from textual.keys import REPLACED_KEYS, _character_to_key, _get_unicode_name_from_key
 from textual.widgets import Input
 
-from associate_tui.app import AssociateApp
 from associate_tui.asks import AskDraft, checked
-from associate_tui.config import Config
 from associate_tui.store import Store
 from schemas.taxonomy import load_pack
-
-
-def make_app(tmp_path: Path, db_path: Path) -> AssociateApp:
-    return AssociateApp(Config(), database=db_path, config_file=tmp_path / "config.toml")
-
-
-def rows(db_path: Path) -> list:
-    if not db_path.exists():
-        return []
-    with Store(db_path) as store:
-        return list(store.iter_asks())
 
 
 def typed(text: str) -> list[str]:

@@ -2,42 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from pilot import make_app, rows, screen_text, settle, type_text
 from textual import events
 from textual.widgets import Input
 
 from associate_tui.app import AssociateApp
-from associate_tui.config import Config
-from associate_tui.store import Store
 from schemas.limits import MAX_TEXT
-
-
-def make_app(tmp_path: Path, db_path: Path) -> AssociateApp:
-    return AssociateApp(Config(), database=db_path, config_file=tmp_path / "config.toml")
-
-
-def rows(db_path: Path) -> list:
-    if not db_path.exists():
-        return []
-    with Store(db_path) as store:
-        return list(store.iter_asks())
-
-
-async def settle(pilot) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-async def type_text(pilot, text: str) -> None:
-    await pilot.press(*["space" if ch == " " else ch for ch in text])
-
-
-def screen_text(app: AssociateApp) -> str:
-    """Every line the screen paints, as the terminal receives its characters."""
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
 def line_with(app: AssociateApp, words: str) -> str:

@@ -7,12 +7,13 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from pilot import make_app, rows, screen_text, settle, type_text
 from textual.widgets import Input
 
 from associate_tui.app import AssociateApp
 from associate_tui.asks import AskDraft, checked
 from associate_tui.cli import main
-from associate_tui.config import Config, load
+from associate_tui.config import load
 from associate_tui.customers import CustomerDraft
 from associate_tui.screens.dialogs import QuitScreen
 from associate_tui.store import FollowUpPlan, Store
@@ -20,16 +21,6 @@ from associate_tui.store.connection import Connection
 from schemas.taxonomy import load_pack
 
 SIZE = (80, 24)
-
-
-def make_app(tmp_path: Path, db_path: Path, **config) -> AssociateApp:
-    return AssociateApp(Config(**config), database=db_path, config_file=tmp_path / "config.toml")
-
-
-async def settle(pilot) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 RETAIL = load_pack("retail")
@@ -63,20 +54,6 @@ def seed_follow_up(db_path: Path, text: str, *, due_in_days: int) -> None:
             customer_id=customer.id,
             follow_up=FollowUpPlan(due_on=due, assigned_to=None),
         )
-
-
-def rows(db_path: Path) -> list:
-    with Store(db_path) as store:
-        return list(store.iter_asks())
-
-
-async def type_text(pilot, text: str) -> None:
-    await pilot.press(*["space" if ch == " " else ch for ch in text])
-
-
-def screen_text(app: AssociateApp) -> str:
-    """Every line a person sees, as the terminal would show it."""
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
 # -- 1. F10 with a half-typed ask ---------------------------------------------

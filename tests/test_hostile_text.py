@@ -13,14 +13,14 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from pilot import make_app, screen_text
+from pilot import settle as settle_workers
 from textual import events
 from textual.widgets import DataTable
 from textual.widgets._toast import Toast
 
-from associate_tui.app import AssociateApp
 from associate_tui.asks import AskDraft, checked
 from associate_tui.cli import main
-from associate_tui.config import Config
 from associate_tui.customers import CustomerDraft
 from associate_tui.customers import checked as checked_customer
 from associate_tui.store import FollowUpPlan, Store
@@ -30,23 +30,12 @@ from tests.hostile_text import HOSTILE, has_control, shown
 SHORT = {name: text for name, text in HOSTILE.items() if len(shown(text)) <= 30}
 
 
-def make_app(tmp_path: Path, db_path: Path) -> AssociateApp:
-    return AssociateApp(Config(), database=db_path, config_file=tmp_path / "config.toml")
-
-
 async def settle(pilot) -> None:
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    await settle_workers(pilot)
     for _ in range(3):  # a table sizes its columns when idle, then repaints: give it those turns
         for table in pilot.app.screen.query(DataTable):
             table.refresh()
         await pilot.pause(0.02)
-
-
-def screen_text(app: AssociateApp) -> str:
-    """Every line the screen would paint, as the terminal would receive its characters."""
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
 def log_all(capsys, texts) -> None:
