@@ -14,10 +14,10 @@ import sys
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, TextIO
 
+from associate_tui import cli_customers, link
 from associate_tui import config as config_module
-from associate_tui import link
 from associate_tui.asks import Ask, AskDraft, InvalidAsk, check_associate, checked
-from associate_tui.errors import AssociateError, StoreError
+from associate_tui.errors import StoreError, UsageError
 from associate_tui.ids import format_utc
 from schemas import PrintRelease
 from schemas.taxonomy import TaxonomyError
@@ -31,12 +31,6 @@ EXIT_USAGE = 2
 EXIT_FAILED = 1
 
 
-class UsageError(AssociateError):
-    """Bad input on the command line: exit 2 with the message."""
-
-    title = "Command line"
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="associate",
@@ -47,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("run", help="start the app (the default)", description="Start the app.")
     _log_command(commands)
+    cli_customers.add_commands(commands)
     _export_command(commands)
     _enroll_command(commands)
     _sync_command(commands)
@@ -85,6 +80,7 @@ def _log_command(commands: argparse._SubParsersAction) -> None:
     log.add_argument("--channel", metavar="C", help="walk-in, phone, chat or email (default: walk-in)")
     log.add_argument("--note", metavar="TEXT", help="a free note")
     log.add_argument("--associate", metavar="CODE", help="who logged it (default: from the config)")
+    cli_customers.add_log_options(log)
 
 
 def _export_command(commands: argparse._SubParsersAction) -> None:
@@ -143,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run_app(config)
         if args.command == "log":
             return _log(args, config, sys.stdout)
+        if args.command in cli_customers.COMMANDS:
+            return cli_customers.run(args, config, _taxonomy(config), sys.stdout, sys.stderr)
         if args.command == "export":
             return _export(args, config, sys.stdout)
         if args.command == "status":
@@ -203,19 +201,11 @@ def _open_store(config: config_module.Config, taxonomy: Taxonomy | None = None) 
 
 def _log(args: argparse.Namespace, config: config_module.Config, out: TextIO) -> int:
     taxonomy = _taxonomy(config)
-    attributes = taxonomy.recognise(args.text)
-    for pair in args.attr:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--attr '{pair}' must look like KEY=VALUE, e.g. --attr colour=navy")
-        attributes[key.strip().lower()] = value.strip()
-    category = args.category
-    if category is None:
-        suggestions = taxonomy.suggest_categories(args.text, limit=1)
-        category = suggestions[0].code if suggestions else None
+    category, attributes = cli_customers.recognised(args.text, taxonomy, args.category, args.attr)
     associate = args.associate or config.associate
     if problem := check_associate(associate):
         raise UsageError(f"--associate '{associate}': {problem}")
+    due = cli_customers.follow_up_due(args, config)
     draft = AskDraft(
         text=args.text,
         outcome=args.outcome,
@@ -235,7 +225,15 @@ def _log(args: argparse.Namespace, config: config_module.Config, out: TextIO) ->
             + "\n  ".join(f"--{e.field.replace('_', '-') if e.field != 'text' else 'TEXT'}: {e.message}" for e in invalid.errors)
         ) from invalid
     with _open_store(config, taxonomy) as store:
-        ask = store.add_ask(draft, store_id=config.store_id, terminal_id=config.terminal_id, associate=associate)
+        customer_id, plan = cli_customers.attached(store, args, due, associate)
+        ask = store.add_ask(
+            draft,
+            store_id=config.store_id,
+            terminal_id=config.terminal_id,
+            associate=associate,
+            customer_id=customer_id,
+            follow_up=plan,
+        )
     print(ask.id, file=out)
     return 0
 

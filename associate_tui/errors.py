@@ -71,3 +71,9 @@ class CustomerNotFound(StoreError):
 
 class FollowUpNotFound(StoreError):
     pass
+
+
+class UsageError(AssociateError):
+    """Bad input on the command line: `associate` exits 2 with the message."""
+
+    title = "Command line"

@@ -44,6 +44,18 @@ class DemandCount:
 
 
 @dataclass(frozen=True)
+class GroupCounts:
+    """One demand group's asks on this terminal (voided ones aside), for `associate demand`."""
+
+    key: str
+    this_week: int  # the last 7 days
+    this_month: int  # the last 30 days
+    total: int
+    last_asked: str | None  # UTC
+    wordings: list[str]  # its newest distinct wordings
+
+
+@dataclass(frozen=True)
 class FollowUpFeedback:
     promised: int
     done: int
@@ -106,6 +118,22 @@ class InsightRoom(Connection):
             ).fetchall()
             ranked = _ranked_groups(rows, wanted, category)[:limit]
             return [_similar(conn, key, seq, since=since, week=week, days=days) for key, seq in ranked]
+
+    def group_counts(self, key: str, *, now: datetime | None = None, wordings: int = 3) -> GroupCounts:
+        """How often the demand group `key` was asked here: in the last 7 and 30 days, and in all."""
+        now = now or datetime.now(timezone.utc)
+        week, month = format_utc(now - timedelta(days=7)), format_utc(now - timedelta(days=30))
+        with self._read("count the demand group") as conn:
+            total, this_week, this_month, last = conn.execute(
+                "SELECT count(*), coalesce(sum(created_at >= ?), 0), coalesce(sum(created_at >= ?), 0), max(created_at) "
+                "FROM asks WHERE demand_key = ? AND voided = 0",
+                (week, month, key),
+            ).fetchone()
+            texts = conn.execute(
+                "SELECT min(text) FROM asks WHERE demand_key = ? AND voided = 0 GROUP BY lower(text) ORDER BY max(seq) DESC LIMIT ?",
+                (key, wordings),
+            ).fetchall()
+        return GroupCounts(key, this_week, this_month, total, last, [text for (text,) in texts])
 
     def insights(
         self,
