@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from associate_tui.store import Store, SyncStatus
     from sync.engine import Backoff
 
+CONFIG_CHECK = 2.0  # seconds: an enrolment from the command line is taken up this soon
 STATUS_REFRESH = 5.0  # seconds: the status line also follows a separate `associate sync --watch`
 SYNC_AFTER_SAVE = 2.0  # seconds: a burst of saves goes in one batch
 SYNC_AT_START = 3.0
@@ -120,6 +121,7 @@ class AssociateApp(App[None]):
         super().__init__()
         self.config = config or config_module.load()
         self.config_file = config_file or config_module.config_path()
+        self._config_seen: tuple[int, int] | None = None  # the config file's (mtime, size) as last read
         self.database = database or config_module.database_path()
         if problem := config_module.check_keymap(self.config.keymap, binding_registry()):
             raise config_module.ConfigError(f"{self.config_file}: {problem}")
@@ -184,6 +186,8 @@ class AssociateApp(App[None]):
             )
         self._started = True
         self.set_interval(STATUS_REFRESH, self.refresh_sync_status)
+        self._config_seen = self._config_stamp()
+        self.set_interval(CONFIG_CHECK, self.follow_config_file)
         self.set_timer(0.3, self.refresh_sync_status)  # after the first paint
         self.set_timer(RETENTION_AT_START, self.purge_expired_customers)
         self.set_interval(RETENTION_EVERY, self.purge_expired_customers)
@@ -312,6 +316,42 @@ class AssociateApp(App[None]):
             self.notify(f"HQ's taxonomy {pulled.label} {pulled.version} is in use now.", title="Sync", timeout=6)
         self._swap_taxonomy(pulled)
 
+    def _config_stamp(self) -> tuple[int, int] | None:
+        try:
+            stat = self.config_file.stat()
+        except OSError:
+            return None
+        return (stat.st_mtime_ns, stat.st_size)
+
+    def follow_config_file(self) -> None:
+        """Take up what another program wrote to the config file (`associate enroll` while the app is open).
+
+        The store and terminal ids and HQ's address are used from then on, so asks logged
+        after an enrolment are not logged under the old terminal (HQ would refuse them).
+        """
+        stamp = self._config_stamp()
+        if stamp == self._config_seen:
+            return
+        self._config_seen = stamp
+        try:
+            written = config_module.load(self.config_file)
+        except config_module.ConfigError:
+            return  # half-written or wrong: the file is read again at the next start, which says what is wrong
+        linked = written.hq_url and (written.hq_url, written.store_id, written.terminal_id) != (
+            self.config.hq_url,
+            self.config.store_id,
+            self.config.terminal_id,
+        )
+        taxonomy_changed = written.taxonomy != self.config.taxonomy
+        self.config = written
+        if taxonomy_changed:
+            self._swap_taxonomy(config_module.load_taxonomy(written.taxonomy))
+        self._update_subtitle()
+        self._show_sync_line()
+        if linked:
+            self.notify(f"Linked to HQ as store {written.store_id}, terminal {written.terminal_id}.", title="Sync")
+            self.sync_soon()
+
     def _update_subtitle(self) -> None:
         self.sub_title = f"{self.config.store_id} / {self.config.terminal_id} · associate {self.associate}"
 
@@ -334,6 +374,7 @@ class AssociateApp(App[None]):
         if config.associate != self.config.associate:
             self.associate = config.associate  # the default associate set in setup is who logs from now on
         self.config = config.with_changes(from_file=True)
+        self._config_seen = self._config_stamp()  # our own write: nothing to take up
         if taxonomy_changed:
             self._swap_taxonomy(config_module.load_taxonomy(config.taxonomy))
         self._update_subtitle()

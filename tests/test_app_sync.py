@@ -193,3 +193,26 @@ async def test_the_sync_screen_shows_what_each_sync_brought_back(tmp_path, db_pa
         await settle(pilot)
         assert app.screen.query_one("#quarantine", DataTable).row_count == 1
         assert "too_long" in str(app.screen.query_one("#quarantine-detail").render())
+
+
+async def test_an_enrolment_while_the_app_is_open_is_taken_up_before_the_next_ask(tmp_path, db_path) -> None:
+    from pilot import make_app, rows, settle, type_text
+
+    from associate_tui import config as config_module
+
+    config_file = tmp_path / "config.toml"
+    config_module.save(config_module.Config(store_id="S1", terminal_id="TERMINAL-1"), config_file)
+    app = make_app(tmp_path, db_path, store_id="S1", terminal_id="TERMINAL-1", from_file=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        # What `associate enroll` writes from another shell while the app is open.
+        enrolled = config_module.Config(store_id="S1", terminal_id="T1", hq_url="http://127.0.0.1:9")
+        config_module.save(enrolled, config_file)
+        app.follow_config_file()
+        await settle(pilot)
+        assert "S1 / T1" in app.sub_title
+        await type_text(pilot, "silver watch")
+        await pilot.press("enter", "4", "enter")
+        await settle(pilot)
+        [ask] = rows(db_path)
+        assert (ask.store_id, ask.terminal_id) == ("S1", "T1")

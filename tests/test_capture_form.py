@@ -173,3 +173,14 @@ async def test_a_multi_line_paste_is_joined_into_one_line_and_the_form_says_so(t
         assert app.screen.query_one("#ask-text", Input).value == LONG[:300]
         said = "The pasted lines were joined into one, then cut to 300 characters."
         assert said in screen_text(app)
+
+
+async def test_back_in_the_ask_with_shift_tab_the_words_stay(tmp_path, db_path) -> None:
+    app = make_app(tmp_path, db_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "black jeans 32")
+        await pilot.press("tab", "shift+tab")
+        await type_text(pilot, " x")
+        await settle(pilot)
+        assert app.screen.query_one("#ask-text", Input).value == "black jeans 32 x"

@@ -223,7 +223,8 @@ class AskForm(Widget):
     def compose(self) -> ComposeResult:
         with Horizontal(classes="row"):
             yield Label("Ask", classes="field-label")
-            yield FormInput(placeholder=ASK_PROMPT, id="ask-text", compact=True, max_length=MAX_TEXT)
+            # Back in the ask (Shift+Tab), the cursor goes to the end: one key must not replace the words.
+            yield FormInput(placeholder=ASK_PROMPT, id="ask-text", compact=True, max_length=MAX_TEXT, select_on_focus=False)
         yield SameAsList(self.taxonomy, id="similar")
         with Horizontal(classes="row"):
             yield Label("Attributes", classes="field-label")

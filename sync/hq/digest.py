@@ -94,6 +94,15 @@ def outliers(quality: dict) -> list[str]:
     return notes
 
 
+def _days(period: Window) -> str:
+    """The days a digest covers, the last one included (the period's end is the midnight after it)."""
+    return f"{period.since:%d %b} to {period.until - timedelta(seconds=1):%d %b %Y}"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _lost(group: dict) -> str:
     return f", about {group['lost_value']:,.2f} lost" if group["lost_value"] else ""
 
@@ -121,14 +130,14 @@ def _sections(digest: Digest) -> list[tuple[str, list[tuple[str, str]], str]]:
 
 
 def markdown(digest: Digest) -> str:
-    span = f"{digest.period.since:%d %b} to {digest.period.until:%d %b %Y} (UTC), {digest.asks} asks"
+    span = f"{_days(digest.period)} (UTC), {_count(digest.asks, 'ask')}"
     lines = [f"# {digest.title}", "", f"_{span}. No personal data: ask texts and counts only._", "", "## Top unmet asks", ""]
     if not digest.top:
         lines.append("No unmet asks this week.")
     for group in digest.top:
         lines.append(
-            f"{group['rank']}. **{_md(group['label'])}**: {group['asks']} asks in {group['stores']} "
-            f"store{'s' if group['stores'] != 1 else ''}, {group['trend']} on last week{_lost(group)}"
+            f"{group['rank']}. **{_md(group['label'])}**: {_count(group['asks'], 'ask')} in "
+            f"{_count(group['stores'], 'store')}, {group['trend']} on last week{_lost(group)}"
         )
         for example in group["examples"]:
             lines.append(f"   > “{_md(example)}”")
@@ -149,14 +158,14 @@ def to_html(digest: Digest) -> str:
         "<style>body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;color:#222}"
         "blockquote{margin:.2rem 0 .2rem 1.5rem;color:#555}td,th{padding:.2rem .6rem;text-align:left}"
         "td.n{text-align:right}</style></head><body>",
-        f"<h1>{e(digest.title)}</h1><p><em>{digest.period.since:%d %b} to {digest.period.until:%d %b %Y} (UTC), "
-        f"{digest.asks} asks. No personal data: ask texts and counts only.</em></p><h2>Top unmet asks</h2>",
+        f"<h1>{e(digest.title)}</h1><p><em>{_days(digest.period)} (UTC), "
+        f"{_count(digest.asks, 'ask')}. No personal data: ask texts and counts only.</em></p><h2>Top unmet asks</h2>",
     ]
     if digest.top:
         parts.append("<ol>")
         for group in digest.top:
             parts.append(
-                f"<li><strong>{e(group['label'])}</strong>: {group['asks']} asks in {group['stores']} stores, "
+                f"<li><strong>{e(group['label'])}</strong>: {_count(group['asks'], 'ask')} in {_count(group['stores'], 'store')}, "
                 f"{e(group['trend'])} on last week{_lost(group)}"
             )
             parts += [f"<blockquote>“{e(example)}”</blockquote>" for example in group["examples"]]
