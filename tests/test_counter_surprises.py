@@ -372,3 +372,20 @@ async def test_a_full_disk_on_a_new_install_says_create_not_upgrade(tmp_path, db
         assert "Could not create the database: the disk is full" in form
         assert "upgrade" not in form
         assert "Disk full: nothing is saved" in status_line(app)
+
+
+async def test_an_empty_recent_list_says_whether_the_words_or_the_outcome_emptied_it(tmp_path, db_path) -> None:
+    seed(db_path, "wool jumper", 1, outcome="found")
+    app = make_app(tmp_path, db_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await settle(pilot)
+        await type_text(pilot, "jumper")
+        await pilot.press("tab", "3")
+        await settle(pilot)
+        assert "No ask with these words has this outcome" in screen_text(app)
+        await pilot.press("shift+tab", "ctrl+u")
+        await type_text(pilot, "zebra")
+        await pilot.press("tab", "a")
+        await settle(pilot)
+        assert "No ask matches. Try fewer or shorter words." in screen_text(app)

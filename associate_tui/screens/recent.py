@@ -123,7 +123,7 @@ class RecentScreen(Screen):
             f"{count} {'ask' if count == 1 else 'asks'} {what if count != 1 or what != 'match' else 'matches'}{more}"
             " — Enter opens one to edit or void"
             if count
-            else ("No ask matches. Try fewer or shorter words." if what == "match" else "No asks logged yet.")
+            else _nothing_found(event.query, event.outcome)
         )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -137,3 +137,14 @@ class RecentScreen(Screen):
     @on(DataTable.RowSelected, "#results")
     def _open(self, event: DataTable.RowSelected) -> None:
         edit_from_table(self.counter, self.query_one(AsksTable), event.row_key.value)
+
+
+def _nothing_found(query: str, outcome: str | None) -> str:
+    """Why the list is empty, naming what narrowed it: the words, the outcome, or both."""
+    if query.strip() and outcome:
+        return "No ask with these words has this outcome. Try fewer words, or a (on the outcome) for all outcomes."
+    if outcome:
+        return "No ask has this outcome. a (on the outcome) shows every outcome."
+    if query.strip():
+        return "No ask matches. Try fewer or shorter words."
+    return "No asks logged yet."
