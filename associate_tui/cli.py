@@ -310,7 +310,8 @@ def _enroll(args: argparse.Namespace, config: config_module.Config, out: TextIO)
             "listed in the quarantine (associate status, F6 in the app).",
             file=out,
         )
-    print(f"{pending} records are waiting to be sent: run `associate sync`, or keep the app open.", file=out)
+    waiting = "1 record is" if pending == 1 else f"{pending} records are"
+    print(f"{waiting} waiting to be sent: run `associate sync`, or keep the app open.", file=out)
     return 0
 
 

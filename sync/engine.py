@@ -79,7 +79,7 @@ class SyncReport:
         if not self.sent:
             text = "Nothing to send: HQ has every ask."
         else:
-            text = f"Sent {self.sent} records in {self.batches} batches: {self.accepted} accepted"
+            text = f"Sent {_count(self.sent, 'record')} in {_count(self.batches, 'batch')}: {self.accepted} accepted"
             if self.duplicate:
                 text += f", {self.duplicate} already at HQ"
             if self.stale:
@@ -391,3 +391,10 @@ def watch(
         if on_result is not None:
             on_result(report, failure, delay)
         stop.wait(delay)
+
+
+def _count(number: int, noun: str) -> str:
+    """`1 record`, `2 records`, `1 batch`, `3 batches`."""
+    if number == 1:
+        return f"{number} {noun}"
+    return f"{number} {noun}{'es' if noun.endswith(('s', 'x', 'ch', 'sh')) else 's'}"

@@ -305,3 +305,12 @@ def test_hq_taxonomy_is_pulled_with_its_etag_and_a_bad_one_keeps_the_last_good(d
         assert not third.taxonomy_updated and "keeping the current one" in third.warning
         assert load_taxonomy("hq").name == "bank"  # the last good pack stays
         assert "taxonomy" in store.sync_status().last_error
+
+
+def test_the_summary_counts_in_words_a_person_reads() -> None:
+    from sync.engine import SyncReport
+
+    one = SyncReport(sent=1, batches=1, accepted=1, seconds=0.5).summary()
+    many = SyncReport(sent=2000, batches=2, accepted=2000, seconds=1.0).summary()
+    assert one.startswith("Sent 1 record in 1 batch: 1 accepted")
+    assert many.startswith("Sent 2000 records in 2 batches: 2000 accepted")
