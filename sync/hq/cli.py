@@ -1,4 +1,7 @@
-"""`associate-hq`: serve the HQ service, manage terminal tokens, publish the taxonomy, export."""
+"""`associate-hq`: serve the HQ service, manage terminal tokens, publish the taxonomy, export, report.
+
+`demand` (groups and HQ's answers to them) lives in cli_demand.py.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +17,8 @@ from typing import TextIO, TypeAlias
 from schemas import PrintRelease
 from schemas.text import clean, csv_row, json_text
 from schemas.times import format_utc
-from sync.hq import install_hint
+from sync.hq import cli_demand, install_hint
+from sync.hq.responses import ResponseError
 from sync.hq.storage import ASK_FIELDS, HQStorage, StorageError, default_url
 
 EXIT_FAILED = 1
@@ -43,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     _report_command(commands)
     _digest_command(commands)
     _viewer_command(commands)
+    cli_demand.register(commands, _db)
     return parser
 
 
@@ -288,7 +293,9 @@ def main(argv: list[str] | None = None) -> int:
                 return _digest(args, storage, sys.stdout)
             if args.command == "viewer":
                 return _viewer(args, storage, sys.stdout)
-    except UsageError as error:
+            if args.command == "demand":
+                return cli_demand.run(args, storage, sys.stdout)
+    except (UsageError, ResponseError) as error:
         print(f"associate-hq: {clean(str(error), lines=True)}", file=sys.stderr)
         return EXIT_USAGE
     except StorageError as error:

@@ -345,6 +345,28 @@ MIGRATIONS: tuple[tuple[int, str, tuple[Step, ...]], ...] = (
             seal_personal_fields,
         ),
     ),
+    (
+        6,
+        "demand groups' statuses and responses, with their history",
+        (
+            # Every change of a group's status, numbered by one sequence for all groups (responses.py).
+            """
+            CREATE TABLE demand_response_history (
+                seq BIGINT PRIMARY KEY, demand_key TEXT NOT NULL, status TEXT NOT NULL, expected_on TEXT,
+                note TEXT, stores TEXT, changed_by TEXT NOT NULL, changed_at TEXT NOT NULL
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX demand_response_history_key ON demand_response_history (demand_key, seq)",
+            # The current state, one row per group that is not `new`; `seq` is its last change's.
+            """
+            CREATE TABLE demand_responses (
+                demand_key TEXT PRIMARY KEY, seq BIGINT NOT NULL, status TEXT NOT NULL, expected_on TEXT,
+                note TEXT, stores TEXT, changed_by TEXT NOT NULL, changed_at TEXT NOT NULL
+            ) WITHOUT ROWID
+            """,
+            "CREATE UNIQUE INDEX demand_responses_seq ON demand_responses (seq)",
+        ),
+    ),
 )
 LATEST_SCHEMA = MIGRATIONS[-1][0]
 

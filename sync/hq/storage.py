@@ -1,5 +1,5 @@
 """HQ's database, one face over its rooms: terminals and viewers (auth.py), ingest (ingest.py),
-reports (queries.py) and the published taxonomy (packs.py).
+reports (queries.py), the published taxonomy (packs.py) and HQ's answers to demand groups (responses.py).
 
 HQ speaks SQL only in those rooms, in the SQL that SQLite and PostgreSQL share
 (`sqlite:///abs/path.db` or `postgresql://user@host/dbname`; database.py connects
@@ -19,6 +19,7 @@ from sync.hq.database import Database, StorageBusy, StorageError, connect
 from sync.hq.ingest import Ingest, Received
 from sync.hq.packs import Packs, Published, etag_of
 from sync.hq.queries import Queries
+from sync.hq.responses import Responses
 from sync.hq.rows import ASK_FIELDS, CUSTOMER_FIELDS, ERASURE_FIELDS, FOLLOW_UP_FIELDS
 
 __all__ = [
@@ -62,6 +63,7 @@ class HQStorage:
         self.packs = Packs(db)
         self.ingest = Ingest(db, self.packs)
         self.queries = Queries(db)
+        self.responses = Responses(db)
         # terminals and their tokens
         self.add_terminal = self.terminals.add_terminal
         self.authenticate = self.terminals.authenticate
