@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import getpass
-import io
 import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO, TypeAlias
 
-from schemas.text import clean, csv_row, json_text
+from schemas.text import clean, json_text
 from schemas.times import format_utc
 from sync.hq.responses import STATUSES, Response, ResponseError, checked_by, checked_expected, checked_note, valid_store
 from sync.hq.storage import HQStorage
 
 if TYPE_CHECKING:
-    from rich.text import Text
-
     from sync.hq.report import Window
 
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -179,7 +175,7 @@ def _list(args: argparse.Namespace, storage: HQStorage, out: TextIO) -> int:
         body = {"since": format_utc(period.since), "until": format_utc(period.until), "groups": groups}
         out.write(json_text(json.dumps(body, ensure_ascii=False, indent=2)) + "\n")
     elif args.format == "csv":
-        out.write(_csv(groups))
+        out.write(report.demand_csv(groups, LIST_COLUMNS))
     else:
         _table(groups, period, args, out)
     return 0
@@ -207,28 +203,11 @@ def listed_groups(storage: HQStorage, period: Window, *, store: str | None, stat
     return rows
 
 
-def _csv(groups: list[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(LIST_COLUMNS)
-    for group in groups:
-        writer.writerow(csv_row(_cell(group[name]) for name in LIST_COLUMNS))
-    return buffer.getvalue()
-
-
-def _cell(value: object) -> object:
-    if value is None:
-        return ""
-    if isinstance(value, dict):
-        return " ".join(f"{k}={v}" for k, v in value.items())
-    if isinstance(value, list):
-        return " | ".join(map(str, value))
-    return value
-
-
 def _table(groups: list[dict[str, Any]], period: Window, args: argparse.Namespace, out: TextIO) -> None:
     from rich.console import Console
     from rich.table import Table
+
+    from sync.hq.report import literal as _literal
 
     console = Console(file=out, width=None if out.isatty() else 160)
     if not groups:
@@ -257,10 +236,3 @@ def _table(groups: list[dict[str, Any]], period: Window, args: argparse.Namespac
             _literal(group["note"] or "-"),
         )
     console.print(table)
-
-
-def _literal(value: object) -> Text:
-    """A cell shown exactly as stored: never Rich markup, never a control character."""
-    from rich.text import Text
-
-    return Text(clean(str(value)))

@@ -223,12 +223,13 @@ def demand_json(groups: list[dict], quality: dict, period: Window) -> str:
     )
 
 
-def demand_csv(groups: list[dict]) -> str:
+def demand_csv(groups: list[dict], columns: tuple[str, ...] = REPORT_COLUMNS) -> str:
+    """One row per group, `columns` in order; lists and mappings flattened, never a formula."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(REPORT_COLUMNS)
+    writer.writerow(columns)
     for group in groups:
-        writer.writerow(csv_row(_cell(group[name]) for name in REPORT_COLUMNS))
+        writer.writerow(csv_row(_cell(group[name]) for name in columns))
     return out.getvalue()
 
 
@@ -258,8 +259,8 @@ def demand_tables(groups: list[dict], quality: dict, period: Window, *, title: s
         )
         ranking.add_row(
             str(group["rank"]),
-            _literal(group["label"]),
-            _literal(group["category"] or "-"),
+            literal(group["label"]),
+            literal(group["category"] or "-"),
             str(group["asks"]),
             str(group["stores"]),
             f"{group['trend']} ({group['this_week']} vs {group['last_week']})",
@@ -272,7 +273,7 @@ def demand_tables(groups: list[dict], quality: dict, period: Window, *, title: s
     for row in quality["stores"]:
         last = (row["last_ask_at"] or "never")[:16].replace("T", " ")
         checks.add_row(
-            _literal(row["store_id"]),
+            literal(row["store_id"]),
             str(row["asks"]),
             _share(row["other"], row["asks"]),
             _share(row["uncategorised"], row["asks"]),
@@ -282,7 +283,7 @@ def demand_tables(groups: list[dict], quality: dict, period: Window, *, title: s
     return [ranking, checks]
 
 
-def _literal(value: object) -> Text:
+def literal(value: object) -> Text:
     """A cell shown exactly as stored: never Rich markup, never a control character."""
     from rich.text import Text
 
