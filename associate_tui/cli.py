@@ -64,10 +64,7 @@ def _log_command(commands: argparse._SubParsersAction) -> None:
     )
     log.add_argument("text", metavar="TEXT", help="what the customer asked for, e.g. 'blue rain jacket size M'")
     log.add_argument("--outcome", required=True, metavar="CODE", help="what happened, e.g. out_of_stock")
-    log.add_argument("--category", metavar="CODE", help="category code (default: the best guess from TEXT)")
-    log.add_argument(
-        "--attr", action="append", default=[], metavar="KEY=VALUE", help="an attribute, e.g. colour=navy (repeatable)"
-    )
+    cli_customers.add_recognition_options(log)
     log.add_argument("--substitute", metavar="TEXT", help="what was offered instead")
     accepted = log.add_mutually_exclusive_group()
     accepted.add_argument(

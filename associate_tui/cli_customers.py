@@ -86,8 +86,13 @@ def _demand_command(commands: argparse._SubParsersAction) -> None:
         "and in all, with its newest wordings.",
     )
     demand.add_argument("text", metavar="TEXT", help="what a customer asks for, e.g. 'navy rain jacket size M'")
-    demand.add_argument("--category", metavar="CODE", help="category code (default: the best guess from TEXT)")
-    demand.add_argument(
+    add_recognition_options(demand)
+
+
+def add_recognition_options(parser: argparse.ArgumentParser) -> None:
+    """--category and --attr: what overrides the recognition of TEXT (`log` and `demand` alike)."""
+    parser.add_argument("--category", metavar="CODE", help="category code (default: the best guess from TEXT)")
+    parser.add_argument(
         "--attr", action="append", default=[], metavar="KEY=VALUE", help="an attribute, e.g. colour=navy (repeatable)"
     )
 
