@@ -125,9 +125,10 @@ def add_terminal(db: HQDatabase | HQStorage, store_id: str, terminal_id: str) ->
 class HQProcess:
     """`associate-hq serve` in a process of its own, on a fixed port so it can be restarted."""
 
-    def __init__(self, db: HQDatabase, port: int | None = None, workers: int = 1) -> None:
+    def __init__(self, db: HQDatabase, port: int | None = None, workers: int = 1, options: tuple[str, ...] = ()) -> None:
         self.db = db
         self.workers = workers
+        self.options = options  # more `serve` options, e.g. ("--header-timeout", "1")
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
@@ -147,6 +148,7 @@ class HQProcess:
                 str(self.workers),
                 "--log-level",
                 "warning",
+                *self.options,
             ],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,

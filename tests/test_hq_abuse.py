@@ -11,14 +11,12 @@ from __future__ import annotations
 import gzip
 import json
 import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
-from hq_server import ROOT, HQDatabase, add_terminal, free_port, wait_healthy
+from hq_server import HQDatabase, HQProcess, add_terminal
 from test_hq import ask, batch
 
 from schemas.times import format_utc
@@ -33,29 +31,9 @@ class Served:
 
     def __init__(self, db: HQDatabase, token: str | None = None, **options: str) -> None:
         self.db = db
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         settings = {"--header-timeout": "1", "--body-timeout": "1", "--max-in-flight": "3", **options}
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "sync.hq.cli",
-                "serve",
-                "--db",
-                db.url,
-                "--port",
-                str(self.port),
-                "--log-level",
-                "warning",
-                *[part for pair in settings.items() for part in pair],
-            ],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        wait_healthy(self.url, process=self.process)
+        self.server = HQProcess(db, options=tuple(part for pair in settings.items() for part in pair)).start()
+        self.port, self.url = self.server.port, self.server.url
         self.token = token or add_terminal(db, "S1", "T1")
         self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.token}"}, timeout=HANG_GUARD)
 
@@ -71,12 +49,7 @@ class Served:
 
     def close(self) -> None:
         self.http.close()
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        self.server.stop()
 
 
 @pytest.fixture(scope="module")
