@@ -12,7 +12,6 @@ import asyncio
 import errno
 import logging
 import os
-import re
 import threading
 import zlib
 from collections.abc import Mapping
@@ -42,7 +41,6 @@ from schemas.records import (
     WhoAmI,
     decode_envelope,
     decode_record,
-    unsafe_text,
 )
 from schemas.times import format_utc, parse_utc
 from sync.hq.openapi import openapi_document
@@ -473,8 +471,6 @@ def _ingest(storage: HQStorage, store_id: str, terminal_id: str, body: bytes, en
     now = parse_utc(received_at)
     skew = _clock_skew_ms(envelope.sent_at, now)
     records = [_real_times(item, now) for item in records]
-    if _MAY_HOLD_CONTROL.search(body):  # most batches: one search of the body, no walk of every record
-        records = [_plain_text(item) for item in records]
     results = storage.apply_batch(
         store_id=store_id,
         terminal_id=terminal_id,
@@ -581,27 +577,6 @@ def _real_times(item: Received, now: datetime) -> Received:
             problem = f"{wrong}; the terminal's clock was wrong when it was saved: correct the time and save it again"
             return Received(record=None, id=item.id, version=item.version, problem=problem, code="implausible_time")
     return item
-
-
-# A control character in a JSON body is an escape (\u001b, \n, ...), DEL, or the UTF-8 of C1 or a bidi control.
-_MAY_HOLD_CONTROL = re.compile(
-    rb"\\(?:u00[0189]|u007f|u20[26]|[bfnrt])|\x7f|\xc2[\x80-\x9f]|\xe2\x80[\xaa-\xae]|\xe2\x81[\xa6-\xa9]",
-    re.IGNORECASE,
-)
-
-
-def _plain_text(item: Received) -> Received:
-    """A record whose text holds a control character is refused alone, saying where."""
-    if item.record is None or (problem := unsafe_text(item.record)) is None:
-        return item
-    return Received(
-        record=None,
-        id=item.id,
-        version=item.version,
-        code="control_character",
-        problem=f"{problem}; HQ stores text as typed, without control characters. "
-        "Edit the text on the terminal to send it again.",
-    )
 
 
 def _best_effort_key(raw: msgspec.Raw) -> tuple[str, int]:

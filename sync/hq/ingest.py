@@ -2,7 +2,7 @@
 
 Before the transaction, each record is checked on its own: it fits the contract,
 it is the token's store and terminal's, a customer's contact details come with a
-consent, its free text passes HQ's own privacy guard, it holds no NUL; its content
+consent, its free text passes HQ's own privacy guard, it holds no control character; its content
 hash is taken. In the transaction, HQ keeps the highest version of each id: a
 record that names another store's record, or changes another terminal's, is
 refused; an erased customer is never stored again; the daily roll-ups move with
@@ -12,6 +12,7 @@ the asks; an erasure scrubs the store's rows of its customer.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,16 @@ from typing import Any
 import msgspec
 
 from schemas.privacy import mask, may_hold_sensitive
-from schemas.records import AskRecord, CustomerRecord, ErasureRecord, FollowUpRecord, Record, RecordResult, Status
+from schemas.records import (
+    AskRecord,
+    CustomerRecord,
+    ErasureRecord,
+    FollowUpRecord,
+    Record,
+    RecordResult,
+    Status,
+    unsafe_text,
+)
 from sync.hq import rollups, vault
 from sync.hq.database import Connection, Database
 from sync.hq.packs import Packs
@@ -151,14 +161,22 @@ def precheck(item: Received, store_id: str, terminal_id: str) -> RecordResult | 
             "consent on the terminal or remove the phone and email.",
         )
     record = guarded(record)
-    content = content_of(record)  # the guard masks digits only: a NUL sent is still here
-    if b"\\u0000" in content:
+    content = content_of(record)  # the guard masks digits only: a control character sent is still here
+    if _MAY_HOLD_CONTROL.search(content) and (problem := unsafe_text(record)):  # one search spares the walk
         return rejected(
             record,
-            "invalid",
-            f"This {noun(record)} holds a NUL character (\\u0000), which HQ does not store; edit the text on the terminal.",
+            "control_character",
+            f"{problem}; HQ stores text as typed, without control characters (a NUL cannot even be stored). "
+            "Edit the text on the terminal to send it again.",
         )
     return record, hashlib.sha256(content).hexdigest()
+
+
+# In a record's JSON a control character is an escape (\u001b, \n, ...), DEL, or the UTF-8 of C1 or a bidi control.
+_MAY_HOLD_CONTROL = re.compile(
+    rb"\\(?:u00[0189]|u007f|u20[26]|[bfnrt])|\x7f|\xc2[\x80-\x9f]|\xe2\x80[\xaa-\xae]|\xe2\x81[\xa6-\xa9]",
+    re.IGNORECASE,
+)
 
 
 def content_of(record: Record) -> bytes:
