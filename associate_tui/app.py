@@ -342,12 +342,7 @@ class AssociateApp(App[None]):
             self.config.store_id,
             self.config.terminal_id,
         )
-        taxonomy_changed = written.taxonomy != self.config.taxonomy
-        self.config = written
-        if taxonomy_changed:
-            self._swap_taxonomy(config_module.load_taxonomy(written.taxonomy))
-        self._update_subtitle()
-        self._show_sync_line()
+        self._use_config(written)
         if linked:
             self.notify(f"Linked to HQ as store {written.store_id}, terminal {written.terminal_id}.", title="Sync")
             self.sync_soon()
@@ -370,17 +365,21 @@ class AssociateApp(App[None]):
         except OSError as error:
             self.notify(f"Could not save the settings to {self.config_file}: {error.strerror}.", severity="error")
             return
-        taxonomy_changed = config.taxonomy != self.config.taxonomy
         if config.associate != self.config.associate:
             self.associate = config.associate  # the default associate set in setup is who logs from now on
-        self.config = config.with_changes(from_file=True)
         self._config_seen = self._config_stamp()  # our own write: nothing to take up
+        self._use_config(config.with_changes(from_file=True))
+        if notify:
+            self.notify(f"Saved to {self.config_file}.", title="Settings")
+
+    def _use_config(self, config: config_module.Config) -> None:
+        """Work with `config` from now on: its taxonomy, and the ids and link shown in the header and status line."""
+        taxonomy_changed = config.taxonomy != self.config.taxonomy
+        self.config = config
         if taxonomy_changed:
             self._swap_taxonomy(config_module.load_taxonomy(config.taxonomy))
         self._update_subtitle()
         self._show_sync_line()
-        if notify:
-            self.notify(f"Saved to {self.config_file}.", title="Settings")
 
     def _swap_taxonomy(self, taxonomy: Taxonomy) -> None:
         self.taxonomy = taxonomy
