@@ -160,6 +160,7 @@ class FollowUp:
     customer_name: str | None
     customer_contact: str | None
     contact_preference: str | None
+    in_stock_at: str | None = None  # UTC: a restock of the ask's group made it due ("in stock now")
 
 
 def _words(values: tuple[str, ...] | list[str]) -> tuple[str, ...]:

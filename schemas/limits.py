@@ -35,3 +35,6 @@ MAX_PREFERENCE_NOTES = 500
 
 # A follow-up
 MAX_FOLLOW_UP_NOTE = 500
+
+# HQ's answer about a demand group
+MAX_RESPONSE_NOTE = 200  # read out at the counter: a sentence, not a letter

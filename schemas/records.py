@@ -27,6 +27,7 @@ from schemas.limits import (
     MAX_PHONE,
     MAX_PREFERENCE_NOTES,
     MAX_QUANTITY,
+    MAX_RESPONSE_NOTE,
     MAX_SUBSTITUTE,
     MAX_TEXT,
     MAX_VOID_REASON,
@@ -147,6 +148,9 @@ class FollowUpRecord(msgspec.Struct, tag="follow_up", tag_field="type", forbid_u
     done_at: UtcTime | None = None
     done_by: Associate | None = None
     note: Annotated[str, msgspec.Meta(max_length=MAX_FOLLOW_UP_NOTE)] | None = None
+    # When a restock of the ask's demand group (HQ's, or "it came in" at the store) made it due:
+    # a follow-up done as bought after this counts as won back by the restock.
+    in_stock_at: UtcTime | None = None
 
 
 class ErasureRecord(msgspec.Struct, tag="erasure", tag_field="type", forbid_unknown_fields=True, kw_only=True):
@@ -220,6 +224,54 @@ class WhoAmI(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     terminal_id: Id
 
 
+GroupStatus = Literal["reviewing", "planned", "available", "declined"]
+DemandKey = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{16}$", description="a demand group's key (schemas/demand.py)")]
+
+
+class GroupResponse(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """HQ's current answer about one demand group, as one store sees it (GET /v1/responses).
+
+    `available_here`: the group is available chain-wide or at this store; `available` at
+    other stores only reads as false here. `seq` is the change's number in HQ's one sequence.
+    """
+
+    demand_key: DemandKey
+    seq: Annotated[int, msgspec.Meta(ge=1)]
+    status: GroupStatus
+    expected_on: Day | None = None
+    note: Annotated[str, msgspec.Meta(max_length=MAX_RESPONSE_NOTE)] | None = None
+    available_here: bool = False
+    changed_at: UtcTime
+
+
+class ResponsesPage(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Groups whose answer changed after the cursor `after`, oldest change first.
+
+    Each group appears once, with its latest state, however often it changed. `cursor`
+    is the next `after` (the last change in this page); `more` says another page waits.
+    """
+
+    cursor: Annotated[int, msgspec.Meta(ge=0)]
+    more: bool
+    responses: list[GroupResponse]
+
+
+class StoreGroupCount(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """One demand group's unmet asks at the token's store, every terminal counted."""
+
+    demand_key: DemandKey
+    week: Annotated[int, msgspec.Meta(ge=0)]  # the last 7 days
+    month: Annotated[int, msgspec.Meta(ge=0)]  # the last 30 days
+
+
+class StoreDemand(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The store's own picture (GET /v1/store-demand): its most asked unmet groups, as of a moment."""
+
+    store_id: Id
+    as_of: UtcTime
+    groups: list[StoreGroupCount]
+
+
 class ErrorBody(msgspec.Struct, kw_only=True):
     """Every 4xx/5xx answer from HQ: a short code for programs and words for a person."""
 
@@ -287,6 +339,8 @@ def json_schemas() -> dict[str, dict]:
         "batch.schema.json": Batch,
         "batch_result.schema.json": BatchResult,
         "whoami.schema.json": WhoAmI,
+        "responses.schema.json": ResponsesPage,
+        "store_demand.schema.json": StoreDemand,
         "error.schema.json": ErrorBody,
     }
     return {name: _normalised(msgspec.json.schema(kind)) for name, kind in types.items()}

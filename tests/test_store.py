@@ -184,6 +184,7 @@ def test_older_file_is_upgraded_in_place(db_path: Path) -> None:
             "customers, follow-ups, erasures",
             "demand groups and same-as asks",
             "search finds the attributes too",
+            "HQ's answers, the store's own figures, restocks",
         ]
         # Asks from before demand groups get theirs in the upgrade, so they count on the insights screen.
         assert new.conn.execute("SELECT count(*) FROM asks WHERE demand_key IS NULL").fetchone()[0] == 0

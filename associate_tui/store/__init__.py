@@ -6,6 +6,7 @@
     customers.py   customers (with consent), follow-ups, erasure and retention
     insights.py    "asked before" (similar asks) and the insights screen
     outbox.py      pending records as wire JSON, HQ's answers, the quarantine, the sync state
+    responses.py   HQ's answers about demand groups, the store's own figures, restocks that wake follow-ups
 
 `Store` is one object made of those rooms, safe to share between threads. Open it
 with `open_store(config)`: the app, the CLI and `associate sync` all do, so each opens
@@ -46,6 +47,7 @@ from associate_tui.store.insights import (
 )
 from associate_tui.store.migrations import LATEST_SCHEMA, MIGRATIONS, Migration, Migrations
 from associate_tui.store.outbox import OutboxRoom, Quarantined, SyncStatus
+from associate_tui.store.responses import HQAnswer, ResponseRoom, Restock, StoreFigures
 from schemas.demand import Vocabulary
 from schemas.taxonomy import Taxonomy, TaxonomyError
 
@@ -63,16 +65,19 @@ __all__ = [
     "FollowUpNotFound",
     "FollowUpPlan",
     "GroupCounts",
+    "HQAnswer",
     "Insights",
     "Migration",
     "NewerSchema",
     "Quarantined",
+    "Restock",
     "Similar",
     "StaleEdit",
     "Store",
     "StoreBusy",
     "StoreCorrupt",
     "StoreError",
+    "StoreFigures",
     "StoreReadOnly",
     "SyncStatus",
     "fts_query",
@@ -80,7 +85,7 @@ __all__ = [
 ]
 
 
-class Store(AskRoom, CustomerRoom, InsightRoom, OutboxRoom, Migrations):
+class Store(AskRoom, CustomerRoom, InsightRoom, OutboxRoom, ResponseRoom, Migrations):
     """The terminal's SQLite file, brought up to this app's schema when opened. Safe to share between threads."""
 
     def __init__(

@@ -26,7 +26,8 @@ CUSTOMER_COLUMNS = (
 _FOLLOW_UP_VIEW = (
     "f.id, f.version, f.ask_id, f.customer_id, f.associate, f.assigned_to, f.due_on, f.status, f.result, "
     "f.done_at, f.note, a.text, c.name, nullif(trim(coalesce(c.phone, '') || ' / ' || coalesce(c.email, ''), ' /'), ''), "
-    "json_extract(c.preferences, '$.contact_channel') || coalesce(', ' || json_extract(c.preferences, '$.contact_time'), '')"
+    "json_extract(c.preferences, '$.contact_channel') || coalesce(', ' || json_extract(c.preferences, '$.contact_time'), ''), "
+    "f.in_stock_at"
 )
 _FOLLOW_UP_FROM = "FROM follow_ups f JOIN asks a ON a.id = f.ask_id LEFT JOIN customers c ON c.id = f.customer_id"
 
@@ -213,7 +214,8 @@ class CustomerRoom(Connection):
         if associate:
             sql += " AND (f.assigned_to IS NULL OR f.assigned_to = ?)"
             params.append(associate)
-        sql += " ORDER BY f.due_on, f.seq LIMIT ?"
+        # Woken by a restock and due: first, since the customer can buy it now.
+        sql += " ORDER BY f.in_stock_at IS NULL OR f.due_on > date('now', 'localtime'), f.due_on, f.seq LIMIT ?"
         params.append(limit)
         with self._read("read the follow-ups") as conn:
             return [FollowUp(*row) for row in conn.execute(sql, params)]

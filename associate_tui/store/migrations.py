@@ -271,6 +271,34 @@ MIGRATIONS: tuple[Migration, ...] = (
             "INSERT INTO asks_fts (asks_fts, rank) VALUES ('automerge', 0)",
         ),
     ),
+    Migration(
+        8,
+        "HQ's answers, the store's own figures, restocks",
+        (
+            # HQ's current answer about each demand group, pulled by the sync (responses.py).
+            """
+            CREATE TABLE hq_responses (
+                demand_key TEXT PRIMARY KEY, seq INTEGER NOT NULL, status TEXT NOT NULL, expected_on TEXT,
+                note TEXT, available_here INTEGER NOT NULL DEFAULT 0, changed_at TEXT NOT NULL, pulled_at TEXT NOT NULL
+            ) WITHOUT ROWID
+            """,
+            # The store's unmet asks per group, every terminal counted, as HQ last counted them.
+            """
+            CREATE TABLE store_demand (
+                demand_key TEXT PRIMARY KEY, week INTEGER NOT NULL, month INTEGER NOT NULL
+            ) WITHOUT ROWID
+            """,
+            # A group back in stock here: from HQ (available) or marked at the counter ("it came in").
+            """
+            CREATE TABLE restocks (
+                demand_key TEXT PRIMARY KEY, at TEXT NOT NULL, source TEXT NOT NULL CHECK (source IN ('hq', 'store')),
+                associate TEXT
+            ) WITHOUT ROWID
+            """,
+            # When a restock made the follow-up due; travels to HQ (won back if bought after).
+            "ALTER TABLE follow_ups ADD COLUMN in_stock_at TEXT",
+        ),
+    ),
 )
 
 LATEST_SCHEMA = MIGRATIONS[-1].version

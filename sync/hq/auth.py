@@ -131,7 +131,10 @@ class Viewers:
         """A token for reading /dashboard, returned once; only its hash is kept."""
         token_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
         with self.db.write() as conn:
-            conn.execute("INSERT INTO viewers VALUES (?, ?, ?, ?, NULL)", (token_id, hash_secret(secret), name, utc_now()))
+            conn.execute(
+                "INSERT INTO viewers (token_id, token_hash, name, created_at) VALUES (?, ?, ?, ?)",
+                (token_id, hash_secret(secret), name, utc_now()),
+            )
         return f"{VIEWER_PREFIX}_{token_id}_{secret}"
 
     def authenticate_viewer(self, token: str) -> str | None:

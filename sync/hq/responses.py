@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from schemas.limits import MAX_RESPONSE_NOTE
 from schemas.text import unsafe_character
 from schemas.times import utc_now
 from sync.hq.database import Connection, Database
 
 STATUSES = ("new", "reviewing", "planned", "available", "declined")
-NOTE_CHARS = 200  # a response is read out at the counter: a sentence, not a letter
+NOTE_CHARS = MAX_RESPONSE_NOTE  # a response is read out at the counter: a sentence, not a letter
 BY_CHARS = 64
 _COLUMNS = ("demand_key", "seq", "status", "expected_on", "note", "stores", "changed_by", "changed_at")
 _KEYS_PER_READ = 500  # under SQLite's bound parameters per statement

@@ -367,6 +367,16 @@ MIGRATIONS: tuple[tuple[int, str, tuple[Step, ...]], ...] = (
             "CREATE UNIQUE INDEX demand_responses_seq ON demand_responses (seq)",
         ),
     ),
+    (
+        7,
+        "dashboard editors, follow-ups woken by a restock",
+        (
+            # An editor's token may also change a group's status and response from /dashboard.
+            "ALTER TABLE viewers ADD COLUMN editor INTEGER NOT NULL DEFAULT 0",
+            # When a restock made the follow-up due (FollowUpRecord.in_stock_at): won back if bought after.
+            "ALTER TABLE follow_ups ADD COLUMN in_stock_at TEXT",
+        ),
+    ),
 )
 LATEST_SCHEMA = MIGRATIONS[-1][0]
 
