@@ -8,6 +8,7 @@ import io
 import json
 import uuid
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,8 @@ from schemas.times import format_utc
 from sync.hq.cli import main as associate_hq
 from sync.hq.ingest import Received
 from sync.hq.storage import HQStorage
+
+ROOT = Path(__file__).resolve().parents[1]
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
@@ -190,3 +193,21 @@ def test_json_and_csv_formats(hq, capsys) -> None:
     assert (row["status"], row["note"], row["store_asks"], row["changed_by"]) == ("declined", "'" + note, "S3=1", "cy")
     jacket = next(row for row in rows if row["key"] != key)
     assert (jacket["status"], jacket["asks"], jacket["stores"], jacket["store_asks"]) == ("new", "3", "2", "S1=2 S2=1")
+
+
+def test_a_new_taxonomy_that_regroups_the_asks_carries_the_groups_answer_over(hq, capsys) -> None:
+    jacket = groups(hq, capsys)["navy rain jacket"]
+    code, _, err = run(hq, capsys, "demand", "respond", jacket["key"], "--status", "declined", "--note", "Not this season")
+    assert code == 0, err
+    pack = json.loads((ROOT / "schemas" / "packs" / "retail.json").read_text())
+    pack["version"] = "2026.2"
+    # "rain navy" becomes a name of the colour, so "rain" no longer names what was asked for: a new group
+    next(a for a in pack["attributes"] if a["key"] == "colour")["values"]["navy"].append("rain navy")
+    with HQStorage.open(hq.url) as storage:
+        storage.publish_taxonomy(json.dumps(pack).encode())
+    regrouped = groups(hq, capsys)["navy rain jacket"]
+    assert regrouped["key"] != jacket["key"] and regrouped["asks"] == 3
+    assert (regrouped["status"], regrouped["note"]) == ("declined", "Not this season")
+    assert [row[0] for row in history(hq, regrouped["key"])] == ["declined"]
+    assert history(hq, regrouped["key"])[0][4] == "taxonomy regroup"
+    assert groups(hq, capsys)["red scarf"]["status"] == "new"  # a group with no answer takes none

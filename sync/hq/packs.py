@@ -15,7 +15,7 @@ from schemas.demand import Vocabulary, demand_key, lost_value
 from schemas.records import AskRecord
 from schemas.taxonomy import Taxonomy, builtin_pack_bytes, parse_pack
 from schemas.times import utc_now
-from sync.hq import rollups
+from sync.hq import responses, rollups
 from sync.hq.database import Connection, Database
 from sync.hq.rows import encode
 
@@ -108,6 +108,7 @@ class Packs:
 
 def _regroup(conn: Connection, words: Vocabulary) -> int:
     changed, last = 0, ""
+    moves: set[tuple[str, str]] = set()  # (old group, new group) of the asks that moved
     while True:
         page = conn.execute(
             f"SELECT id, category, attributes, text, demand_key FROM asks WHERE id > ? ORDER BY id LIMIT {REGROUP_PAGE}", (last,)
@@ -115,14 +116,16 @@ def _regroup(conn: Connection, words: Vocabulary) -> int:
         if not page:
             break
         moved = [
-            (new_key, ask_id)
+            (new_key, ask_id, key)
             for ask_id, category, attributes, text, key in page
             if (new_key := demand_key(category, json.loads(attributes or "{}"), text or "", words)) != key
         ]
         if moved:
-            conn.executemany("UPDATE asks SET demand_key = ? WHERE id = ?", moved)
+            conn.executemany("UPDATE asks SET demand_key = ? WHERE id = ?", [(new_key, ask_id) for new_key, ask_id, _ in moved])
+            moves.update((key, new_key) for new_key, _, key in moved if key is not None)
         changed += len(moved)
         last = page[-1][0]
     if changed:
         rollups.rebuild(conn)
+        responses.carry_over(conn, moves)  # HQ's answers follow the asks to their new groups
     return changed

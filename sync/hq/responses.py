@@ -189,6 +189,31 @@ class Responses:
         return counts
 
 
+REGROUPED_BY = "taxonomy regroup"
+
+
+def carry_over(conn: Connection, moves: set[tuple[str, str]]) -> int:
+    """After a new taxonomy moved asks from group `old` to `new` (the pairs): each new group without an
+    answer of its own takes its old group's (the newest, if several old groups merged), as a change of
+    its own in the history (so terminals pull it); how many groups took one.
+    """
+    taken = 0
+    for new in sorted({new for _, new in moves}):
+        if _current(conn, new) is not None:
+            continue
+        answers = [answer for old, target in moves if target == new and (answer := _current(conn, old)) is not None]
+        if not answers:
+            continue
+        latest = max(answers, key=lambda answer: answer.seq)
+        seq = conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM demand_response_history", ()).fetchone()[0]
+        change = Response(new, seq, latest.status, latest.expected_on, latest.note, latest.stores, REGROUPED_BY, utc_now())
+        row = _row(change)
+        for table in ("demand_response_history", "demand_responses"):
+            conn.execute(f"INSERT INTO {table} ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(row))})", row)
+        taken += 1
+    return taken
+
+
 def _current(conn: Connection, demand_key: str) -> Response | None:
     row = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM demand_responses WHERE demand_key = ?", (demand_key,)).fetchone()
     return _response(row) if row else None
