@@ -43,6 +43,9 @@ from schemas.records import (
     decode_record,
 )
 from schemas.times import format_utc, parse_utc
+from sync.hq.auth import Viewer
+from sync.hq.dashboard_group import routes as group_routes
+from sync.hq.dashboard_group import sign_in
 from sync.hq.openapi import openapi_document
 from sync.hq.rows import TIME_FIELDS
 from sync.hq.storage import HQStorage, Received, StorageBusy, StorageError
@@ -117,6 +120,7 @@ def create_app(
             Route("/v1/batches", batches, methods=["POST"]),
             Route("/openapi.json", openapi),
             Route("/dashboard", dashboard),
+            *group_routes(viewer_of),  # a demand group's page, and its editors' form
         ],
         middleware=[Middleware(Guard, max_in_flight=max_in_flight, body_timeout=body_timeout)],
         exception_handlers={
@@ -198,12 +202,7 @@ async def dashboard(request: Request) -> Response:
     storage = _service(request).storage
     viewer = await run_in_threadpool(viewer_of, storage, request.headers.get("authorization", ""))
     if viewer is None:
-        return Response(
-            "Sign in with your name and the dashboard token from associate-hq viewer add.\n",
-            status_code=401,
-            media_type="text/plain",
-            headers={"WWW-Authenticate": 'Basic realm="Associate HQ dashboard", charset="UTF-8"'},
-        )
+        return sign_in()
     since = request.query_params.get("since", "7d")[:20]
     store = request.query_params.get("store", "").strip()[:32] or None
     category = request.query_params.get("category", "").strip()[:100] or None
@@ -213,7 +212,7 @@ async def dashboard(request: Request) -> Response:
     except ReportError as error:
         return Response(f"{error}\n", status_code=400, media_type="text/plain", headers=SECURITY_HEADERS)
     body = await run_in_threadpool(
-        page, storage, period, store=store, category=category, since_text=since, until_text=until or "", viewer=viewer
+        page, storage, period, store=store, category=category, since_text=since, until_text=until or "", viewer=viewer.name
     )
     return Response(body, media_type="text/html; charset=utf-8", headers=SECURITY_HEADERS)
 
@@ -370,7 +369,7 @@ class DeadlineProtocol(H11Protocol):
         self.transport.close()
 
 
-def viewer_of(storage: HQStorage, header: str) -> str | None:
+def viewer_of(storage: HQStorage, header: str) -> Viewer | None:
     """The viewer named by an HTTP Basic header whose password is their live dashboard token."""
     import base64
     import binascii
@@ -383,7 +382,7 @@ def viewer_of(storage: HQStorage, header: str) -> str | None:
     except (binascii.Error, UnicodeDecodeError):
         return None
     viewer = storage.authenticate_viewer(token)
-    return viewer if viewer is not None and viewer == name else None
+    return viewer if viewer is not None and viewer.name == name else None
 
 
 async def read_body(request: Request, max_body: int) -> tuple[bytes, str]:

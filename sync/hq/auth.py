@@ -121,39 +121,56 @@ class Terminals:
             raise TerminalNotFound(f"Terminal {terminal_id} of store {store_id} has no live token (see terminal list).")
 
 
+@dataclass(frozen=True)
+class Viewer:
+    """Who signed in to /dashboard: an editor may also change a group's status there.
+
+    `form_key` goes in the hidden field of an editor's forms and must come back with the
+    post (a page on another site cannot know it): derived from the token, so per token.
+    """
+
+    name: str
+    token_id: str
+    editor: bool
+    form_key: str
+
+
 class Viewers:
-    """The people at HQ who may read /dashboard."""
+    """The people at HQ who may read /dashboard, and the editors among them."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def add_viewer(self, name: str) -> str:
-        """A token for reading /dashboard, returned once; only its hash is kept."""
+    def add_viewer(self, name: str, *, editor: bool = False) -> str:
+        """A token for reading /dashboard (an editor's also sets groups' statuses there), returned once; only its hash is kept."""
         token_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
         with self.db.write() as conn:
             conn.execute(
-                "INSERT INTO viewers (token_id, token_hash, name, created_at) VALUES (?, ?, ?, ?)",
-                (token_id, hash_secret(secret), name, utc_now()),
+                "INSERT INTO viewers (token_id, token_hash, name, created_at, editor) VALUES (?, ?, ?, ?, ?)",
+                (token_id, hash_secret(secret), name, utc_now(), int(editor)),
             )
         return f"{VIEWER_PREFIX}_{token_id}_{secret}"
 
-    def authenticate_viewer(self, token: str) -> str | None:
-        """The viewer's name for a live dashboard token, else None. Compared in constant time."""
+    def authenticate_viewer(self, token: str) -> Viewer | None:
+        """The viewer of a live dashboard token, else None. Compared in constant time."""
         prefix, token_id, secret = _parts(token)
         with self.db.read() as conn:
-            row = conn.execute("SELECT token_hash, name, revoked_at FROM viewers WHERE token_id = ?", (token_id,)).fetchone()
+            row = conn.execute(
+                "SELECT token_hash, name, revoked_at, editor FROM viewers WHERE token_id = ?", (token_id,)
+            ).fetchone()
         expected = row[0] if row else hash_secret("no such token")
         if not hmac.compare_digest(hash_secret(secret), expected) or prefix != VIEWER_PREFIX or row is None or row[2]:
             return None
-        name: str = row[1]
-        return name
+        # The form key is the token's own server-held secret (its hash, never sent), so it needs no key
+        # every worker must share, differs per token, and dies with the token when it is revoked.
+        form_key = hmac.new(row[0].encode(), f"dashboard-form:{token_id}".encode(), hashlib.sha256).hexdigest()
+        return Viewer(name=row[1], token_id=token_id, editor=bool(row[3]), form_key=form_key)
 
-    def list_viewers(self) -> list[tuple[str, str, str | None]]:
+    def list_viewers(self) -> list[tuple[str, str, str | None, bool]]:
+        """(name, created at, revoked at, editor) of every viewer token, by name."""
         with self.db.read() as conn:
-            rows: list[tuple[str, str, str | None]] = conn.execute(
-                "SELECT name, created_at, revoked_at FROM viewers ORDER BY name, created_at"
-            ).fetchall()
-        return rows
+            rows = conn.execute("SELECT name, created_at, revoked_at, editor FROM viewers ORDER BY name, created_at").fetchall()
+        return [(name, created, revoked, bool(editor)) for name, created, revoked, editor in rows]
 
     def revoke_viewer(self, name: str) -> bool:
         with self.db.write() as conn:

@@ -223,9 +223,16 @@ def _viewer_command(commands: Commands) -> None:
     )
     _db(viewer_add)
     viewer_add.add_argument("name", metavar="NAME", help="who it is for, e.g. merch-team (1 to 32 letters, digits, . _ -)")
+    viewer_add.add_argument(
+        "--editor",
+        action="store_true",
+        help="may also set a demand group's status and response on its /dashboard page (kept in its history as NAME)",
+    )
     _db(
         viewer_actions.add_parser(
-            "list", help="list dashboard viewers", description="List dashboard viewers: name, when created, active or revoked."
+            "list",
+            help="list dashboard viewers",
+            description="List dashboard viewers: name, when created, editor or viewer, active or revoked.",
         )
     )
     viewer_revoke = viewer_actions.add_parser(
@@ -371,10 +378,11 @@ def _viewer(args: argparse.Namespace, storage: HQStorage, out: TextIO) -> int:
     if args.action == "add":
         if not _valid_id(args.name):
             raise UsageError(f"viewer name '{args.name}' must be 1 to 32 letters, digits, '.', '_' or '-', e.g. merch-team")
-        token = storage.add_viewer(args.name)
+        token = storage.add_viewer(args.name, editor=args.editor)
         print(token, file=out)
+        role = "Editor token (may set demand groups' statuses)" if args.editor else "Dashboard token"
         print(
-            f"Dashboard token for {args.name}, shown only this once. Open https://<this HQ>/dashboard and sign in "
+            f"{role} for {args.name}, shown only this once. Open https://<this HQ>/dashboard and sign in "
             f"with user {args.name} and this token as the password.",
             file=sys.stderr,
         )
@@ -386,9 +394,10 @@ def _viewer(args: argparse.Namespace, storage: HQStorage, out: TextIO) -> int:
         return 0
     viewers = storage.list_viewers()
     if not viewers:
-        print("No dashboard viewers yet. Add one: associate-hq viewer add NAME", file=out)
-    for name, created, revoked in viewers:
-        print(f"{name}  created {created[:16]}  {'revoked ' + revoked[:10] if revoked else 'active'}", file=out)
+        print("No dashboard viewers yet. Add one: associate-hq viewer add NAME [--editor]", file=out)
+    for name, created, revoked, editor in viewers:
+        role = "editor" if editor else "viewer"
+        print(f"{name}  created {created[:16]}  {role}  {'revoked ' + revoked[:10] if revoked else 'active'}", file=out)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""/dashboard: the top-demand table and unmet asks per week, as one read-only HTML page.
+"""/dashboard: the top-demand table and unmet asks per week, each group linking to its own page
+(dashboard_group.py); categories by their labels in the published taxonomy.
 
 No script and nothing fetched from elsewhere (the chart is inline SVG), so the page
 is served under a Content-Security-Policy that allows neither. Aggregates only: ask
@@ -7,8 +8,11 @@ texts, counts and store ids, never a customer or an associate.
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
+from urllib.parse import urlencode
 
+from schemas.taxonomy import Taxonomy
 from schemas.text import html_literal
 from schemas.times import format_utc
 from sync.hq.digest import scrub
@@ -16,6 +20,12 @@ from sync.hq.report import Window, demand, unmet_outcomes
 from sync.hq.storage import HQStorage
 
 WEEKS = 8
+GROUP_KEY = re.compile(r"[0-9a-f]{16}")  # schemas/demand.py's demand_key: a group page's address
+STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}table{border-collapse:collapse;margin:.5rem 0}"
+    "td,th{padding:.25rem .6rem;border-bottom:1px solid #ddd;text-align:left}td.n,th.n{text-align:right}"
+    "form{margin:1rem 0}label{margin-right:.8rem}.error{color:#a40000;font-weight:bold}"
+)
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'",
     "X-Frame-Options": "DENY",
@@ -33,6 +43,12 @@ def weekly_unmet(
     per_day = storage.unmet_per_day(
         since=format_utc(start), until=format_utc(period.until), unmet=unmet_outcomes(storage), store=store, category=category
     )
+    return weeks_of(per_day, period)
+
+
+def weeks_of(per_day: list[tuple[str, int]], period: Window) -> list[tuple[date, int]]:
+    """(first day, count) of each of the WEEKS weeks up to the end of `period`, from counts per UTC day."""
+    start = period.until - timedelta(days=7 * WEEKS)
     weeks = [(start + timedelta(days=7 * i)).date() for i in range(WEEKS)]
     counts = [0] * WEEKS
     for day, count in per_day:
@@ -40,6 +56,42 @@ def weekly_unmet(
         if 0 <= index < WEEKS:
             counts[index] += count
     return list(zip(weeks, counts))
+
+
+def category_label(pack: Taxonomy, code: str | None) -> str:
+    """A category as people read it ("Clothing › Outerwear"), from the pack HQ publishes.
+
+    A branch ("clothing") reads as its categories' first part; a code the pack does not
+    know (from an older pack) is shown as it is, and no category as "-".
+    """
+    if not code:
+        return "-"
+    known = pack.category(code)
+    if known:
+        return known.label
+    under = [c.label for c in pack.categories if c.code.startswith(code + ".")]
+    return under[0].split(" › ")[0] if under else code
+
+
+def category_options(pack: Taxonomy, chosen: str | None) -> str:
+    """The <option>s of the category filter: every category and branch by its label, the chosen one selected."""
+    codes = list(dict.fromkeys(code for c in pack.categories for code in (c.code.split(".")[0], c.code)))
+    if chosen and chosen not in codes:
+        codes.append(chosen)
+    options = [f"<option value=''{'' if chosen else ' selected'}>All categories</option>"]
+    for code in codes:
+        label = category_label(pack, code) + (" (all)" if "." not in code and not pack.category(code) else "")
+        picked = " selected" if code == chosen else ""
+        options.append(f"<option value='{html_literal(code)}'{picked}>{html_literal(label)}</option>")
+    return "".join(options)
+
+
+def group_link(key: str, since_text: str, until_text: str) -> str | None:
+    """The address of a demand group's page, over the same period; None for a key no group page has."""
+    if not GROUP_KEY.fullmatch(key):
+        return None
+    query = urlencode([(name, value) for name, value in (("since", since_text), ("until", until_text)) if value])
+    return f"/dashboard/groups/{key}" + (f"?{query}" if query else "")
 
 
 def chart(weeks: list[tuple[date, int]]) -> str:
@@ -78,29 +130,29 @@ def page(
     viewer: str = "",
 ) -> str:
     e = html_literal
+    pack = storage.taxonomy_pack()
     groups = demand(storage, period, store=store, category=category, top=25)
     rows = (
         "".join(
-            f"<tr><td class='n'>{g['rank']}</td><td>{e(scrub(g['label']))}</td><td>{e(g['category'] or '-')}</td>"
+            f"<tr><td class='n'>{g['rank']}</td><td>{_asked_for(g, since_text, until_text)}</td>"
+            f"<td>{e(category_label(pack, g['category']))}</td>"
             f"<td class='n'>{g['asks']}</td><td class='n'>{g['stores']}</td><td class='n'>{e(g['trend'])}</td>"
             f"<td class='n'>{_taken(g)}</td><td class='n'>{_money(g['lost_value'])}</td></tr>"
             for g in groups
         )
         or "<tr><td colspan='8'>No unmet asks in this period.</td></tr>"
     )
-    scope = " · ".join(filter(None, [f"store {store}" if store else "all stores", f"category {category}" if category else ""]))
+    scope = " · ".join(
+        filter(None, [f"store {store}" if store else "all stores", category_label(pack, category) if category else ""])
+    )
     span = f"{format_utc(period.since)[:10]} to {format_utc(period.until - timedelta(seconds=1))[:10]}"
     return (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Unmet demand · Associate HQ</title><link rel='icon' href='data:,'>"
-        "<style>body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}table{border-collapse:collapse}"
-        "td,th{padding:.25rem .6rem;border-bottom:1px solid #ddd;text-align:left}td.n,th.n{text-align:right}"
-        "form{margin:1rem 0}</style></head><body>"
-        f"<h1>Unmet demand</h1><p>{e(scope)} · {e(span)} · signed in as {e(viewer)}</p>"
+        head("Unmet demand") + f"<h1>Unmet demand</h1><p>{e(scope)} · {e(span)} · signed in as {e(viewer)}</p>"
         "<form method='get' action='/dashboard'>"
         f"<label>Since <input name='since' value='{e(since_text)}' size='10'></label> "
         f"<label>Until <input name='until' value='{e(until_text)}' size='10' placeholder='YYYY-MM-DD'></label> "
         f"<label>Store <input name='store' value='{e(store or '')}' size='10'></label> "
-        f"<label>Category <input name='category' value='{e(category or '')}' size='16'></label> "
+        f"<label>Category <select name='category'>{category_options(pack, category)}</select></label> "
         "<button type='submit'>Show</button></form>"
         "<table id='top-demand'><thead><tr><th class='n'>#</th><th>Asked for</th><th>Category</th><th class='n'>Asks</th>"
         "<th class='n'>Stores</th><th class='n'>Week on week</th><th class='n'>Substitute taken</th>"
@@ -108,6 +160,20 @@ def page(
         f"<h2>Unmet asks per week</h2>{chart(weekly_unmet(storage, period, store=store, category=category))}"
         "</body></html>"
     )
+
+
+def head(title: str) -> str:
+    """The start of a dashboard page, up to and including <body>: its title, no icon fetched, the styles."""
+    return (
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html_literal(title)} · Associate HQ</title>"
+        f"<link rel='icon' href='data:,'><style>{STYLE}</style></head><body>"
+    )
+
+
+def _asked_for(group: dict, since_text: str, until_text: str) -> str:
+    label = html_literal(scrub(group["label"]))
+    link = group_link(group["key"], since_text, until_text)
+    return f"<a href='{html_literal(link)}'>{label}</a>" if link else label
 
 
 def _money(value: float | None) -> str:
