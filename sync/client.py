@@ -1,4 +1,4 @@
-"""Talking to HQ over HTTPS: push a batch, pull the taxonomy, ask who we are.
+"""Talking to HQ over HTTPS: push a batch, pull the taxonomy and HQ's answers, ask who we are.
 
 Every failure becomes an `HQError` whose message a person at the counter can act
 on, and which says whether trying again later may help (`transient`) and how long
@@ -17,7 +17,7 @@ from typing import TypeVar
 import httpx
 import msgspec
 
-from schemas.records import BatchResult, ErrorBody, WhoAmI
+from schemas.records import BatchResult, ErrorBody, ResponsesPage, StoreDemand, WhoAmI
 
 AnswerT = TypeVar("AnswerT", bound=msgspec.Struct)  # the type of an answer HQ sends
 
@@ -144,7 +144,27 @@ class HQClient:
             return Taxonomy(etag=etag, body=None)
         return Taxonomy(etag=response.headers.get("ETag"), body=response.content)
 
+    def responses(self, after: int, *, limit: int | None = None) -> ResponsesPage | None:
+        """HQ's answers about demand groups changed after the cursor `after`; None from an HQ older than the route."""
+        params = {"after": after, **({"limit": limit} if limit is not None else {})}
+        response = self._optional("GET", f"{API}/responses", params=params)
+        return None if response is None else self._decode(response, ResponsesPage)
+
+    def store_demand(self) -> StoreDemand | None:
+        """This store's unmet asks per demand group (7 and 30 days); None from an HQ older than the route."""
+        response = self._optional("GET", f"{API}/store-demand")
+        return None if response is None else self._decode(response, StoreDemand)
+
     # -- plumbing ------------------------------------------------------------
+
+    def _optional(self, method: str, path: str, **kwargs: object) -> httpx.Response | None:
+        """A route a newer HQ has: None when HQ answers 404 (it predates it), so the rest of a sync goes on."""
+        try:
+            return self._request(method, path, **kwargs)
+        except BatchRefused as error:
+            if error.status == 404:
+                return None
+            raise
 
     def _request(self, method: str, path: str, **kwargs: object) -> httpx.Response:
         where = self.base_url

@@ -1,5 +1,9 @@
 """The sync engine: pending asks out in bounded batches, HQ's answers back in.
 
+After the push, HQ's answers about demand groups are pulled after a cursor the store
+keeps, page by page, each page applied once (the store checks that the page starts at
+its cursor); then the store's own demand. An HQ older than those routes is skipped.
+
 Exactly once, whatever breaks in between, rests on three rules:
 - HQ keeps the highest version of each id and answers `duplicate` for one it holds,
   so anything may be sent again;
@@ -21,7 +25,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,7 +34,7 @@ from typing import Protocol
 
 import msgspec
 
-from schemas.records import SCHEMA_VERSION
+from schemas.records import SCHEMA_VERSION, GroupResponse, StoreGroupCount
 from schemas.times import utc_now
 from sync.client import HQClient, HQError
 
@@ -39,6 +43,7 @@ BATCH_BYTES = 1_000_000  # before gzip; HQ refuses much larger bodies
 IN_FLIGHT = 2  # batches sent before the first answer is awaited
 MAX_PASSES = 5  # asks edited while their batch was in flight are sent again, up to this often per sync
 TAXONOMY_ETAG = "taxonomy_etag"
+MAX_PAGES = 1000  # HQ's answers pulled per sync at most (x 500 a page); the next sync goes on from the cursor
 
 
 class SyncStore(Protocol):
@@ -54,6 +59,14 @@ class SyncStore(Protocol):
     def get_sync_value(self, key: str) -> str | None: ...
 
     def set_sync_value(self, key: str, value: str | None) -> None: ...
+
+    def responses_cursor(self) -> int:
+        """The last of HQ's changes applied here (0: none yet)."""
+
+    def apply_responses(self, responses: Sequence[GroupResponse], *, after: int, cursor: int) -> int:
+        """Apply a page pulled after `after` and move the cursor to `cursor`, once: the follow-ups it woke."""
+
+    def apply_store_demand(self, groups: Sequence[StoreGroupCount], *, as_of: str) -> None: ...
 
 
 class SyncBusy(Exception):
@@ -71,6 +84,8 @@ class SyncReport:
     stale: int = 0
     rejected: int = 0
     taxonomy_updated: bool = False
+    answers: int = 0  # HQ's answers about demand groups pulled
+    woken: int = 0  # follow-ups those answers made due (the group is in stock here now)
     rejections: list[str] = field(default_factory=list)  # HQ's messages, a few
     warning: str | None = None  # went through, but with something to tell (a refused taxonomy)
     seconds: float = 0.0  # from the first read of the outbox to the last answer recorded
@@ -87,6 +102,9 @@ class SyncReport:
             if self.rejected:
                 text += f", {self.rejected} rejected (see the quarantine)"
             text += f" ({self.seconds:.1f} s, {self.sent / max(self.seconds, 1e-6):,.0f} records/s)."
+        if self.answers:
+            text += f" {_count(self.answers, 'answer')} from HQ"
+            text += f", {_count(self.woken, 'follow-up')} in stock now." if self.woken else "."
         if self.taxonomy_updated:
             text += " New taxonomy from HQ."
         if self.warning:
@@ -115,18 +133,24 @@ def sync_once(
     taxonomy_sink: Callable[[bytes], None] | None = None,
     on_batch: Callable[[SyncReport], None] | None = None,
 ) -> SyncReport:
-    """Send everything pending, then pull the taxonomy. Raises HQError on the first failure.
+    """Send everything pending, pull HQ's answers and the taxonomy. Raises HQError on the first failure.
 
     Whatever was acknowledged before a failure stays acknowledged; the rest is
     simply still pending. The outcome is recorded in the store for the status line.
     """
     report = SyncReport()
-    started = time.perf_counter()
-    try:
+
+    def send() -> None:
+        started = time.perf_counter()
         for _ in range(MAX_PASSES):
             if not _drain_pass(store, client, identity, report, batch_records, batch_bytes, on_batch):
                 break
-        report.seconds = time.perf_counter() - started
+        report.seconds += time.perf_counter() - started
+
+    try:
+        send()
+        if pull_answers(store, client, report):
+            send()  # the follow-ups the answers woke carry their in_stock_at to HQ now, not next time
         if taxonomy_sink is not None:
             try:
                 report.taxonomy_updated = pull_taxonomy(store, client, taxonomy_sink)
@@ -241,6 +265,29 @@ def _apply(store: SyncStore, sent: Keys, results: list, report: SyncReport) -> N
             report.rejections.append(f"{result.code}: {result.message}")
     report.sent += len(sent)
     store.apply_results(answers)
+
+
+def pull_answers(store: SyncStore, client: HQClient, report: SyncReport) -> int:
+    """HQ's answers after the store's cursor, page by page until none waits, then the store's demand.
+
+    Each page is applied in one transaction that also moves the cursor, and only if it starts
+    at the stored cursor: a page pulled again (a retry after a lost answer) changes nothing.
+    An HQ that predates these routes (404) is skipped. The follow-ups woken.
+    """
+    woken_before = report.woken
+    for _ in range(MAX_PAGES):
+        after = store.responses_cursor()
+        page = client.responses(after)
+        if page is None:
+            return report.woken - woken_before
+        report.answers += len(page.responses)
+        report.woken += store.apply_responses(page.responses, after=after, cursor=page.cursor)
+        if not page.more or page.cursor <= after:
+            break
+    demand = client.store_demand()
+    if demand is not None:
+        store.apply_store_demand(demand.groups, as_of=demand.as_of)
+    return report.woken - woken_before
 
 
 def pull_taxonomy(store: SyncStore, client: HQClient, sink: Callable[[bytes], None]) -> bool:

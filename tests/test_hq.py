@@ -271,7 +271,7 @@ def test_the_taxonomy_comes_with_an_etag_and_304_when_unchanged(hq, http) -> Non
 
 def test_openapi_describes_every_route(http) -> None:
     paths = http.get("/openapi.json").json()["paths"]
-    assert set(paths) == {"/v1/health", "/v1/whoami", "/v1/taxonomy", "/v1/batches"}
+    assert set(paths) == {"/v1/health", "/v1/whoami", "/v1/taxonomy", "/v1/batches", "/v1/responses", "/v1/store-demand"}
     assert http.get("/nowhere").json()["error"] == "http_404"
 
 

@@ -258,7 +258,14 @@ def test_whatever_the_description_allows_hq_never_answers_5xx_nor_changes_anythi
 
     schema = schemathesis.openapi.from_url(f"{hq.url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert {operation.path for operation in operations} == {"/v1/health", "/v1/whoami", "/v1/taxonomy", "/v1/batches"}
+    assert {operation.path for operation in operations} == {
+        "/v1/health",
+        "/v1/whoami",
+        "/v1/taxonomy",
+        "/v1/batches",
+        "/v1/responses",
+        "/v1/store-demand",
+    }
     for operation in operations:
 
         @settings(

@@ -120,6 +120,8 @@ class FakeHQ:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/v1/taxonomy":
             return httpx.Response(304)
+        if request.url.path != "/v1/batches":  # an HQ from before the pull of its answers
+            return httpx.Response(404, json={"error": "http_404", "message": "No such route; see /openapi.json."})
         if self.fail_first:
             self.fail_first -= 1
             raise httpx.ConnectError("connection refused")
@@ -287,6 +289,8 @@ def test_hq_taxonomy_is_pulled_with_its_etag_and_a_bad_one_keeps_the_last_good(d
     asked_with: list[str | None] = []
 
     def hq_side(request: httpx.Request) -> httpx.Response:
+        if request.url.path != "/v1/taxonomy":  # nothing to send; an HQ from before the pull of its answers
+            return httpx.Response(404, json={"error": "http_404", "message": "No such route; see /openapi.json."})
         asked_with.append(request.headers.get("If-None-Match"))
         if request.headers.get("If-None-Match") == published["etag"]:
             return httpx.Response(304)

@@ -47,6 +47,7 @@ from sync.hq.auth import Viewer
 from sync.hq.dashboard_group import routes as group_routes
 from sync.hq.dashboard_group import sign_in
 from sync.hq.openapi import openapi_document
+from sync.hq.pull import routes as pull_routes
 from sync.hq.rows import TIME_FIELDS
 from sync.hq.storage import HQStorage, Received, StorageBusy, StorageError
 
@@ -118,6 +119,7 @@ def create_app(
             Route("/v1/whoami", whoami),
             Route("/v1/taxonomy", taxonomy),
             Route("/v1/batches", batches, methods=["POST"]),
+            *pull_routes(authenticated),  # what terminals pull: HQ's answers, the store's demand
             Route("/openapi.json", openapi),
             Route("/dashboard", dashboard),
             *group_routes(viewer_of),  # a demand group's page, and its editors' form

@@ -69,7 +69,44 @@ def _openapi_paths(refs: dict[str, dict]) -> dict:
                 },
             }
         },
+        **_pull_paths(refs, error, bearer),
     }
+
+
+def _pull_paths(refs: dict[str, dict], error: dict, bearer: list[dict[str, list[str]]]) -> dict:
+    """What a terminal pulls after sending (sync/hq/pull.py)."""
+    return {
+        "/v1/responses": {
+            "get": {
+                "summary": "HQ's answers about demand groups changed after the cursor `after`, oldest change first, "
+                "as the token's store sees them; send the page's `cursor` as the next `after` while `more`",
+                "security": bearer,
+                "parameters": [
+                    _query("after", "the cursor of the last page applied; 0 for the first", 0, 2**63 - 1, 0),
+                    _query("limit", "answers per page at most", 1, 1000, 500),
+                ],
+                "responses": {
+                    "200": {"description": "one page", "content": {"application/json": {"schema": refs["responses"]}}},
+                    **{code: error for code in ("400", "401", "503")},
+                },
+            }
+        },
+        "/v1/store-demand": {
+            "get": {
+                "summary": "The token's store's unmet asks per demand group over the last 7 and 30 days, every terminal counted",
+                "security": bearer,
+                "responses": {
+                    "200": {"description": "the counts", "content": {"application/json": {"schema": refs["store_demand"]}}},
+                    **{code: error for code in ("401", "503")},
+                },
+            }
+        },
+    }
+
+
+def _query(name: str, description: str, minimum: int, maximum: int, default: int) -> dict:
+    schema = {"type": "integer", "minimum": minimum, "maximum": maximum, "default": default}
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
 
 
 def _top(schema: dict) -> str:

@@ -7,11 +7,15 @@ bounds are whole UTC days. Customers' sealed fields are opened under their keys.
 from __future__ import annotations
 
 import json
+import logging
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import msgspec
+
 from schemas.demand import VALUE_ATTRIBUTES
-from schemas.records import AskRecord, CustomerRecord, FollowUpRecord
+from schemas.records import AskRecord, CustomerRecord, FollowUpRecord, GroupResponse, ResponsesPage, StoreGroupCount
 from sync.hq import vault
 from sync.hq.database import Connection, Database
 from sync.hq.rows import ASK_FIELDS, CUSTOMER_FIELDS, FOLLOW_UP_FIELDS, RecordType, as_record_fields, opened
@@ -57,6 +61,9 @@ _GROUP_NAMES = (
     "lost_value",
 )
 _ACTIVITY_NAMES = ("store_id", "asks", "unmet", "other", "uncategorised", "associate_days", "last_ask_at")
+_KEYS_PER_READ = 500  # under SQLite's bound parameters per statement
+_DEMAND_KEY = re.compile(r"[0-9a-f]{16}")
+log = logging.getLogger("associate_hq")
 
 
 class Queries:
@@ -123,6 +130,62 @@ class Queries:
                     opened(item, bytes(key) if key is not None else None, table, sealed)
                 yield as_record_fields(kind, item)
             last = rows[-1][0]
+
+    # -- what a terminal pulls ------------------------------------------------------------------
+
+    def responses_page(self, store_id: str, *, after: int, limit: int) -> ResponsesPage:
+        """HQ's answers whose last change came after `after`, oldest change first, as store `store_id` sees them.
+
+        Every group's answer, asked about at this store or not yet: a group the store first asks
+        about later must already hold HQ's answer. The stores a group is available at never leave HQ.
+        """
+        sql = (
+            "SELECT demand_key, seq, status, expected_on, note, stores, changed_at FROM demand_responses "
+            "WHERE seq > ? ORDER BY seq LIMIT ?"
+        )
+        with self.db.read() as conn:
+            rows = conn.execute(sql, (after, limit + 1)).fetchall()
+        page = rows[:limit]
+        answers = [answer for row in page if (answer := _as_seen_by(store_id, row)) is not None]
+        return ResponsesPage(cursor=int(page[-1][1]) if page else after, more=len(rows) > limit, responses=answers)
+
+    def store_demand(
+        self, store_id: str, *, week: str, month: str, until: str, unmet: Sequence[str], top: int
+    ) -> list[StoreGroupCount]:
+        """A store's unmet asks per demand group, every terminal counted, from day `week` and from day `month`
+        to day `until` (YYYY-MM-DD, end excluded); the `top` groups by the longer span."""
+        marks = ", ".join("?" * len(unmet)) or "NULL"
+        sql = (
+            "SELECT demand_key, sum(CASE WHEN day >= ? THEN asks ELSE 0 END), sum(asks) FROM demand_days "
+            f"WHERE store_id = ? AND day >= ? AND day < ? AND outcome IN ({marks}) AND demand_key <> '' "
+            "GROUP BY demand_key HAVING sum(asks) > 0 ORDER BY 3 DESC, 2 DESC, 1 LIMIT ?"
+        )
+        with self.db.read() as conn:
+            rows = conn.execute(sql, [week, store_id, month, until, *unmet, top]).fetchall()
+        return [
+            StoreGroupCount(demand_key=key, week=int(in_week), month=int(in_month))
+            for key, in_week, in_month in rows
+            if _DEMAND_KEY.fullmatch(key)
+        ]
+
+    def restock_wins(self, demand_keys: Sequence[str], *, since: str, until: str, store: str | None = None) -> dict[str, int]:
+        """Follow-ups won back after a restock, per demand group of their ask: done as bought or reserved
+        at or after the restock that made them due (`in_stock_at`), done from `since` to `until` (UTC)."""
+        keys = list(dict.fromkeys(demand_keys))
+        wins: dict[str, int] = {}
+        sql = (
+            "SELECT a.demand_key, count(*) FROM follow_ups AS f JOIN asks AS a ON a.id = f.ask_id AND a.store_id = f.store_id "
+            "WHERE f.status = 'done' AND f.result IN ('reached_bought', 'reached_reserved') AND f.in_stock_at IS NOT NULL "
+            "AND f.done_at >= f.in_stock_at AND f.done_at >= ? AND f.done_at < ? AND a.voided = 0"
+            + (" AND f.store_id = ?" if store else "")
+        )
+        with self.db.read() as conn:
+            for start in range(0, len(keys), _KEYS_PER_READ):
+                part = keys[start : start + _KEYS_PER_READ]
+                params = [since, until, *([store] if store else []), *part]
+                grouped = sql + f" AND a.demand_key IN ({', '.join('?' * len(part))}) GROUP BY a.demand_key"
+                wins.update((key, int(count)) for key, count in conn.execute(grouped, params))
+        return wins
 
     # -- reports ----------------------------------------------------------------------------
 
@@ -242,6 +305,18 @@ class Queries:
             for store_id, row in rows.items():
                 row["last_ask_at"] = _last_ask(conn, store_id, since, until, in_period=bool(row["asks"]))
         return [rows[key] for key in sorted(rows)]
+
+
+def _as_seen_by(store_id: str, row: Sequence[Any]) -> GroupResponse | None:
+    """A group's answer as one store reads it; None (and a log line) for a row the contract cannot carry."""
+    key, seq, status, expected_on, note, stores, changed_at = row
+    here = status == "available" and (not stores or store_id in json.loads(stores))
+    fields = {"demand_key": key, "seq": int(seq), "status": status, "expected_on": expected_on, "note": note}
+    try:
+        return msgspec.convert({**fields, "available_here": here, "changed_at": changed_at}, GroupResponse)
+    except msgspec.ValidationError as error:
+        log.warning("demand group %s: its answer (change %s) cannot be sent to terminals: %s", key, seq, error)
+        return None
 
 
 def _add_examples(conn: Connection, group: dict[str, Any], since: str, until: str) -> None:

@@ -151,8 +151,15 @@ def unmet_outcomes(storage: HQStorage) -> tuple[str, ...]:
 def demand(
     storage: HQStorage, period: Window, *, store: str | None = None, category: str | None = None, top: int = 20
 ) -> list[dict]:
-    """The top unmet demand groups across stores, with trend and substitute acceptance."""
+    """The top unmet demand groups across stores, with trend, substitute acceptance and restock wins.
+
+    `won_after_restock`: the group's follow-ups done in the period as bought or reserved after
+    a restock made them due (`in_stock_at`), at `store` if given.
+    """
     groups = storage.demand_groups(**period.bounds(), unmet=unmet_outcomes(storage), store=store, category=category, top=top)
+    wins = storage.queries.restock_wins(
+        [group["key"] for group in groups], since=format_utc(period.since), until=format_utc(period.until), store=store
+    )
     for rank, group in enumerate(groups, 1):
         group["rank"] = rank
         group["label"] = group["examples"][0] if group["examples"] else group["key"]
@@ -160,6 +167,7 @@ def demand(
         answered = group["accepted"] + group["declined"]
         group["acceptance"] = round(group["accepted"] / answered, 3) if answered else None
         group["lost_value"] = round(group["lost_value"], 2) if group["lost_value"] is not None else None
+        group["won_after_restock"] = wins.get(group["key"], 0)
     return groups
 
 
@@ -204,6 +212,7 @@ REPORT_COLUMNS = (
     "accepted",
     "acceptance",
     "lost_value",
+    "won_after_restock",
     "examples",
     "key",
 )
@@ -248,8 +257,31 @@ def demand_tables(groups: list[dict], quality: dict, period: Window, *, title: s
     from rich.table import Table
 
     span = f"{format_utc(period.since)[:10]} to {format_utc(period.until - timedelta(seconds=1))[:10]}"
-    ranking = Table(title=f"{title}, {span}", title_justify="left")
-    for name in ("#", "Asked for", "Category", "Asks", "Stores", "Week on week", "Substitute taken", "Lost value"):
+    ranking = _ranking(groups, f"{title}, {span}")
+    checks = Table(title="Data quality", title_justify="left")
+    for name in ("Store", "Asks", "Coded other", "Uncategorised", "Asks per associate-day", "Last ask"):
+        checks.add_column(name, justify="left" if name in ("Store", "Last ask") else "right")
+    for row in quality["stores"]:
+        last = (row["last_ask_at"] or "never")[:16].replace("T", " ")
+        checks.add_row(
+            literal(row["store_id"]),
+            str(row["asks"]),
+            _share(row["other"], row["asks"]),
+            _share(row["uncategorised"], row["asks"]),
+            f"{row['asks_per_associate_day']:.1f}",
+            f"{last}  STOPPED LOGGING" if row["stopped"] else last,
+        )
+    return [ranking, checks]
+
+
+def _ranking(groups: list[dict], title: str) -> Table:
+    """The groups, one a row; the restock wins only when some group has one (the words asked for keep the width)."""
+    from rich.table import Table
+
+    wins = any(group["won_after_restock"] for group in groups)
+    ranking = Table(title=title, title_justify="left")
+    names = ("#", "Asked for", "Category", "Asks", "Stores", "Week on week", "Substitute taken", "Lost value")
+    for name in (*names, "Won after\nrestock") if wins else names:
         ranking.add_column(name, justify="left" if name in ("Asked for", "Category") else "right", overflow="fold")
     for group in groups:
         taken = (
@@ -266,21 +298,9 @@ def demand_tables(groups: list[dict], quality: dict, period: Window, *, title: s
             f"{group['trend']} ({group['this_week']} vs {group['last_week']})",
             taken,
             f"{group['lost_value']:,.2f}" if group["lost_value"] is not None else "-",
+            *([str(group["won_after_restock"])] if wins else []),
         )
-    checks = Table(title="Data quality", title_justify="left")
-    for name in ("Store", "Asks", "Coded other", "Uncategorised", "Asks per associate-day", "Last ask"):
-        checks.add_column(name, justify="left" if name in ("Store", "Last ask") else "right")
-    for row in quality["stores"]:
-        last = (row["last_ask_at"] or "never")[:16].replace("T", " ")
-        checks.add_row(
-            literal(row["store_id"]),
-            str(row["asks"]),
-            _share(row["other"], row["asks"]),
-            _share(row["uncategorised"], row["asks"]),
-            f"{row['asks_per_associate_day']:.1f}",
-            f"{last}  STOPPED LOGGING" if row["stopped"] else last,
-        )
-    return [ranking, checks]
+    return ranking
 
 
 def literal(value: object) -> Text:
