@@ -126,6 +126,8 @@ def enroll(url: str, token: str, config: config_module.Config, store: Store) -> 
     with make_client(candidate, token) as client:
         who = client.whoami()
     adopted = store.adopt_unsynced(who.store_id, who.terminal_id)
+    if (candidate.hq_url, who.store_id) != (config.hq_url, config.store_id):
+        store.forget_hq_answers()  # another HQ numbers its changes afresh; another store sees its own
     write_token(token)
     enrolled = candidate.with_changes(store_id=who.store_id, terminal_id=who.terminal_id, taxonomy="hq")
     config_module.save(enrolled)

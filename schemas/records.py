@@ -165,6 +165,10 @@ class ErasureRecord(msgspec.Struct, tag="erasure", tag_field="type", forbid_unkn
     reason: Literal["consent_withdrawn", "retention"]
 
 
+# Fields added to version 1 after its first release: a terminal leaves them out while empty, so
+# an HQ from before them (which refuses fields it does not know) still takes the record.
+LATER_FIELDS = frozenset({"in_stock_at"})
+
 Record = AskRecord | CustomerRecord | FollowUpRecord | ErasureRecord
 RECORD_TYPES = ("ask", "customer", "follow_up", "erasure")
 

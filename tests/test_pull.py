@@ -432,3 +432,28 @@ def marked_late(hq: HQThread, ask_id: str) -> None:
         clock_skew_ms=0,
         records=[Received(record=record, id=record.id, version=2)],
     )
+
+
+def test_enrolling_with_another_hq_starts_its_answers_afresh_and_enrolling_again_keeps_them(
+    hq, counters, tmp_path, monkeypatch
+) -> None:
+    from associate_tui import link
+    from associate_tui.config import Config
+
+    monkeypatch.setenv("ASSOCIATE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ASSOCIATE_CONFIG", str(tmp_path / "config.toml"))
+    counter = counters("S1")
+    asked = counter.ask()
+    counter.sync()
+    key = key_at_hq(hq, asked)
+    hq.storage.responses.set_status(key, "declined", by="merch", note="Not this season")
+    counter.sync()
+    assert counter.store.hq_answer(key).note == "Not this season" and counter.store.responses_cursor() > 0
+
+    # The same HQ again (a new token): what was pulled stays.
+    link.enroll(hq.url, counter.token, Config(store_id="S1", terminal_id="T1", hq_url=hq.url), counter.store)
+    assert counter.store.hq_answer(key) is not None and counter.store.responses_cursor() > 0
+    # Another HQ: its change numbers are its own, so the pull starts again from its first.
+    link.enroll(hq.url, counter.token, Config(store_id="S1", terminal_id="T1", hq_url="https://old-hq.example"), counter.store)
+    assert counter.store.hq_answer(key) is None and counter.store.responses_cursor() == 0
+    assert counter.sync().answers == 1 and counter.store.hq_answer(key).status == "declined"

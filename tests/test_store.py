@@ -307,3 +307,44 @@ def test_tidy_merges_the_index_without_losing_a_match(store: Store) -> None:
     assert conn.execute("SELECT count(*) FROM asks_fts_data").fetchone()[0] < segments_before
     assert {a.id for a in store.recent_asks(query="welli", limit=1000)} == ids
     conn.execute("INSERT INTO asks_fts (asks_fts, rank) VALUES ('integrity-check', 1)")  # raises if damaged
+
+
+def test_a_follow_up_leaves_out_in_stock_at_until_a_restock_so_an_older_hq_still_takes_it(db_path: Path) -> None:
+    import msgspec
+
+    from associate_tui.customers import CustomerDraft
+    from associate_tui.store import FollowUpPlan
+    from schemas.records import FollowUpRecord
+
+    # The follow-up record as an HQ from before in_stock_at knows it: unknown fields refused.
+    older = msgspec.defstruct(
+        "FollowUpRecord",
+        [(f.name, f.type, f.default) for f in msgspec.structs.fields(FollowUpRecord) if f.name != "in_stock_at"],
+        tag="follow_up",
+        tag_field="type",
+        forbid_unknown_fields=True,
+        kw_only=True,
+    )
+
+    def wire(store: Store) -> dict:
+        [body] = [json.loads(body) for _, _, _, body in store.pending_records() if json.loads(body)["type"] == "follow_up"]
+        return body
+
+    ids = dict(store_id="S1", terminal_id="T1", associate="AB")
+    with Store(db_path) as store:
+        customer = store.add_customer(
+            CustomerDraft(name="Jo", phone="+44 7700 900123", consent_follow_up=True), consent_wording="1", **ids
+        )
+        ask = store.add_ask(
+            AskDraft(text="navy rain jacket", outcome="out_of_stock"),
+            customer_id=customer.id,
+            follow_up=FollowUpPlan(due_on="2099-01-01", assigned_to=None),
+            **ids,
+        )
+        body = wire(store)
+        assert "in_stock_at" not in body
+        msgspec.json.decode(json.dumps(body), type=older)  # an older HQ takes it
+        key = store.conn.execute("SELECT demand_key FROM asks WHERE id = ?", (ask.id,)).fetchone()[0]
+        assert store.mark_came_in(key, associate="AB") == 1
+        woken = msgspec.json.decode(json.dumps(wire(store)), type=FollowUpRecord)
+        assert woken.in_stock_at and woken.version == 2

@@ -18,7 +18,7 @@ from associate_tui.asks import Ask
 from associate_tui.ids import utc_now
 from associate_tui.store.asks import ASK_COLUMNS, ask_from_row
 from associate_tui.store.connection import Connection
-from schemas.records import AskRecord, CustomerRecord, ErasureRecord, FollowUpRecord
+from schemas.records import LATER_FIELDS, AskRecord, CustomerRecord, ErasureRecord, FollowUpRecord
 
 
 @dataclass(frozen=True)
@@ -48,13 +48,19 @@ def wire_json(record_type: type[msgspec.Struct]) -> str:
     Each field is the column of the same name. Booleans are stored as 0/1 and JSON
     objects (attributes, preferences) as JSON text, so those are converted; the tag
     (`"type": "ask"`) comes first, as msgspec encodes it. synced_version and the
-    quarantine columns are the terminal's own bookkeeping and never leave it.
+    quarantine columns are the terminal's own bookkeeping and never leave it. A field
+    added to the contract later (LATER_FIELDS) is left out while empty.
     """
     config = record_type.__struct_config__
     pairs = [f"'{config.tag_field}', '{config.tag}'"]
-    for field in typeinfo.type_info(record_type).fields:
+    fields = typeinfo.type_info(record_type).fields
+    for field in fields:
         pairs.append(f"'{field.encode_name}', {_json_value(field.name, field.type)}")
-    return f"json_object({', '.join(pairs)})"
+    body = f"json_object({', '.join(pairs)})"
+    for field in fields:
+        if field.name in LATER_FIELDS:  # left out while empty, for an HQ from before the field
+            body = f"json_remove({body}, CASE WHEN {field.name} IS NULL THEN '$.{field.encode_name}' ELSE '$.-' END)"
+    return body
 
 
 def _json_value(column: str, kind: typeinfo.Type) -> str:

@@ -182,6 +182,17 @@ class ResponseRoom(Connection):
                     found[key] = Restock(key, at, source, associate)
         return found
 
+    def forget_hq_answers(self) -> None:
+        """Drop what another HQ (or another store) answered, so the next pull starts from its first change.
+
+        Enrolling with another HQ or store calls this: that HQ's change numbers are its own.
+        Restocks and the follow-ups they woke stay.
+        """
+        with self._write("forget HQ's answers") as conn:
+            conn.execute("DELETE FROM hq_responses")
+            conn.execute("DELETE FROM store_demand")
+            conn.execute("DELETE FROM sync_state WHERE key IN (?, ?)", (RESPONSES_CURSOR, STORE_DEMAND_AS_OF))
+
     def mark_came_in(self, key: str, *, associate: str) -> int:
         """The associate says the group came in: its open follow-ups here become due today; how many."""
         with self._write("mark it as in stock") as conn:
