@@ -43,6 +43,8 @@ BATCH_BYTES = 1_000_000  # before gzip; HQ refuses much larger bodies
 IN_FLIGHT = 2  # batches sent before the first answer is awaited
 MAX_PASSES = 5  # asks edited while their batch was in flight are sent again, up to this often per sync
 TAXONOMY_ETAG = "taxonomy_etag"
+STORE_DEMAND_PULLED = "store_demand_pulled"  # when (this machine's clock) the store's figures were last pulled
+STORE_DEMAND_EVERY = 60.0  # seconds: the store's figures are asked for at most this often
 MAX_PAGES = 1000  # HQ's answers pulled per sync at most (x 500 a page); the next sync goes on from the cursor
 
 
@@ -284,9 +286,13 @@ def pull_answers(store: SyncStore, client: HQClient, report: SyncReport) -> int:
         report.woken += store.apply_responses(page.responses, after=after, cursor=page.cursor)
         if not page.more or page.cursor <= after:
             break
+    pulled = store.get_sync_value(STORE_DEMAND_PULLED)
+    if pulled and 0 <= time.time() - float(pulled) < STORE_DEMAND_EVERY:
+        return report.woken - woken_before  # counted a moment ago: a sync follows every save
     demand = client.store_demand()
     if demand is not None:
         store.apply_store_demand(demand.groups, as_of=demand.as_of)
+        store.set_sync_value(STORE_DEMAND_PULLED, str(time.time()))
     return report.woken - woken_before
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import uuid
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -268,9 +269,12 @@ def test_store_demand_counts_every_terminal_of_the_store_and_no_other_store(hq, 
     assert (figures.week, figures.month) == (3, 4) and first.store.store_demand_as_of() == figures.as_of
     demand = httpx.get(f"{hq.url}/v1/store-demand", headers={"Authorization": f"Bearer {elsewhere.token}"}).json()
     assert demand["store_id"] == "S2" and demand["groups"] == [{"demand_key": key, "week": 5, "month": 5}]
-    # The next sync replaces the figures with HQ's new count.
+    # A sync follows every save: within a minute the figures are not asked for again; after it, HQ's new count.
     second.ask()
     second.sync()
+    first.sync()
+    assert first.store.store_figures([key])[key].week == 3
+    first.store.set_sync_value(engine.STORE_DEMAND_PULLED, str(time.time() - engine.STORE_DEMAND_EVERY - 1))
     first.sync()
     assert first.store.store_figures([key])[key].week == 4
 
