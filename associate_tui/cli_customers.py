@@ -1,7 +1,7 @@
-"""`associate customer add`, `associate follow-ups`, `associate demand` and `associate log --customer`.
+"""`associate customer add`, `follow-ups`, `demand`, `came-in` and `associate log --customer`.
 
-The command line's way to what the app's F5 (customers), F7 (follow-ups) and "asked
-before" do, with the same rules: a customer passes `customers.checked` and the store's
+The command line's way to what the app's F5 (customers), F7 (follow-ups), "asked
+before" and "it came in" (`i`) do, with the same rules and words (answers.py): a customer passes `customers.checked` and the store's
 privacy guard, a follow-up needs the customer's follow-up consent, a demand group is
 `schemas.demand` with the store's vocabulary. Like cli.py, the store is imported only
 inside the commands that open it.
@@ -14,18 +14,21 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, TextIO
 
 from associate_tui import config as config_module
+from associate_tui.answers import IN_STOCK_NOW, came_in_words, in_stock_now, read_news
 from associate_tui.asks import check_associate
 from associate_tui.customers import CustomerDraft, InvalidCustomer, checked, due_on, guarded
 from associate_tui.errors import CustomerNotFound, UsageError
 from schemas.demand import demand_key, key_attributes, words
 from schemas.privacy import describe
 from schemas.text import clean
+from schemas.times import parse_utc
 
 if TYPE_CHECKING:
+    from associate_tui.answers import GroupNews
     from associate_tui.store import FollowUpPlan, Store
     from schemas.taxonomy import Taxonomy
 
-COMMANDS = ("customer", "follow-ups", "demand")
+COMMANDS = ("customer", "follow-ups", "demand", "came-in")
 MAX_DUE_DAYS = 365  # a follow-up further out than a year is a typo, not a promise
 FOLLOW_UPS_SHOWN = 1000
 CONSENTS = ("follow-up", "marketing")
@@ -36,7 +39,7 @@ _OPTION = {"name": "NAME", "customer_number": "--customer-number", "consent": "-
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    """Register `customer`, `follow-ups` and `demand` under `associate`."""
+    """Register `customer`, `follow-ups`, `demand` and `came-in` under `associate`."""
     customer = commands.add_parser(
         "customer", help="customers with their consent (add)", description="Customers kept on this terminal, as F5 in the app."
     )
@@ -63,14 +66,16 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     add.add_argument("--associate", metavar="CODE", help="who saved them (default: from the config)")
     _follow_ups_command(commands)
     _demand_command(commands)
+    _came_in_command(commands)
 
 
 def _follow_ups_command(commands: argparse._SubParsersAction) -> None:
     follow_ups = commands.add_parser(
         "follow-ups",
         help="list open follow-ups, due ones first",
-        description="List open follow-ups, soonest due first (overdue, then today, then later), one per line, tab "
-        "separated: due date (marked overdue or today), customer name, contact, what was asked, follow-up id. "
+        description="List open follow-ups, soonest due first (those in stock now, then overdue, then today, then later), "
+        "one per line, tab separated: due date (marked overdue or today, and 'in stock now' when the ask came in), "
+        "customer name, contact, what was asked, follow-up id. "
         "Without --all, only those for the config's associate and those for anyone, as F7 in the app.",
     )
     follow_ups.add_argument("--due", action="store_true", help="only those due today or overdue")
@@ -83,10 +88,24 @@ def _demand_command(commands: argparse._SubParsersAction) -> None:
         help="show the demand group TEXT belongs to and how often it was asked here",
         description="Show the demand group TEXT belongs to (category, key attributes and words, recognised as "
         "`associate log` does) and how often it was asked on this terminal: in the last 7 days, the last 30 days "
-        "and in all, with its newest wordings.",
+        "and in all, with its newest wordings; the whole store's count as HQ last sent it (dated), whether it is "
+        "back in stock here, and HQ's response (status, expected date, note) or 'none yet'.",
     )
     demand.add_argument("text", metavar="TEXT", help="what a customer asks for, e.g. 'navy rain jacket size M'")
     add_recognition_options(demand)
+
+
+def _came_in_command(commands: argparse._SubParsersAction) -> None:
+    came_in = commands.add_parser(
+        "came-in",
+        help="say the demand group TEXT belongs to came in: its follow-ups become due today",
+        description="Mark the demand group TEXT belongs to (recognised as `associate demand` does) as in stock here, "
+        "as `i` does in the app: every open follow-up for an ask of that group becomes due today, 'in stock now'. "
+        "Prints how many. The group must have been asked on this terminal.",
+    )
+    came_in.add_argument("text", metavar="TEXT", help="what came in, worded as customers ask, e.g. 'navy rain jacket size M'")
+    add_recognition_options(came_in)
+    came_in.add_argument("--associate", metavar="CODE", help="who says it came in (default: from the config)")
 
 
 def add_recognition_options(parser: argparse.ArgumentParser) -> None:
@@ -180,6 +199,8 @@ def run(args: argparse.Namespace, config: config_module.Config, taxonomy: Taxono
     with open_store(config, taxonomy=taxonomy) as store:
         if args.command == "follow-ups":
             return _follow_ups(store, args, config, out, err)
+        if args.command == "came-in":
+            return _came_in(store, args, config, taxonomy, out)
         return _demand(store, args, taxonomy, out)
 
 
@@ -236,6 +257,8 @@ def _follow_ups(store: Store, args: argparse.Namespace, config: config_module.Co
     )
     for item in found:
         due = item.due_on + (" overdue" if item.due_on < today else " today" if item.due_on == today else "")
+        if in_stock_now(item, today):
+            due += f", {IN_STOCK_NOW}"
         fields = (due, item.customer_name or "(erased)", item.customer_contact or "-", item.ask_text, item.id)
         print("\t".join(clean(field) for field in fields), file=out)
     if not found:
@@ -248,12 +271,18 @@ def _follow_ups(store: Store, args: argparse.Namespace, config: config_module.Co
     return 0
 
 
-def _demand(store: Store, args: argparse.Namespace, taxonomy: Taxonomy, out: TextIO) -> int:
+def _group(args: argparse.Namespace, taxonomy: Taxonomy) -> tuple[str | None, dict[str, str]]:
+    """TEXT's category and attributes, checked (`demand` and `came-in`)."""
     if not clean(args.text).strip():
         raise UsageError("TEXT is empty: give what the customer asks for, e.g. 'navy rain jacket size M'")
     category, attributes = recognised(args.text, taxonomy, args.category, args.attr)
     if category is not None and taxonomy.category(category) is None:
         raise UsageError(f"--category '{clean(category)}' is not a category of the taxonomy '{taxonomy.name}'")
+    return category, attributes
+
+
+def _demand(store: Store, args: argparse.Namespace, taxonomy: Taxonomy, out: TextIO) -> int:
+    category, attributes = _group(args, taxonomy)
     vocabulary = store.vocabulary
     counts = store.group_counts(demand_key(category, attributes, args.text, vocabulary))
     found = taxonomy.category(category) if category else None
@@ -269,8 +298,66 @@ def _demand(store: Store, args: argparse.Namespace, taxonomy: Taxonomy, out: Tex
     ]
     if counts.wordings:
         lines.append(("wordings", " | ".join(counts.wordings)))
+    news = read_news(store, [counts.key])[counts.key]
+    lines += _store_lines(news, store.store_demand_as_of())
     width = max(len(label) for label, _ in lines)
     for label, value in lines:
         print(f"{label.ljust(width)}  {clean(value)}", file=out)
-    print("HQ's response: none yet", file=out)
+    print(f"HQ's response: {clean(_response(news))}", file=out)
+    return 0
+
+
+def _stamp(utc: str) -> str:
+    """'2026-11-30 10:02', local time, for a line a person reads and a script can still parse."""
+    try:
+        return f"{parse_utc(utc).astimezone():%Y-%m-%d %H:%M}"
+    except ValueError:
+        return utc
+
+
+def _store_lines(news: GroupNews, as_of: str | None) -> list[tuple[str, str]]:
+    """The whole store's count of the group as HQ last sent it, and whether it is back in stock here."""
+    if news.figures is not None:
+        figures = news.figures
+        counted = f"{figures.week} in the last 7 days, {figures.month} in the last 30 days, every terminal"
+        lines = [("store", f"{counted} (HQ's count as of {_stamp(figures.as_of)})")]
+    elif as_of is not None:
+        lines = [("store", f"not among the store's most asked (HQ's count as of {_stamp(as_of)})")]
+    else:
+        lines = [("store", "no count from HQ yet (it comes with the sync)")]
+    if (restock := news.restock) is not None:
+        named = restock.associate not in (None, "ANY")
+        who = "HQ" if restock.source == "hq" else f"{restock.associate} said it came in" if named else "marked at the counter"
+        lines.append(("restock", f"in stock here since {_stamp(restock.at)} ({who})"))
+    return lines
+
+
+def _response(news: GroupNews) -> str:
+    """ "planned, expected 2027-03-01 · Coming in navy in March (changed ..., pulled ...)", or "none yet"."""
+    answer = news.answer
+    if answer is None:
+        return "none yet"
+    said = answer.status + (" here" if answer.status == "available" and answer.available_here else "")
+    if answer.status == "available" and not answer.available_here:
+        said += " at other stores"
+    if answer.expected_on:
+        said += f", expected {answer.expected_on}"
+    if answer.note and answer.note.strip():
+        said += " · " + " ".join(clean(answer.note).split())
+    return f"{said} (changed {_stamp(answer.changed_at)}, pulled {_stamp(answer.pulled_at)})"
+
+
+def _came_in(store: Store, args: argparse.Namespace, config: config_module.Config, taxonomy: Taxonomy, out: TextIO) -> int:
+    associate = args.associate or config.associate
+    if problem := check_associate(associate):
+        raise UsageError(f"--associate '{clean(associate)}': {problem}")
+    category, attributes = _group(args, taxonomy)
+    counts = store.group_counts(demand_key(category, attributes, args.text, store.vocabulary))
+    if not counts.total:
+        raise UsageError(
+            f"no ask on this terminal is in the group of '{clean(args.text)}', so nothing waits for it: check the words "
+            "(`associate demand TEXT` shows the group and how often it was asked here)"
+        )
+    woken = store.mark_came_in(counts.key, associate=associate)
+    print(came_in_words(counts.wordings[0] if counts.wordings else args.text, woken, see="associate follow-ups"), file=out)
     return 0

@@ -204,7 +204,7 @@ OWN_KEYS = {
     "f3": ["f5 Refresh", "esc Clear search"],
     "f6": ["s Sync now"],
     "f7": ["d Done", "z Snooze", "a All open", "m Mine/all"],
-    "f12": ["t Today", "w Week", "m Month", "f5 Refresh"],
+    "f12": ["t Today", "w Week", "m Month", "i Came in", "f5 Refresh"],
 }
 
 

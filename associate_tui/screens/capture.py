@@ -16,6 +16,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Header, Input, Label, Static
 from textual.worker import Worker
 
+from associate_tui.answers import about, came_in_words, hq_words, read_news, store_words
 from associate_tui.asks import (
     Ask,
     AskDraft,
@@ -29,7 +30,7 @@ from associate_tui.customers import due_on
 from associate_tui.errors import StoreError
 from associate_tui.screens.customers import Attached, CustomerPickerScreen
 from associate_tui.screens.edit import edit_from_table
-from associate_tui.screens.messages import StoreFailed, report_worker_failure
+from associate_tui.screens.messages import CameInMarked, StoreFailed, report_worker_failure
 from associate_tui.widgets.ask_form import AskForm, SameAsList
 from associate_tui.widgets.asks_table import AsksTable
 from associate_tui.widgets.category_picker import CategoryPicker
@@ -38,9 +39,11 @@ from associate_tui.widgets.key_footer import KeyFooter
 from associate_tui.widgets.literal import Plain
 from associate_tui.widgets.similar_asks import SimilarAsks
 from associate_tui.widgets.sync_status import SyncStatusBar
+from schemas.demand import demand_key
 from schemas.privacy import describe
 
 if TYPE_CHECKING:
+    from associate_tui.answers import GroupNews
     from associate_tui.counter import Counter
     from associate_tui.store import Similar
 
@@ -57,10 +60,14 @@ class AskSaved(Message):
 
 
 class SimilarFound(Message):
-    def __init__(self, generation: int, items: list[Similar]) -> None:
+    def __init__(
+        self, generation: int, items: list[Similar], own_key: str = "", news: dict[str, GroupNews] | None = None
+    ) -> None:
         super().__init__()
         self.generation = generation
         self.items = items
+        self.own_key = own_key  # the demand group of the words typed
+        self.news = news or {}  # HQ's answers and the store's figures of that group and the suggested ones
 
 
 class SaveFailed(Message):
@@ -94,6 +101,7 @@ class CaptureScreen(Screen):
         self._clear_armed = False
         self._shown = False
         self._similar_generation = 0  # only the answer to the latest keystroke is shown
+        self._found = SimilarFound(0, [])  # the latest answer: the group line follows the highlighted suggestion
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -135,11 +143,24 @@ class CaptureScreen(Screen):
 
     @work(thread=True, group="similar", exit_on_error=False)
     def look_up_similar(self, generation: int, text: str, attributes: dict[str, str], category: str | None) -> None:
+        """The suggestions for the words typed, with what HQ said about their groups and the words' own group."""
         try:
-            items = self.counter.get_store().similar_asks(text, attributes=attributes, category=category)
+            store = self.counter.get_store()
+            items = store.similar_asks(text, attributes=attributes, category=category)
+            own_key = demand_key(category, attributes, text, store.vocabulary)
+            news = read_news(store, [own_key, *(item.key for item in items)])
         except StoreError:
-            items = []  # suggestions are a help, never in the way of logging
-        self.post_message(SimilarFound(generation, items))
+            items, own_key, news = [], "", {}  # suggestions are a help, never in the way of logging
+        self.post_message(SimilarFound(generation, items, own_key, news))
+
+    @work(thread=True, group="came-in", exit_on_error=False)
+    def mark_came_in(self, key: str, text: str, associate: str) -> None:
+        try:
+            woken = self.counter.get_store().mark_came_in(key, associate=associate)
+        except StoreError as error:
+            self.post_message(StoreFailed(error))
+            return
+        self.post_message(CameInMarked(text, woken))
 
     @work(thread=True, group="save", exit_on_error=False)
     def save(self, draft: AskDraft, associate: str, attached: Attached | None, same_as: Similar | None = None) -> None:
@@ -328,19 +349,56 @@ class CaptureScreen(Screen):
 
     @on(Input.Changed, "#ask-text")
     def _typed(self, event: Input.Changed) -> None:
+        self._look_up(event.value)
+
+    def _look_up(self, text: str) -> None:
+        """Suggestions (and the group line) for the words typed; only the latest answer is shown."""
         self._similar_generation += 1
         form = self.query_one(AskForm)
-        if len(event.value.strip()) < 2:
+        if len(text.strip()) < 2:
+            self._found = SimilarFound(self._similar_generation, [])
             form.query_one(SimilarAsks).show([])
+            form.show_news([])
             return
         attributes = parse_attributes(form.query_one("#attributes", Input).value)
         category = form.query_one("#category", CategoryPicker).value
-        self.look_up_similar(self._similar_generation, event.value, attributes, category)
+        self.look_up_similar(self._similar_generation, text, attributes, category)
 
     @on(SimilarFound)
     def _similar_found(self, event: SimilarFound) -> None:
         if event.generation == self._similar_generation:
-            self.query_one(SimilarAsks).show(event.items)
+            self._found = event
+            figures = {key: news.figures for key, news in event.news.items() if news.figures}
+            self.query_one(SimilarAsks).show(event.items, figures)
+            self._show_news()
+
+    @on(SimilarAsks.Highlighted)
+    def _show_news(self) -> None:
+        """The group line: about the highlighted suggestion in the list, else the words typed, else suggestion 1."""
+        found, similar = self._found, self.query_one(SimilarAsks)
+        keys = [item.key for item in found.items]
+        if similar.reachable and keys:
+            key = keys[min(similar.highlighted, len(keys) - 1)]
+        elif (own := found.news.get(found.own_key)) and own.anything:
+            key = found.own_key
+        else:
+            key = keys[0] if keys else ""
+        news = found.news.get(key)
+        number = None if key == found.own_key or key not in keys else keys.index(key) + 1
+        lines = [hq_words(news), store_words(news.figures) if news else ""]
+        self.query_one(AskForm).show_news([about(line, number) for line in lines if line])
+
+    @on(SimilarAsks.CameIn)
+    def _came_in(self, event: SimilarAsks.CameIn) -> None:
+        self.mark_came_in(event.similar.key, event.similar.ask.text, self.counter.associate)
+
+    @on(CameInMarked)
+    def _marked(self, event: CameInMarked) -> None:
+        said = came_in_words(event.text, event.woken)
+        self.query_one(AskForm).say(said, "ok")
+        self.notify(said, title="It came in", timeout=6)
+        self.counter.sync_soon()  # the follow-ups it woke are new versions for HQ
+        self._look_up(self.query_one("#ask-text", Input).value)  # the group line says "in stock here" now
 
     def action_same_as(self) -> None:
         similar = self.query_one(SimilarAsks)
@@ -350,7 +408,8 @@ class CaptureScreen(Screen):
             return
         similar.reachable = True  # by F8 only, never by Tab
         self.set_focus(similar)
-        form.say("Enter or 1-3: log it again for this customer. Esc: back.", "hint")
+        self._show_news()
+        form.say("Enter/1-3: same again for this customer · i: it came in · Esc: back", "hint")
 
     @on(SimilarAsks.Picked)
     def _same_as(self, event: SimilarAsks.Picked) -> None:
@@ -384,6 +443,7 @@ class CaptureScreen(Screen):
     def _to_the_words(self, form: AskForm) -> None:
         form.query_one(SameAsList).reachable = False
         self.set_focus(form.query_one("#ask-text"))
+        self._show_news()
 
     @on(AsksLoaded)
     def _loaded(self, event: AsksLoaded) -> None:

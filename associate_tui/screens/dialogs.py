@@ -187,8 +187,9 @@ Esc or F1 closes this help; the arrows and PgUp/PgDn scroll it.
 | F4 | switch who is logging |
 | F5 | on the form: attach a customer (find, add, edit, erase) |
 | F6 | sync: link to HQ, pending, asks HQ refused (s = sync now) |
-| F7 | follow-ups due today and overdue (d = done, z = snooze) |
+| F7 | follow-ups due today and overdue, those *in stock now* first (d = done, z = snooze) |
 | F8 (on the form) | the asks logged before that look like this one: Enter or 1-3 logs it again for this customer |
+| i (after F8, on a suggestion) | it came in: the group is in stock here, and its open follow-ups are due today, *in stock now* |
 | F8 (in an ask) | void it with a reason |
 | F9 | setup: store, terminal, taxonomy |
 | F12 | insights: top unmet asks, by category and attribute, substitutes, follow-ups won back (t / w / m) |
@@ -203,9 +204,11 @@ Esc or F1 closes this help; the arrows and PgUp/PgDn scroll it.
 | An opened ask | Enter saves the change; F8 voids it; Esc closes |
 | F6 Sync | s syncs now |
 | F7 Follow-ups | d done (then a digit for the result), z snooze, a all open, m mine / everyone's |
-| F12 Insights | t today, w week, m month; F5 refreshes |
+| F12 Insights | t today, w week, m month; ↑↓ a top group, i it came in; F5 refreshes |
 
-Every screen's keys are also in its two footer lines.
+Every screen's keys are also in its two footer lines. Under the suggestions, the form shows HQ's answer
+about the group (planned, expected when, declined, in stock here) and the whole store's count as HQ last
+sent it, with its date.
 
 # Outcomes ({taxonomy.label})
 

@@ -1,7 +1,8 @@
 """The follow-up screen (F7): who to call back today, and what came of it.
 
-Shows open follow-ups due today or overdue, for this associate or anyone. One
-key marks the highlighted one done with a result (d, then a digit), or snoozes
+Shows open follow-ups due today or overdue, for this associate or anyone; those
+whose ask came in (HQ or "it came in" at the counter) come first, "in stock now".
+One key marks the highlighted one done with a result (d, then a digit), or snoozes
 it (z, then the number of days).
 """
 
@@ -19,6 +20,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Header, Input, Static
 from textual.worker import Worker
 
+from associate_tui.answers import IN_STOCK_NOW, in_stock_now, local_day
 from associate_tui.customers import FOLLOW_UP_RESULTS, FollowUp, result_label
 from associate_tui.errors import StoreError
 from associate_tui.screens.messages import StoreFailed, report_worker_failure, show
@@ -74,9 +76,9 @@ class FollowUpsScreen(Screen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_column("Due", key="due", width=10)
+        table.add_column("Due", key="due", width=12)  # "in stock now"
         table.add_column("Customer", key="customer", width=18)
-        table.add_column("Contact", key="contact", width=20)
+        table.add_column("Contact", key="contact", width=18)
         table.add_column("Asked for", key="ask")
 
     def on_screen_resume(self) -> None:
@@ -112,6 +114,8 @@ class FollowUpsScreen(Screen):
         table.clear()
         for item in self.follow_ups:
             due = "overdue" if item.due_on < today else ("today" if item.due_on == today else item.due_on)
+            if in_stock_now(item, today):
+                due = IN_STOCK_NOW
             table.add_row(
                 due,
                 cell(item.customer_name or "(erased)"),
@@ -134,6 +138,8 @@ class FollowUpsScreen(Screen):
         if item is None:
             return
         parts = [f"Due {item.due_on}", f"logged by {item.associate}"]
+        if in_stock_now(item):
+            parts[0] = f"In stock now: came in {local_day(item.in_stock_at or '')}"
         if item.assigned_to:
             parts.append(f"for {item.assigned_to}")
         if item.contact_preference:

@@ -1,14 +1,17 @@
 """Insights: what this counter keeps turning away, today, this week or this month.
 
-Read-only and keyboard only: t / w / m pick the period, the arrows and PgUp/PgDn
-scroll, F5 reads the figures again. Everything is counted from the local file,
-so it works offline and shows this terminal's asks (not the whole store's).
+Keyboard only: t / w / m pick the period, ↑↓ pick one of the top groups (past them
+the arrows scroll, as PgUp/PgDn do), `i` says the highlighted group came in, F5 reads
+the figures again. Everything is counted from the local file, so it works offline:
+this terminal's asks, and beside them the whole store's figures and HQ's answers as
+the last sync brought them (dated).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 from rich.table import Table
@@ -23,15 +26,18 @@ from textual.screen import Screen
 from textual.widgets import Header, Sparkline, Static
 from textual.worker import Worker
 
+from associate_tui.answers import GroupNews, about, came_in_words, hq_words, local_moment, read_news, status_cell, store_words
 from associate_tui.errors import StoreError
 from associate_tui.ids import format_utc
-from associate_tui.screens.messages import StoreFailed, report_worker_failure
+from associate_tui.screens.messages import CameInMarked, StoreFailed, report_worker_failure
 from associate_tui.widgets.key_footer import KeyFooter
 from associate_tui.widgets.literal import literal
+from associate_tui.widgets.top_groups import TopGroups
 
 if TYPE_CHECKING:
     from associate_tui.counter import Counter
     from associate_tui.store import FollowUpFeedback, Insights
+    from associate_tui.store.insights import StoreGroup
     from schemas.taxonomy import Taxonomy
 
 
@@ -56,21 +62,32 @@ def local_start(days: int, today: date | None = None) -> datetime:
     return datetime.combine(day, time()).astimezone()
 
 
+@dataclass(frozen=True)
+class StorePicture:
+    """The whole store as HQ last counted it, and what is known of every group on screen."""
+
+    as_of: str | None  # None: no count from HQ yet
+    groups: list[StoreGroup]
+    news: dict[str, GroupNews]
+
+
 class InsightsRead(Message):
-    def __init__(self, period: str, insights: Insights) -> None:
+    def __init__(self, period: str, insights: Insights, store: StorePicture) -> None:
         super().__init__()
         self.period = period
         self.insights = insights
+        self.store = store
 
 
 class InsightsScreen(Screen):
     """Top unmet asks, by category and attribute, substitutes, a chart per day, follow-ups won back."""
 
-    AUTO_FOCUS = "#insights-body"
+    AUTO_FOCUS = "#insights-top"
     BINDINGS = [
         Binding("t", "period('today')", "Today", id="insights_today"),
         Binding("w", "period('week')", "Week", id="insights_week"),
         Binding("m", "period('month')", "Month", id="insights_month"),
+        Binding("i", "came_in", "Came in", id="insights_came_in"),
         Binding("f5", "refresh", "Refresh", id="insights_refresh"),
     ]
 
@@ -79,6 +96,7 @@ class InsightsScreen(Screen):
     def __init__(self, counter: Counter) -> None:
         super().__init__()
         self.counter = counter
+        self._shown: InsightsRead | None = None  # what is on screen: the group `i` marks is one of its rows
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -87,7 +105,9 @@ class InsightsScreen(Screen):
             yield Static("Adding up…", id="insights-summary")
             yield Static("", id="insights-chart-label")
             yield Sparkline([], id="insights-chart")
-            yield Static("", id="insights-top")
+            yield TopGroups(id="insights-top")
+            yield Static("", id="insights-group")
+            yield Static("", id="insights-store")
             yield Static("", id="insights-breakdown")
             yield Static("", id="insights-follow-ups")
         yield KeyFooter()
@@ -116,7 +136,7 @@ class InsightsScreen(Screen):
             line.append(f" {period.key} ", style="bold")
             line.append(f"{period.label} ", style=style)
             line.append("  ")
-        line.append("  ↑↓ PgUp PgDn scroll · F5 refresh", style="dim")
+        line.append("↑↓ group · i came in · PgDn more", style="dim")
         self.query_one("#insights-periods", Static).update(line)
 
     @work(thread=True, exclusive=True, group="insights", exit_on_error=False)
@@ -126,22 +146,28 @@ class InsightsScreen(Screen):
         unmet = tuple(o.code for o in self.counter.taxonomy.outcomes if o.unmet)
         associate = None if self.counter.associate == "ANY" else self.counter.associate
         try:
-            insights = self.counter.get_store().insights(
+            store = self.counter.get_store()
+            insights = store.insights(
                 since=format_utc(local_start(period.days)),
                 chart_since=format_utc(local_start(period.chart_days)),
                 unmet=unmet,
                 associate=associate,
             )
+            groups = store.store_groups()
+            keys = [group.key for group in insights.groups] + [group.key for group in groups]
+            picture = StorePicture(store.store_demand_as_of(), groups, read_news(store, keys))
         except StoreError as error:
             self.post_message(StoreFailed(error))
             return
-        self.post_message(InsightsRead(name, insights))
+        self.post_message(InsightsRead(name, insights, picture))
 
     @on(InsightsRead)
     def _read(self, event: InsightsRead) -> None:
         if event.period != self.period:
             return  # the associate has already picked another period
         insights, taxonomy = event.insights, self.counter.taxonomy
+        again = self._shown is not None and self._shown.period == event.period
+        self._shown = event
         period = PERIODS[event.period]
         self.query_one("#insights-summary", Static).update(summary(insights, period))
         days = [local_start(period.chart_days).date() + timedelta(days=i) for i in range(period.chart_days)]
@@ -152,9 +178,50 @@ class InsightsScreen(Screen):
         chart = self.query_one("#insights-chart", Sparkline)
         chart.data = counts
         chart.styles.width = 2 * len(counts)  # two columns a day: each day visible at 80 columns
-        self.query_one("#insights-top", Static).update(top_table(insights, taxonomy))
+        self.query_one(TopGroups).show(
+            len(insights.groups), partial(top_table, insights, taxonomy, event.store, week=event.period != "month"), keep=again
+        )
+        self.query_one("#insights-store", Static).update(store_table(event.store))
         self.query_one("#insights-breakdown", Static).update(breakdown(insights, taxonomy))
         self.query_one("#insights-follow-ups", Static).update(follow_up_lines(insights, self.counter.associate))
+
+    @on(TopGroups.Highlighted)
+    def _show_group(self) -> None:
+        """Under the table: HQ's answer and the store's figures for the highlighted group."""
+        top, line = self.query_one(TopGroups), self.query_one("#insights-group", Static)
+        if self._shown is None or not top.has_focus or not self._shown.insights.groups:
+            line.update("")
+            return
+        number = min(top.highlighted, len(self._shown.insights.groups) - 1)
+        news = self._shown.store.news.get(self._shown.insights.groups[number].key)
+        said = [hq_words(news) or "HQ: no answer yet", store_words(news.figures if news else None)]
+        text = literal("\n".join(about(words, number + 1) for words in said if words), lines=True)
+        text.no_wrap, text.overflow = True, "ellipsis"
+        line.update(text)
+
+    def action_came_in(self) -> None:
+        top = self.query_one(TopGroups)
+        if self._shown is None or not self._shown.insights.groups:
+            self.notify("No unmet group in this period to mark as come in.", title="It came in", timeout=4)
+            return
+        group = self._shown.insights.groups[min(top.highlighted, len(self._shown.insights.groups) - 1)]
+        self.mark_came_in(group.key, group.ask.text, self.counter.associate)
+
+    @work(thread=True, group="came-in", exit_on_error=False)
+    def mark_came_in(self, key: str, text: str, associate: str) -> None:
+        try:
+            woken = self.counter.get_store().mark_came_in(key, associate=associate)
+        except StoreError as error:
+            self.post_message(StoreFailed(error))
+            return
+        self.post_message(CameInMarked(text, woken))
+
+    @on(CameInMarked)
+    def _marked(self, event: CameInMarked) -> None:
+        said = came_in_words(event.text, event.woken)
+        self.notify(said, title="It came in", timeout=6)
+        self.counter.sync_soon()  # the follow-ups it woke are new versions for HQ
+        self.load()
 
     @on(StoreFailed)
     def _failed(self, event: StoreFailed) -> None:
@@ -174,24 +241,59 @@ def summary(insights: Insights, period: Period) -> Text:
     return text
 
 
-def top_table(insights: Insights, taxonomy: Taxonomy) -> Table | Text:
+def top_table(
+    insights: Insights, taxonomy: Taxonomy, store: StorePicture, highlighted: int | None = None, *, week: bool = True
+) -> Table | Text:
+    """This terminal's top unmet groups; beside them the store's count (this week, or 30 days) and HQ's status."""
     if not insights.groups:
         return Text("No unmet asks in this period.", style="dim")
-    table = Table(title="Top unmet asks", title_justify="left", expand=True, box=None, pad_edge=False)
+    title = "Top unmet asks here"
+    if store.as_of:
+        title += f" · Store: every terminal, {'this week' if week else '30 days'}, as of {local_moment(store.as_of)}"
+    table = Table(title=title, title_justify="left", expand=True, box=None, pad_edge=False)
     table.add_column("#", justify="right", width=2)
     table.add_column("Asked for", ratio=1, no_wrap=True, overflow="ellipsis")
     table.add_column("Outcome", no_wrap=True, max_width=14, overflow="ellipsis")
     table.add_column("Asks", justify="right")
     table.add_column("Days", justify="right")
+    if store.as_of:
+        table.add_column("Store", justify="right")
+    table.add_column("HQ", no_wrap=True, max_width=9)
     for rank, group in enumerate(insights.groups, 1):
         outcome = taxonomy.outcome(group.ask.outcome)
-        table.add_row(
-            str(rank),
-            literal(group.ask.text),
-            literal(outcome.label if outcome else group.ask.outcome),
-            str(group.asks),
-            str(group.days),
-        )
+        news = store.news.get(group.key)
+        cells: list[Text | str] = [str(rank), literal(group.ask.text), literal(outcome.label if outcome else group.ask.outcome)]
+        cells += [str(group.asks), str(group.days)]
+        if store.as_of:
+            figures = news.figures if news else None
+            cells.append("–" if figures is None else str(figures.week if week else figures.month))
+        cells.append(status_cell(news))
+        table.add_row(*cells, style="reverse" if rank - 1 == highlighted else "")
+    return table
+
+
+def store_table(store: StorePicture) -> Table | Text:
+    """The whole store's most asked unmet groups as HQ last counted them, with HQ's status."""
+    if store.as_of is None:
+        return Text("\nThe whole store's figures and HQ's answers come with the sync: none yet.", style="dim")
+    when = local_moment(store.as_of)
+    if not store.groups:
+        return Text(f"\nAt the store: no unmet asks counted by HQ (as of {when}).", style="dim")
+    table = Table(
+        title=f"\nAt the store, every terminal (HQ's count as of {when})",
+        title_justify="left",
+        expand=True,
+        box=None,
+        pad_edge=False,
+    )
+    table.add_column("#", justify="right", width=2)
+    table.add_column("Asked for", ratio=1, no_wrap=True, overflow="ellipsis")
+    table.add_column("Week", justify="right")
+    table.add_column("30 days", justify="right")
+    table.add_column("HQ", no_wrap=True, max_width=9)
+    for rank, group in enumerate(store.groups, 1):
+        named = literal(group.text) if group.text else Text("asked at other terminals only", style="dim")
+        table.add_row(str(rank), named, str(group.week), str(group.month), status_cell(store.news.get(group.key)))
     return table
 
 

@@ -24,6 +24,14 @@ class StoreFailed(Message):
         self.text, self.title = str(error), error.title
 
 
+class CameInMarked(Message):
+    """ "It came in" was saved for the group of an ask worded `text`: `woken` follow-ups became due."""
+
+    def __init__(self, text: str, woken: int) -> None:
+        super().__init__()
+        self.text, self.woken = text, woken
+
+
 def show(line: Static, text: str, kind: str) -> Static:
     """Put words on a screen's message line, styled by kind (hint, ok, error)."""
     line.update(literal(text))

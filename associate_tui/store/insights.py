@@ -1,7 +1,9 @@
 """Demand on this terminal: "asked before" while typing (similar asks) and the insights screen.
 
 Both count demand groups (schemas/demand.py, the `demand_key` column), so the same
-ask however it was worded is offered and counted as one.
+ask however it was worded is offered and counted as one. The whole store's most asked
+groups come from HQ (`store_demand`, kept by the sync); `store_groups` names them with
+this terminal's words where it has any.
 """
 
 from __future__ import annotations
@@ -53,6 +55,16 @@ class GroupCounts:
     total: int
     last_asked: str | None  # UTC
     wordings: list[str]  # its newest distinct wordings
+
+
+@dataclass(frozen=True)
+class StoreGroup:
+    """One of the store's most asked unmet groups, every terminal counted, as HQ last sent them."""
+
+    key: str
+    week: int
+    month: int
+    text: str | None  # its newest wording on this terminal; None when only other terminals asked it
 
 
 @dataclass(frozen=True)
@@ -134,6 +146,17 @@ class InsightRoom(Connection):
                 (key, wordings),
             ).fetchall()
         return GroupCounts(key, this_week, this_month, total, last, [text for (text,) in texts])
+
+    def store_groups(self, *, limit: int = 10) -> list[StoreGroup]:
+        """The store's most asked unmet groups in the last 30 days (none before HQ's first count)."""
+        with self._read("read the store's figures") as conn:
+            rows = conn.execute(
+                "SELECT d.demand_key, d.week, d.month, (SELECT a.text FROM asks a WHERE a.demand_key = d.demand_key "
+                "AND a.voided = 0 ORDER BY a.created_at DESC LIMIT 1) FROM store_demand d "
+                "ORDER BY d.month DESC, d.week DESC, d.demand_key LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [StoreGroup(*row) for row in rows]
 
     def insights(
         self,

@@ -226,6 +226,7 @@ class AskForm(Widget):
             # Back in the ask (Shift+Tab), the cursor goes to the end: one key must not replace the words.
             yield FormInput(placeholder=ASK_PROMPT, id="ask-text", compact=True, max_length=MAX_TEXT, select_on_focus=False)
         yield SameAsList(self.taxonomy, id="similar")
+        yield Plain("", id="group-news")  # HQ's answer and the store's figures for the group of the ask or suggestion
         with Horizontal(classes="row"):
             yield Label("Attributes", classes="field-label")
             yield AttributesInput(placeholder="recognised from the ask, e.g. colour=blue size=M", id="attributes", compact=True)
@@ -323,6 +324,7 @@ class AskForm(Widget):
             self._substitute_asked = False
             self.query_one("#read-as", Plain).update("")
             self.query_one(SimilarAsks).show([])
+            self.show_news([])
             self.show_errors([])
         finally:
             self._filling = False
@@ -341,6 +343,14 @@ class AskForm(Widget):
         message = self.query_one("#form-message", Static)
         message.update(literal(text))
         message.set_classes(f"-{kind}")
+
+    def show_news(self, lines: list[str]) -> None:
+        """HQ's answer and the store's figures about the group in view, a line each, cut to the width; none hides it."""
+        news = self.query_one("#group-news", Plain)
+        text = literal("\n".join(lines), lines=True)
+        text.no_wrap, text.overflow = True, "ellipsis"
+        news.update(text)
+        news.display = bool(lines)
 
     def show_errors(self, errors: list[FieldError]) -> None:
         """Mark the fields in error, say what to do, and put the cursor on the first."""
