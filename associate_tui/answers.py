@@ -164,7 +164,7 @@ def woken_words(woken: int) -> str:
 def came_in_words(text: str, woken: int, *, see: str = "F7") -> str:
     """What the counter says after "it came in" on a group named by one of its asks; `see` lists the follow-ups."""
     if not woken:  # the count first otherwise: a long ask must not push it off an 80-column line
-        return f"In stock here: {clean(text)}. No open follow-up was waiting for it."
+        return f"In stock here, no follow-up waiting: {clean(text)}."
     return f"{woken_words(woken)} ({see}). In stock here: {clean(text)}."
 
 

@@ -341,7 +341,7 @@ def test_came_in_wakes_the_groups_follow_ups_and_follow_ups_lists_them_first(cap
     assert [line[-1] for line in lines] == [woken, today, other]
     assert lines[0][0] == f"{TODAY} today, in stock now" and lines[1][0] == f"{TODAY} today"
     _, out, _ = run(capsys, "came-in", NAVY)  # again: nothing left waiting
-    assert out == "In stock here: navy rain jacket size M. No open follow-up was waiting for it.\n"
+    assert out == "In stock here, no follow-up waiting: navy rain jacket size M.\n"
 
 
 def test_came_in_refuses_a_group_never_asked_here(capsys, db_path) -> None:

@@ -409,7 +409,7 @@ class CaptureScreen(Screen):
         similar.reachable = True  # by F8 only, never by Tab
         self.set_focus(similar)
         self._show_news()
-        form.say("Enter/1-3: same again for this customer · i: it came in · Esc: back", "hint")
+        form.say("Enter or 1-3: log it again · i: it came in · Esc: back to typing", "hint")
 
     @on(SimilarAsks.Picked)
     def _same_as(self, event: SimilarAsks.Picked) -> None:
