@@ -27,6 +27,7 @@ from schemas.text import clean
 if TYPE_CHECKING:
     from schemas.taxonomy import Taxonomy
 
+FEEDBACK = "feedback"  # the outcome of feedback (schemas.records.FEEDBACK; msgspec stays out of start-up)
 ASSOCIATE_CODE = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_ASSOCIATE - 1}}}$")
 _ATTR_KEY = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
 _ATTR_PAIR = re.compile(r"([A-Za-z][\w]*)\s*=\s*(.*?)(?=\s+[A-Za-z][\w]*\s*=|$)")
@@ -45,6 +46,7 @@ class AskDraft:
     quantity: int = 1
     channel: str = "walk-in"
     note: str | None = None
+    rating: int | None = None  # feedback (outcome 'feedback') only: 1 to 5
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class Ask:
     void_reason: str | None
     customer_id: str | None = None
     same_as: str | None = None  # logged with one key as the same as this earlier ask
+    rating: int | None = None  # feedback only: 1 to 5
 
     def draft(self) -> AskDraft:
         """The editable part of this ask."""
@@ -85,6 +88,7 @@ class Ask:
             quantity=self.quantity,
             channel=self.channel,
             note=self.note,
+            rating=self.rating,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -153,7 +157,12 @@ def validate(draft: AskDraft, taxonomy: Taxonomy) -> list[FieldError]:
             errors.append(
                 FieldError("attributes", f"the value of '{key}' is too long; keep it under {MAX_ATTRIBUTE_VALUE} characters")
             )
-    if not draft.outcome:
+    if draft.outcome == FEEDBACK or draft.rating is not None:
+        if draft.outcome != FEEDBACK:
+            errors.append(FieldError("rating", "only feedback is rated; an ask takes an outcome instead"))
+        elif draft.rating is None or not 1 <= draft.rating <= 5:
+            errors.append(FieldError("rating", "rate what the customer said from 1 (let down) to 5 (loved it)"))
+    elif not draft.outcome:
         errors.append(FieldError("outcome", "pick what happened: " + _numbered(taxonomy)))
     elif taxonomy.outcome(draft.outcome) is None:
         errors.append(FieldError("outcome", f"unknown outcome '{draft.outcome}'; valid: {_codes(taxonomy.outcomes)}"))

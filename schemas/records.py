@@ -36,6 +36,8 @@ from schemas.limits import (
 )
 from schemas.text import unsafe_character
 
+#: the outcome of a record that is feedback (praise, a complaint, an idea) rather than an ask; it carries a rating
+FEEDBACK: Final = "feedback"
 SCHEMA_VERSION: Final = 1  # Final: the literal 1, which Batch.schema_version is
 MAX_RECORDS_PER_BATCH = 1000
 
@@ -89,6 +91,14 @@ class AskRecord(msgspec.Struct, tag="ask", tag_field="type", forbid_unknown_fiel
     void_reason: Annotated[str, msgspec.Meta(max_length=MAX_VOID_REASON)] | None = None
     customer_id: Uuid | None = None  # who asked, if they agreed to be known; cleared by an erasure
     same_as: Uuid | None = None  # logged at the counter as "the same as" this earlier ask of the terminal's
+    # Feedback (outcome `feedback`): what the customer said about a product or service, rated 1 to 5.
+    rating: Annotated[int, msgspec.Meta(ge=1, le=5)] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.outcome == FEEDBACK) != (self.rating is not None):
+            raise ValueError(
+                f"`rating` goes with outcome '{FEEDBACK}' and only with it: feedback is rated 1 to 5, an ask is not rated"
+            )
 
 
 Day = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d\d-\d\d$", description="a calendar day, e.g. 2026-12-02")]
@@ -167,7 +177,7 @@ class ErasureRecord(msgspec.Struct, tag="erasure", tag_field="type", forbid_unkn
 
 # Fields added to version 1 after its first release: a terminal leaves them out while empty, so
 # an HQ from before them (which refuses fields it does not know) still takes the record.
-LATER_FIELDS = frozenset({"in_stock_at"})
+LATER_FIELDS = frozenset({"in_stock_at", "rating"})
 
 Record = AskRecord | CustomerRecord | FollowUpRecord | ErasureRecord
 RECORD_TYPES = ("ask", "customer", "follow_up", "erasure")

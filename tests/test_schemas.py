@@ -112,3 +112,26 @@ def test_the_contract_imports_nothing_of_ours() -> None:
 
     code = "import sys, schemas.records; sys.exit(any(m.startswith(('associate_tui', 'sync')) for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], cwd=SCHEMAS.parent).returncode == 0
+
+
+def test_feedback_is_rated_1_to_5_and_only_feedback_is_rated(db_path) -> None:
+    from associate_tui.asks import InvalidAsk, checked
+    from associate_tui.config import load_taxonomy
+
+    taxonomy = load_taxonomy("retail")
+    loved = checked(AskDraft(text="the wool coat fits perfectly", outcome="feedback", rating=5), taxonomy)
+    with Store(db_path) as store:
+        saved = store.add_ask(loved, store_id="S1", terminal_id="T1", associate="AB")
+        [(_, _, _, body)] = store.pending_records()
+    assert saved.rating == 5 and decode_record(body).rating == 5
+    for draft, words in (
+        (AskDraft(text="zip broke", outcome="feedback"), "rate what the customer said from 1"),
+        (AskDraft(text="zip broke", outcome="feedback", rating=6), "rate what the customer said from 1"),
+        (AskDraft(text="navy jacket", outcome="out_of_stock", rating=2), "only feedback is rated"),
+    ):
+        with pytest.raises(InvalidAsk, match=words):
+            checked(draft, taxonomy)
+    # HQ refuses the same, naming the rule.
+    for overrides in ({"outcome": "feedback", "rating": None}, {"rating": 3}, {"outcome": "feedback", "rating": 0}):
+        with pytest.raises(RecordError, match="rating"):
+            decode_record(json.dumps(ask_record(db_path, **overrides)).encode())

@@ -152,11 +152,17 @@ def test_search_finds_the_attributes_and_follows_their_edits(store: Store) -> No
 
 
 def test_a_file_from_before_attribute_search_finds_its_old_asks_by_attribute(db_path: Path) -> None:
+    tagged = "01a205b6-becf-7048-a499-dd27347087b8"
     with Store(db_path, migrate_to=6) as old:
-        tagged = add(old, "rain jacket", attributes={"colour": "blue"})
-        assert old.recent_asks(query="blue") == []  # schema 6 searched the words only
+        old.conn.execute(  # a row as schema 6 wrote it (today's code writes today's columns)
+            "INSERT INTO asks (id, created_at, updated_at, store_id, terminal_id, associate, channel, text, attributes, "
+            "outcome) VALUES (?, '2026-11-01T10:00:00.000Z', '2026-11-01T10:00:00.000Z', 'S1', 'T1', 'AB', 'walk-in', "
+            "'rain jacket', '{\"colour\": \"blue\"}', 'out_of_stock')",
+            (tagged,),
+        )
+        assert old.conn.execute("SELECT rowid FROM asks_fts WHERE asks_fts MATCH 'blue'").fetchall() == []  # words only
     with Store(db_path) as new:
-        assert [a.id for a in new.recent_asks(query="blue")] == [tagged.id]
+        assert [a.id for a in new.recent_asks(query="blue")] == [tagged]
 
 
 def test_older_file_is_upgraded_in_place(db_path: Path) -> None:
@@ -185,6 +191,7 @@ def test_older_file_is_upgraded_in_place(db_path: Path) -> None:
             "demand groups and same-as asks",
             "search finds the attributes too",
             "HQ's answers, the store's own figures, restocks",
+            "feedback: asks rated 1 to 5",
         ]
         # Asks from before demand groups get theirs in the upgrade, so they count on the insights screen.
         assert new.conn.execute("SELECT count(*) FROM asks WHERE demand_key IS NULL").fetchone()[0] == 0

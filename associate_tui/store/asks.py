@@ -18,7 +18,7 @@ from schemas.privacy import mask
 ASK_COLUMNS = (
     "id, version, synced_version, created_at, updated_at, store_id, terminal_id, associate, "
     "channel, text, category, attributes, outcome, substitute, substitute_accepted, quantity, "
-    "note, voided, void_reason, customer_id, same_as"
+    "note, voided, void_reason, customer_id, same_as, rating"
 )
 # The columns a draft fills, in the order of _draft_values: shared by a save and an edit.
 _DRAFT_COLUMNS = (
@@ -32,6 +32,7 @@ _DRAFT_COLUMNS = (
     "quantity",
     "note",
     "demand_key",
+    "rating",
 )
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
@@ -146,6 +147,7 @@ class AskRoom(Connection):
             draft.quantity,
             draft.note,
             demand_key(draft.category, draft.attributes, draft.text, self.vocabulary),
+            draft.rating,
         )
 
     def tidy(self, merge_pages: int = 200) -> None:
@@ -255,6 +257,7 @@ def ask_from_row(row: tuple) -> Ask:
         void_reason,
         customer_id,
         same_as,
+        rating,
     ) = row
     return Ask(
         id=ask_id,
@@ -278,4 +281,5 @@ def ask_from_row(row: tuple) -> Ask:
         void_reason=void_reason,
         customer_id=customer_id,
         same_as=same_as,
+        rating=rating,
     )

@@ -299,6 +299,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE follow_ups ADD COLUMN in_stock_at TEXT",
         ),
     ),
+    Migration(
+        9,
+        "feedback: asks rated 1 to 5",
+        (
+            # Set only on feedback (outcome 'feedback'): what a customer said about a product or service.
+            "ALTER TABLE asks ADD COLUMN rating INTEGER CHECK (rating BETWEEN 1 AND 5)",
+        ),
+    ),
 )
 
 LATEST_SCHEMA = MIGRATIONS[-1].version

@@ -377,6 +377,15 @@ MIGRATIONS: tuple[tuple[int, str, tuple[Step, ...]], ...] = (
             "ALTER TABLE follow_ups ADD COLUMN in_stock_at TEXT",
         ),
     ),
+    (
+        8,
+        "feedback: asks rated 1 to 5",
+        (
+            # Set only on feedback (outcome 'feedback'): what a customer said about a product or service.
+            "ALTER TABLE asks ADD COLUMN rating INTEGER",
+            "CREATE INDEX asks_feedback ON asks (created_at) WHERE outcome = 'feedback'",
+        ),
+    ),
 )
 LATEST_SCHEMA = MIGRATIONS[-1][0]
 
