@@ -385,7 +385,7 @@ def _substitutes(seen: Facts) -> str:
     )
     rows = rows or "<tr><td colspan='4'>No substitute offered in this period.</td></tr>"
     return (
-        f"<h2>Substitutes</h2><p id='substitute-totals'>Offered {total.offered} times, taken {total.accepted}, "
+        f"<h2>Substitutes</h2><p id='substitute-totals'>Offered {total.offered} time{'' if total.offered == 1 else 's'}, taken {total.accepted}, "
         f"turned down {total.declined}.</p><table id='substitutes'><thead><tr><th>Offered instead</th>"
         f"<th class='n'>Offered</th><th class='n'>Taken</th><th class='n'>Turned down</th></tr></thead><tbody>{rows}</tbody></table>"
     )
