@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeAlias
 
 from schemas.text import clean, json_text
 from schemas.times import format_utc
-from sync.hq.responses import STATUSES, Response, ResponseError, checked_by, checked_expected, checked_note, valid_store
+from sync.hq.responses import STATUSES, Response, ResponseError, checked_by, checked_expected, checked_note
 from sync.hq.storage import HQStorage
 
 if TYPE_CHECKING:
@@ -125,7 +125,7 @@ def run(args: argparse.Namespace, storage: HQStorage, out: TextIO) -> int:
         change = storage.responses.set_status(key, args.status, by=by, expected_on=expected, note=note)
     else:
         stores = [store.strip() for store in args.store]
-        _check_stores(stores, storage)
+        storage.responses.checked_stores(stores)
         note = checked_note(args.note)
         change = storage.responses.set_status(key, "available", by=by, note=note, stores=stores)
     if change is None:
@@ -152,15 +152,6 @@ def _login() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         raise ResponseError("cannot tell who you are from the system; say it with --by NAME") from None
-
-
-def _check_stores(stores: list[str], storage: HQStorage) -> None:
-    for store in stores:
-        if not valid_store(store):
-            raise ResponseError(f"--store '{clean(store)}' must be 1 to 32 letters, digits, '.', '_' or '-', e.g. BR-042")
-    unknown = sorted(set(stores) - storage.responses.known_stores())
-    if unknown:
-        raise ResponseError(f"HQ knows no store {', '.join(unknown)} (see associate-hq terminal list); nothing changed")
 
 
 def _list(args: argparse.Namespace, storage: HQStorage, out: TextIO) -> int:

@@ -38,7 +38,7 @@ from sync.hq.dashboard import GROUP_KEY, SECURITY_HEADERS, WEEKS, category_label
 from sync.hq.digest import scrub
 from sync.hq.groups import Offered, Totals
 from sync.hq.report import ReportError, Window, unmet_outcomes, window
-from sync.hq.responses import NOTE_CHARS, STATUSES, ResponseError, checked_by, checked_expected, checked_note, valid_store
+from sync.hq.responses import NOTE_CHARS, STATUSES, ResponseError, checked_by, checked_expected, checked_note
 from sync.hq.responses import Response as Answer
 from sync.hq.storage import HQStorage
 
@@ -226,7 +226,8 @@ def change(storage: HQStorage, key: str, typed: Mapping[str, str], by: str) -> A
         expected = checked_expected(typed["expected"].strip() or None, status) if status == "planned" else None
     except ResponseError as error:
         raise ResponseError(_form_words(str(error))) from None
-    stores = _stores(storage, typed["stores"]) if status == "available" else []
+    named = [store for store in re.split(r"[,\s]+", typed["stores"].strip()) if store]
+    stores = storage.responses.checked_stores(named, what="Store") if status == "available" else []
     return storage.responses.set_status(key, status, by=checked_by(by), expected_on=expected, note=note, stores=stores)
 
 
@@ -234,17 +235,6 @@ def _form_words(message: str) -> str:
     """responses.py's words name the command line's options; here they name the form's fields."""
     words = message.replace("--status planned", "status planned").replace("--expected", "the expected date")
     return words[:1].upper() + words[1:]
-
-
-def _stores(storage: HQStorage, text: str) -> list[str]:
-    stores = [store for store in re.split(r"[,\s]+", text.strip()) if store]
-    for store in stores:
-        if not valid_store(store):
-            raise ResponseError(f"Store '{store[:40]}' must be 1 to 32 letters, digits, '.', '_' or '-', e.g. BR-042")
-    unknown = sorted(set(stores) - storage.responses.known_stores())
-    if unknown:
-        raise ResponseError(f"HQ knows no store {', '.join(unknown)}; name them as associate-hq terminal list does")
-    return stores
 
 
 # -- the page ---------------------------------------------------------------------------------------------

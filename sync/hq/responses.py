@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from schemas.limits import MAX_RESPONSE_NOTE
-from schemas.text import unsafe_character
+from schemas.text import clean, unsafe_character
 from schemas.times import utc_now
 from sync.hq.database import Connection, Database
 
@@ -111,6 +111,16 @@ class Responses:
         with self.db.read() as conn:
             rows = conn.execute("SELECT store_id FROM terminals UNION SELECT DISTINCT store_id FROM demand_days", ()).fetchall()
         return {store for (store,) in rows}
+
+    def checked_stores(self, stores: Sequence[str], *, what: str = "--store") -> list[str]:
+        """Stores named for `available`: each a store id HQ knows, else ResponseError saying which."""
+        for store in stores:
+            if not valid_store(store):
+                raise ResponseError(f"{what} '{clean(store)[:40]}' must be 1 to 32 letters, digits, '.', '_' or '-', e.g. BR-042")
+        unknown = sorted(set(stores) - self.known_stores())
+        if unknown:
+            raise ResponseError(f"HQ knows no store {', '.join(unknown)} (see associate-hq terminal list); nothing changed")
+        return list(stores)
 
     def set_status(
         self,
