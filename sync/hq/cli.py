@@ -182,6 +182,11 @@ def _report_command(commands: Commands) -> None:
     )
     _db(report)
     _demand_options(report)
+    report.add_argument(
+        "--feedback",
+        action="store_true",
+        help="instead: product groups ranked by complaints (rated 1 or 2) and by praise (4 or 5), with what customers said",
+    )
     reports = report.add_subparsers(dest="name", metavar="REPORT")
     _demand_options(
         reports.add_parser("demand", help="top unmet demand (the default)", description=demand_words), default=argparse.SUPPRESS
@@ -327,6 +332,12 @@ def _report(args: argparse.Namespace, storage: HQStorage, out: TextIO) -> int:
         period = report.window(args.since, args.until)
     except report.ReportError as error:
         raise UsageError(str(error)) from None
+    if args.feedback:
+        from sync.hq import feedback_report
+
+        voice = feedback_report.ranking(storage, period, store=args.store, category=args.category, top=args.top)
+        feedback_report.write_report(voice, args.format, out)
+        return 0
     groups = report.demand(storage, period, store=args.store, category=args.category, top=args.top)
     quality = report.data_quality(storage, period)
     if args.format == "json":

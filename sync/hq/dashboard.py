@@ -1,5 +1,6 @@
 """/dashboard: the top-demand table and unmet asks per week, each group linking to its own page
-(dashboard_group.py); categories by their labels in the published taxonomy.
+(dashboard_group.py), then what customers said (feedback_report.py); categories by their labels
+in the published taxonomy.
 
 No script and nothing fetched from elsewhere (the chart is inline SVG), so the page
 is served under a Content-Security-Policy that allows neither. Aggregates only: ask
@@ -15,7 +16,8 @@ from urllib.parse import urlencode
 from schemas.taxonomy import Taxonomy
 from schemas.text import html_literal
 from schemas.times import format_utc
-from sync.hq.digest import scrub
+from sync.hq.feedback_report import dashboard_section, ranking
+from sync.hq.labels import category_label, scrub
 from sync.hq.report import Window, demand, unmet_outcomes
 from sync.hq.storage import HQStorage
 
@@ -56,21 +58,6 @@ def weeks_of(per_day: list[tuple[str, int]], period: Window) -> list[tuple[date,
         if 0 <= index < WEEKS:
             counts[index] += count
     return list(zip(weeks, counts))
-
-
-def category_label(pack: Taxonomy, code: str | None) -> str:
-    """A category as people read it ("Clothing › Outerwear"), from the pack HQ publishes.
-
-    A branch ("clothing") reads as its categories' first part; a code the pack does not
-    know (from an older pack) is shown as it is, and no category as "-".
-    """
-    if not code:
-        return "-"
-    known = pack.category(code)
-    if known:
-        return known.label
-    under = [c.label for c in pack.categories if c.code.startswith(code + ".")]
-    return under[0].split(" › ")[0] if under else code
 
 
 def category_options(pack: Taxonomy, chosen: str | None) -> str:
@@ -158,7 +145,7 @@ def page(
         "<th class='n'>Stores</th><th class='n'>Week on week</th><th class='n'>Substitute taken</th>"
         f"<th class='n'>Lost value</th></tr></thead><tbody>{rows}</tbody></table>"
         f"<h2>Unmet asks per week</h2>{chart(weekly_unmet(storage, period, store=store, category=category))}"
-        "</body></html>"
+        f"{dashboard_section(ranking(storage, period, store=store, category=category, top=10))}</body></html>"
     )
 
 

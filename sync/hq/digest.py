@@ -1,14 +1,14 @@
 """The weekly digest for designers and merchandisers: Markdown and HTML, no personal data.
 
 Top unmet asks with what customers said, rising asks, the substitutes customers
-took and turned down, and stores that stand out. Built from the same queries as
+took and turned down, stores that stand out, then what customers loved and what let
+them down (feedback_report.py). Built from the same queries as
 `associate-hq report`; only ask texts, counts and store ids appear (no customer,
 associate or note), and verbatims are scrubbed of e-mail addresses and long numbers.
 """
 
 from __future__ import annotations
 
-import re
 import statistics
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,16 +16,10 @@ from pathlib import Path
 
 from schemas.text import html_literal, markdown_literal
 from schemas.times import format_utc
+from sync.hq.feedback_report import Voice, digest_html, digest_markdown, ranking
+from sync.hq.labels import scrub
 from sync.hq.report import Window, data_quality, demand
 from sync.hq.storage import HQStorage
-
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_LONG_NUMBER = re.compile(r"(?<!\w)\+?\d(?:[ \-.]?\d){6,}(?!\w)")
-
-
-def scrub(text: str) -> str:
-    """A verbatim fit for a digest: e-mail addresses and phone-like numbers taken out."""
-    return _LONG_NUMBER.sub("[number]", _EMAIL.sub("[e-mail]", text))
 
 
 @dataclass(frozen=True)
@@ -37,6 +31,7 @@ class Digest:
     refused: list[dict]
     outliers: list[str]
     asks: int
+    voice: Voice | None = None  # what customers loved and what let them down (feedback_report.py)
 
     @property
     def _week(self) -> tuple[int, int]:
@@ -70,7 +65,8 @@ def build(storage: HQStorage, period: Window, *, top: int = 10) -> Digest:
     accepted = sorted((s for s in substitutes if s["accepted"]), key=lambda s: (-s["accepted"], s["substitute"]))[:top]
     refused = sorted((s for s in substitutes if s["declined"]), key=lambda s: (-s["declined"], s["substitute"]))[:top]
     quality = data_quality(storage, period)
-    return Digest(period, groups[:top], rising, accepted, refused, outliers(quality), quality["asks"])
+    voice = ranking(storage, period, top=top)
+    return Digest(period, groups[:top], rising, accepted, refused, outliers(quality), quality["asks"], voice)
 
 
 def outliers(quality: dict) -> list[str]:
@@ -144,6 +140,7 @@ def markdown(digest: Digest) -> str:
     for title, items, empty in _sections(digest):
         lines += ["", f"## {title}", ""]
         lines += [f"- {f'**{_md(bold)}**' if bold else ''}{_md(rest)}" for bold, rest in items] or [empty]
+    lines += digest_markdown(digest.voice) if digest.voice else []
     return "\n".join(lines) + "\n"
 
 
@@ -177,6 +174,7 @@ def to_html(digest: Digest) -> str:
         parts.append(f"<h2>{title}</h2>")
         listed = "".join(f"<li>{f'<strong>{e(bold)}</strong>' if bold else ''}{e(rest)}</li>" for bold, rest in items)
         parts.append(f"<ul>{listed}</ul>" if items else f"<p>{empty}</p>")
+    parts.append(digest_html(digest.voice) if digest.voice else "")
     parts.append("</body></html>\n")
     return "".join(parts)
 

@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from schemas.records import FEEDBACK
 from sync.hq.database import Database
 
 NEWEST = 5000  # a group's wordings and substitutes are read among this many of its newest asks in the period
@@ -66,12 +67,12 @@ class Groups:
     def wordings(self, demand_key: str, *, since: str, until: str) -> tuple[list[tuple[str, int]], str | None, dict[str, str]]:
         """The group's wordings, commonest first, with their asks; and the category and attributes they share.
 
-        Every ask counts here, met or not: these are the words customers use for the thing.
+        Every ask counts here, met or not (feedback is no ask): these are the words customers use for the thing.
         """
         sql = (
             "SELECT min(text), count(*), min(category), min(attributes) FROM ("
             "SELECT text, category, attributes FROM asks WHERE demand_key = ? AND created_at >= ? "
-            f"AND created_at < ? AND voided = 0 ORDER BY created_at DESC LIMIT {NEWEST}) AS newest "
+            f"AND created_at < ? AND voided = 0 AND outcome <> '{FEEDBACK}' ORDER BY created_at DESC LIMIT {NEWEST}) AS newest "
             f"GROUP BY lower(text) ORDER BY 2 DESC, 1 LIMIT {SHOWN}"
         )
         with self.db.read() as conn:

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from schemas.demand import VALUE_ATTRIBUTES
-from schemas.records import AskRecord, CustomerRecord, FollowUpRecord, GroupResponse, ResponsesPage, StoreGroupCount
+from schemas.records import FEEDBACK, AskRecord, CustomerRecord, FollowUpRecord, GroupResponse, ResponsesPage, StoreGroupCount
 from sync.hq import vault
 from sync.hq.database import Connection, Database
 from sync.hq.rows import ASK_FIELDS, CUSTOMER_FIELDS, FOLLOW_UP_FIELDS, RecordType, as_record_fields, opened
@@ -63,6 +63,7 @@ _GROUP_NAMES = (
 _ACTIVITY_NAMES = ("store_id", "asks", "unmet", "other", "uncategorised", "associate_days", "last_ask_at")
 _KEYS_PER_READ = 500  # under SQLite's bound parameters per statement
 _DEMAND_KEY = re.compile(r"[0-9a-f]{16}")
+_AN_ASK = f"outcome <> '{FEEDBACK}'"  # feedback (feedback.py) is no ask: never a wording or a last ask
 log = logging.getLogger("associate_hq")
 
 
@@ -324,7 +325,7 @@ def _add_examples(conn: Connection, group: dict[str, Any], since: str, until: st
     examples = conn.execute(
         "SELECT min(text), count(*), min(category), min(attributes) FROM ("
         "SELECT text, category, attributes FROM asks WHERE demand_key = ? AND created_at >= ? "
-        f"AND created_at < ? AND voided = 0 ORDER BY created_at DESC LIMIT {EXAMPLES_FROM}) AS newest "
+        f"AND created_at < ? AND voided = 0 AND {_AN_ASK} ORDER BY created_at DESC LIMIT {EXAMPLES_FROM}) AS newest "
         "GROUP BY lower(text) ORDER BY 2 DESC, 1 LIMIT 3",
         (group["key"], since, until),
     ).fetchall()
@@ -335,14 +336,17 @@ def _add_examples(conn: Connection, group: dict[str, Any], since: str, until: st
 
 
 def _last_ask(conn: Connection, store_id: str, since: str, until: str, *, in_period: bool) -> str | None:
-    """A store's last counted ask in the period; for a store silent in the period, when it last logged at all."""
+    """A store's last counted ask in the period; for a store silent in the period, when it last logged an ask at all.
+
+    The newest first along index asks_store_created, up to the first that counts (no max(): feedback is skipped).
+    """
+    sql = f"SELECT created_at FROM asks WHERE store_id = ? AND {_AN_ASK} AND created_at < ?"
+    params: tuple[str, ...] = (store_id, until)
     if in_period:
-        sql = "SELECT max(created_at) FROM asks WHERE store_id = ? AND voided = 0 AND created_at >= ? AND created_at < ?"
-        params: tuple[str, ...] = (store_id, since, until)
-    else:
-        sql, params = "SELECT max(created_at) FROM asks WHERE store_id = ? AND created_at < ?", (store_id, until)
-    last: str | None = conn.execute(sql, params).fetchone()[0]
-    return last
+        sql += " AND voided = 0 AND created_at >= ?"
+        params += (since,)
+    row = conn.execute(sql + " ORDER BY created_at DESC LIMIT 1", params).fetchone()
+    return str(row[0]) if row else None
 
 
 def _days(*moments: str) -> tuple[str, ...]:

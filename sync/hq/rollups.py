@@ -5,13 +5,15 @@ Three tables, one row per UTC day and what a report groups by:
   substitutes offered, accepted and declined, asks that gave a price and the value lost;
 - substitute_days: store and substitute (lower case); offered, accepted, declined;
 - associate_days: store and associate; asks.
-Voided asks count nowhere. apply_batch adds each stored ask's part and takes away the
+Voided asks count nowhere, nor does feedback (outcome 'feedback': no ask; feedback.py reads it
+from the asks). apply_batch adds each stored ask's part and takes away the
 part of the version it replaces, in the same transaction; `rebuild` derives all three
 from the asks again (after a migration, or when a new taxonomy regroups every ask).
 """
 
 from __future__ import annotations
 
+from schemas.records import FEEDBACK
 from sync.hq.database import Connection
 
 # What an ask row must carry for its part in the roll-ups.
@@ -46,7 +48,7 @@ _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 def add(deltas: Deltas, ask: tuple, sign: int) -> None:
     """Add (sign 1) or take away (sign -1) one ask's part; `ask` holds the COLUMNS, in order."""
     created_at, store, key, category, outcome, quantity, substitute, substitute_accepted, voided, value, associate = ask
-    if voided:
+    if voided or outcome == FEEDBACK:
         return
     day = created_at[:10]
     accepted, declined = int(substitute_accepted == 1), int(substitute_accepted == 0)
@@ -99,18 +101,18 @@ def rebuild(conn: Connection) -> None:
         f"SELECT {day}, coalesce(demand_key, ''), store_id, coalesce(category, ''), outcome, count(*), sum(quantity), "
         "count(substitute), sum(CASE WHEN substitute_accepted = 1 THEN 1 ELSE 0 END), "
         "sum(CASE WHEN substitute_accepted = 0 THEN 1 ELSE 0 END), count(lost_value), coalesce(sum(lost_value), 0) "
-        f"FROM asks WHERE voided = 0 GROUP BY {day}, coalesce(demand_key, ''), store_id, coalesce(category, ''), outcome",
+        f"FROM asks WHERE voided = 0 AND outcome <> 'feedback' GROUP BY {day}, coalesce(demand_key, ''), store_id, coalesce(category, ''), outcome",
         (),
     )
     conn.execute(
         "INSERT INTO substitute_days (day, substitute_key, store_id, offered, accepted, declined, substitute) "
         f"SELECT {day}, lower(substitute), store_id, count(*), sum(CASE WHEN substitute_accepted = 1 THEN 1 ELSE 0 END), "
         "sum(CASE WHEN substitute_accepted = 0 THEN 1 ELSE 0 END), min(substitute) "
-        f"FROM asks WHERE voided = 0 AND substitute IS NOT NULL GROUP BY {day}, lower(substitute), store_id",
+        f"FROM asks WHERE voided = 0 AND outcome <> 'feedback' AND substitute IS NOT NULL GROUP BY {day}, lower(substitute), store_id",
         (),
     )
     conn.execute(
         f"INSERT INTO associate_days (day, store_id, associate, asks) SELECT {day}, store_id, associate, count(*) "
-        f"FROM asks WHERE voided = 0 GROUP BY {day}, store_id, associate",
+        f"FROM asks WHERE voided = 0 AND outcome <> 'feedback' GROUP BY {day}, store_id, associate",
         (),
     )

@@ -1,6 +1,6 @@
 """HQ's database, one face over its rooms: terminals and viewers (auth.py), ingest (ingest.py),
-reports (queries.py, and groups.py for one group's page), the published taxonomy (packs.py) and HQ's answers
-to demand groups (responses.py).
+reports (queries.py, groups.py for one group's page, feedback.py for what customers said), the
+published taxonomy (packs.py) and HQ's answers to demand groups (responses.py).
 
 HQ speaks SQL only in those rooms, in the SQL that SQLite and PostgreSQL share
 (`sqlite:///abs/path.db` or `postgresql://user@host/dbname`; database.py connects
@@ -17,6 +17,7 @@ from pathlib import Path
 from sync.hq import schema
 from sync.hq.auth import Terminal, TerminalExists, TerminalNotFound, Terminals, Viewers
 from sync.hq.database import Database, StorageBusy, StorageError, connect
+from sync.hq.feedback import Feedback
 from sync.hq.groups import Groups
 from sync.hq.ingest import Ingest, Received
 from sync.hq.packs import Packs, Published, etag_of
@@ -67,6 +68,7 @@ class HQStorage:
         self.queries = Queries(db)
         self.responses = Responses(db)
         self.groups = Groups(db)  # one demand group's numbers, for its dashboard page
+        self.feedback = Feedback(db)  # what customers said, rated 1 to 5, per product group
         # terminals and their tokens
         self.add_terminal = self.terminals.add_terminal
         self.authenticate = self.terminals.authenticate
