@@ -21,6 +21,7 @@ KEY_VERSION = 1
 
 # Attributes that say how much, not what: they never split a group.
 VALUE_ATTRIBUTES = ("price", "value", "budget", "amount")
+FEEDBACK = "feedback"  # the outcome of feedback: what a customer said, rated 1 to 5 (not an ask)
 
 _WORD = re.compile(r"[^\W_]+")
 _FILLER = frozenset(
@@ -118,6 +119,29 @@ def group_of(category: str | None, attributes: Mapping[str, str], text: str, voc
 def demand_key(category: str | None, attributes: Mapping[str, str], text: str, vocabulary: Vocabulary | None = None) -> str:
     """A short, stable id of the group (16 hex digits), indexed on the terminal and at HQ."""
     return hashlib.blake2b(group_of(category, attributes, text, vocabulary).encode(), digest_size=8).hexdigest()
+
+
+def product_key(category: str | None, attributes: Mapping[str, str], text: str, vocabulary: Vocabulary | None = None) -> str:
+    """Feedback's product group (16 hex digits): its category and key attributes, sizes aside.
+
+    Not its words while it has a category: what a customer says about a product is mostly
+    opinion ("leaks", "love it", "the zip broke"), which would give every piece of feedback a
+    group of its own. Feedback with no category ("the checkout queue was too long") groups by
+    its words, as an ask does.
+    """
+    if not category:
+        return demand_key(category, attributes, text, vocabulary)
+    kept = {key: value for key, value in attributes.items() if "size" not in key}
+    return demand_key(category, kept, "")
+
+
+def group_key(
+    category: str | None, attributes: Mapping[str, str], text: str, outcome: str, vocabulary: Vocabulary | None = None
+) -> str:
+    """The group a record counts in: feedback's product group, an ask's demand group."""
+    if outcome == FEEDBACK:
+        return product_key(category, attributes, text, vocabulary)
+    return demand_key(category, attributes, text, vocabulary)
 
 
 def search_words(text: str, attributes: Mapping[str, str] = {}, vocabulary: Vocabulary | None = None) -> tuple[str, ...]:

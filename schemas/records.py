@@ -11,6 +11,7 @@ from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
+from schemas.demand import FEEDBACK  # the outcome of feedback, which carries a rating
 from schemas.limits import (
     MAX_ASSOCIATE,
     MAX_ATTRIBUTE_VALUE,
@@ -36,8 +37,6 @@ from schemas.limits import (
 )
 from schemas.text import unsafe_character
 
-#: the outcome of a record that is feedback (praise, a complaint, an idea) rather than an ask; it carries a rating
-FEEDBACK: Final = "feedback"
 SCHEMA_VERSION: Final = 1  # Final: the literal 1, which Batch.schema_version is
 MAX_RECORDS_PER_BATCH = 1000
 

@@ -454,3 +454,28 @@ def test_feedback_reads_use_the_partial_index(hq) -> None:
             sql, params = per_group_sql(store, category)
             plan = conn.execute(f"EXPLAIN QUERY PLAN {sql}", [*bounds, *params]).fetchall()
             assert any(index in row[-1] for row in plan for index in indexes), plan
+
+
+def test_feedback_about_one_product_in_other_words_is_one_product_group_at_hq_and_on_the_terminal(hq_db, db_path, capsys) -> None:
+    from associate_tui.asks import AskDraft
+    from associate_tui.store import Store
+
+    said = (("the navy rain jacket leaks", 1), ("love the navy rain jacket", 5), ("navy rain jacket size M, zip broke", 2))
+    with HQStorage.open(hq_db.url) as storage:
+        apply(storage, [record("S1", text, "feedback", rating) for text, rating in said])
+    body = json.loads(hq_out(capsys, "report", "--feedback", "--format", "json", "--db", hq_db.url))
+    [worst] = body["by_complaints"]
+    [best] = body["by_praise"]
+    assert worst["key"] == best["key"] and (worst["feedback"], worst["complaints"], worst["praise"]) == (3, 2, 1)
+    # The terminal files them in the same group as HQ, whatever was said about the jacket.
+    with Store(db_path, vocabulary=RETAIL.vocabulary()) as store:
+        for text, rating in said:
+            category = RETAIL.suggest_categories(text)[0].code
+            store.add_ask(
+                AskDraft(text=text, outcome="feedback", rating=rating, category=category, attributes=RETAIL.recognise(text)),
+                store_id="S1",
+                terminal_id="T1",
+                associate="AB",
+            )
+        keys = {key for (key,) in store.conn.execute("SELECT demand_key FROM asks").fetchall()}
+    assert keys == {worst["key"]}

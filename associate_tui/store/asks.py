@@ -12,7 +12,7 @@ from associate_tui.errors import AskNotFound, StaleEdit, StoreError
 from associate_tui.ids import utc_now, uuid7
 from associate_tui.store.connection import Connection
 from associate_tui.store.customers import FollowUpPlan, insert_follow_up
-from schemas.demand import demand_key
+from schemas.demand import group_key
 from schemas.privacy import mask
 
 ASK_COLUMNS = (
@@ -146,7 +146,7 @@ class AskRoom(Connection):
             None if draft.substitute_accepted is None else int(draft.substitute_accepted),
             draft.quantity,
             draft.note,
-            demand_key(draft.category, draft.attributes, draft.text, self.vocabulary),
+            group_key(draft.category, draft.attributes, draft.text, draft.outcome, self.vocabulary),
             draft.rating,
         )
 

@@ -11,7 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from schemas.demand import Vocabulary, demand_key, lost_value
+from schemas.demand import FEEDBACK, Vocabulary, group_key, lost_value
 from schemas.records import AskRecord
 from schemas.taxonomy import Taxonomy, builtin_pack_bytes, parse_pack
 from schemas.times import utc_now
@@ -84,14 +84,16 @@ class Packs:
     def ask_extra(self, record: AskRecord) -> tuple[str, float | None]:
         """What HQ adds to an ask: its demand group (with the vocabulary last read) and the value lost."""
         attributes = record.attributes
-        seen = hashlib.blake2b(encode((record.category, attributes, record.text, record.quantity)), digest_size=16).digest()
+        seen = hashlib.blake2b(
+            encode((record.category, attributes, record.text, record.quantity, record.outcome == FEEDBACK)), digest_size=16
+        ).digest()
         extra = self._extras.get(seen)
         if extra is None:
             if len(self._extras) >= EXTRAS_BYTES // EXTRA_ENTRY_BYTES:
                 self._extras = {}
             words = self._grouping[1] if self._grouping else None
             extra = self._extras[seen] = (
-                demand_key(record.category, attributes, record.text, words),
+                group_key(record.category, attributes, record.text, record.outcome, words),
                 lost_value(attributes, record.quantity or 1),
             )
         return extra
@@ -111,14 +113,15 @@ def _regroup(conn: Connection, words: Vocabulary) -> int:
     moves: set[tuple[str, str]] = set()  # (old group, new group) of the asks that moved
     while True:
         page = conn.execute(
-            f"SELECT id, category, attributes, text, demand_key FROM asks WHERE id > ? ORDER BY id LIMIT {REGROUP_PAGE}", (last,)
+            f"SELECT id, category, attributes, text, outcome, demand_key FROM asks WHERE id > ? ORDER BY id LIMIT {REGROUP_PAGE}",
+            (last,),
         ).fetchall()
         if not page:
             break
         moved = [
             (new_key, ask_id, key)
-            for ask_id, category, attributes, text, key in page
-            if (new_key := demand_key(category, json.loads(attributes or "{}"), text or "", words)) != key
+            for ask_id, category, attributes, text, outcome, key in page
+            if (new_key := group_key(category, json.loads(attributes or "{}"), text or "", outcome, words)) != key
         ]
         if moved:
             conn.executemany("UPDATE asks SET demand_key = ? WHERE id = ?", [(new_key, ask_id) for new_key, ask_id, _ in moved])
