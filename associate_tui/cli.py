@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, TextIO
 
 from associate_tui import cli_customers, link
 from associate_tui import config as config_module
-from associate_tui.asks import Ask, AskDraft, InvalidAsk, check_associate, checked
+from associate_tui.asks import FEEDBACK, Ask, AskDraft, InvalidAsk, check_associate, checked
 from associate_tui.errors import StoreError, UsageError
 from associate_tui.ids import format_utc
+from associate_tui.ratings import RATINGS
 from schemas import PrintRelease
 from schemas.taxonomy import TaxonomyError
 from schemas.text import clean, csv_row, json_text
@@ -58,12 +59,22 @@ def build_parser() -> argparse.ArgumentParser:
 def _log_command(commands: argparse._SubParsersAction) -> None:
     log = commands.add_parser(
         "log",
-        help="save one ask and print its id",
+        help="save one ask (or, with --rating, feedback) and print its id",
         description="Save one ask and print its id. Colours, sizes and the category are recognised "
-        "from TEXT as in the app; --attr and --category override them.",
+        "from TEXT as in the app; --attr and --category override them. With --rating N instead of --outcome, "
+        "TEXT is feedback: what the customer said about a product or service (praise, a complaint, an idea), "
+        "rated " + ", ".join(f"{rating} {words}" for rating, words in RATINGS.items()) + "; it is not counted as demand.",
     )
-    log.add_argument("text", metavar="TEXT", help="what the customer asked for, e.g. 'blue rain jacket size M'")
-    log.add_argument("--outcome", required=True, metavar="CODE", help="what happened, e.g. out_of_stock")
+    log.add_argument(
+        "text", metavar="TEXT", help="what the customer asked for, e.g. 'blue rain jacket size M' (or, with --rating, said)"
+    )
+    log.add_argument("--outcome", metavar="CODE", help="what happened, e.g. out_of_stock (an ask needs one)")
+    log.add_argument(
+        "--rating",
+        type=int,
+        metavar="N",
+        help="feedback instead of an ask: how the customer rated it, 1 (let down) to 5 (loved it); no --outcome then",
+    )
     cli_customers.add_recognition_options(log)
     log.add_argument("--substitute", metavar="TEXT", help="what was offered instead")
     accepted = log.add_mutually_exclusive_group()
@@ -83,8 +94,9 @@ def _log_command(commands: argparse._SubParsersAction) -> None:
 def _export_command(commands: argparse._SubParsersAction) -> None:
     export = commands.add_parser(
         "export",
-        help="write every ask to stdout",
-        description="Write every ask (all fields, latest version, voided ones included) to stdout.",
+        help="write every ask and feedback to stdout",
+        description="Write every ask and feedback (all fields, latest version, voided ones included) to stdout; "
+        "feedback has the outcome 'feedback' and its rating 1-5, an ask an empty rating.",
     )
     export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="output format (default jsonl)")
     export.add_argument("--since", metavar="DATE", help="only asks created on or after DATE (YYYY-MM-DD or ISO-8601 time, UTC)")
@@ -202,10 +214,11 @@ def _log(args: argparse.Namespace, config: config_module.Config, out: TextIO) ->
     associate = args.associate or config.associate
     if problem := check_associate(associate):
         raise UsageError(f"--associate '{associate}': {problem}")
+    outcome = _outcome_or_feedback(args)
     due = cli_customers.follow_up_due(args, config)
     draft = AskDraft(
         text=args.text,
-        outcome=args.outcome,
+        outcome=outcome,
         category=category,
         attributes=attributes,
         substitute=args.substitute,
@@ -213,6 +226,7 @@ def _log(args: argparse.Namespace, config: config_module.Config, out: TextIO) ->
         quantity=args.quantity,
         channel=args.channel or taxonomy.channels[0],
         note=args.note,
+        rating=args.rating,
     )
     try:
         draft = checked(draft, taxonomy)
@@ -233,6 +247,31 @@ def _log(args: argparse.Namespace, config: config_module.Config, out: TextIO) ->
         )
     print(ask.id, file=out)
     return 0
+
+
+def _outcome_or_feedback(args: argparse.Namespace) -> str:
+    """The outcome `associate log` saves: --outcome for an ask, 'feedback' with --rating; refused with words otherwise."""
+    if args.rating is None:
+        if args.outcome is None:
+            raise UsageError(
+                "say what happened with --outcome CODE (e.g. --outcome out_of_stock), "
+                "or log what the customer said as feedback with --rating 1-5"
+            )
+        return args.outcome
+    if args.outcome not in (None, FEEDBACK):
+        raise UsageError(
+            f"--outcome {args.outcome} with --rating: an ask has an outcome, feedback a rating; "
+            "give --outcome for what the customer asked for, or --rating alone for what they said"
+        )
+    for given, option in (
+        (args.substitute is not None, "--substitute"),
+        (args.accepted is not None, "--accepted/--declined"),
+        (args.quantity != 1, "--quantity"),
+        (args.follow_up, "--follow-up"),
+    ):
+        if given:
+            raise UsageError(f"{option} is for an ask, not for feedback (--rating): leave it out")
+    return FEEDBACK
 
 
 EXPORT_FIELDS = tuple(field.name for field in dataclasses.fields(Ask))  # every field of a saved ask, in order

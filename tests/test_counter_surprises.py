@@ -200,7 +200,7 @@ async def test_the_associate_set_in_setup_logs_at_once_and_first_run_is_said_onc
 
 EVERY_SCREEN = ["f1 Help", "f2 New", "f3 Recent", "f4 Who", "f6 Sync", "f7 Follow-ups", "f9 Setup", "f10 Quit", "f12 Insights"]
 OWN_KEYS = {
-    "f2": ["esc Clear", "f5 Customer", "f8 Same as"],
+    "f2": ["esc Clear", "f5 Customer", "f8 Same as", "^f Feedback"],
     "f3": ["f5 Refresh", "esc Clear search"],
     "f6": ["s Sync now"],
     "f7": ["d Done", "z Snooze", "a All open", "m Mine/all"],
@@ -271,7 +271,7 @@ async def test_recent_says_how_to_filter_and_digits_pick_the_outcome_on_the_filt
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f3")
         await settle(pilot)
-        assert "Tab: outcome (a, digits)" in screen_text(app)
+        assert "Tab: outcome (a, digits, f)" in screen_text(app)
         await pilot.press("tab", "3")
         await settle(pilot)
         assert app.screen.query_one("#search", Input).value == ""

@@ -18,6 +18,7 @@ from textual.worker import Worker
 
 from associate_tui.answers import about, came_in_words, hq_words, read_news, store_words
 from associate_tui.asks import (
+    FEEDBACK,
     Ask,
     AskDraft,
     InvalidAsk,
@@ -28,6 +29,7 @@ from associate_tui.asks import (
 from associate_tui.counter import TaxonomyChanged
 from associate_tui.customers import due_on
 from associate_tui.errors import StoreError
+from associate_tui.ratings import rating_words
 from associate_tui.screens.customers import Attached, CustomerPickerScreen
 from associate_tui.screens.edit import edit_from_table
 from associate_tui.screens.messages import CameInMarked, StoreFailed, report_worker_failure
@@ -80,14 +82,23 @@ class AsksLoaded(Message):
         self.asks = asks
 
 
+FEEDBACK_KEY = "ctrl+f"  # switches the form between an ask and feedback ([keymap] feedback = "..." moves it)
+
+
+def key_name(keys: str) -> str:
+    """How a person names the first of `keys`: 'ctrl+f' -> 'Ctrl+F', 'f11' -> 'F11'."""
+    return "+".join(part.capitalize() if len(part) > 1 else part.upper() for part in keys.split(",")[0].strip().split("+"))
+
+
 class CaptureScreen(Screen):
-    """Type what was asked, one digit for what happened, Enter."""
+    """Type what was asked, one digit for what happened, Enter. Ctrl+F: what a customer said instead, rated 1-5."""
 
     AUTO_FOCUS = "#ask-text"
     BINDINGS = [
         Binding("escape", "clear_form", "Clear", id="clear"),
         Binding("f5", "customer", "Customer", id="customer"),
         Binding("f8", "same_as", "Same as", id="same_as"),
+        Binding(FEEDBACK_KEY, "feedback", "Feedback", id="feedback"),
     ]
 
     def __init__(self, counter: Counter) -> None:
@@ -105,7 +116,8 @@ class CaptureScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield AskForm(self.counter.taxonomy, id="ask-form")
+        switch_key = key_name(self.counter.config.keymap.get("feedback", FEEDBACK_KEY))
+        yield AskForm(self.counter.taxonomy, id="ask-form", switch_key=switch_key)
         yield Plain("", id="customer-line")
         yield Label("Just logged on this terminal (Tab to reach, Enter to edit)", id="recent-title", classes="section-title")
         yield AsksTable(self.counter.taxonomy, id="recent-asks")
@@ -168,7 +180,7 @@ class CaptureScreen(Screen):
 
         config = self.counter.config
         plan = None
-        if attached and attached.follow_up:
+        if attached and attached.follow_up and draft.outcome != FEEDBACK:  # a follow-up is for something to come in
             plan = FollowUpPlan(
                 due_on=due_on(date.today(), config.follow_up_days),
                 assigned_to=None if associate == "ANY" else associate,
@@ -238,6 +250,8 @@ class CaptureScreen(Screen):
                 self.detach()
         outcome = self.counter.taxonomy.outcome(event.ask.outcome)
         said = f"Saved: {event.ask.text} — {outcome.label if outcome else event.ask.outcome}"
+        if event.ask.outcome == FEEDBACK:
+            said = f"Saved feedback: {event.ask.text} — {rating_words(event.ask.rating)}"
         if event.same_as is not None:
             said = f"Same as before, {event.same_as.this_week + 1} this week: {event.ask.text}"
         if event.follow_up_due:
@@ -355,7 +369,7 @@ class CaptureScreen(Screen):
         """Suggestions (and the group line) for the words typed; only the latest answer is shown."""
         self._similar_generation += 1
         form = self.query_one(AskForm)
-        if len(text.strip()) < 2:
+        if len(text.strip()) < 2 or form.feedback:  # what a customer said is not demand to log again
             self._found = SimilarFound(self._similar_generation, [])
             form.query_one(SimilarAsks).show([])
             form.show_news([])
@@ -400,9 +414,19 @@ class CaptureScreen(Screen):
         self.counter.sync_soon()  # the follow-ups it woke are new versions for HQ
         self._look_up(self.query_one("#ask-text", Input).value)  # the group line says "in stock here" now
 
+    def action_feedback(self) -> None:
+        """Switch the form between an ask and feedback; the words typed stay."""
+        form = self.query_one(AskForm)
+        form.query_one(SameAsList).reachable = False
+        form.switch_mode()
+        self._look_up(form.query_one("#ask-text", Input).value)  # back to an ask, the suggestions return
+
     def action_same_as(self) -> None:
         similar = self.query_one(SimilarAsks)
         form = self.query_one(AskForm)
+        if form.feedback:
+            form.say("Feedback is typed, not logged again: say what the customer said, then 1-5 and Enter.", "hint")
+            return
         if not similar.items:
             form.say("Nothing logged here in the last 30 days looks like this; type the ask and press Enter.", "hint")
             return

@@ -179,6 +179,8 @@ Esc or F1 closes this help; the arrows and PgUp/PgDn scroll it.
 | ↑ ↓ in the ask | change the suggested category |
 | Enter | next step: to the outcome, then save |
 | 1-9, 0 | pick the outcome |
+| Ctrl+F | feedback instead of an ask: what the customer said about a product or service (praise, a complaint, an idea); with words typed it goes straight to the rating; again: back to an ask |
+| 1-5 (on Rating) | rate the feedback: 1 let down, 2 unhappy, 3 so-so, 4 liked it, 5 loved it; Enter saves, and the form is ready for an ask |
 | Tab / Shift+Tab | next / previous field |
 | y / n / u (on the field after Instead) | the customer accepted / declined what was offered instead / not asked; Tab from *Instead* gets there |
 | w p c e (on Channel) | walk-in, phone, chat, email |
@@ -200,8 +202,8 @@ Esc or F1 closes this help; the arrows and PgUp/PgDn scroll it.
 
 | Screen | Keys |
 |---|---|
-| F3 Recent | type to search; Tab to the filter, then a (all) or an outcome digit; Esc clears the search; F5 refreshes; Enter opens an ask |
-| An opened ask | Enter saves the change; F8 voids it; Esc closes |
+| F3 Recent | type to search; Tab to the filter, then a (all) or an outcome digit, f (feedback); Esc clears the search; F5 refreshes; Enter opens an ask |
+| An opened ask | Enter saves the change (feedback: 1-5 on Rating changes the rating); F8 voids it; Esc closes |
 | F6 Sync | s syncs now |
 | F7 Follow-ups | d done (then a digit for the result), z snooze, a all open, m mine / everyone's |
 | F12 Insights | t today, w week, m month; ↑↓ a top group, i it came in; F5 refreshes |

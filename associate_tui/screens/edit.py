@@ -13,7 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 from textual.worker import Worker
 
-from associate_tui.asks import Ask, AskDraft, InvalidAsk, checked
+from associate_tui.asks import FEEDBACK, Ask, AskDraft, InvalidAsk, checked
 from associate_tui.errors import StoreError
 from associate_tui.screens.dialogs import VoidReasonScreen
 from associate_tui.screens.messages import StoreFailed, report_worker_failure
@@ -89,8 +89,9 @@ class EditAskScreen(ModalScreen[Ask | None]):
         form = self.query_one(AskForm)
         form.fill(ask.draft())
         state = f"VOIDED: {ask.void_reason}" if ask.voided else "Enter saves the change · F8 voids it"
+        what = "Feedback" if ask.outcome == FEEDBACK else "Ask logged"  # its rating is on the form, under the words
         self.query_one("#edit-title", Static).update(
-            f"Ask logged {local_time(ask.created_at)} by {ask.associate} · version {ask.version} · {state}"
+            f"{what} {local_time(ask.created_at)} by {ask.associate} · version {ask.version} · {state}"
         )
         if ask.voided:
             form.disabled = True

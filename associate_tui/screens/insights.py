@@ -238,6 +238,10 @@ def summary(insights: Insights, period: Period) -> Text:
     text.append(f"{insights.asks} asks logged here, {insights.unmet} unmet{share}.")
     if not insights.asks:
         text.append(" Nothing logged in this period yet.", style="dim")
+    if sum(insights.said):
+        praised, so_so, let_down = insights.said
+        text.append("\nWhat customers said: ", style="bold")
+        text.append(f"{praised} loved or liked it · {so_so} so-so · {let_down} let down.")
     return text
 
 

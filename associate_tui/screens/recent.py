@@ -1,4 +1,4 @@
-"""Recent asks: newest first, full-text search, filter by outcome, open to edit or void."""
+"""Recent asks and feedback: newest first, full-text search, filter by outcome, open to edit or void."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Header, Input, Label, Static
 from textual.worker import Worker
 
+from associate_tui.asks import FEEDBACK
 from associate_tui.counter import TaxonomyChanged
 from associate_tui.errors import StoreError
 from associate_tui.screens.edit import edit_from_table
@@ -41,7 +42,7 @@ class SearchDone(Message):
 
 
 def filter_options(taxonomy: Taxonomy) -> list[Option]:
-    return [Option(None, "all", "a"), *outcome_options(taxonomy)]
+    return [Option(None, "all", "a"), *outcome_options(taxonomy), Option(FEEDBACK, "feedback", "f")]
 
 
 class RecentScreen(Screen):
@@ -61,7 +62,7 @@ class RecentScreen(Screen):
         yield Header()
         with Horizontal(classes="row"):
             yield Label("Search", classes="field-label")
-            yield Input(placeholder="words of the ask, substitute, note · Tab: outcome (a, digits)", id="search", compact=True)
+            yield Input(placeholder="words of the ask, substitute, note · Tab: outcome (a, digits, f)", id="search", compact=True)
         with Horizontal(classes="row outcome-row"):
             yield Label("Outcome", classes="field-label")
             yield Choice(filter_options(self.counter.taxonomy), id="outcome-filter")

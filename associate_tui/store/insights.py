@@ -13,7 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from associate_tui.asks import Ask
+from associate_tui.asks import FEEDBACK, Ask
 from associate_tui.ids import format_utc
 from associate_tui.store.asks import ask_at
 from associate_tui.store.connection import Connection
@@ -22,6 +22,8 @@ from schemas.demand import VALUE_ATTRIBUTES, fold, search_words
 SIMILAR_DAYS = 30  # "asked before" looks this far back
 SIMILAR_CANDIDATES = 400  # newest matching asks that decide which groups are offered
 _WON_BACK = "('reached_bought', 'reached_reserved')"
+# Feedback (what a customer said, rated) shares the asks table but is no demand: never offered nor counted as asked.
+_DEMAND = f"outcome != '{FEEDBACK}'"
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class Insights:
     per_day: dict[str, int]  # local day -> unmet asks
     follow_ups: FollowUpFeedback  # of the asks logged on this terminal
     mine: FollowUpFeedback | None  # of the asks the associate logged
+    said: tuple[int, int, int] = (0, 0, 0)  # feedback in the period: praise (4-5), so-so (3), let down (1-2)
 
 
 class InsightRoom(Connection):
@@ -125,7 +128,7 @@ class InsightRoom(Connection):
                 return []
             rows = conn.execute(
                 "SELECT a.seq, a.demand_key, a.category, a.attributes FROM asks_fts f JOIN asks a ON a.seq = f.rowid "
-                "WHERE asks_fts MATCH ? AND f.rowid >= ? AND a.voided = 0 ORDER BY f.rowid DESC LIMIT ?",
+                f"WHERE asks_fts MATCH ? AND f.rowid >= ? AND a.voided = 0 AND a.{_DEMAND} ORDER BY f.rowid DESC LIMIT ?",
                 (match, first[0], SIMILAR_CANDIDATES),
             ).fetchall()
             ranked = _ranked_groups(rows, wanted, category)[:limit]
@@ -138,11 +141,12 @@ class InsightRoom(Connection):
         with self._read("count the demand group") as conn:
             total, this_week, this_month, last = conn.execute(
                 "SELECT count(*), coalesce(sum(created_at >= ?), 0), coalesce(sum(created_at >= ?), 0), max(created_at) "
-                "FROM asks WHERE demand_key = ? AND voided = 0",
+                f"FROM asks WHERE demand_key = ? AND voided = 0 AND {_DEMAND}",
                 (week, month, key),
             ).fetchone()
             texts = conn.execute(
-                "SELECT min(text) FROM asks WHERE demand_key = ? AND voided = 0 GROUP BY lower(text) ORDER BY max(seq) DESC LIMIT ?",
+                f"SELECT min(text) FROM asks WHERE demand_key = ? AND voided = 0 AND {_DEMAND} "
+                "GROUP BY lower(text) ORDER BY max(seq) DESC LIMIT ?",
                 (key, wordings),
             ).fetchall()
         return GroupCounts(key, this_week, this_month, total, last, [text for (text,) in texts])
@@ -152,7 +156,7 @@ class InsightRoom(Connection):
         with self._read("read the store's figures") as conn:
             rows = conn.execute(
                 "SELECT d.demand_key, d.week, d.month, (SELECT a.text FROM asks a WHERE a.demand_key = d.demand_key "
-                "AND a.voided = 0 ORDER BY a.created_at DESC LIMIT 1) FROM store_demand d "
+                f"AND a.voided = 0 AND a.{_DEMAND} ORDER BY a.created_at DESC LIMIT 1) FROM store_demand d "
                 "ORDER BY d.month DESC, d.week DESC, d.demand_key LIMIT ?",
                 (limit,),
             ).fetchall()
@@ -177,8 +181,14 @@ class InsightRoom(Connection):
         params = (since, *unmet)
         with self._read("add up the asks") as conn:
             total, unmet_total = conn.execute(
-                f"SELECT count(*), coalesce(sum(outcome IN ({marks})), 0) FROM asks WHERE created_at >= ? AND voided = 0",
+                f"SELECT count(*), coalesce(sum(outcome IN ({marks})), 0) FROM asks "
+                f"WHERE created_at >= ? AND voided = 0 AND {_DEMAND}",
                 (*unmet, since),
+            ).fetchone()
+            praised, so_so, let_down = conn.execute(
+                "SELECT coalesce(sum(rating >= 4), 0), coalesce(sum(rating = 3), 0), coalesce(sum(rating <= 2), 0) "
+                "FROM asks WHERE created_at >= ? AND voided = 0 AND outcome = ?",
+                (since, FEEDBACK),
             ).fetchone()
             categories = conn.execute(
                 f"SELECT coalesce(category, ''), count(*) {base} GROUP BY 1 ORDER BY 2 DESC LIMIT ?", (*params, top)
@@ -204,6 +214,7 @@ class InsightRoom(Connection):
                 per_day=dict(per_day),
                 follow_ups=_feedback(conn, since, None),
                 mine=_feedback(conn, since, associate) if associate else None,
+                said=(praised, so_so, let_down),
             )
 
 
@@ -232,7 +243,7 @@ def _ranked_groups(rows: list[tuple], wanted: dict[str, str], category: str | No
 def _similar(conn: sqlite3.Connection, key: str, seq: int, *, since: str, week: str, days: int) -> Similar:
     outcomes = conn.execute(
         "SELECT outcome, count(*), sum(created_at >= ?) FROM asks WHERE demand_key = ? AND created_at >= ? "
-        "AND voided = 0 GROUP BY outcome ORDER BY 2 DESC",
+        f"AND voided = 0 AND {_DEMAND} GROUP BY outcome ORDER BY 2 DESC",
         (week, key, since),
     ).fetchall()
     latest = ask_at(conn, seq)

@@ -6,6 +6,7 @@ It turns keystrokes into an `AskDraft`; saving is the screen's job.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from textual import events, on
@@ -17,6 +18,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 
 from associate_tui.asks import (
+    FEEDBACK,
     AskDraft,
     FieldError,
     digit_for,
@@ -24,6 +26,7 @@ from associate_tui.asks import (
     parse_attributes,
     stray_attribute_text,
 )
+from associate_tui.ratings import RATINGS, rating_words
 from associate_tui.widgets.category_picker import CategoryPicker
 from associate_tui.widgets.choice import Choice, InOrder, Option
 from associate_tui.widgets.literal import Plain, literal
@@ -34,6 +37,9 @@ if TYPE_CHECKING:
     from schemas.taxonomy import Taxonomy
 
 ASK_PROMPT = "What did the customer ask for?"
+FEEDBACK_PROMPT = "What did the customer say? Praise, a complaint, an idea"
+RATE_HINT = "How did the customer find it? Press 1 (let down) to 5 (loved it)."
+ATTRIBUTES_PROMPT = "recognised from the {}, e.g. colour=blue size=M"
 
 # The outcomes that mean something else was offered: Enter on one asks once what it was.
 SUBSTITUTE_OUTCOMES = frozenset({"substituted"})
@@ -44,6 +50,7 @@ FIELD_WIDGETS = {
     "attributes": "#attributes",
     "category": "#category",
     "outcome": "#outcome",
+    "rating": "#rating",
     "substitute": "#substitute",
     "quantity": "#quantity",
     "channel": "#channel",
@@ -53,6 +60,10 @@ FIELD_WIDGETS = {
 
 def outcome_options(taxonomy: Taxonomy) -> list[Option]:
     return [Option(o.code, o.label, digit_for(i)) for i, o in enumerate(taxonomy.outcomes)]
+
+
+def rating_options() -> list[Option]:
+    return [Option(str(rating), words, str(rating)) for rating, words in RATINGS.items()]
 
 
 def channel_options(taxonomy: Taxonomy) -> list[Option]:
@@ -178,13 +189,53 @@ def read_as(corrections: list[tuple[str, str]]) -> str:
     return "read as: " + ", ".join(pairs) if pairs else ""
 
 
+class RatingChoice(Choice):
+    """The rating of feedback: one digit, 1 to 5. Another digit is refused with words, not ignored."""
+
+    class Refused(Message):
+        def __init__(self, choice: RatingChoice, digit: str) -> None:
+            super().__init__()
+            self.choice = choice
+            self.digit = digit
+
+    def on_key(self, event: events.Key) -> None:
+        super().on_key(event)
+        if not event._stop_propagation and event.character and event.character.isdigit():
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.Refused(self, event.character))
+
+
 ACCEPTED_OPTIONS = [Option(None, "not asked", "u"), Option("yes", "accepted", "y"), Option("no", "declined", "n")]
 
 
 class AskForm(Widget):
-    """Keyboard-first entry of one ask. Enter anywhere asks to save it."""
+    """Keyboard-first entry of one ask, or of feedback (what a customer said, rated 1-5). Enter anywhere asks to save it.
+
+    Feedback is an ask whose outcome is 'feedback': the same words, category and
+    attributes, a rating instead of the outcome, and nothing offered instead.
+    """
 
     DEFAULT_CSS = """
+    AskForm #mode-line {
+        display: none;
+        height: 1;
+        padding-left: 1;
+        background: $accent 30%;
+        text-style: bold;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    AskForm.-feedback #mode-line, AskForm.-feedback .feedback-only {
+        display: block;
+    }
+    AskForm .feedback-only, AskForm.-feedback .ask-only {
+        display: none;
+    }
+    AskForm.-feedback #text-label {
+        color: $text-accent;
+        text-style: bold;
+    }
     AskForm #read-as {
         width: auto;
         max-width: 44;
@@ -209,9 +260,11 @@ class AskForm(Widget):
             self.form = form
             self.draft = draft
 
-    def __init__(self, taxonomy: Taxonomy, *, id: str | None = None) -> None:
+    def __init__(self, taxonomy: Taxonomy, *, id: str | None = None, switch_key: str | None = None) -> None:
         super().__init__(id=id)
         self.taxonomy = taxonomy
+        self.switch_key = switch_key  # the key that switches between an ask and feedback, where there is one
+        self.feedback = False
         self.attributes_by_hand = False
         # What we last wrote into the attributes field ourselves: any other
         # value there means the associate corrected it, and it is theirs now.
@@ -221,31 +274,38 @@ class AskForm(Widget):
         self._substitute_asked = False  # Enter has asked what was offered: Enter again saves without it
 
     def compose(self) -> ComposeResult:
+        back = f" · {self.switch_key}: back to an ask" if self.switch_key else ""
+        yield Static(f"Feedback: what the customer said, rated 1-5{back}", id="mode-line", markup=False)
         with Horizontal(classes="row"):
-            yield Label("Ask", classes="field-label")
+            yield Label("Ask", classes="field-label", id="text-label")
             # Back in the ask (Shift+Tab), the cursor goes to the end: one key must not replace the words.
             yield FormInput(placeholder=ASK_PROMPT, id="ask-text", compact=True, max_length=MAX_TEXT, select_on_focus=False)
         yield SameAsList(self.taxonomy, id="similar")
         yield Plain("", id="group-news")  # HQ's answer and the store's figures for the group of the ask or suggestion
         with Horizontal(classes="row"):
             yield Label("Attributes", classes="field-label")
-            yield AttributesInput(placeholder="recognised from the ask, e.g. colour=blue size=M", id="attributes", compact=True)
+            yield AttributesInput(placeholder=ATTRIBUTES_PROMPT.format("ask"), id="attributes", compact=True)
         with Horizontal(classes="row"):
             yield Label("Category", classes="field-label")
             yield FormPicker(self.taxonomy, id="category")
             yield Plain("", id="read-as")  # the words read as others, so the associate sees the correction
-        with Horizontal(classes="row outcome-row"):
+        with Horizontal(classes="row outcome-row ask-only"):
             yield Label("Outcome", classes="field-label")
             yield Choice(outcome_options(self.taxonomy), id="outcome")
-        with Horizontal(classes="row"):
+        with Horizontal(classes="row outcome-row feedback-only"):
+            yield Label("Rating", classes="field-label")
+            yield RatingChoice(rating_options(), id="rating")
+        with Horizontal(classes="row ask-only"):
             yield Label("Instead", classes="field-label")
             yield FormInput(placeholder="what was offered instead", id="substitute", compact=True, max_length=MAX_SUBSTITUTE)
             yield Choice(ACCEPTED_OPTIONS, id="accepted")
         with Horizontal(classes="row"):
             yield Label("Channel", classes="field-label")
             yield Choice(channel_options(self.taxonomy), value=self.taxonomy.channels[0], id="channel")
-            yield Label("Qty", classes="inline-label")
-            yield FormInput(value="1", type="integer", id="quantity", compact=True, max_length=len(str(MAX_QUANTITY)))
+            yield Label("Qty", classes="inline-label ask-only")
+            yield FormInput(
+                value="1", type="integer", id="quantity", classes="ask-only", compact=True, max_length=len(str(MAX_QUANTITY))
+            )
         with Horizontal(classes="row"):
             yield Label("Note", classes="field-label")
             yield FormInput(placeholder="optional note", id="note", compact=True, max_length=MAX_NOTE)
@@ -261,30 +321,63 @@ class AskForm(Widget):
             problems.append(FieldError("attributes", f"'{stray}' is not key=value; write e.g. colour=blue size=M"))
         quantity_text = self.query_one("#quantity", Input).value.strip() or "1"
         try:
-            quantity = int(quantity_text)
+            quantity = 1 if self.feedback else int(quantity_text)
         except ValueError:
             problems.append(FieldError("quantity", "must be a whole number, e.g. 1"))
             quantity = 1
         if problems:
             return problems
-        accepted = self.query_one("#accepted", Choice).value
-        return AskDraft(
+        draft = AskDraft(
             text=self.query_one("#ask-text", Input).value,
             outcome=self.query_one("#outcome", Choice).value or "",
             category=self.query_one("#category", CategoryPicker).value,
             attributes=parse_attributes(attributes_text),
+            channel=self.query_one("#channel", Choice).value or self.taxonomy.channels[0],
+            note=self.query_one("#note", Input).value,
+        )
+        if self.feedback:  # what was offered instead and how many do not apply to what a customer said
+            rating = self.query_one("#rating", Choice).value
+            return replace(draft, outcome=FEEDBACK, rating=int(rating) if rating else None)
+        accepted = self.query_one("#accepted", Choice).value
+        return replace(
+            draft,
             substitute=self.query_one("#substitute", Input).value,
             substitute_accepted=None if accepted is None else accepted == "yes",
             quantity=quantity,
-            channel=self.query_one("#channel", Choice).value or self.taxonomy.channels[0],
-            note=self.query_one("#note", Input).value,
         )
 
     def is_blank(self) -> bool:
         return (
             not any(self.query_one(selector, Input).value.strip() for selector in ("#ask-text", "#substitute", "#note"))
             and self.query_one("#outcome", Choice).value is None
+            and self.query_one("#rating", Choice).value is None
         )
+
+    def set_feedback(self, on: bool) -> None:
+        """Show the form for feedback (a rating row, nothing offered instead) or for an ask; the words stay."""
+        self.feedback = on
+        self.set_class(on, "-feedback")
+        self.query_one("#text-label", Label).update("Said" if on else "Ask")
+        self.query_one("#ask-text", Input).placeholder = FEEDBACK_PROMPT if on else ASK_PROMPT
+        self.query_one("#attributes", Input).placeholder = ATTRIBUTES_PROMPT.format("words" if on else "ask")
+        for selector in ("#outcome", "#rating", "#substitute", "#quantity"):
+            self.query_one(selector).remove_class("-invalid")
+
+    def switch_mode(self) -> None:
+        """Ask ⇄ feedback. With words typed the cursor goes to the rating (or the outcome): a digit, then Enter."""
+        self.set_feedback(not self.feedback)
+        picker = self.query_one("#rating" if self.feedback else "#outcome", Choice)
+        if self.query_one("#ask-text", Input).value.strip() and picker.value is None:
+            self.screen.set_focus(picker)
+            self.say(self._pick_hint(picker), "hint")
+            return
+        self.screen.set_focus(self.query_one("#ask-text", Input))
+        self.say("Feedback: type what the customer said; Enter, then 1-5." if self.feedback else "Back to an ask.", "hint")
+
+    def _pick_hint(self, picker: Choice) -> str:
+        if picker.id == "rating":
+            return RATE_HINT
+        return "What happened? Press a digit: " + "  ".join(f"{o.key} {o.label}" for o in picker.options)
 
     def fill(self, draft: AskDraft) -> None:
         """Show an existing ask for editing: nothing is re-guessed from its words."""
@@ -293,7 +386,9 @@ class AskForm(Widget):
             self.query_one("#ask-text", Input).value = draft.text
             self.query_one("#attributes", Input).value = format_attributes(draft.attributes)
             self.query_one("#category", CategoryPicker).set_by_hand(draft.category)
-            self.query_one("#outcome", Choice).value = draft.outcome
+            self.set_feedback(draft.outcome == FEEDBACK)
+            self.query_one("#outcome", Choice).value = None if self.feedback else draft.outcome
+            self.query_one("#rating", Choice).value = str(draft.rating) if draft.rating else None
             self.query_one("#substitute", Input).value = draft.substitute or ""
             accepted = None if draft.substitute_accepted is None else ("yes" if draft.substitute_accepted else "no")
             self.query_one("#accepted", Choice).value = accepted
@@ -316,6 +411,8 @@ class AskForm(Widget):
             self.query_one("#quantity", Input).value = "1"
             self.query_one("#category", CategoryPicker).reset(self.taxonomy)
             self.query_one("#outcome", Choice).value = None
+            self.query_one("#rating", Choice).value = None
+            self.set_feedback(False)  # the next customer most likely asks for something
             self.query_one("#accepted", Choice).value = None
             self.query_one("#channel", Choice).value = self.taxonomy.channels[0]
             self.attributes_by_hand = False
@@ -409,6 +506,17 @@ class AskForm(Widget):
             elif outcome:
                 self.say(f"{outcome.label}. Enter saves; Tab for what was offered instead.", "hint")
 
+    @on(Choice.Changed, "#rating")
+    def _rated(self, event: Choice.Changed) -> None:
+        event.choice.remove_class("-invalid")
+        if event.value and not self._filling:
+            self.say(f"{rating_words(int(event.value))}. Enter saves.", "hint")
+
+    @on(RatingChoice.Refused)
+    def _not_a_rating(self, event: RatingChoice.Refused) -> None:
+        event.choice.add_class("-invalid")
+        self.say(f"{event.digit} is not a rating: press 1 (let down) to 5 (loved it).", "error")
+
     @on(FormInput.Trimmed)
     def _trimmed(self, event: FormInput.Trimmed) -> None:
         self.say(event.words, "error" if event.lost else "hint")
@@ -428,12 +536,12 @@ class AskForm(Widget):
         Enter after the words moves to the outcome (one digit, then Enter saves); on a
         draft that cannot be read, the problems are shown and the cursor put on the first.
         """
-        outcome = self.query_one("#outcome", Choice)
-        if outcome.value is None and self.query_one("#ask-text", Input).value.strip():
-            self.screen.set_focus(outcome)
-            self.say("What happened? Press a digit: " + "  ".join(f"{o.key} {o.label}" for o in outcome.options), "hint")
+        picker = self.query_one("#rating" if self.feedback else "#outcome", Choice)
+        if picker.value is None and self.query_one("#ask-text", Input).value.strip():
+            self.screen.set_focus(picker)
+            self.say(self._pick_hint(picker), "hint")
             return None
-        if self._ask_for_substitute(outcome.value):
+        if not self.feedback and self._ask_for_substitute(picker.value):
             return None
         self.recognise_now()
         result = self.draft()

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from textual.widgets import DataTable
 
+from associate_tui.asks import FEEDBACK
 from associate_tui.widgets.literal import cell
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ def local_time(stamp: str) -> str:
 
 
 TEXT_WIDTH = 40  # characters of an ask shown in a list
+RATING_STYLES = {1: "yellow", 2: "yellow", 4: "green", 5: "green"}  # let down / loved it, apart from unmet red
 
 
 class AsksTable(DataTable):
@@ -44,11 +46,14 @@ class AsksTable(DataTable):
         category = self.taxonomy.category(ask.category) if ask.category else None
         words = ask.text if len(ask.text) <= TEXT_WIDTH else ask.text[: TEXT_WIDTH - 1] + "…"
         outcome_label = "void" if ask.voided else (outcome.label if outcome else ask.outcome)
+        style = "bold red" if outcome and outcome.unmet and not ask.voided else ""
+        if ask.outcome == FEEDBACK and not ask.voided:  # what a customer said, with how they rated it
+            outcome_label, style = f"feedback {ask.rating}/5", RATING_STYLES.get(ask.rating or 0, "")
         return (
             local_time(ask.created_at),
             cell(ask.associate),
             cell(words, "strike dim" if ask.voided else ""),
-            cell(outcome_label, "bold red" if outcome and outcome.unmet and not ask.voided else ""),
+            cell(outcome_label, style),
             cell(category.label if category else ask.category),
         )
 
