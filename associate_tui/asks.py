@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from associate_tui.errors import InvalidInput
+from schemas.demand import FEEDBACK
 from schemas.limits import (  # the contract's limits (schemas/records.py is built from the same)
     MAX_ASSOCIATE,
     MAX_ATTRIBUTE_VALUE,
@@ -27,7 +28,6 @@ from schemas.text import clean
 if TYPE_CHECKING:
     from schemas.taxonomy import Taxonomy
 
-FEEDBACK = "feedback"  # the outcome of feedback (schemas.records.FEEDBACK; msgspec stays out of start-up)
 ASSOCIATE_CODE = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9_.-]{{0,{MAX_ASSOCIATE - 1}}}$")
 _ATTR_KEY = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
 _ATTR_PAIR = re.compile(r"([A-Za-z][\w]*)\s*=\s*(.*?)(?=\s+[A-Za-z][\w]*\s*=|$)")
