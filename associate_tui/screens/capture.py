@@ -32,7 +32,7 @@ from associate_tui.errors import StoreError
 from associate_tui.ratings import rating_words
 from associate_tui.screens.customers import Attached, CustomerPickerScreen
 from associate_tui.screens.edit import edit_from_table
-from associate_tui.screens.messages import CameInMarked, StoreFailed, report_worker_failure
+from associate_tui.screens.messages import CameInMarked, StoreFailed, mark_came_in, report_worker_failure
 from associate_tui.widgets.ask_form import AskForm, SameAsList
 from associate_tui.widgets.asks_table import AsksTable
 from associate_tui.widgets.category_picker import CategoryPicker
@@ -165,14 +165,8 @@ class CaptureScreen(Screen):
             items, own_key, news = [], "", {}  # suggestions are a help, never in the way of logging
         self.post_message(SimilarFound(generation, items, own_key, news))
 
-    @work(thread=True, group="came-in", exit_on_error=False)
     def mark_came_in(self, key: str, text: str, associate: str) -> None:
-        try:
-            woken = self.counter.get_store().mark_came_in(key, associate=associate)
-        except StoreError as error:
-            self.post_message(StoreFailed(error))
-            return
-        self.post_message(CameInMarked(text, woken))
+        mark_came_in(self, self.counter, key, text, associate)
 
     @work(thread=True, group="save", exit_on_error=False)
     def save(self, draft: AskDraft, associate: str, attached: Attached | None, same_as: Similar | None = None) -> None:

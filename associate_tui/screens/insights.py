@@ -29,7 +29,7 @@ from textual.worker import Worker
 from associate_tui.answers import GroupNews, about, came_in_words, hq_words, local_moment, read_news, status_cell, store_words
 from associate_tui.errors import StoreError
 from associate_tui.ids import format_utc
-from associate_tui.screens.messages import CameInMarked, StoreFailed, report_worker_failure
+from associate_tui.screens.messages import CameInMarked, StoreFailed, mark_came_in, report_worker_failure
 from associate_tui.widgets.key_footer import KeyFooter
 from associate_tui.widgets.literal import literal
 from associate_tui.widgets.top_groups import TopGroups
@@ -207,14 +207,8 @@ class InsightsScreen(Screen):
         group = self._shown.insights.groups[min(top.highlighted, len(self._shown.insights.groups) - 1)]
         self.mark_came_in(group.key, group.ask.text, self.counter.associate)
 
-    @work(thread=True, group="came-in", exit_on_error=False)
     def mark_came_in(self, key: str, text: str, associate: str) -> None:
-        try:
-            woken = self.counter.get_store().mark_came_in(key, associate=associate)
-        except StoreError as error:
-            self.post_message(StoreFailed(error))
-            return
-        self.post_message(CameInMarked(text, woken))
+        mark_came_in(self, self.counter, key, text, associate)
 
     @on(CameInMarked)
     def _marked(self, event: CameInMarked) -> None:

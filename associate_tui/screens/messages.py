@@ -7,13 +7,15 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 from textual.worker import WorkerState
 
-from associate_tui.errors import AssociateError
+from associate_tui.errors import AssociateError, StoreError
 from associate_tui.widgets.literal import literal
 
 if TYPE_CHECKING:
     from textual.screen import Screen
     from textual.widgets import Static
     from textual.worker import Worker
+
+    from associate_tui.counter import Counter
 
 
 class StoreFailed(Message):
@@ -30,6 +32,20 @@ class CameInMarked(Message):
     def __init__(self, text: str, woken: int) -> None:
         super().__init__()
         self.text, self.woken = text, woken
+
+
+def mark_came_in(screen: Screen, counter: Counter, key: str, text: str, associate: str) -> None:
+    """Save "it came in" for the group `key` in a worker; the screen hears CameInMarked, or StoreFailed."""
+
+    def save() -> None:
+        try:
+            woken = counter.get_store().mark_came_in(key, associate=associate)
+        except StoreError as error:
+            screen.post_message(StoreFailed(error))
+            return
+        screen.post_message(CameInMarked(text, woken))
+
+    screen.run_worker(save, thread=True, group="came-in", exit_on_error=False)
 
 
 def show(line: Static, text: str, kind: str) -> Static:
