@@ -23,6 +23,7 @@ pytestmark = pytest.mark.slow  # end to end: real HQ processes, faults, generate
 CLIENTS = 10
 ROUNDS = 6
 TEXTS = ["navy rain jacket size M", "black rain jacket size L", "wool scarf", "linen shirt", "boots size 42"]
+CUSTOMERS = ["01a205b6-becf-7048-a499-c00000000001", "01a205b6-becf-7048-a499-c00000000002"]
 
 
 def ask(n: int, version: int = 1, rng: random.Random | None = None, **fields) -> dict:
@@ -49,6 +50,7 @@ def ask(n: int, version: int = 1, rng: random.Random | None = None, **fields) ->
         "note": None,
         "voided": False,
         "void_reason": None,
+        "customer_id": rng.choice([None, None, *CUSTOMERS]),  # drawn last: the other fields stay as they were
         **fields,
     }
 
@@ -142,6 +144,8 @@ def test_the_daily_rollups_kept_at_ingest_equal_those_derived_from_the_asks(hq_d
             "substitute_days": "SELECT day, substitute_key, store_id, offered, accepted, declined FROM substitute_days "
             "WHERE offered > 0",
             "associate_days": "SELECT * FROM associate_days WHERE asks > 0",
+            "demand_hours": "SELECT * FROM demand_hours WHERE asks > 0",
+            "demand_customers": "SELECT * FROM demand_customers WHERE asks > 0",
         }
         kept = {table: _rounded(hq_db.rows(sql)) for table, sql in tables.items()}
         with storage.db.write() as conn:
@@ -149,6 +153,7 @@ def test_the_daily_rollups_kept_at_ingest_equal_those_derived_from_the_asks(hq_d
         derived = {table: _rounded(hq_db.rows(sql)) for table, sql in tables.items()}
         assert kept == derived
         assert len(kept["demand_days"]) > 20 and kept["substitute_days"] and kept["associate_days"]
+        assert kept["demand_hours"] and kept["demand_customers"]
 
         # A new taxonomy regroups every ask, and the daily counts follow.
         before = dict(hq_db.rows("SELECT id, demand_key FROM asks"))

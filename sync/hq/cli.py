@@ -172,8 +172,10 @@ def _export_command(commands: Commands) -> None:
 
 def _report_command(commands: Commands) -> None:
     demand_words = (
-        "Top unmet demand across stores: asks per demand group, stores, week-on-week trend, "
-        "substitutes taken, value lost where a price was given; then data quality per store."
+        "Top unmet demand across stores, ranked by the evidence behind each demand group (distinct stores, days, "
+        "weeks and customers count for more than repeats; --sort asks for the most asked first): asks, stores, "
+        "days, weeks, customers and the score, week-on-week trend, substitutes taken, value lost where a price "
+        "was given; then data quality per store."
     )
     report = commands.add_parser(
         "report",
@@ -268,6 +270,13 @@ def _demand_options(parser: argparse.ArgumentParser, default: object = None) -> 
     )
     parser.add_argument("--top", type=int, default=given(20), metavar="N", help="how many groups, 1 to 1000 (default 20)")
     parser.add_argument(
+        "--sort",
+        choices=("evidence", "asks"),
+        default=given("evidence"),
+        help="evidence: the groups most stores, days, weeks and customers asked for first, a burst from one terminal "
+        "counting less (default; README: the score); asks: the most unmet asks first",
+    )
+    parser.add_argument(
         "--format",
         choices=("table", "json", "csv"),
         default=given("table"),
@@ -338,10 +347,10 @@ def _report(args: argparse.Namespace, storage: HQStorage, out: TextIO) -> int:
         voice = feedback_report.ranking(storage, period, store=args.store, category=args.category, top=args.top)
         feedback_report.write_report(voice, args.format, out)
         return 0
-    groups = report.demand(storage, period, store=args.store, category=args.category, top=args.top)
+    groups = report.demand(storage, period, store=args.store, category=args.category, top=args.top, sort=args.sort)
     quality = report.data_quality(storage, period)
     if args.format == "json":
-        out.write(report.demand_json(groups, quality, period))
+        out.write(report.demand_json(groups, quality, period, sort=args.sort))
     elif args.format == "csv":
         out.write(report.demand_csv(groups))
     else:
@@ -359,7 +368,7 @@ def _report(args: argparse.Namespace, storage: HQStorage, out: TextIO) -> int:
                 markup=False,
                 highlight=False,
             )
-        for table in report.demand_tables(groups, quality, period)[0 if groups else 1 :]:
+        for table in report.demand_tables(groups, quality, period, sort=args.sort)[0 if groups else 1 :]:
             console.print(table)
         if quality["asks"]:
             console.print(

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from schemas.taxonomy import Taxonomy
 from schemas.text import html_literal
 from schemas.times import format_utc
+from sync.hq import evidence
 from sync.hq.feedback_report import dashboard_section, ranking
 from sync.hq.labels import category_label, scrub
 from sync.hq.report import Window, demand, unmet_outcomes
@@ -123,11 +124,13 @@ def page(
         "".join(
             f"<tr><td class='n'>{g['rank']}</td><td>{_asked_for(g, since_text, until_text)}</td>"
             f"<td>{e(category_label(pack, g['category']))}</td>"
-            f"<td class='n'>{g['asks']}</td><td class='n'>{g['stores']}</td><td class='n'>{e(g['trend'])}</td>"
+            f"<td class='n'>{g['score']}</td><td class='n'>{g['asks']}</td>"
+            + "".join(f"<td class='n'>{g[name]}</td>" for name in ("stores", "days", "weeks", "customers"))
+            + f"<td class='n'>{e(g['trend'])}</td>"
             f"<td class='n'>{_taken(g)}</td><td class='n'>{_money(g['lost_value'])}</td></tr>"
             for g in groups
         )
-        or "<tr><td colspan='8'>No unmet asks in this period.</td></tr>"
+        or "<tr><td colspan='12'>No unmet asks in this period.</td></tr>"
     )
     scope = " · ".join(
         filter(None, [f"store {store}" if store else "all stores", category_label(pack, category) if category else ""])
@@ -141,9 +144,11 @@ def page(
         f"<label>Store <input name='store' value='{e(store or '')}' size='10'></label> "
         f"<label>Category <select name='category'>{category_options(pack, category)}</select></label> "
         "<button type='submit'>Show</button></form>"
-        "<table id='top-demand'><thead><tr><th class='n'>#</th><th>Asked for</th><th>Category</th><th class='n'>Asks</th>"
-        "<th class='n'>Stores</th><th class='n'>Week on week</th><th class='n'>Substitute taken</th>"
+        "<table id='top-demand'><thead><tr><th class='n'>#</th><th>Asked for</th><th>Category</th><th class='n'>Score</th>"
+        "<th class='n'>Asks</th><th class='n'>Stores</th><th class='n'>Days</th><th class='n'>Weeks</th>"
+        "<th class='n'>Customers</th><th class='n'>Week on week</th><th class='n'>Substitute taken</th>"
         f"<th class='n'>Lost value</th></tr></thead><tbody>{rows}</tbody></table>"
+        f"<p><small>Ranked by evidence: {e(evidence.SCORE_RULE)}.</small></p>"
         f"<h2>Unmet asks per week</h2>{chart(weekly_unmet(storage, period, store=store, category=category))}"
         f"{dashboard_section(ranking(storage, period, store=store, category=category, top=10))}</body></html>"
     )
@@ -160,7 +165,8 @@ def head(title: str) -> str:
 def _asked_for(group: dict, since_text: str, until_text: str) -> str:
     label = html_literal(scrub(group["label"]))
     link = group_link(group["key"], since_text, until_text)
-    return f"<a href='{html_literal(link)}'>{label}</a>" if link else label
+    named = f"<a href='{html_literal(link)}'>{label}</a>" if link else label
+    return f"{named}<br><small class='why'>{html_literal(group['why'])}</small>"  # the figures behind its rank
 
 
 def _money(value: float | None) -> str:

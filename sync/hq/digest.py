@@ -16,6 +16,7 @@ from pathlib import Path
 
 from schemas.text import html_literal, markdown_literal
 from schemas.times import format_utc
+from sync.hq import evidence
 from sync.hq.feedback_report import Voice, digest_html, digest_markdown, ranking
 from sync.hq.labels import scrub
 from sync.hq.report import Window, data_quality, demand
@@ -49,9 +50,25 @@ class Digest:
         year, week = self._week
         return f"digest-{year}-W{week:02d}"
 
+    def signals(self) -> list[tuple[str, list[dict], str]]:
+        """The top unmet asks in two parts, each in rank order: (title, groups, what to say when none)."""
+        return [
+            (
+                f"Strong signals: asked at {evidence.STRONG_STORES} or more stores, or in {evidence.STRONG_WEEKS} or more "
+                f"of the last {evidence.DIGEST_WEEKS} weeks",
+                [g for g in self.top if g["signal"] == "strong"],
+                "No strong signal this week.",
+            ),
+            (
+                f"One-offs: at fewer than {evidence.STRONG_STORES} stores, in one week of the last {evidence.DIGEST_WEEKS}",
+                [g for g in self.top if g["signal"] != "strong"],
+                "No one-off this week.",
+            ),
+        ]
+
 
 def build(storage: HQStorage, period: Window, *, top: int = 10) -> Digest:
-    groups = demand(storage, period, top=200)
+    groups = demand(storage, period, top=200, weeks_back=evidence.DIGEST_WEEKS)
     for group in groups:
         group["examples"] = [scrub(text) for text in group["examples"]]
         group["label"] = scrub(group["label"])
@@ -66,7 +83,9 @@ def build(storage: HQStorage, period: Window, *, top: int = 10) -> Digest:
     refused = sorted((s for s in substitutes if s["declined"]), key=lambda s: (-s["declined"], s["substitute"]))[:top]
     quality = data_quality(storage, period)
     voice = ranking(storage, period, top=top)
-    return Digest(period, groups[:top], rising, accepted, refused, outliers(quality), quality["asks"], voice)
+    shown = [g for g in groups if g["signal"] == "strong"][:top] + [g for g in groups if g["signal"] != "strong"][:top]
+    shown.sort(key=lambda g: g["rank"])
+    return Digest(period, shown, rising, accepted, refused, outliers(quality), quality["asks"], voice)
 
 
 def outliers(quality: dict) -> list[str]:
@@ -128,15 +147,10 @@ def _sections(digest: Digest) -> list[tuple[str, list[tuple[str, str]], str]]:
 def markdown(digest: Digest) -> str:
     span = f"{_days(digest.period)} (UTC), {_count(digest.asks, 'ask')}"
     lines = [f"# {digest.title}", "", f"_{span}. No personal data: ask texts and counts only._", "", "## Top unmet asks", ""]
-    if not digest.top:
-        lines.append("No unmet asks this week.")
-    for group in digest.top:
-        lines.append(
-            f"{group['rank']}. **{_md(group['label'])}**: {_count(group['asks'], 'ask')} in "
-            f"{_count(group['stores'], 'store')}, {group['trend']} on last week{_lost(group)}"
-        )
-        for example in group["examples"]:
-            lines.append(f"   > “{_md(example)}”")
+    lines.append(f"_Ranked by evidence: {evidence.SCORE_RULE}._" if digest.top else "No unmet asks this week.")
+    for title, groups, empty in digest.signals() if digest.top else ():
+        lines += ["", f"### {title}", ""]
+        lines += [line for group in groups for line in _top_markdown(group)] or [empty]
     for title, items, empty in _sections(digest):
         lines += ["", f"## {title}", ""]
         lines += [f"- {f'**{_md(bold)}**' if bold else ''}{_md(rest)}" for bold, rest in items] or [empty]
@@ -146,6 +160,17 @@ def markdown(digest: Digest) -> str:
 
 def _md(text: str) -> str:
     return markdown_literal(text)
+
+
+def _top_markdown(group: dict) -> list[str]:
+    """One of the top unmet asks: its figures, why it ranks where it does, what customers said."""
+    why = group["why"][:1].upper() + group["why"][1:]
+    return [
+        f"- **{_md(group['label'])}** (#{group['rank']}): {_count(group['asks'], 'ask')} in "
+        f"{_count(group['stores'], 'store')}, {group['trend']} on last week{_lost(group)}.",
+        f"  {why}.",  # HQ's own words and figures
+        *(f"   > “{_md(example)}”" for example in group["examples"]),
+    ]
 
 
 def to_html(digest: Digest) -> str:
@@ -158,18 +183,12 @@ def to_html(digest: Digest) -> str:
         f"<h1>{e(digest.title)}</h1><p><em>{_days(digest.period)} (UTC), "
         f"{_count(digest.asks, 'ask')}. No personal data: ask texts and counts only.</em></p><h2>Top unmet asks</h2>",
     ]
-    if digest.top:
-        parts.append("<ol>")
-        for group in digest.top:
-            parts.append(
-                f"<li><strong>{e(group['label'])}</strong>: {_count(group['asks'], 'ask')} in {_count(group['stores'], 'store')}, "
-                f"{e(group['trend'])} on last week{_lost(group)}"
-            )
-            parts += [f"<blockquote>“{e(example)}”</blockquote>" for example in group["examples"]]
-            parts.append("</li>")
-        parts.append("</ol>")
-    else:
-        parts.append("<p>No unmet asks this week.</p>")
+    parts.append(
+        f"<p><em>Ranked by evidence: {e(evidence.SCORE_RULE)}.</em></p>" if digest.top else "<p>No unmet asks this week.</p>"
+    )
+    for title, groups, empty in digest.signals() if digest.top else ():
+        parts.append(f"<h3>{e(title)}</h3>")
+        parts.append(f"<ul>{''.join(_top_html(group) for group in groups)}</ul>" if groups else f"<p>{empty}</p>")
     for title, items, empty in _sections(digest):
         parts.append(f"<h2>{title}</h2>")
         listed = "".join(f"<li>{f'<strong>{e(bold)}</strong>' if bold else ''}{e(rest)}</li>" for bold, rest in items)
@@ -177,6 +196,17 @@ def to_html(digest: Digest) -> str:
     parts.append(digest_html(digest.voice) if digest.voice else "")
     parts.append("</body></html>\n")
     return "".join(parts)
+
+
+def _top_html(group: dict) -> str:
+    e = html_literal
+    why = group["why"][:1].upper() + group["why"][1:]
+    return (
+        f"<li><strong>{e(group['label'])}</strong> (#{group['rank']}): {_count(group['asks'], 'ask')} in "
+        f"{_count(group['stores'], 'store')}, {e(group['trend'])} on last week{e(_lost(group))}.<br><small>{e(why)}.</small>"
+        + "".join(f"<blockquote>“{e(example)}”</blockquote>" for example in group["examples"])
+        + "</li>"
+    )
 
 
 def write(digest: Digest, folder: Path) -> tuple[Path, Path]:

@@ -277,6 +277,8 @@ def _rollup_part(record: AskRecord, extra: tuple[str, float | None]) -> tuple[An
         record.voided,
         extra[1],
         record.associate,
+        record.terminal_id,
+        record.customer_id,
     )
 
 
@@ -489,6 +491,7 @@ def _scrub(conn: Connection, customer_ids: list[str], store_id: str) -> None:
         conn.execute("DELETE FROM customers WHERE id = ? AND store_id = ?", (customer_id, store_id))
         conn.execute("DELETE FROM customer_keys WHERE customer_id = ? AND store_id = ?", (customer_id, store_id))
         conn.execute("UPDATE asks SET customer_id = NULL WHERE customer_id = ? AND store_id = ?", (customer_id, store_id))
+        rollups.forget_customer(conn, customer_id, store_id)
         conn.execute(
             "UPDATE follow_ups SET customer_id = NULL, note = NULL, "
             "status = CASE status WHEN 'open' THEN 'cancelled' ELSE status END WHERE customer_id = ? AND store_id = ?",

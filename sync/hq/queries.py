@@ -10,13 +10,14 @@ import json
 import logging
 import re
 from collections.abc import Iterator, Sequence
+from datetime import date
 from typing import Any
 
 import msgspec
 
 from schemas.demand import VALUE_ATTRIBUTES
 from schemas.records import FEEDBACK, AskRecord, CustomerRecord, FollowUpRecord, GroupResponse, ResponsesPage, StoreGroupCount
-from sync.hq import vault
+from sync.hq import evidence, vault
 from sync.hq.database import Connection, Database
 from sync.hq.rows import ASK_FIELDS, CUSTOMER_FIELDS, FOLLOW_UP_FIELDS, RecordType, as_record_fields, opened
 
@@ -59,6 +60,11 @@ _GROUP_NAMES = (
     "declined",
     "priced",
     "lost_value",
+    "effective_asks",
+    "days",
+    "weeks",
+    "customers",
+    "score",
 )
 _ACTIVITY_NAMES = ("store_id", "asks", "unmet", "other", "uncategorised", "associate_days", "last_ask_at")
 _KEYS_PER_READ = 500  # under SQLite's bound parameters per statement
@@ -208,49 +214,26 @@ class Queries:
         store: str | None = None,
         category: str | None = None,
         top: int = 20,
+        sort: str = "evidence",
+        weeks_since: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Unmet asks per demand group from `since` to `until` (UTC days, end excluded), most asked first.
+        """Unmet asks per demand group from `since` to `until` (UTC days, end excluded), the most evidence first
+        (evidence.py), or with `sort="asks"` the most asked first.
 
         Each group also has its asks in the 7 days before `until` (`this_week`) and the 7 before
-        those (`last_week`), its substitutes and the value lost where asks gave a price.
-        Read from the daily roll-ups; the wordings from the group's newest asks.
+        those (`last_week`), its substitutes and the value lost where asks gave a price, and the
+        figures of its evidence: effective asks, stores, days, weeks (the 7-day weeks counted back
+        from `until`, from `weeks_since` if given, else `since`), customers named and the score.
+        Read from the roll-ups; the wordings from the group's newest asks.
         """
-        since_day, until_day, week, prev_week = _days(since, until, week, prev_week)
-        marks = ", ".join("?" * len(unmet)) or "NULL"
-        in_period = "sum(CASE WHEN day >= ? THEN {} ELSE 0 END)"
-        sql = (
-            f"SELECT demand_key, {in_period.format('asks')}, {in_period.format('quantity')}, "
-            "count(DISTINCT CASE WHEN day >= ? AND asks > 0 THEN store_id END), "
-            f"{in_period.format('asks')}, sum(CASE WHEN day >= ? AND day < ? THEN asks ELSE 0 END), "
-            f"{in_period.format('offered')}, {in_period.format('accepted')}, {in_period.format('declined')}, "
-            f"{in_period.format('priced')}, {in_period.format('lost_value')} "
-            f"FROM demand_days WHERE day >= ? AND day < ? AND outcome IN ({marks})"
-        )
-        params: list[object] = [
-            since_day,
-            since_day,
-            since_day,
-            week,
-            prev_week,
-            week,
-            since_day,
-            since_day,
-            since_day,
-            since_day,
-            since_day,
-            min(since_day, prev_week),
-            until_day,
-            *unmet,
-        ]
-        scope, scope_params = _scope(store, category)
-        sql += scope + f" GROUP BY demand_key HAVING {in_period.format('asks')} > 0 ORDER BY 2 DESC, 4 DESC, 1 LIMIT ?"
-        params += [*scope_params, since_day, top]
+        days = _days(since, until, week, prev_week, weeks_since or since)
+        sql, params = _groups_sql(*days, unmet=unmet, scope=_scope(store, category), sort=sort)
         with self.db.read() as conn:
-            groups = [dict(zip(_GROUP_NAMES, row)) for row in conn.execute(sql, params)]
+            groups = [dict(zip(_GROUP_NAMES, row)) for row in conn.execute(sql, [*params, top])]
             for group in groups:
                 if not group.pop("priced"):
                     group["lost_value"] = None
-                _add_examples(conn, group, since_day, until_day)
+                _add_examples(conn, group, days[0], days[1])
         return groups
 
     def unmet_per_day(
@@ -306,6 +289,50 @@ class Queries:
             for store_id, row in rows.items():
                 row["last_ask_at"] = _last_ask(conn, store_id, since, until, in_period=bool(row["asks"]))
         return [rows[key] for key in sorted(rows)]
+
+
+def _groups_sql(
+    since: str,
+    until: str,
+    week: str,
+    prev_week: str,
+    weeks_since: str,
+    *,
+    unmet: Sequence[str],
+    scope: tuple[str, list],
+    sort: str,
+) -> tuple[str, list[object]]:
+    """demand_groups' statement (all but the LIMIT's parameter): the groups' figures from demand_days, their
+    customers from demand_customers, in the order asked for. Days are YYYY-MM-DD."""
+    marks = ", ".join("?" * len(unmet)) or "NULL"
+    week_case, week_starts = evidence.week_sql(date.fromisoformat(until), date.fromisoformat(weeks_since))
+    in_period = "sum(CASE WHEN day >= ? THEN {} ELSE 0 END)"
+    figures = ", ".join(
+        f"{in_period.format(name)} AS {name}_in"
+        for name in ("quantity", "offered", "accepted", "declined", "priced", "lost_value")
+    )
+    sql = (
+        f"WITH g AS (SELECT demand_key, {in_period.format('asks')} AS asks_in, {figures}, "
+        "count(DISTINCT CASE WHEN day >= ? AND asks > 0 THEN store_id END) AS stores_in, "
+        f"{in_period.format('asks')} AS this_week, sum(CASE WHEN day >= ? AND day < ? THEN asks ELSE 0 END) AS last_week, "
+        f"{in_period.format('effective')} AS effective_in, count(DISTINCT CASE WHEN day >= ? AND asks > 0 THEN day END) AS days_in, "
+        f"count(DISTINCT CASE WHEN day >= ? AND asks > 0 THEN {week_case} END) AS weeks_in "
+        f"FROM demand_days WHERE day >= ? AND day < ? AND outcome IN ({marks}){scope[0]} "
+        f"GROUP BY demand_key HAVING {in_period.format('asks')} > 0), "
+        "c AS (SELECT demand_key, count(DISTINCT customer_id) AS customers FROM demand_customers "
+        f"WHERE day >= ? AND day < ? AND asks > 0 AND outcome IN ({marks}){scope[0]} GROUP BY demand_key) "
+    )
+    params: list[object] = [*[since] * 7, since, week, prev_week, week, since, since, weeks_since, *week_starts]
+    params += [min(since, prev_week, weeks_since), until, *unmet, *scope[1], since, since, until, *unmet, *scope[1]]
+    customers = "coalesce(c.customers, 0)"
+    rank = evidence.score_sql("g.effective_in", "g.stores_in", "g.days_in", "g.weeks_in", customers)
+    order = "g.asks_in DESC, g.stores_in DESC, g.demand_key" if sort == "asks" else f"{rank} DESC, g.asks_in DESC, g.demand_key"
+    sql += (
+        "SELECT g.demand_key, g.asks_in, g.quantity_in, g.stores_in, g.this_week, g.last_week, g.offered_in, g.accepted_in, "
+        f"g.declined_in, g.priced_in, g.lost_value_in, g.effective_in, g.days_in, g.weeks_in, {customers}, {rank} "
+        f"FROM g LEFT JOIN c ON c.demand_key = g.demand_key ORDER BY {order} LIMIT ?"
+    )
+    return sql, params
 
 
 def _as_seen_by(store_id: str, row: Sequence[Any]) -> GroupResponse | None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from schemas.text import clean, csv_row, json_text
 from schemas.times import format_utc
+from sync.hq import evidence
 from sync.hq.storage import HQStorage
 
 if TYPE_CHECKING:  # Rich is loaded only by the report that prints tables
@@ -143,20 +144,44 @@ def window(since: str = "7d", until: str | None = None, now: datetime | None = N
     return Window(start, end)
 
 
+SORTS = ("evidence", "asks")  # `report --sort`: the evidence behind a group (evidence.py), or its unmet asks
+
+
 def unmet_outcomes(storage: HQStorage) -> tuple[str, ...]:
     """The outcomes HQ's published taxonomy counts as unmet demand."""
     return tuple(outcome.code for outcome in storage.taxonomy_pack().outcomes if outcome.unmet)
 
 
 def demand(
-    storage: HQStorage, period: Window, *, store: str | None = None, category: str | None = None, top: int = 20
+    storage: HQStorage,
+    period: Window,
+    *,
+    store: str | None = None,
+    category: str | None = None,
+    top: int = 20,
+    sort: str = "evidence",
+    weeks_back: int | None = None,
 ) -> list[dict]:
     """The top unmet demand groups across stores, with trend, substitute acceptance and restock wins.
 
+    Ranked by the evidence behind them (evidence.py: `score`, and `why` in words), or with
+    `sort="asks"` by unmet asks. `weeks_back`: count the weeks a group was asked in over the
+    last this many weeks to the period's end, rather than over the period (the digest looks back 4).
     `won_after_restock`: the group's follow-ups done in the period as bought or reserved after
     a restock made them due (`in_stock_at`), at `store` if given.
     """
-    groups = storage.demand_groups(**period.bounds(), unmet=unmet_outcomes(storage), store=store, category=category, top=top)
+    if sort not in SORTS:
+        raise ReportError(f"--sort {sort}: give one of {', '.join(SORTS)}")
+    weeks_since = format_utc(min(period.since, period.until - timedelta(weeks=weeks_back))) if weeks_back else None
+    groups = storage.demand_groups(
+        **period.bounds(),
+        unmet=unmet_outcomes(storage),
+        store=store,
+        category=category,
+        top=top,
+        sort=sort,
+        weeks_since=weeks_since,
+    )
     wins = storage.queries.restock_wins(
         [group["key"] for group in groups], since=format_utc(period.since), until=format_utc(period.until), store=store
     )
@@ -168,6 +193,8 @@ def demand(
         group["acceptance"] = round(group["accepted"] / answered, 3) if answered else None
         group["lost_value"] = round(group["lost_value"], 2) if group["lost_value"] is not None else None
         group["won_after_restock"] = wins.get(group["key"], 0)
+        group["signal"] = "strong" if evidence.strong(group) else "one-off"
+        group["why"] = evidence.why(group, weeks_of=weeks_back)
     return groups
 
 
@@ -202,9 +229,15 @@ REPORT_COLUMNS = (
     "label",
     "category",
     "attributes",
+    "score",
     "asks",
+    "effective_asks",
     "quantity",
     "stores",
+    "days",
+    "weeks",
+    "customers",
+    "signal",
     "this_week",
     "last_week",
     "trend",
@@ -213,17 +246,25 @@ REPORT_COLUMNS = (
     "acceptance",
     "lost_value",
     "won_after_restock",
+    "why",
     "examples",
     "key",
 )
 
 
-def demand_json(groups: list[dict], quality: dict, period: Window) -> str:
+def demand_json(groups: list[dict], quality: dict, period: Window, *, sort: str = "evidence") -> str:
     rows = [{name: group[name] for name in REPORT_COLUMNS} for group in groups]
+    ranked_by = evidence.SCORE_RULE if sort == "evidence" else "unmet asks"
     return (
         json_text(
             json.dumps(
-                {"since": format_utc(period.since), "until": format_utc(period.until), "demand": rows, "data_quality": quality},
+                {
+                    "since": format_utc(period.since),
+                    "until": format_utc(period.until),
+                    "ranked_by": ranked_by,
+                    "demand": rows,
+                    "data_quality": quality,
+                },
                 ensure_ascii=False,
                 indent=2,
             )
@@ -252,12 +293,18 @@ def _cell(value: object) -> object:
     return value
 
 
-def demand_tables(groups: list[dict], quality: dict, period: Window, *, title: str = "Top unmet demand") -> list[Table]:
-    """Rich tables for the terminal: the ranking, then data quality."""
+def demand_tables(
+    groups: list[dict], quality: dict, period: Window, *, title: str = "Top unmet demand", sort: str = "evidence"
+) -> list[Table]:
+    """Rich tables for the terminal: the ranking (the score's rule under it), then data quality."""
     from rich.table import Table
 
     span = f"{format_utc(period.since)[:10]} to {format_utc(period.until - timedelta(seconds=1))[:10]}"
-    ranking = _ranking(groups, f"{title}, {span}")
+    ranking = _ranking(groups, f"{title}, {span}, by {'evidence' if sort == 'evidence' else 'unmet asks'}")
+    ranking.caption = (
+        f"Ranked by unmet asks; {evidence.SCORE_RULE}." if sort == "asks" else f"Ranked by evidence: {evidence.SCORE_RULE}."
+    )
+    ranking.caption_justify = "left"
     checks = Table(title="Data quality", title_justify="left")
     for name in ("Store", "Asks", "Coded other", "Uncategorised", "Asks per associate-day", "Last ask"):
         checks.add_column(name, justify="left" if name in ("Store", "Last ask") else "right")
@@ -274,15 +321,31 @@ def demand_tables(groups: list[dict], quality: dict, period: Window, *, title: s
     return [ranking, checks]
 
 
+_ASKED_FOR_WIDTH = 28
+
+
 def _ranking(groups: list[dict], title: str) -> Table:
     """The groups, one a row; the restock wins only when some group has one (the words asked for keep the width)."""
     from rich.table import Table
 
     wins = any(group["won_after_restock"] for group in groups)
     ranking = Table(title=title, title_justify="left")
-    names = ("#", "Asked for", "Category", "Asks", "Stores", "Week on week", "Substitute taken", "Lost value")
+    names = (
+        "#",
+        "Asked for",
+        "Category",
+        "Score",
+        "Asks",
+        "Stores",
+        "Week on\nweek",
+        "Substitute\ntaken",
+        "Lost\nvalue",
+    )
     for name in (*names, "Won after\nrestock") if wins else names:
-        ranking.add_column(name, justify="left" if name in ("Asked for", "Category") else "right", overflow="fold")
+        wide = _ASKED_FOR_WIDTH if name == "Asked for" else None  # the words keep their width; the figures fold
+        ranking.add_column(
+            name, justify="left" if name in ("Asked for", "Category") else "right", overflow="fold", min_width=wide
+        )
     for group in groups:
         taken = (
             f"{group['accepted']}/{group['accepted'] + group['declined']}"
@@ -291,9 +354,10 @@ def _ranking(groups: list[dict], title: str) -> Table:
         )
         ranking.add_row(
             str(group["rank"]),
-            literal(group["label"]),
+            _asked_for(group),
             literal(group["category"] or "-"),
-            str(group["asks"]),
+            str(group["score"]),
+            _asks(group),
             str(group["stores"]),
             f"{group['trend']} ({group['this_week']} vs {group['last_week']})",
             taken,
@@ -301,6 +365,22 @@ def _ranking(groups: list[dict], title: str) -> Table:
             *([str(group["won_after_restock"])] if wins else []),
         )
     return ranking
+
+
+def _asked_for(group: dict) -> Text:
+    """The group's words, and under them the rest of the evidence behind its rank: days, weeks, customers named."""
+    figures = [evidence.counted(group["days"], "day"), evidence.counted(group["weeks"], "week")]
+    if group["customers"]:
+        figures.append(evidence.counted(group["customers"], "customer"))
+    shown = literal(group["label"])
+    shown.append("\n" + ", ".join(figures), style="dim")
+    return shown
+
+
+def _asks(group: dict) -> str:
+    """A group's unmet asks, and what they count as when one terminal's repeats within an hour count less."""
+    counted = group["effective_asks"]
+    return f"{group['asks']} (as {counted})" if counted < group["asks"] else str(group["asks"])
 
 
 def literal(value: object) -> Text:

@@ -304,7 +304,7 @@ MIGRATIONS: tuple[tuple[int, str, tuple[Step, ...]], ...] = (
             "ALTER TABLE asks ADD COLUMN lost_value REAL",
             # Unvoided asks per UTC day, store, demand group, category ('' for none) and outcome: the
             # reports read these instead of every ask. apply_batch keeps them in step in the same
-            # transaction as the asks; `rebuild_rollups` derives them from the asks again.
+            # transaction as the asks; `rollups.rebuild` derives them from the asks again.
             """
             CREATE TABLE demand_days (
                 day TEXT NOT NULL, store_id TEXT NOT NULL, demand_key TEXT NOT NULL, category TEXT NOT NULL,
@@ -330,7 +330,7 @@ MIGRATIONS: tuple[tuple[int, str, tuple[Step, ...]], ...] = (
             ) WITHOUT ROWID
             """,
             fill_lost_value,
-            rollups.rebuild,
+            rollups.rebuild_daily,  # as they were then; migration 9 derives them all again
         ),
     ),
     (
@@ -384,6 +384,33 @@ MIGRATIONS: tuple[tuple[int, str, tuple[Step, ...]], ...] = (
             # Set only on feedback (outcome 'feedback'): what a customer said about a product or service.
             "ALTER TABLE asks ADD COLUMN rating INTEGER",
             "CREATE INDEX asks_feedback ON asks (created_at) WHERE outcome = 'feedback'",
+        ),
+    ),
+    (
+        9,
+        "the evidence behind demand groups: asks per terminal-hour, customers named, effective asks per day",
+        (
+            # Each terminal's asks for a group in a clock hour (YYYY-MM-DDTHH): the burst that counts less
+            # (evidence.py). Keyed by store and terminal first: only the terminal's writer changes its rows.
+            """
+            CREATE TABLE demand_hours (
+                store_id TEXT NOT NULL, terminal_id TEXT NOT NULL, hour TEXT NOT NULL, demand_key TEXT NOT NULL,
+                category TEXT NOT NULL, outcome TEXT NOT NULL, asks INTEGER NOT NULL,
+                PRIMARY KEY (store_id, terminal_id, hour, demand_key, category, outcome)
+            ) WITHOUT ROWID
+            """,
+            # The asks that name a customer, per day and customer: distinct customers per group and period.
+            """
+            CREATE TABLE demand_customers (
+                day TEXT NOT NULL, demand_key TEXT NOT NULL, store_id TEXT NOT NULL, category TEXT NOT NULL,
+                outcome TEXT NOT NULL, customer_id TEXT NOT NULL, asks INTEGER NOT NULL,
+                PRIMARY KEY (day, demand_key, store_id, category, outcome, customer_id)
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX demand_customers_customer ON demand_customers (customer_id, store_id)",
+            # The day's asks with each terminal-hour weighed down (evidence.weight), summed: what the rank reads.
+            "ALTER TABLE demand_days ADD COLUMN effective INTEGER NOT NULL DEFAULT 0",
+            rollups.rebuild,
         ),
     ),
 )
