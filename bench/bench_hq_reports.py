@@ -95,6 +95,7 @@ def rows(count: int, until: datetime, seed: int = 11):
             "void_reason": None,
             "customer_id": None,
             "same_as": None,
+            "rating": None,
             "demand_key": key,
             "lost_value": lost_value(attrs, quantity),
             "content_hash": "0" * 64,

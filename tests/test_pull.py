@@ -461,3 +461,19 @@ def test_enrolling_with_another_hq_starts_its_answers_afresh_and_enrolling_again
     link.enroll(hq.url, counter.token, Config(store_id="S1", terminal_id="T1", hq_url="https://old-hq.example"), counter.store)
     assert counter.store.hq_answer(key) is None and counter.store.responses_cursor() == 0
     assert counter.sync().answers == 1 and counter.store.hq_answer(key).status == "declined"
+
+
+def test_restock_wins_read_the_woken_follow_ups_not_the_groups_asks(hq) -> None:
+    if hq.db.kind != "sqlite":
+        pytest.skip("SQLite's plan is the one checked here; PostgreSQL chooses by its statistics")
+    import sqlite3
+
+    from sync.hq.queries import restock_wins_sql
+
+    with sqlite3.connect(hq.db.path) as conn:
+        for store in (None, "S1"):
+            params = ["2026-01-01", "2027-01-01", *([store] if store else []), "k1", "k2"]
+            plan = [row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {restock_wins_sql(store, 2)}", params)]
+            # From woken follow-ups (one store's done ones, for --store), never a scan, then each ask by its id.
+            index = "follow_ups_store" if store else "follow_ups_restocked"
+            assert plan[0].startswith("SEARCH f") and index in plan[0] and "PRIMARY KEY" in plan[1], plan

@@ -180,18 +180,11 @@ class Queries:
         at or after the restock that made them due (`in_stock_at`), done from `since` to `until` (UTC)."""
         keys = list(dict.fromkeys(demand_keys))
         wins: dict[str, int] = {}
-        sql = (
-            "SELECT a.demand_key, count(*) FROM follow_ups AS f JOIN asks AS a ON a.id = f.ask_id AND a.store_id = f.store_id "
-            "WHERE f.status = 'done' AND f.result IN ('reached_bought', 'reached_reserved') AND f.in_stock_at IS NOT NULL "
-            "AND f.done_at >= f.in_stock_at AND f.done_at >= ? AND f.done_at < ? AND a.voided = 0"
-            + (" AND f.store_id = ?" if store else "")
-        )
         with self.db.read() as conn:
             for start in range(0, len(keys), _KEYS_PER_READ):
                 part = keys[start : start + _KEYS_PER_READ]
                 params = [since, until, *([store] if store else []), *part]
-                grouped = sql + f" AND a.demand_key IN ({', '.join('?' * len(part))}) GROUP BY a.demand_key"
-                wins.update((key, int(count)) for key, count in conn.execute(grouped, params))
+                wins.update((key, int(count)) for key, count in conn.execute(restock_wins_sql(store, len(part)), params))
         return wins
 
     # -- reports ----------------------------------------------------------------------------
@@ -394,3 +387,19 @@ def _scope(store: str | None, category: str | None) -> tuple[str, list[object]]:
         sql += " AND (category = ? OR category LIKE ?)"
         params += [category, category + ".%"]
     return sql, params
+
+
+def restock_wins_sql(store: str | None, keys: int) -> str:
+    """Restock wins per group for `keys` demand keys (parameters: since, until, [store], the keys).
+
+    From the few follow-ups a restock woke (index follow_ups_restocked) to their asks by id:
+    CROSS JOIN keeps SQLite to that order; PostgreSQL plans it alike from its statistics.
+    """
+    return (
+        "SELECT a.demand_key, count(*) FROM follow_ups AS f CROSS JOIN asks AS a "
+        "WHERE a.id = f.ask_id AND a.store_id = f.store_id "
+        "AND f.status = 'done' AND f.result IN ('reached_bought', 'reached_reserved') AND f.in_stock_at IS NOT NULL "
+        "AND f.done_at >= f.in_stock_at AND f.done_at >= ? AND f.done_at < ? AND a.voided = 0"
+        + (" AND f.store_id = ?" if store else "")
+        + f" AND a.demand_key IN ({', '.join('?' * keys)}) GROUP BY a.demand_key"
+    )

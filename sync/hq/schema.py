@@ -413,6 +413,12 @@ MIGRATIONS: tuple[tuple[int, str, tuple[Step, ...]], ...] = (
             rollups.rebuild,
         ),
     ),
+    (
+        10,
+        "follow-ups a restock woke, by when they were done",
+        # The report's follow-ups won back after a restock start here, not from the groups' asks.
+        ("CREATE INDEX follow_ups_restocked ON follow_ups (done_at) WHERE in_stock_at IS NOT NULL",),
+    ),
 )
 LATEST_SCHEMA = MIGRATIONS[-1][0]
 
