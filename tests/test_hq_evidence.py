@@ -15,7 +15,7 @@ import pytest
 from schemas.records import AskRecord, ErasureRecord, Record
 from schemas.taxonomy import load_pack
 from schemas.times import format_utc
-from sync.hq import digest, evidence, report, rollups
+from sync.hq import digest, evidence, fold, report, rollups
 from sync.hq.cli import main as associate_hq
 from sync.hq.ingest import Received
 from sync.hq.storage import HQStorage
@@ -227,6 +227,7 @@ def test_the_rollups_kept_at_ingest_equal_those_rebuilt_after_edits_voids_an_era
     }
 
     def kept_equals_rebuilt(storage: HQStorage) -> dict:
+        fold.fold(storage.db)
         kept = {table: sorted(hq.rows(sql)) for table, sql in tables.items()}
         with storage.db.write() as conn:
             rollups.rebuild(conn)
@@ -250,6 +251,7 @@ def test_the_rollups_kept_at_ingest_equal_those_rebuilt_after_edits_voids_an_era
         ]
         assert set(send(storage, edits)) == {"accepted"}
         burst_key = _key(hq, BURST)
+        fold.fold(storage.db)
         sums = "SELECT sum(asks), sum(effective) FROM demand_days WHERE demand_key = ? AND day = ?"
         assert hq.rows(sums, (burst_key, burst_day)) == [(10, 4)]  # 10 asks in the hour count 4
         kept_equals_rebuilt(storage)

@@ -25,7 +25,7 @@ from hq_server import HQThread
 from schemas.records import AskRecord
 from schemas.taxonomy import load_pack
 from schemas.times import format_utc
-from sync.hq import rollups
+from sync.hq import fold, rollups
 from sync.hq.cli import main as associate_hq
 from sync.hq.feedback import per_group_sql
 from sync.hq.ingest import Received
@@ -309,6 +309,7 @@ def test_feedback_changes_neither_unmet_demand_nor_the_stores_asks_and_the_rollu
         assert hq_db.rows("SELECT sum(asks) FROM associate_days") == [(len(ASKS),)]
         assert hq_db.rows("SELECT count(*) FROM demand_days WHERE outcome = 'feedback'") == [(0,)]
         tables = ("demand_days", "substitute_days", "associate_days")
+        fold.fold(storage.db)
         kept = {table: sorted(hq_db.rows(f"SELECT * FROM {table}")) for table in tables}
         with storage.db.write() as conn:
             rollups.rebuild(conn)

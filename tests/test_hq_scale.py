@@ -15,7 +15,7 @@ import pytest
 from hq_server import ROOT, HQDatabase, HQProcess, add_terminal
 
 from schemas.demand import demand_key
-from sync.hq import rollups
+from sync.hq import fold, rollups
 from sync.hq.storage import HQStorage, Received
 
 pytestmark = pytest.mark.slow  # end to end: real HQ processes, faults, generated calls (the slow tier)
@@ -147,6 +147,8 @@ def test_the_daily_rollups_kept_at_ingest_equal_those_derived_from_the_asks(hq_d
             "demand_hours": "SELECT * FROM demand_hours WHERE asks > 0",
             "demand_customers": "SELECT * FROM demand_customers WHERE asks > 0",
         }
+        assert hq_db.rows("SELECT count(*) FROM demand_days") == [(0,)]  # nothing is folded in the batch's transaction
+        fold.fold(storage.db)
         kept = {table: _rounded(hq_db.rows(sql)) for table, sql in tables.items()}
         with storage.db.write() as conn:
             rollups.rebuild(conn)

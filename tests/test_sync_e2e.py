@@ -24,6 +24,8 @@ from associate_tui.asks import AskDraft
 from associate_tui.store import Store
 from sync.client import HQClient
 from sync.engine import Backoff, Identity, sync_with_retry
+from sync.hq import fold, rollups
+from sync.hq.storage import HQStorage
 
 pytestmark = pytest.mark.slow  # end to end: real HQ processes, faults, generated calls (the slow tier)
 
@@ -353,6 +355,14 @@ def test_hq_killed_and_restarted_mid_sync(tmp_path, hq_db) -> None:
         assert sync.returncode == 0, err
         assert "Next try" in err  # it waited for HQ instead of giving up
         assert_exactly_once(hq_db, counter)
+    # The roll-ups of every ask, folded once each: whatever the kill left in the outbox, nothing lost or doubled.
+    with HQStorage.open(hq_db.url) as storage:
+        fold.fold(storage.db)
+        kept = hq_db.rows("SELECT * FROM demand_days ORDER BY day, demand_key, store_id, category, outcome")
+        assert sum(row[5] for row in kept) == len(held_at_hq(hq_db))
+        with storage.db.write() as conn:
+            rollups.rebuild(conn)
+        assert hq_db.rows("SELECT * FROM demand_days ORDER BY day, demand_key, store_id, category, outcome") == kept
 
 
 def test_the_sync_process_killed_at_random_points_and_restarted(tmp_path, hq_db) -> None:

@@ -14,7 +14,8 @@ import logging
 import os
 import threading
 import zlib
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -46,6 +47,7 @@ from schemas.times import format_utc, parse_utc
 from sync.hq.auth import Viewer
 from sync.hq.dashboard_group import routes as group_routes
 from sync.hq.dashboard_group import sign_in
+from sync.hq.fold import Folder
 from sync.hq.openapi import openapi_document
 from sync.hq.pull import routes as pull_routes
 from sync.hq.rows import TIME_FIELDS
@@ -103,6 +105,7 @@ class Service:
     storage: HQStorage
     max_body: int
     max_inflated: int
+    folder: Folder  # folds the roll-ups soon after each batch (fold.py), while the app runs
 
 
 def create_app(
@@ -125,6 +128,7 @@ def create_app(
             *group_routes(viewer_of),  # a demand group's page, and its editors' form
         ],
         middleware=[Middleware(Guard, max_in_flight=max_in_flight, body_timeout=body_timeout)],
+        lifespan=_folding,
         exception_handlers={
             Refused: refused,
             HTTPException: http_error,
@@ -132,8 +136,19 @@ def create_app(
             Exception: unexpected,
         },
     )
-    app.state.service = Service(storage, max_body, max_inflated)
+    app.state.service = Service(storage, max_body, max_inflated, Folder(storage.db))
     return app
+
+
+@asynccontextmanager
+async def _folding(app: Starlette) -> AsyncIterator[None]:
+    """While the app serves, its Folder adds what batches queued to the roll-ups (at start, what a kill left)."""
+    folder: Folder = app.state.service.folder
+    folder.start()
+    try:
+        yield
+    finally:
+        await run_in_threadpool(folder.stop)
 
 
 def _service(request: Request) -> Service:
@@ -194,6 +209,7 @@ async def batches(request: Request) -> Response:
     # Unpacking, decoding and applying run in one worker thread, so the event
     # loop never competes with the database for the GIL in the middle of a batch.
     answer = await run_in_threadpool(ingest, service.storage, store_id, terminal_id, body, encoding, service.max_inflated)
+    service.folder.poke()  # committed: the roll-ups follow within about a second
     return Response(answer, media_type="application/json")
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from schemas.records import FEEDBACK
 from sync.hq.database import Database
+from sync.hq.fold import catch_up
 
 NEWEST = 5000  # a group's wordings and substitutes are read among this many of its newest asks in the period
 SHOWN = 12  # wordings and substitutes listed on the page
@@ -56,6 +57,8 @@ class Groups:
 
     def unmet_per_day(self, demand_key: str, *, since: str, until: str, unmet: Sequence[str]) -> list[tuple[str, int]]:
         """(day, unmet asks) of the group's days with any."""
+        catch_up(self.db)  # the asks waiting to be folded count too
+        catch_up(self.db)  # the asks waiting to be folded count too
         marks = ", ".join("?" * len(unmet)) or "NULL"
         sql = (
             "SELECT day, sum(asks) FROM demand_days WHERE demand_key = ? AND day >= ? AND day < ? "

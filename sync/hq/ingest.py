@@ -5,8 +5,9 @@ it is the token's store and terminal's, a customer's contact details come with a
 consent, its free text passes HQ's own privacy guard, it holds no control character; its content
 hash is taken. In the transaction, HQ keeps the highest version of each id: a
 record that names another store's record, or changes another terminal's, is
-refused; an erased customer is never stored again; the daily roll-ups move with
-the asks; an erasure scrubs the store's rows of its customer.
+refused; an erased customer is never stored again; each ask's part in the daily
+roll-ups (and the part of the version it replaces) goes to their outbox, which
+fold.py adds up soon after the commit; an erasure scrubs the store's rows of its customer.
 """
 
 from __future__ import annotations
@@ -305,13 +306,13 @@ class _Transaction:
         self.results = list(checked)
         self.erased: list[str] = []
         self.accepted = 0
-        self.deltas: rollups.Deltas = {}
+        self.queued: list[tuple] = []  # the asks' parts for the roll-ups, folded after the commit (fold.py)
 
     def run(self, by_type: dict[RecordType, list[Candidate]]) -> _Transaction:
         for kind, candidates in by_type.items():
             if candidates:
                 self._apply(kind, candidates)
-        rollups.write(self.conn, self.deltas)
+        rollups.queue(self.conn, self.queued)
         linked = sorted(
             {
                 r.customer_id
@@ -388,8 +389,8 @@ class _Transaction:
             part = _rollup_part(record, extra)
             if current is not None:
                 assert current[4] is not None  # an ask is held with its part (with_rollup)
-                rollups.add(self.deltas, current[4], -1)
-            rollups.add(self.deltas, part, 1)
+                self._queue(current[4], -1)
+            self._queue(part, 1)
         batch = self.batch
         row = row_of(record, keys) + extra + (digest, batch.received_at, batch.batch_id, batch.clock_skew_ms)
         (state.inserts if current is None else state.updates).append(row)
@@ -397,6 +398,11 @@ class _Transaction:
         self.accepted += 1
         if isinstance(record, ErasureRecord):
             self.erased.append(record.customer_id)
+
+    def _queue(self, part: tuple[Any, ...], sign: int) -> None:
+        row = rollups.queued(part, sign)
+        if row is not None:
+            self.queued.append(row)
 
     def _write(self, kind: RecordType, state: _Kind) -> None:
         columns = columns_of(kind)

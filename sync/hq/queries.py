@@ -19,6 +19,7 @@ from schemas.demand import VALUE_ATTRIBUTES
 from schemas.records import FEEDBACK, AskRecord, CustomerRecord, FollowUpRecord, GroupResponse, ResponsesPage, StoreGroupCount
 from sync.hq import evidence, vault
 from sync.hq.database import Connection, Database
+from sync.hq.fold import catch_up
 from sync.hq.rows import ASK_FIELDS, CUSTOMER_FIELDS, FOLLOW_UP_FIELDS, RecordType, as_record_fields, opened
 
 # A group's wordings are its commonest among this many of its newest asks in the period.
@@ -161,6 +162,7 @@ class Queries:
     ) -> list[StoreGroupCount]:
         """A store's unmet asks per demand group, every terminal counted, from day `week` and from day `month`
         to day `until` (YYYY-MM-DD, end excluded); the `top` groups by the longer span."""
+        catch_up(self.db)  # the asks waiting to be folded count too
         marks = ", ".join("?" * len(unmet)) or "NULL"
         sql = (
             "SELECT demand_key, sum(CASE WHEN day >= ? THEN asks ELSE 0 END), sum(asks) FROM demand_days "
@@ -219,6 +221,7 @@ class Queries:
         from `until`, from `weeks_since` if given, else `since`), customers named and the score.
         Read from the roll-ups; the wordings from the group's newest asks.
         """
+        catch_up(self.db)  # the asks waiting to be folded count too
         days = _days(since, until, week, prev_week, weeks_since or since)
         sql, params = _groups_sql(*days, unmet=unmet, scope=_scope(store, category), sort=sort)
         with self.db.read() as conn:
@@ -233,6 +236,7 @@ class Queries:
         self, *, since: str, until: str, unmet: Sequence[str], store: str | None = None, category: str | None = None
     ) -> list[tuple[str, int]]:
         """(UTC day, unmet asks) from `since` to `until`."""
+        catch_up(self.db)  # the asks waiting to be folded count too
         since, until = _days(since, until)
         marks = ", ".join("?" * len(unmet)) or "NULL"
         sql = f"SELECT day, sum(asks) FROM demand_days WHERE day >= ? AND day < ? AND outcome IN ({marks})"
@@ -247,6 +251,7 @@ class Queries:
 
     def substitutes(self, *, since: str, until: str, store: str | None = None, top: int = 20) -> list[dict[str, Any]]:
         """What was offered instead, how often, and whether customers took it."""
+        catch_up(self.db)  # the asks waiting to be folded count too
         since, until = _days(since, until)
         sql = "SELECT min(substitute), sum(offered), sum(accepted), sum(declined) FROM substitute_days WHERE day >= ? AND day < ?"
         scope, scope_params = _scope(store, None)
@@ -262,6 +267,7 @@ class Queries:
 
         Stores with a live terminal and no ask in the period are listed with zeros.
         """
+        catch_up(self.db)  # the asks waiting to be folded count too
         first, end = _days(since, until)
         marks = ", ".join("?" * len(unmet)) or "NULL"
         sql = (

@@ -18,6 +18,7 @@ from schemas.limits import MAX_RESPONSE_NOTE
 from schemas.text import clean, unsafe_character
 from schemas.times import utc_now
 from sync.hq.database import Connection, Database
+from sync.hq.fold import catch_up
 
 STATUSES = ("new", "reviewing", "planned", "available", "declined")
 NOTE_CHARS = MAX_RESPONSE_NOTE  # a response is read out at the counter: a sentence, not a letter
@@ -108,6 +109,7 @@ class Responses:
 
     def known_stores(self) -> set[str]:
         """Every store HQ has given a terminal token or received an ask from."""
+        catch_up(self.db)  # the asks waiting to be folded count too
         with self.db.read() as conn:
             rows = conn.execute("SELECT store_id FROM terminals UNION SELECT DISTINCT store_id FROM demand_days", ()).fetchall()
         return {store for (store,) in rows}
@@ -183,6 +185,7 @@ class Responses:
         self, demand_keys: Sequence[str], *, since: str, until: str, unmet: Sequence[str]
     ) -> dict[str, dict[str, int]]:
         """Unmet asks per store for each group, from day `since` to day `until` (YYYY-MM-DD, end excluded)."""
+        catch_up(self.db)  # the asks waiting to be folded count too
         counts: dict[str, dict[str, int]] = {}
         keys = list(dict.fromkeys(demand_keys))
         outcomes = ", ".join("?" * len(unmet)) or "NULL"

@@ -27,6 +27,19 @@ def fill_lost_value(conn: Connection) -> None:
         conn.executemany("UPDATE asks SET lost_value = ? WHERE id = ?", values)
 
 
+def create_rollup_outbox(conn: Connection) -> None:
+    """Each stored ask's part in the roll-ups (and -1 for the part of the version it replaced), written in
+    the batch's transaction and numbered as written; fold.py adds them to the roll-ups and deletes them."""
+    seq = "seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY" if is_postgres(conn) else "seq INTEGER PRIMARY KEY"
+    columns = (
+        "sign INTEGER NOT NULL, created_at TEXT NOT NULL, store_id TEXT NOT NULL, terminal_id TEXT NOT NULL, "
+        "demand_key TEXT NOT NULL, category TEXT NOT NULL, outcome TEXT NOT NULL, quantity INTEGER NOT NULL, "
+        "substitute TEXT, substitute_accepted INTEGER, lost_value REAL, associate TEXT NOT NULL, customer_id TEXT"
+    )
+    statement = f"CREATE TABLE rollup_outbox ({seq}, {columns})"
+    conn.execute(postgres_ddl(statement) if is_postgres(conn) else statement, ())
+
+
 # The customers and follow-ups tables as migration 2 made them (and, under another name, as migration 5
 # copies their rows into sealed and drops the old ones: an UPDATE would leave the plaintext row versions).
 # History, so written out: never derived from today's record types, as ingest's columns are (rows.py).
@@ -410,7 +423,7 @@ MIGRATIONS: tuple[tuple[int, str, tuple[Step, ...]], ...] = (
             "CREATE INDEX demand_customers_customer ON demand_customers (customer_id, store_id)",
             # The day's asks with each terminal-hour weighed down (evidence.weight), summed: what the rank reads.
             "ALTER TABLE demand_days ADD COLUMN effective INTEGER NOT NULL DEFAULT 0",
-            rollups.rebuild,
+            rollups.rebuild_as_of_9,
         ),
     ),
     (
@@ -418,6 +431,11 @@ MIGRATIONS: tuple[tuple[int, str, tuple[Step, ...]], ...] = (
         "follow-ups a restock woke, by when they were done",
         # The report's follow-ups won back after a restock start here, not from the groups' asks.
         ("CREATE INDEX follow_ups_restocked ON follow_ups (done_at) WHERE in_stock_at IS NOT NULL",),
+    ),
+    (
+        11,
+        "the roll-ups' outbox: asks' parts folded after the commit",
+        (create_rollup_outbox,),
     ),
 )
 LATEST_SCHEMA = MIGRATIONS[-1][0]

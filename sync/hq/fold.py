@@ -1,0 +1,200 @@
+"""The roll-ups folded from the outbox: shortly after a batch commits, in set-based statements.
+
+apply_batch writes each ask's part (and the part of the version it replaces, signed -1) to
+rollup_outbox in the batch's own transaction, so the outbox is as durable as the asks. A fold
+moves up to FOLD_ROWS outbox rows into a work table of its connection (rollup_folding), adds
+them to every roll-up with one INSERT ... SELECT ... ON CONFLICT per table, and deletes exactly
+those rows from the outbox, all in one transaction: a fold that dies midway is rolled back and
+its rows are still there, and a row is never added twice. Folds take one lock (FOLD_LOCK, a
+PostgreSQL advisory lock; SQLite has one writer anyway), so workers fold one at a time; on
+PostgreSQL the outbox rows are read FOR UPDATE, so an erasure that clears a customer from them
+waits for the fold (rollups.forget_customer).
+
+When: each `serve` worker runs a Folder thread, poked after every batch it answers and woken
+every FOLD_EVERY_S anyway, so a committed ask is in the roll-ups within about a second (plus
+the fold's own time). The reads of roll-ups (reports, digest, /dashboard, a group's page,
+/v1/store-demand) call `catch_up` first, so what they show is exact, never behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from sync.hq.database import Connection, Database, StorageError, is_postgres
+from sync.hq.evidence import weight_sql
+from sync.hq.rollups import QUEUED
+
+FOLD_LOCK = "rollups fold"
+FOLD_ROWS = 50_000  # outbox rows per fold transaction: bounds its time and what it holds
+FOLD_EVERY_S = 1.0  # a worker folds at least this often while asks wait
+FOLD_GAP_S = 0.25  # and waits this long after a fold, so a few batches fold together
+
+log = logging.getLogger("associate_hq")
+
+_DAY = "substr(created_at, 1, 10)"
+_HOUR = "substr(created_at, 1, 13)"
+_DAY_SUMS = ("asks", "quantity", "offered", "accepted", "declined", "priced", "lost_value", "effective")
+_DAY_KEY = ("day", "demand_key", "store_id", "category", "outcome")
+_HOUR_KEY = ("store_id", "terminal_id", "hour", "demand_key", "category", "outcome")
+
+
+def _upsert(table: str, keys: tuple[str, ...], sums: tuple[str, ...], select: str, extra: tuple[str, ...] = ()) -> str:
+    """INSERT the grouped `select` into `table`, adding its sums to the rows already there."""
+    columns = keys + sums + extra
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM ({select}) AS grouped "
+        f"WHERE {' OR '.join(f'{name} <> 0' for name in sums)} "
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
+        + ", ".join(f"{name} = {table}.{name} + excluded.{name}" for name in sums)
+    )
+
+
+def _demand_days() -> str:
+    """demand_days: each part's figures, and what each changed terminal-hour adds to the day's effective asks."""
+    held, change = "coalesce(h.asks, 0)", "coalesce(h.asks, 0) + d.n"
+    joined = " AND ".join(f"h.{name} = d.{name}" for name in _HOUR_KEY)
+    parts = (
+        f"SELECT {_DAY} AS day, demand_key, store_id, category, outcome, sign AS asks, sign * quantity AS quantity, "
+        "CASE WHEN substitute IS NOT NULL THEN sign ELSE 0 END AS offered, "
+        "CASE WHEN substitute_accepted = 1 THEN sign ELSE 0 END AS accepted, "
+        "CASE WHEN substitute_accepted = 0 THEN sign ELSE 0 END AS declined, "
+        "CASE WHEN lost_value IS NOT NULL THEN sign ELSE 0 END AS priced, "
+        "sign * coalesce(lost_value, 0.0) AS lost_value, 0 AS effective FROM rollup_folding "
+        "UNION ALL "
+        "SELECT substr(d.hour, 1, 10), d.demand_key, d.store_id, d.category, d.outcome, 0, 0, 0, 0, 0, 0, 0.0, "
+        f"({weight_sql(change)}) - ({weight_sql(held)}) "
+        f"FROM (SELECT store_id, terminal_id, {_HOUR} AS hour, demand_key, category, outcome, sum(sign) AS n "
+        f"FROM rollup_folding GROUP BY store_id, terminal_id, {_HOUR}, demand_key, category, outcome) AS d "
+        f"LEFT JOIN demand_hours AS h ON {joined}"
+    )
+    select = (
+        f"SELECT {', '.join(_DAY_KEY)}, {', '.join(f'sum({name}) AS {name}' for name in _DAY_SUMS)} FROM ({parts}) AS parts "
+        f"GROUP BY {', '.join(_DAY_KEY)}"
+    )
+    return _upsert("demand_days", _DAY_KEY, _DAY_SUMS, select)
+
+
+def _statements() -> tuple[str, ...]:
+    """The fold's statements, in order: demand_days reads the hours before they change."""
+    accepted = "sum(CASE WHEN substitute_accepted = 1 THEN sign ELSE 0 END)"
+    declined = "sum(CASE WHEN substitute_accepted = 0 THEN sign ELSE 0 END)"
+    return (
+        _demand_days(),
+        _upsert(
+            "demand_hours",
+            _HOUR_KEY,
+            ("asks",),
+            f"SELECT store_id, terminal_id, {_HOUR}, demand_key, category, outcome, sum(sign) AS asks FROM rollup_folding "
+            f"GROUP BY store_id, terminal_id, {_HOUR}, demand_key, category, outcome",
+        ),
+        _upsert(
+            "demand_customers",
+            ("day", "demand_key", "store_id", "category", "outcome", "customer_id"),
+            ("asks",),
+            f"SELECT {_DAY}, demand_key, store_id, category, outcome, customer_id, sum(sign) AS asks FROM rollup_folding "
+            f"WHERE customer_id IS NOT NULL GROUP BY {_DAY}, demand_key, store_id, category, outcome, customer_id",
+        ),
+        _upsert(
+            "associate_days",
+            ("day", "store_id", "associate"),
+            ("asks",),
+            f"SELECT {_DAY}, store_id, associate, sum(sign) AS asks FROM rollup_folding GROUP BY {_DAY}, store_id, associate",
+        ),
+        _upsert(
+            "substitute_days",
+            ("day", "substitute_key", "store_id"),
+            ("offered", "accepted", "declined"),
+            f"SELECT {_DAY}, lower(substitute), store_id, sum(sign) AS offered, {accepted} AS accepted, "
+            f"{declined} AS declined, min(substitute) FROM rollup_folding WHERE substitute IS NOT NULL "
+            f"GROUP BY {_DAY}, lower(substitute), store_id",
+            ("substitute",),
+        ),
+    )
+
+
+_STATEMENTS = _statements()
+
+
+def fold_pending(conn: Connection) -> int:
+    """Add up to FOLD_ROWS outbox rows to the roll-ups and remove them from the outbox; how many.
+
+    The caller holds FOLD_LOCK in the same transaction (`fold`).
+    """
+    postgres = is_postgres(conn)
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS rollup_folding AS SELECT * FROM rollup_outbox "
+        + ("WITH NO DATA" if postgres else "WHERE 0"),
+        (),
+    )
+    conn.execute("DELETE FROM rollup_folding", ())
+    conn.execute(
+        f"INSERT INTO rollup_folding SELECT seq, {', '.join(QUEUED)} FROM rollup_outbox ORDER BY seq LIMIT ?"
+        + (" FOR UPDATE" if postgres else ""),
+        (FOLD_ROWS,),
+    )
+    count = conn.execute("SELECT count(*) FROM rollup_folding", ()).fetchone()[0]
+    if not count:
+        return 0
+    if postgres:
+        conn.execute("ANALYZE rollup_folding", ())  # a temporary table has no statistics: the joins need them
+    for statement in _STATEMENTS:
+        conn.execute(statement, ())
+    conn.execute("DELETE FROM rollup_outbox WHERE seq IN (SELECT seq FROM rollup_folding)", ())
+    conn.execute("DELETE FROM rollup_folding", ())
+    return int(count)
+
+
+def fold(db: Database) -> int:
+    """Fold what waits in the outbox, FOLD_ROWS a transaction, until it is empty; the rows folded."""
+    total = 0
+    while True:
+        folded = db.retrying(fold_pending, [FOLD_LOCK])
+        total += folded
+        if folded < FOLD_ROWS:
+            return total
+
+
+def pending(db: Database) -> bool:
+    """Whether any ask's part waits in the outbox."""
+    with db.read() as conn:
+        return conn.execute("SELECT 1 FROM rollup_outbox LIMIT 1", ()).fetchone() is not None
+
+
+def catch_up(db: Database) -> None:
+    """Before reading roll-ups: fold what waits, so the figures are exact (one cheap read when nothing does)."""
+    if pending(db):
+        fold(db)
+
+
+class Folder:
+    """A worker's background fold: soon after each batch it answers (`poke`), and every FOLD_EVERY_S."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="associate-hq-fold", daemon=True)
+        self._thread.start()
+
+    def poke(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(FOLD_EVERY_S)
+            self._wake.clear()
+            try:
+                catch_up(self.db)
+            except StorageError as error:  # the next round tries again; nothing is lost meanwhile
+                log.warning("Folding the roll-ups failed (%s); the outbox keeps the asks' parts until the next fold.", error)
+            self._stop.wait(FOLD_GAP_S)

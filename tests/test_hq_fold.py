@@ -1,0 +1,161 @@
+"""The roll-ups folded after the commit (sync/hq/fold.py): exactly once, whatever dies when.
+
+A batch's transaction writes its asks' parts to rollup_outbox; a fold adds them to the
+roll-ups and deletes them in one transaction. Killing HQ between the two loses nothing,
+a fold killed midway changes nothing, an erasure reaches parts still waiting, and the
+serving worker folds on its own soon after a batch.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+from hq_server import ROOT, HQProcess
+from test_hq_evidence import CUSTOMERS, END, ask, chain, send
+
+from schemas.records import ErasureRecord
+from sync.hq import fold, rollups
+from sync.hq.storage import HQStorage
+
+TABLES = {
+    "demand_days": "SELECT * FROM demand_days WHERE asks > 0",
+    "demand_hours": "SELECT * FROM demand_hours WHERE asks > 0",
+    "demand_customers": "SELECT * FROM demand_customers WHERE asks > 0",
+    "associate_days": "SELECT * FROM associate_days WHERE asks > 0",
+    "substitute_days": "SELECT day, substitute_key, store_id, offered, accepted, declined FROM substitute_days WHERE offered > 0",
+}
+
+
+def rollup_rows(hq_db) -> dict[str, list[tuple]]:
+    return {table: sorted(hq_db.rows(sql)) for table, sql in TABLES.items()}
+
+
+def assert_kept_equals_rebuilt(hq_db, storage: HQStorage) -> dict[str, list[tuple]]:
+    kept = rollup_rows(hq_db)
+    with storage.db.write() as conn:
+        rollups.rebuild(conn)
+    assert kept == rollup_rows(hq_db)
+    return kept
+
+
+def edits() -> list:
+    """The chain's asks, and new versions of half of them: voided, another hour, another outcome, another customer."""
+    import msgspec
+
+    asks = chain()
+    changed = []
+    for n, record in enumerate(asks[::2]):
+        change = (
+            {"voided": True, "void_reason": "logged twice"},
+            {"created_at": record.created_at[:11] + "07" + record.created_at[13:]},  # another hour
+            {"outcome": "found"},
+            {"customer_id": CUSTOMERS[n % len(CUSTOMERS)], "substitute": "Navy Parka", "substitute_accepted": True},
+        )[n % 4]
+        changed.append(msgspec.structs.replace(record, version=2, **change))
+    return asks, changed
+
+
+def test_parts_wait_in_the_outbox_until_folded_and_fold_once(hq_db) -> None:
+    with HQStorage.open(hq_db.url) as storage:
+        first, second = edits()
+        assert set(send(storage, first)) == {"accepted"}
+        assert set(send(storage, second)) == {"accepted"}  # v1 and v2 both wait: the fold adds v1, takes it away, adds v2
+        waiting = hq_db.rows("SELECT count(*) FROM rollup_outbox")[0][0]
+        assert waiting == len(first) + 2 * len(second) - sum(1 for r in second if r.voided)
+        assert hq_db.rows("SELECT count(*) FROM demand_days") == [(0,)]
+        assert fold.fold(storage.db) == waiting
+        assert fold.fold(storage.db) == 0  # folded once: nothing left to add again
+        kept = assert_kept_equals_rebuilt(hq_db, storage)
+        assert kept["demand_days"] and kept["demand_customers"] and kept["substitute_days"]
+
+
+def test_hq_killed_between_commit_and_fold_loses_nothing(hq_db) -> None:
+    """Batches committed, no fold yet (what a worker killed right after its commits leaves): the next worker folds them.
+
+    tests/test_sync_e2e.py kills a serving worker mid-sync for real and checks the roll-ups after.
+    """
+    with HQStorage.open(hq_db.url) as storage:
+        assert set(send(storage, chain())) == {"accepted"}
+        assert hq_db.rows("SELECT count(*) FROM rollup_outbox")[0][0] == len(chain())
+    with HQProcess(hq_db):  # a fresh worker folds what waits, with no batch and no read to prompt it
+        deadline = time.monotonic() + 60
+        while hq_db.rows("SELECT count(*) FROM rollup_outbox")[0][0]:
+            assert time.monotonic() < deadline, "the worker did not fold what waited"
+            time.sleep(0.1)
+    with HQStorage.open(hq_db.url) as storage:
+        assert hq_db.rows("SELECT sum(asks) FROM demand_days")[0][0] == len(chain())
+        assert_kept_equals_rebuilt(hq_db, storage)
+
+
+DIE_MIDWAY = """
+import os, signal, sys
+from sync.hq import fold
+from sync.hq.storage import HQStorage
+
+statements = fold._STATEMENTS
+
+
+def dying():
+    yield from statements[:2]  # demand_days and demand_hours written, the rest not, the outbox not emptied
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Dying:
+    def __iter__(self):
+        return dying()
+
+
+fold._STATEMENTS = Dying()
+with HQStorage.open(sys.argv[1]) as storage:
+    fold.fold(storage.db)
+"""
+
+
+def test_a_fold_killed_midway_is_rolled_back(hq_db) -> None:
+    with HQStorage.open(hq_db.url) as storage:
+        first, second = edits()
+        send(storage, first)
+        fold.fold(storage.db)
+        send(storage, second)
+        before, waiting = rollup_rows(hq_db), hq_db.rows("SELECT * FROM rollup_outbox ORDER BY seq")
+        killed = subprocess.run([sys.executable, "-c", DIE_MIDWAY, hq_db.url], cwd=ROOT, capture_output=True, timeout=120)
+        assert killed.returncode == -9, killed.stderr
+        assert rollup_rows(hq_db) == before and hq_db.rows("SELECT * FROM rollup_outbox ORDER BY seq") == waiting
+        assert fold.fold(storage.db) == len(waiting)
+        assert rollup_rows(hq_db) != before
+        assert_kept_equals_rebuilt(hq_db, storage)
+
+
+def test_an_erasure_reaches_the_parts_still_waiting(hq_db) -> None:
+    with HQStorage.open(hq_db.url) as storage:
+        named = [ask("grey wool scarf", "S2", END - timedelta(hours=n + 1), customer=CUSTOMERS[3]) for n in range(4)]
+        send(storage, named)
+        erasure = ErasureRecord(
+            id="0193aaaa-0000-7000-8000-000000000001",
+            version=1,
+            created_at=named[0].created_at,
+            store_id="S2",
+            terminal_id="T1",
+            customer_id=CUSTOMERS[3],
+            reason="consent_withdrawn",
+        )
+        assert send(storage, [erasure]) == ["accepted"]  # before any fold: the parts still name the customer
+        assert hq_db.rows("SELECT count(*) FROM rollup_outbox WHERE customer_id IS NOT NULL") == [(0,)]
+        fold.fold(storage.db)
+        assert hq_db.rows("SELECT count(*) FROM demand_customers WHERE customer_id = ?", (CUSTOMERS[3],)) == [(0,)]
+        assert hq_db.rows("SELECT sum(asks) FROM demand_days") == [(4,)]
+        assert_kept_equals_rebuilt(hq_db, storage)
+
+
+def test_a_regroup_takes_what_waits_into_the_rebuild(hq_db) -> None:
+    with HQStorage.open(hq_db.url) as storage:
+        # Words the colour leaves over: a taxonomy without colours (the bank pack) groups these anew.
+        moving = [ask("black rain jacket", f"S{n}", END - timedelta(hours=n), attributes={"colour": "navy"}) for n in (1, 2, 3)]
+        send(storage, chain() + moving)
+        storage.publish_taxonomy((ROOT / "schemas" / "packs" / "bank.json").read_bytes())  # every ask regrouped
+        assert hq_db.rows("SELECT count(*) FROM rollup_outbox") == [(0,)]
+        assert hq_db.rows("SELECT sum(asks) FROM demand_days")[0][0] == len(chain()) + len(moving)
+        assert_kept_equals_rebuilt(hq_db, storage)
