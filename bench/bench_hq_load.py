@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_sync import free_port, wait_healthy  # noqa: E402
 
+from sync.hq import fold  # noqa: E402
 from sync.hq.storage import HQStorage  # noqa: E402
 
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
@@ -200,6 +201,7 @@ def run(kind: str, workers: int, terminals: int, backlog: int, size: int) -> dic
         reports = [out.get() for _ in processes]
         for process in processes:
             process.join()
+        peak_mib = max(peak_rss_kib(pid) for pid in [hq.pid, *children(hq.pid)]) / 1024
     finally:
         hq.terminate()
         hq.wait()
@@ -209,6 +211,8 @@ def run(kind: str, workers: int, terminals: int, backlog: int, size: int) -> dic
     for report in reports:
         for key, value in report["counts"].items():
             counts[key] = counts.get(key, 0) + value
+    with HQStorage.open(url) as storage:
+        fold.fold(storage.db)  # what the workers had not folded yet when they stopped (normally nothing)
     with HQStorage.open(url) as storage, storage.db.read() as conn:
         held = [row[0] for row in conn.execute("SELECT id FROM asks", ())]
         counted = conn.execute("SELECT sum(asks) FROM associate_days", ()).fetchone()[0]
@@ -225,7 +229,29 @@ def run(kind: str, workers: int, terminals: int, backlog: int, size: int) -> dic
         "lost": len(expected - held_set),
         "duplicated": len(held) - len(held_set) + (counted - len(held)),
         "extra": len(held_set - expected),
+        "peak_mib": peak_mib,
     }
+
+
+def children(pid: int) -> list[int]:
+    """The processes `pid` started (serve's workers), from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def peak_rss_kib(pid: int) -> int:
+    """A live process's peak resident memory (VmHWM), KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
 
 
 def main() -> None:
@@ -255,6 +281,7 @@ def main() -> None:
         ("answers 503 (busy), sent again", lambda r: f"{r['retries']:,}"),
         ("lost (sent, not held)", lambda r: f"{r['lost']:,}"),
         ("duplicated (held or counted twice)", lambda r: f"{r['duplicated']:,}"),
+        ("peak memory (VmHWM) of the largest HQ process", lambda r: f"{r['peak_mib']:.0f} MiB"),
     ]
     print(
         f"\n{args.terminals} terminals ({args.terminals // TERMINALS_PER_STORE} stores), {backlog} asks each "

@@ -136,7 +136,7 @@ def create_app(
             Exception: unexpected,
         },
     )
-    app.state.service = Service(storage, max_body, max_inflated, Folder(storage.db))
+    app.state.service = Service(storage, max_body, max_inflated, Folder(storage.db, _one_at_a_time))
     return app
 
 

@@ -173,8 +173,11 @@ def catch_up(db: Database) -> None:
 class Folder:
     """A worker's background fold: soon after each batch it answers (`poke`), and every FOLD_EVERY_S."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, guard: threading.Lock | None = None) -> None:
         self.db = db
+        # Held while folding: the worker's own batches wait on it rather than in SQLite's busy handler, which sleeps
+        # in steps of up to 100 ms while another connection of the process writes.
+        self._guard = guard or threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -197,7 +200,8 @@ class Folder:
             self._wake.wait(FOLD_EVERY_S)
             self._wake.clear()
             try:
-                catch_up(self.db)
+                with self._guard:
+                    catch_up(self.db)
             except StorageError as error:  # the next round tries again; nothing is lost meanwhile
                 log.warning("Folding the roll-ups failed (%s); the outbox keeps the asks' parts until the next fold.", error)
             self._stop.wait(FOLD_GAP_S)
