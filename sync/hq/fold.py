@@ -1,7 +1,7 @@
 """The roll-ups folded from the outbox: shortly after a batch commits, in set-based statements.
 
-apply_batch writes each ask's part (and the part of the version it replaces, signed -1) to
-rollup_outbox in the batch's own transaction, so the outbox is as durable as the asks. A fold
+apply_batch writes each ask's part (and the part of the version it replaces, signed -1; a batch's
+identical parts as one row with their count) to rollup_outbox in the batch's own transaction, so the outbox is as durable as the asks. A fold
 moves up to FOLD_ROWS outbox rows into a work table of its connection (rollup_folding), adds
 them to every roll-up with one INSERT ... SELECT ... ON CONFLICT per table, and deletes exactly
 those rows from the outbox, all in one transaction: a fold that dies midway is rolled back and
@@ -32,8 +32,8 @@ FOLD_GAP_S = 0.25  # and waits this long after a fold, so a few batches fold tog
 
 log = logging.getLogger("associate_hq")
 
-_DAY = "substr(created_at, 1, 10)"
-_HOUR = "substr(created_at, 1, 13)"
+_DAY = "substr(hour, 1, 10)"
+_HOUR = "hour"
 _DAY_SUMS = ("asks", "quantity", "offered", "accepted", "declined", "priced", "lost_value", "effective")
 _DAY_KEY = ("day", "demand_key", "store_id", "category", "outcome")
 _HOUR_KEY = ("store_id", "terminal_id", "hour", "demand_key", "category", "outcome")

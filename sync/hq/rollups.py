@@ -38,10 +38,11 @@ COLUMNS = (
     "customer_id",
 )
 
-# What the outbox holds of one ask's version (sign 1: its part added; -1: an older version's part taken away).
+# What the outbox holds of asks' parts: `sign` counts them (1 for a part added, -1 for an older version's part
+# taken away, summed over a batch's identical parts); the clock hour (YYYY-MM-DDTHH) is all a roll-up needs of the time.
 QUEUED = (
     "sign",
-    "created_at",
+    "hour",
     "store_id",
     "terminal_id",
     "demand_key",
@@ -65,7 +66,7 @@ def queued(ask: tuple, sign: int) -> tuple | None:
     accepted = None if accepted is None else int(accepted)  # the record's bool, as the asks table holds it
     return (
         sign,
-        created_at,
+        created_at[:13],
         store,
         terminal,
         key or "",
@@ -81,9 +82,17 @@ def queued(ask: tuple, sign: int) -> tuple | None:
 
 
 def queue(conn: Connection, rows: list[tuple]) -> None:
-    """Put the parts of a batch's asks in the outbox, in the batch's transaction; `fold` adds them up later."""
-    if rows:
-        conn.executemany(QUEUE_SQL, rows)
+    """Put the parts of a batch's asks in the outbox, in the batch's transaction; fold.py adds them up later.
+
+    Identical parts go in as one row with their count (a burst of asks is one row; a version and its
+    replacement within the batch cancel out).
+    """
+    counted: dict[tuple, int] = {}
+    for sign, *part in rows:
+        key = tuple(part)
+        counted[key] = counted.get(key, 0) + sign
+    if counted:
+        conn.executemany(QUEUE_SQL, [(count, *part) for part, count in counted.items() if count])
 
 
 def forget_customer(conn: Connection, customer_id: str, store_id: str) -> None:

@@ -29,10 +29,12 @@ def fill_lost_value(conn: Connection) -> None:
 
 def create_rollup_outbox(conn: Connection) -> None:
     """Each stored ask's part in the roll-ups (and -1 for the part of the version it replaced), written in
-    the batch's transaction and numbered as written; fold.py adds them to the roll-ups and deletes them."""
+    the batch's transaction and numbered as written; fold.py adds them to the roll-ups and deletes them.
+    A batch's identical parts (same clock hour, store, terminal, group, outcome, ...) are one row: `sign`
+    is their signed count."""
     seq = "seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY" if is_postgres(conn) else "seq INTEGER PRIMARY KEY"
     columns = (
-        "sign INTEGER NOT NULL, created_at TEXT NOT NULL, store_id TEXT NOT NULL, terminal_id TEXT NOT NULL, "
+        "sign INTEGER NOT NULL, hour TEXT NOT NULL, store_id TEXT NOT NULL, terminal_id TEXT NOT NULL, "
         "demand_key TEXT NOT NULL, category TEXT NOT NULL, outcome TEXT NOT NULL, quantity INTEGER NOT NULL, "
         "substitute TEXT, substitute_accepted INTEGER, lost_value REAL, associate TEXT NOT NULL, customer_id TEXT"
     )
