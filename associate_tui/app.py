@@ -1,14 +1,17 @@
 """The Textual app an associate keeps open at the counter.
 
 The app owns the configuration, the taxonomy, who is logging, and the store.
-The store is opened lazily by the first worker that needs it, so the capture
-screen is ready to type into before the database is opened.
+Start-up is a budget (issue 18: the first paint within 1.3x of a one-Input app):
+the store is opened by the first worker that needs it, the taxonomy read by the
+capture screen's worker after its first paint, and the other screens' modules
+imported when each is first shown, so the cursor is in the ask before any of that.
 The screens never import this module: each is handed the app as its `Counter`
 and hears of syncs and taxonomy changes by message (associate_tui/counter.py).
 """
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -23,25 +26,16 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Input
 
 from associate_tui import config as config_module
-from associate_tui import link
 from associate_tui.counter import Counter, SyncFinished, TaxonomyChanged
 from associate_tui.errors import StoreError
 from associate_tui.screens.capture import CaptureScreen
-from associate_tui.screens.dialogs import AssociateScreen, HelpScreen, QuitScreen, SettingsScreen
-from associate_tui.screens.follow_ups import FollowUpsScreen
-from associate_tui.screens.insights import InsightsScreen
-from associate_tui.screens.recent import RecentScreen
-from associate_tui.screens.sync import SyncScreen
-from associate_tui.widgets.ask_form import AskForm
-from associate_tui.widgets.sync_status import describe, describe_store_problem
-from schemas.taxonomy import Taxonomy
 from schemas.text import clean
 
 if TYPE_CHECKING:
     from associate_tui.store import Store, SyncStatus
+    from schemas.taxonomy import Taxonomy
     from sync.engine import Backoff
 
 CONFIG_CHECK = 2.0  # seconds: an enrolment from the command line is taken up this soon
@@ -80,6 +74,20 @@ class SyncDone(Message):
         self.summary, self.error, self.retry_in, self.taxonomy_updated = summary, error, retry_in, taxonomy_updated
 
 
+# Every screen module, for the keymap's check: start-up imports the capture screen only.
+SCREEN_MODULES = ("capture", "customers", "dialogs", "edit", "follow_ups", "insights", "recent", "sync")
+
+
+def shown_later(module: str, name: str) -> Callable[[Counter], Screen]:
+    """A mode's screen, its module imported when the mode is first shown rather than at start-up."""
+
+    def make(counter: Counter) -> Screen:
+        screen: Screen = getattr(importlib.import_module(f"associate_tui.screens.{module}"), name)(counter)
+        return screen
+
+    return make
+
+
 class AssociateApp(App[None]):
     """Log a customer's ask in seconds, offline."""
 
@@ -89,10 +97,10 @@ class AssociateApp(App[None]):
     # Each mode's screen is made with this app as its Counter (see __init__).
     SCREENS_BY_MODE: ClassVar[dict[str, Callable[[Counter], Screen]]] = {
         "capture": CaptureScreen,
-        "recent": RecentScreen,
-        "sync": SyncScreen,
-        "follow_ups": FollowUpsScreen,
-        "insights": InsightsScreen,
+        "recent": shown_later("recent", "RecentScreen"),
+        "sync": shown_later("sync", "SyncScreen"),
+        "follow_ups": shown_later("follow_ups", "FollowUpsScreen"),
+        "insights": shown_later("insights", "InsightsScreen"),
     }
     DEFAULT_MODE = "capture"
 
@@ -123,9 +131,11 @@ class AssociateApp(App[None]):
         self.config_file = config_file or config_module.config_path()
         self._config_seen: tuple[int, int] | None = None  # the config file's (mtime, size) as last read
         self.database = database or config_module.database_path()
-        if problem := config_module.check_keymap(self.config.keymap, binding_registry()):
+        # Checking a keymap means importing every screen (their bindings): only when there is one.
+        if self.config.keymap and (problem := config_module.check_keymap(self.config.keymap, binding_registry())):
             raise config_module.ConfigError(f"{self.config_file}: {problem}")
-        self.taxonomy: Taxonomy = config_module.load_taxonomy(self.config.taxonomy)
+        self._taxonomy: Taxonomy | None = None  # read by the first that needs it, after the first paint
+        self._taxonomy_lock = threading.Lock()
         self._store: Store | None = None
         self._store_lock = threading.Lock()
         self._started = False
@@ -138,7 +148,16 @@ class AssociateApp(App[None]):
         self._backoff: Backoff | None = None  # made by the first sync worker, which loads the engine
         self.set_reactive(AssociateApp.associate, self.config.associate)
         for mode, screen in self.SCREENS_BY_MODE.items():
-            self.add_mode(mode, partial(screen, self))
+            if mode != self.DEFAULT_MODE:  # the first screen is made by get_default_screen; its mode is added on mount
+                self.add_mode(mode, partial(screen, self))
+
+    @property
+    def taxonomy(self) -> Taxonomy:
+        """The pack in use. Its module and file are read the first time it is needed, from any thread."""
+        with self._taxonomy_lock:
+            if self._taxonomy is None:
+                self._taxonomy = config_module.load_taxonomy(self.config.taxonomy)
+            return self._taxonomy
 
     # -- the store, shared by the workers ------------------------------------
 
@@ -171,14 +190,20 @@ class AssociateApp(App[None]):
             markup=False,
         )
 
+    def get_default_screen(self) -> Screen:
+        # Textual styles a mode's first screen twice (a full CSS reparse, ~15 ms at start-up); its default screen once.
+        return self.SCREENS_BY_MODE[self.DEFAULT_MODE](self)
+
     def on_mount(self) -> None:
+        self.add_mode(self.DEFAULT_MODE, partial(self.SCREENS_BY_MODE[self.DEFAULT_MODE], self))  # F2 switches back to it
         if self.config.theme in self.available_themes:
             self.theme = self.config.theme
         if self.config.keymap:
             self.set_keymap(self.config.keymap)
         self._update_subtitle()
         if not self.config.from_file:
-            self.notify(
+            self.call_after_refresh(  # a toast after the first paint, not in it
+                self.notify,
                 f"Store {self.config.store_id}, terminal {self.config.terminal_id} (defaults). "
                 "Press F9 to set them for this counter.",
                 title="First run",
@@ -236,6 +261,8 @@ class AssociateApp(App[None]):
         self._show_sync_line()
 
     def _show_sync_line(self) -> None:
+        from associate_tui.widgets.sync_status import describe, describe_store_problem  # after the first paint
+
         if self._store_problem is not None:
             self.sync_line = describe_store_problem(self._store_problem)
             return
@@ -272,6 +299,7 @@ class AssociateApp(App[None]):
     @work(thread=True, exclusive=True, group="sync", exit_on_error=False)
     def sync_worker(self) -> None:
         # Deferred: the engine loads httpx, and httpx rich and click (~90 ms): the first sync pays, not the start.
+        from associate_tui import link
         from sync.client import HQError
         from sync.engine import Backoff, SyncBusy
 
@@ -382,7 +410,8 @@ class AssociateApp(App[None]):
         self._show_sync_line()
 
     def _swap_taxonomy(self, taxonomy: Taxonomy) -> None:
-        self.taxonomy = taxonomy
+        with self._taxonomy_lock:
+            self._taxonomy = taxonomy
         self._tell_screens(partial(TaxonomyChanged, taxonomy))
 
     def _tell_screens(self, news: Callable[[], Message]) -> None:
@@ -413,6 +442,8 @@ class AssociateApp(App[None]):
 
     async def action_quit(self) -> None:
         """F10: at once, unless an ask is half typed on the capture form (then y quits, n or Esc stays)."""
+        from associate_tui.screens.dialogs import QuitScreen
+
         if isinstance(self.screen, QuitScreen):
             return
         unsaved = self._unsaved_ask()
@@ -430,17 +461,18 @@ class AssociateApp(App[None]):
         """What the capture form holds that was not saved yet, in a few words; None if it is blank."""
         for screen in self._all_screens():
             if isinstance(screen, CaptureScreen):
-                for form in screen.query(AskForm):
-                    if not form.is_blank():
-                        words = [form.query_one(s, Input).value.strip() for s in ("#ask-text", "#substitute", "#note")]
-                        return " · ".join(w for w in words if w)[:60] or "an outcome picked"
+                return screen.unsaved()
         return None
 
     def action_help(self) -> None:
+        from associate_tui.screens.dialogs import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.taxonomy))
 
     def action_switch_associate(self) -> None:
+        from associate_tui.screens.dialogs import AssociateScreen
+
         def switched(code: str | None) -> None:
             if code:
                 self.associate = code
@@ -450,6 +482,8 @@ class AssociateApp(App[None]):
             self.push_screen(AssociateScreen(self.associate), switched)
 
     def action_settings(self) -> None:
+        from associate_tui.screens.dialogs import SettingsScreen
+
         def saved(config: config_module.Config | None) -> None:
             if config is not None:
                 self.apply_config(config)
@@ -470,6 +504,8 @@ class AssociateApp(App[None]):
 
 def binding_registry() -> list[tuple[str, str, str]]:
     """Every binding a site can remap in [keymap]: (id, keys, "app" / "screen" / "dialog")."""
+    for module in SCREEN_MODULES:  # the screens and their widgets, each class with its bindings
+        importlib.import_module(f"associate_tui.screens.{module}")
     found = [(binding.id, binding.key, "app") for binding in AssociateApp.BINDINGS if binding.id]
     classes: set[type[Widget]] = set()
     unseen: list[type[Widget]] = [Widget]

@@ -13,15 +13,21 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
 
 from associate_tui.errors import AssociateError
-from schemas.taxonomy import HQ_PACK, Taxonomy, load_pack
+
+if TYPE_CHECKING:
+    from schemas.taxonomy import Taxonomy
 
 APP_NAME = "associate-terminal"
 DB_FILENAME = "associate.db"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+# Packs that need no check before the app starts: the built-in ones (schemas.taxonomy.BUILTIN_PACKS)
+# and HQ's, checked when it was pulled and swapped in whole. A pack file of the site's own is read first.
+TRUSTED_PACKS = ("retail", "bank", "hq")
 _STRINGS = ("store_id", "terminal_id", "taxonomy", "associate", "theme", "hq_url")
 
 
@@ -92,6 +98,9 @@ def hq_taxonomy_path() -> Path:
 
 def load_taxonomy(name_or_path: str) -> Taxonomy:
     """The pack the config names: built-in, a file, or "hq" (the last pulled from HQ; until then, retail)."""
+    # The taxonomy module and a pack's parse are 50-80 ms: the app loads them after its first paint.
+    from schemas.taxonomy import HQ_PACK, load_pack
+
     if name_or_path == HQ_PACK:
         path = hq_taxonomy_path()
         return load_pack(str(path)) if path.exists() else load_pack("retail")

@@ -1,7 +1,7 @@
 """What a screen gets from the counter it runs at, without importing the app.
 
-The app imports every screen, so a screen that imported the app back would close a
-circle. Instead each screen is handed a `Counter` (the app is one) for what it asks
+The app imports every screen (the capture screen at start, the others when first
+shown), so a screen that imported the app back would close a circle. Instead each screen is handed a `Counter` (the app is one) for what it asks
 of the counter, and hears what happened at the counter meanwhile as messages.
 """
 

@@ -6,11 +6,12 @@ depend on it, never the other way round.
 
 import argparse
 import sys
-from importlib import metadata
 
 
 def release() -> str:
     """This release of Associate Terminal (the terminal and HQ ship as one distribution), for --version."""
+    from importlib import metadata  # 8-10 ms, and every `import schemas.x` (the counter's start among them) runs this file
+
     try:
         return metadata.version("associate-terminal")
     except metadata.PackageNotFoundError:

@@ -203,7 +203,9 @@ def test_the_installed_command_logs_and_exports(tmp_path) -> None:
 READ_ONLY_RUN = """
 import os, sys
 import associate_tui.store  # load everything first: Python's own files may be closed to nobody
-from associate_tui.cli import main
+import associate_tui.commands  # (the commands other than the app load it when they run)
+from associate_tui.cli import build_parser, main
+build_parser()  # argparse's messages, which load gettext and locale
 from schemas.taxonomy import load_pack
 load_pack("retail")
 if os.geteuid() == 0:  # root ignores file modes: drop to nobody, as a shop PC's user would be

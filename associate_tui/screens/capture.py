@@ -1,7 +1,15 @@
-"""The capture screen: the form for the next customer, and what was just logged."""
+"""The capture screen: the form for the next customer, and what was just logged.
+
+It starts as the ask's words with the cursor in them, painted before anything else is
+loaded; the rest of the form, the list of what was just logged, the status line and the
+keys are mounted straight after (`prepare`, `_prepared`). Keys typed meanwhile wait in
+order (`_pump`): letters go into the words at once, Enter and the like once the rest is
+there, so none is lost.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections import deque
 from dataclasses import replace
 from datetime import date
@@ -13,41 +21,42 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import DataTable, Header, Input, Label, Static
+from textual.widgets import Input, Static
 from textual.worker import Worker
 
-from associate_tui.answers import about, came_in_words, hq_words, read_news, store_words
-from associate_tui.asks import (
-    FEEDBACK,
-    Ask,
-    AskDraft,
-    InvalidAsk,
-    checked,
-    parse_attributes,
-    sensitive_found,
-)
 from associate_tui.counter import TaxonomyChanged
-from associate_tui.customers import due_on
 from associate_tui.errors import StoreError
-from associate_tui.ratings import rating_words
-from associate_tui.screens.customers import Attached, CustomerPickerScreen
-from associate_tui.screens.edit import edit_from_table
 from associate_tui.screens.messages import CameInMarked, StoreFailed, mark_came_in, report_worker_failure
 from associate_tui.widgets.ask_form import AskForm, SameAsList
-from associate_tui.widgets.asks_table import AsksTable
-from associate_tui.widgets.category_picker import CategoryPicker
 from associate_tui.widgets.choice import InOrder
-from associate_tui.widgets.key_footer import KeyFooter
-from associate_tui.widgets.literal import Plain
 from associate_tui.widgets.similar_asks import SimilarAsks
-from associate_tui.widgets.sync_status import SyncStatusBar
-from schemas.demand import demand_key
-from schemas.privacy import describe
 
 if TYPE_CHECKING:
+    from textual.widgets import DataTable
+
     from associate_tui.answers import GroupNews
+    from associate_tui.asks import Ask, AskDraft
     from associate_tui.counter import Counter
+    from associate_tui.screens.customers import Attached
     from associate_tui.store import Similar
+    from associate_tui.widgets.asks_table import AsksTable
+
+# What the rest of the screen and its first save use, loaded by `prepare` off the screen's thread.
+LOADED_AFTER_THE_FIRST_PAINT = (
+    "textual.widgets._header",
+    "textual.widgets._footer",
+    "textual.widgets._data_table",
+    "associate_tui.asks",
+    "associate_tui.answers",
+    "associate_tui.customers",
+    "associate_tui.ratings",
+    "associate_tui.widgets.asks_table",
+    "associate_tui.widgets.key_footer",
+    "associate_tui.widgets.literal",
+    "associate_tui.widgets.sync_status",
+    "schemas.demand",
+    "schemas.privacy",
+)
 
 RECENT_ON_CAPTURE = 20
 
@@ -74,6 +83,10 @@ class SimilarFound(Message):
 
 class SaveFailed(Message):
     """The save did not happen (the reason was posted as StoreFailed)."""
+
+
+class Prepared(Message):
+    """The taxonomy is read and the modules of the rest of the screen are loaded: mount it."""
 
 
 class AsksLoaded(Message):
@@ -109,37 +122,91 @@ class CaptureScreen(Screen):
         # Keys typed ahead, in the order they arrived, and whether one is having its effect.
         self._typed_ahead: deque[events.Key | events.Paste] = deque()
         self._waiting = False
+        self._complete = False  # the rest of the screen is mounted (after the first paint)
         self._clear_armed = False
         self._shown = False
         self._similar_generation = 0  # only the answer to the latest keystroke is shown
         self._found = SimilarFound(0, [])  # the latest answer: the group line follows the highlighted suggestion
 
     def compose(self) -> ComposeResult:
+        from textual.widgets import Header
+
         yield Header()
         switch_key = key_name(self.counter.config.keymap.get("feedback", FEEDBACK_KEY))
-        yield AskForm(self.counter.taxonomy, id="ask-form", switch_key=switch_key)
-        yield Plain("", id="customer-line")
-        yield Label("Just logged on this terminal (Tab to reach, Enter to edit)", id="recent-title", classes="section-title")
-        yield AsksTable(self.counter.taxonomy, id="recent-asks")
-        yield SyncStatusBar(id="sync-status")
-        yield KeyFooter()
+        yield AskForm(None, id="ask-form", switch_key=switch_key)  # the words only, until `_prepared`
 
     def on_mount(self) -> None:
-        # After the first paint: opening the store in a
-        # thread would otherwise compete for the GIL with drawing the form.
-        self.set_timer(0.05, self.load_recent)
+        self._pump()  # keys typed before the words had the cursor (the first ones, at start-up)
+        self.call_after_refresh(self.prepare)
+
+    @work(thread=True, exclusive=True, group="prepare", exit_on_error=False)
+    def prepare(self) -> None:
+        """After the first paint, off the screen's thread: the taxonomy, and the modules of the rest of the screen."""
+        try:
+            self.counter.taxonomy  # noqa: B018 - read from its file now, off the screen's thread
+        except ValueError as error:  # a pack that cannot be read (TaxonomyError): the app says so and stops
+            self.app.call_from_thread(self.app.exit, return_code=2, message=f"associate: taxonomy: {error}")
+            return
+        for module in LOADED_AFTER_THE_FIRST_PAINT:
+            importlib.import_module(module)
+        self.post_message(Prepared())
+
+    @on(Prepared)
+    async def _prepared(self, event: Prepared) -> None:
+        """Mount the rest: the form's other fields, the customer line, what was just logged, the status line, the keys."""
+        from textual.widgets import Label
+
+        from associate_tui.widgets.asks_table import AsksTable
+        from associate_tui.widgets.key_footer import KeyFooter
+        from associate_tui.widgets.literal import Plain
+        from associate_tui.widgets.sync_status import SyncStatusBar
+
+        taxonomy = self.counter.taxonomy  # the one in use now, should Setup or HQ have changed it meanwhile
+        form = self.query_one(AskForm)
+        await form.finish(taxonomy)
+        await self.mount_all(
+            [
+                Plain("", id="customer-line"),
+                Label("Just logged on this terminal (Tab to reach, Enter to edit)", id="recent-title", classes="section-title"),
+                AsksTable(taxonomy, id="recent-asks"),
+                SyncStatusBar(id="sync-status"),
+                KeyFooter(),
+            ]
+        )
+        self._complete = True
+        self.refresh_bindings()  # the footer shows the keys it hears of: tell it, now it is there
+        form.recognise_now()  # the words typed meanwhile: their category, attributes and suggestions
+        self._look_up(self.query_one("#ask-text", Input).value)
+        self._pump()
+        self.load_recent()
 
     def on_screen_resume(self) -> None:
         # Back from another screen: show what changed there. The first showing
-        # is left to the timer set on mount.
-        if self._shown:
+        # is left to `_prepared`.
+        if self._shown and self._complete:
             self.load_recent()
         self._shown = True
 
+    def unsaved(self) -> str | None:
+        """What the form holds that was not saved yet, in a few words; None if it is blank."""
+        form = self.query_one(AskForm)
+        if form.is_blank():
+            return None
+        fields = ("#ask-text", "#substitute", "#note") if form.complete else ("#ask-text",)
+        words = [form.query_one(field, Input).value.strip() for field in fields]
+        return " · ".join(w for w in words if w)[:60] or "an outcome picked"
+
+    def _recent(self) -> AsksTable:
+        from associate_tui.widgets.asks_table import AsksTable
+
+        return self.query_one("#recent-asks", AsksTable)
+
     @on(TaxonomyChanged)
     def _taxonomy_changed(self, event: TaxonomyChanged) -> None:
+        if not self._complete:
+            return  # `prepare` reads the taxonomy in use
         self.query_one(AskForm).set_taxonomy(event.taxonomy)
-        self.query_one(AsksTable).taxonomy = event.taxonomy
+        self._recent().taxonomy = event.taxonomy
         self.load_recent()
 
     # -- workers: IO only, results come back as messages ---------------------
@@ -156,6 +223,9 @@ class CaptureScreen(Screen):
     @work(thread=True, group="similar", exit_on_error=False)
     def look_up_similar(self, generation: int, text: str, attributes: dict[str, str], category: str | None) -> None:
         """The suggestions for the words typed, with what HQ said about their groups and the words' own group."""
+        from associate_tui.answers import read_news
+        from schemas.demand import demand_key
+
         try:
             store = self.counter.get_store()
             items = store.similar_asks(text, attributes=attributes, category=category)
@@ -170,6 +240,8 @@ class CaptureScreen(Screen):
 
     @work(thread=True, group="save", exit_on_error=False)
     def save(self, draft: AskDraft, associate: str, attached: Attached | None, same_as: Similar | None = None) -> None:
+        from associate_tui.asks import FEEDBACK
+        from associate_tui.customers import due_on
         from associate_tui.store import FollowUpPlan  # the store loads with the first worker, not at start-up
 
         config = self.counter.config
@@ -207,6 +279,8 @@ class CaptureScreen(Screen):
 
     def _submit(self, draft: AskDraft) -> None:
         """Save the draft as it was when Enter was pressed; keys typed after it wait until it is saved."""
+        from associate_tui.asks import InvalidAsk, checked
+
         form = self.query_one(AskForm)
         if self._saving:
             form.say("Still saving the previous ask…", "hint")
@@ -227,6 +301,10 @@ class CaptureScreen(Screen):
         self._pump()  # the keys typed while it was saved go to the cleared form
 
     def _report_saved(self, event: AskSaved) -> None:
+        from associate_tui.asks import FEEDBACK, AskDraft, InvalidAsk, checked, sensitive_found
+        from associate_tui.ratings import rating_words
+        from schemas.privacy import describe
+
         form = self.query_one(AskForm)
         on_screen = form.draft()
         # Clear only what was saved: if the associate kept typing, their words stay.
@@ -254,7 +332,7 @@ class CaptureScreen(Screen):
             said += ". " + describe(masked)
             self.notify(describe(masked), title="Privacy", severity="warning", timeout=8)
         form.say(said, "ok")
-        self.query_one(AsksTable).put_first(event.ask)
+        self._recent().put_first(event.ask)
         self.counter.sync_soon()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -299,14 +377,34 @@ class CaptureScreen(Screen):
                 self._typed_ahead.clear()
                 self.app.screen.call_later(self._hand_on, keys)  # once it is shown and has its focus
                 return
-            event = self._typed_ahead.popleft()
-            target = self.focused
+            target = self.focused or self._cursor_to_the_words()
+            if target is None:
+                return  # the words are not mounted yet: on_mount hands the keys on
+            event = self._typed_ahead[0]
+            if not self._complete and not (isinstance(target, Input) and isinstance(event, events.Key) and event.is_printable):
+                return  # Enter, Tab, a digit's outcome, F-keys: once the rest is mounted (`_prepared` hands them on)
+            self._typed_ahead.popleft()
             if not self._handled_now(target, event):
                 # Enter, Tab and the like: in the field's own queue, after the keys already
                 # given to it, and nothing else is handed on until it has had its effect.
                 self._waiting = True
                 if not (target or self).call_later(self._handle_in_turn, target, event):
                     self.call_later(self._handle_in_turn, target, event)  # the field is gone: in turn here
+
+    def _forward_event(self, event: events.Event) -> None:
+        # A key while nothing has the cursor (the screen is still starting) comes here: it is the form's, in its turn.
+        if isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded and self.focused is None:
+            if self.take_key(self, event):
+                return
+        super()._forward_event(event)
+
+    def _cursor_to_the_words(self) -> Widget | None:
+        """Nothing has the cursor: the ask's words take it (None before they are mounted)."""
+        words = self.query("#ask-text")
+        if not words:
+            return None
+        self.set_focus(words.first())
+        return self.focused
 
     def _hand_on(self, keys: list[events.Key]) -> None:
         for key in keys:
@@ -361,6 +459,11 @@ class CaptureScreen(Screen):
 
     def _look_up(self, text: str) -> None:
         """Suggestions (and the group line) for the words typed; only the latest answer is shown."""
+        from associate_tui.asks import parse_attributes
+        from associate_tui.widgets.category_picker import CategoryPicker
+
+        if not self._complete:
+            return  # `_prepared` looks the words up
         self._similar_generation += 1
         form = self.query_one(AskForm)
         if len(text.strip()) < 2 or form.feedback:  # what a customer said is not demand to log again
@@ -383,6 +486,8 @@ class CaptureScreen(Screen):
     @on(SimilarAsks.Highlighted)
     def _show_news(self) -> None:
         """The group line: about the highlighted suggestion in the list, else the words typed, else suggestion 1."""
+        from associate_tui.answers import about, hq_words, store_words
+
         found, similar = self._found, self.query_one(SimilarAsks)
         keys = [item.key for item in found.items]
         if similar.reachable and keys:
@@ -402,6 +507,8 @@ class CaptureScreen(Screen):
 
     @on(CameInMarked)
     def _marked(self, event: CameInMarked) -> None:
+        from associate_tui.answers import came_in_words
+
         said = came_in_words(event.text, event.woken)
         self.query_one(AskForm).say(said, "ok")
         self.notify(said, title="It came in", timeout=6)
@@ -434,6 +541,8 @@ class CaptureScreen(Screen):
         self._log_same_as(event.similar)
 
     def _log_same_as(self, similar: Similar) -> None:
+        from associate_tui.asks import InvalidAsk, checked
+
         form = self.query_one(AskForm)
         if self._saving:
             form.say("Still saving the previous ask…", "hint")
@@ -465,11 +574,15 @@ class CaptureScreen(Screen):
 
     @on(AsksLoaded)
     def _loaded(self, event: AsksLoaded) -> None:
-        self.query_one(AsksTable).show(event.asks)
+        self._recent().show(event.asks)
 
-    @on(DataTable.RowSelected, "#recent-asks")
-    def _open(self, event: DataTable.RowSelected) -> None:
-        edit_from_table(self.counter, self.query_one(AsksTable), event.row_key.value)
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on an ask just logged: edit it. (By name, not @on: the table's module loads after the first paint.)"""
+        from associate_tui.screens.edit import edit_from_table
+
+        if event.data_table.id != "recent-asks":
+            return
+        edit_from_table(self.counter, self._recent(), event.row_key.value)
 
     def action_clear_form(self) -> None:
         form = self.query_one(AskForm)
@@ -488,6 +601,8 @@ class CaptureScreen(Screen):
     # -- the customer who asked ----------------------------------------------------
 
     def action_customer(self) -> None:
+        from associate_tui.screens.customers import CustomerPickerScreen
+
         def chosen(attached: Attached | None) -> None:
             if attached is not None:
                 self.attach(attached)
@@ -495,6 +610,8 @@ class CaptureScreen(Screen):
         self.app.push_screen(CustomerPickerScreen(self.counter), chosen)
 
     def attach(self, attached: Attached) -> None:
+        from associate_tui.customers import due_on
+
         self.attached = attached
         customer = attached.customer
         parts = [f"Customer: {customer.name}"]

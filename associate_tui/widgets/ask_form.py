@@ -17,15 +17,6 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 
-from associate_tui.asks import (
-    FEEDBACK,
-    AskDraft,
-    FieldError,
-    digit_for,
-    format_attributes,
-    parse_attributes,
-    stray_attribute_text,
-)
 from associate_tui.ratings import RATINGS, rating_words
 from associate_tui.widgets.category_picker import CategoryPicker
 from associate_tui.widgets.choice import Choice, InOrder, Option
@@ -34,6 +25,7 @@ from associate_tui.widgets.similar_asks import SimilarAsks
 from schemas.limits import MAX_NOTE, MAX_QUANTITY, MAX_SUBSTITUTE, MAX_TEXT
 
 if TYPE_CHECKING:
+    from associate_tui.asks import AskDraft, FieldError
     from schemas.taxonomy import Taxonomy
 
 ASK_PROMPT = "What did the customer ask for?"
@@ -59,6 +51,8 @@ FIELD_WIDGETS = {
 
 
 def outcome_options(taxonomy: Taxonomy) -> list[Option]:
+    from associate_tui.asks import digit_for  # the asks' rules (and the privacy guard's patterns): after the first paint
+
     return [Option(o.code, o.label, digit_for(i)) for i, o in enumerate(taxonomy.outcomes)]
 
 
@@ -260,9 +254,11 @@ class AskForm(Widget):
             self.form = form
             self.draft = draft
 
-    def __init__(self, taxonomy: Taxonomy, *, id: str | None = None, switch_key: str | None = None) -> None:
+    def __init__(self, taxonomy: Taxonomy | None, *, id: str | None = None, switch_key: str | None = None) -> None:
+        """With no taxonomy yet, the form is the ask's words only until `finish` (the capture screen's first paint)."""
         super().__init__(id=id)
-        self.taxonomy = taxonomy
+        self.taxonomy = taxonomy  # None only until finish(), and only on the capture screen
+        self.complete = taxonomy is not None
         self.switch_key = switch_key  # the key that switches between an ask and feedback, where there is one
         self.feedback = False
         self.attributes_by_hand = False
@@ -272,49 +268,70 @@ class AskForm(Widget):
         self._filling = False
         self._recognised = ""  # the words the category and attributes were last recognised from
         self._substitute_asked = False  # Enter has asked what was offered: Enter again saves without it
+        self._said_before_finish: tuple[str, str] | None = None  # the message line is mounted by finish()
 
     def compose(self) -> ComposeResult:
-        back = f" · {self.switch_key}: back to an ask" if self.switch_key else ""
-        yield Static(f"Feedback: what the customer said, rated 1-5{back}", id="mode-line", markup=False)
-        with Horizontal(classes="row"):
-            yield Label("Ask", classes="field-label", id="text-label")
+        if self.complete:
+            yield self._mode_line()
+        yield Horizontal(
+            Label("Ask", classes="field-label", id="text-label"),
             # Back in the ask (Shift+Tab), the cursor goes to the end: one key must not replace the words.
-            yield FormInput(placeholder=ASK_PROMPT, id="ask-text", compact=True, max_length=MAX_TEXT, select_on_focus=False)
-        yield SameAsList(self.taxonomy, id="similar")
-        yield Plain("", id="group-news")  # HQ's answer and the store's figures for the group of the ask or suggestion
-        with Horizontal(classes="row"):
-            yield Label("Attributes", classes="field-label")
-            yield AttributesInput(placeholder=ATTRIBUTES_PROMPT.format("ask"), id="attributes", compact=True)
-        with Horizontal(classes="row"):
-            yield Label("Category", classes="field-label")
-            yield FormPicker(self.taxonomy, id="category")
-            yield Plain("", id="read-as")  # the words read as others, so the associate sees the correction
-        with Horizontal(classes="row outcome-row ask-only"):
-            yield Label("Outcome", classes="field-label")
-            yield Choice(outcome_options(self.taxonomy), id="outcome")
-        with Horizontal(classes="row outcome-row feedback-only"):
-            yield Label("Rating", classes="field-label")
-            yield RatingChoice(rating_options(), id="rating")
-        with Horizontal(classes="row ask-only"):
-            yield Label("Instead", classes="field-label")
-            yield FormInput(placeholder="what was offered instead", id="substitute", compact=True, max_length=MAX_SUBSTITUTE)
-            yield Choice(ACCEPTED_OPTIONS, id="accepted")
-        with Horizontal(classes="row"):
-            yield Label("Channel", classes="field-label")
-            yield Choice(channel_options(self.taxonomy), value=self.taxonomy.channels[0], id="channel")
-            yield Label("Qty", classes="inline-label ask-only")
-            yield FormInput(
-                value="1", type="integer", id="quantity", classes="ask-only", compact=True, max_length=len(str(MAX_QUANTITY))
-            )
-        with Horizontal(classes="row"):
-            yield Label("Note", classes="field-label")
-            yield FormInput(placeholder="optional note", id="note", compact=True, max_length=MAX_NOTE)
-        yield Static("", id="form-message")
+            FormInput(placeholder=ASK_PROMPT, id="ask-text", compact=True, max_length=MAX_TEXT, select_on_focus=False),
+            classes="row",
+        )
+        if self.complete:
+            yield from self._fields_after_the_ask()
+
+    async def finish(self, taxonomy: Taxonomy) -> None:
+        """Mount the fields after the ask's words, for `taxonomy`; what was typed meanwhile stays."""
+        self.taxonomy = taxonomy
+        await self.mount(self._mode_line(), before=0)
+        await self.mount_all(self._fields_after_the_ask())
+        self.complete = True
+        if self._said_before_finish:
+            self.say(*self._said_before_finish)
+
+    def _mode_line(self) -> Static:
+        back = f" · {self.switch_key}: back to an ask" if self.switch_key else ""
+        return Static(f"Feedback: what the customer said, rated 1-5{back}", id="mode-line", markup=False)
+
+    def _fields_after_the_ask(self) -> list[Widget]:
+        def row(label: str, *fields: Widget, classes: str = "") -> Horizontal:
+            return Horizontal(Label(label, classes="field-label"), *fields, classes=f"row {classes}".strip())
+
+        taxonomy = self.taxonomy
+        return [
+            SameAsList(taxonomy, id="similar"),
+            Plain("", id="group-news"),  # HQ's answer and the store's figures for the group of the ask or suggestion
+            row("Attributes", AttributesInput(placeholder=ATTRIBUTES_PROMPT.format("ask"), id="attributes", compact=True)),
+            # The words read as others, so the associate sees the correction.
+            row("Category", FormPicker(taxonomy, id="category"), Plain("", id="read-as")),
+            row("Outcome", Choice(outcome_options(taxonomy), id="outcome"), classes="outcome-row ask-only"),
+            row("Rating", RatingChoice(rating_options(), id="rating"), classes="outcome-row feedback-only"),
+            row(
+                "Instead",
+                FormInput(placeholder="what was offered instead", id="substitute", compact=True, max_length=MAX_SUBSTITUTE),
+                Choice(ACCEPTED_OPTIONS, id="accepted"),
+                classes="ask-only",
+            ),
+            row(
+                "Channel",
+                Choice(channel_options(taxonomy), value=taxonomy.channels[0], id="channel"),
+                Label("Qty", classes="inline-label ask-only"),
+                FormInput(
+                    value="1", type="integer", id="quantity", classes="ask-only", compact=True, max_length=len(str(MAX_QUANTITY))
+                ),
+            ),
+            row("Note", FormInput(placeholder="optional note", id="note", compact=True, max_length=MAX_NOTE)),
+            Static("", id="form-message"),
+        ]
 
     # -- reading and writing the fields ------------------------------------
 
     def draft(self) -> AskDraft | list[FieldError]:
         """The draft on screen, or the problems that stop it being read at all."""
+        from associate_tui.asks import FEEDBACK, AskDraft, FieldError, parse_attributes, stray_attribute_text
+
         problems: list[FieldError] = []
         attributes_text = self.query_one("#attributes", Input).value
         if stray := stray_attribute_text(attributes_text):
@@ -347,6 +364,8 @@ class AskForm(Widget):
         )
 
     def is_blank(self) -> bool:
+        if not self.complete:
+            return not self.query_one("#ask-text", Input).value.strip()
         return (
             not any(self.query_one(selector, Input).value.strip() for selector in ("#ask-text", "#substitute", "#note"))
             and self.query_one("#outcome", Choice).value is None
@@ -381,6 +400,8 @@ class AskForm(Widget):
 
     def fill(self, draft: AskDraft) -> None:
         """Show an existing ask for editing: nothing is re-guessed from its words."""
+        from associate_tui.asks import FEEDBACK, format_attributes
+
         self._filling = True
         try:
             self.query_one("#ask-text", Input).value = draft.text
@@ -437,6 +458,9 @@ class AskForm(Widget):
     # -- feedback ------------------------------------------------------------
 
     def say(self, text: str, kind: str = "info") -> None:
+        if not self.complete:  # e.g. words cut to fit, typed before the rest of the form is there
+            self._said_before_finish = (text, kind)
+            return
         message = self.query_one("#form-message", Static)
         message.update(literal(text))
         message.set_classes(f"-{kind}")
@@ -472,8 +496,10 @@ class AskForm(Widget):
         words are complete before the messages are read. So this reads the field itself,
         and Enter calls it before taking the draft.
         """
+        from associate_tui.asks import format_attributes
+
         text = self.query_one("#ask-text", Input).value
-        if text == self._recognised:
+        if not self.complete or text == self._recognised:
             return
         self._recognised = text
         self.query_one("#read-as", Plain).update(read_as(self.taxonomy.corrections(text)))
