@@ -8,7 +8,8 @@ then `associate sync` in its own process against a terminal file full of pending
 asks, and measures the wall time and the sync process's peak memory (max RSS).
 The yardstick is a plain `executemany` of the same rows into an HQ database
 file: what the disk and SQLite can do with no HTTP, no validation, no answers.
-Prints a table; never part of the tests.
+Prints a table; never part of the tests. `--hq-checkout DIR` serves HQ from another
+checkout of this repository (HQ's own code is measured elsewhere: this pins it).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
 
 from associate_tui.store import Store  # noqa: E402
-from sync.hq.storage import HQStorage  # noqa: E402
+
+HQ_ROOT = ROOT  # where HQ runs from (--hq-checkout): HQ is only ever a separate process here
 
 WORDS = ["navy", "red", "black", "olive", "rain jacket", "wool scarf", "boots", "size M", "size 42", "linen shirt"]
 
@@ -84,6 +86,28 @@ def build_terminal(path: Path, count: int) -> None:
     tmp.rename(path)
 
 
+# Runs `python ARGS` and writes its peak RSS (KiB) and wall time. A child's ru_maxrss counts its parent's
+# resident memory at the fork (Linux carries it through exec): measured from this small process instead,
+# the figure is the sync process's own, not this benchmark's 70 MiB.
+LAUNCHER = """
+import os, sys, time
+started = time.perf_counter()
+pid = os.posix_spawn(sys.executable, [sys.executable, *sys.argv[2:]], os.environ)
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as out:
+    out.write(f"{usage.ru_maxrss} {time.perf_counter() - started}")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def hq_command(*args: str) -> str:
+    """Run `associate-hq ARGS` from HQ_ROOT; its output."""
+    done = subprocess.run([sys.executable, "-m", "sync.hq.cli", *args], cwd=HQ_ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"associate-hq {' '.join(args)} failed: {done.stderr}")
+    return done.stdout
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -107,8 +131,7 @@ def drain(work: Path, template: Path, count: int, batch: int) -> dict[str, float
     (work / "data").mkdir(parents=True)
     shutil.copy(template, work / "data" / "associate.db")
     hq_db = work / "hq.db"
-    with HQStorage.open(f"sqlite:///{hq_db}") as storage:
-        token = storage.add_terminal("S1", "T1")
+    token = hq_command("terminal", "add", "--store", "S1", "--terminal", "T1", "--db", f"sqlite:///{hq_db}").split()[0]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     hq = subprocess.Popen(
@@ -124,7 +147,7 @@ def drain(work: Path, template: Path, count: int, batch: int) -> dict[str, float
             "--log-level",
             "warning",
         ],
-        cwd=ROOT,
+        cwd=HQ_ROOT,
     )
     try:
         wait_healthy(url)
@@ -133,19 +156,18 @@ def drain(work: Path, template: Path, count: int, batch: int) -> dict[str, float
         token_file.write_text(token + "\n")
         token_file.chmod(0o600)
         env = {**os.environ, "ASSOCIATE_DATA_DIR": str(work / "data"), "ASSOCIATE_CONFIG": str(work / "config.toml")}
-        started = time.perf_counter()
+        measured = work / "measured"
         sync = subprocess.Popen(
-            [sys.executable, "-m", "associate_tui", "sync", "--batch-size", str(batch)],
+            [sys.executable, "-c", LAUNCHER, str(measured), "-m", "associate_tui", "sync", "--batch-size", str(batch)],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        _, status, usage = os.wait4(sync.pid, 0)
-        seconds = time.perf_counter() - started
-        out = sync.stdout.read().decode()
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise SystemExit(f"associate sync failed: {sync.stderr.read().decode()}")
+        out, err = (stream.decode() for stream in sync.communicate())
+        if sync.returncode != 0:
+            raise SystemExit(f"associate sync failed: {err}")
+        max_rss_kib, seconds = measured.read_text().split()
     finally:
         hq.terminate()
         hq.wait()
@@ -155,11 +177,11 @@ def drain(work: Path, template: Path, count: int, batch: int) -> dict[str, float
         raise SystemExit(f"HQ holds {held} asks, expected {count}: {out}")
     engine = re.search(r"\(([\d.]+) s, ([\d,]+) records/s\)", out)
     return {
-        "seconds": seconds,
-        "rate": count / seconds,
-        "peak_mib": usage.ru_maxrss / 1024,
-        "drain_seconds": float(engine.group(1)),
-        "drain_rate": float(engine.group(2).replace(",", "")),
+        "seconds": float(seconds),
+        "rate": count / float(seconds),
+        "peak_mib": int(max_rss_kib) / 1024,
+        "drain_seconds": float(engine.group(1)) if engine else 0.0,  # none with nothing pending
+        "drain_rate": float(engine.group(2).replace(",", "")) if engine else 0.0,
     }
 
 
@@ -168,8 +190,7 @@ def yardstick(work: Path, template: Path, count: int) -> float:
     hq_db = work / "yardstick.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{hq_db}{suffix}").unlink(missing_ok=True)
-    with HQStorage.open(f"sqlite:///{hq_db}"):
-        pass  # the HQ schema, indexes included
+    hq_command("db", "upgrade", "--db", f"sqlite:///{hq_db}")  # the HQ schema, indexes included
     with Store(template) as store:
         records = [json.loads(raw) for _, _, _, raw in store.pending_records(limit=count)]
     conn = sqlite3.connect(hq_db, isolation_level=None)
@@ -192,18 +213,32 @@ def yardstick(work: Path, template: Path, count: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="20,000 asks instead of 100,000")
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="only the sync process's memory: one drain of each backlog, ten times the big one too",
+    )
+    parser.add_argument("--hq-checkout", type=Path, metavar="DIR", help="serve HQ from this checkout (default: this one)")
     args = parser.parse_args()
+    global HQ_ROOT
+    HQ_ROOT = (args.hq_checkout or ROOT).resolve()
     big = 20_000 if args.quick else 100_000
     small = big // 10
     RESULTS.mkdir(parents=True, exist_ok=True)
-    templates = {n: RESULTS / f"sync-terminal-{n}.db" for n in (small, big)}
+    backlogs = (0, small, big, big * 10) if args.memory else (0, small, big)
+    templates = {n: RESULTS / f"sync-terminal-{n}.db" for n in backlogs}
     for n, path in templates.items():
         print(f"building a terminal file with {n:,} pending asks...", file=sys.stderr)
         build_terminal(path, n)
 
     work = RESULTS / "sync-run"
     print("draining...", file=sys.stderr)
-    runs = {small: drain(work / str(small), templates[small], small, 1000)}
+    runs = {n: drain(work / str(n), templates[n], n, 1000) for n in (0, small)}
+    if args.memory:
+        runs.update({n: drain(work / str(n), templates[n], n, 1000) for n in backlogs[2:]})
+        shutil.rmtree(work, ignore_errors=True)
+        print_rows(memory_rows(runs, small, big))
+        return
     # The machine is shared and noisy: the median of five drains of the big backlog.
     tries = sorted((drain(work / f"{big}-{i}", templates[big], big, 1000) for i in range(5)), key=lambda r: r["drain_rate"])
     runs[big] = tries[2]
@@ -226,14 +261,27 @@ def main() -> None:
         ("records/s while draining, batches of 500", f"{runs_500['drain_rate']:,.0f}", "", ""),
         ("yardstick: plain executemany of the same rows into an HQ file, 500 a transaction", f"{ruler:,.0f}", "", ""),
         ("ratio (draining / yardstick)", f"{ratio:.2f}", ">= 0.33", "ok" if ratio >= 1 / 3 else "MISS"),
-        (f"peak memory of the sync process, {small:,} pending", f"{runs[small]['peak_mib']:.0f} MiB", "", ""),
-        (
-            f"peak memory of the sync process, {big:,} pending",
-            f"{runs[big]['peak_mib']:.0f} MiB",
-            "flat",
-            "ok" if runs[big]["peak_mib"] <= runs[small]["peak_mib"] * 1.15 else "MISS",
-        ),
+        *memory_rows(runs, small, big),
     ]
+    print_rows(rows)
+
+
+def memory_rows(runs: dict[int, dict[str, float]], small: int, big: int) -> list[tuple[str, str, str, str]]:
+    """Peak RSS of `associate sync` by backlog ("flat": the largest within 15% of the small one), and the slope."""
+    largest = max(runs)
+    flat = runs[largest]["peak_mib"] <= runs[small]["peak_mib"] * 1.15
+    growth = (runs[largest]["peak_mib"] - runs[small]["peak_mib"]) * 2**20 / (largest - small)
+    rows = [
+        ("peak memory of the sync process, nothing pending (Python, httpx, the store)", f"{runs[0]['peak_mib']:.1f} MiB", "", "")
+    ]
+    for n in sorted(n for n in runs if n):
+        target = ("flat", "ok" if flat else "MISS") if n == largest else ("", "")
+        rows.append((f"peak memory of the sync process, {n:,} pending", f"{runs[n]['peak_mib']:.1f} MiB", *target))
+    rows.append((f"  memory per pending record, {small:,} to {largest:,}", f"{growth:.1f} bytes", "", ""))
+    return rows
+
+
+def print_rows(rows: list[tuple[str, str, str, str]]) -> None:
     print()
     print("| measure | value | target | |")
     print("|---|---|---|---|")

@@ -171,6 +171,10 @@ class HQClient:
         try:
             response = self._http.request(method, path, **kwargs)  # type: ignore[arg-type]
             response.read()
+            # httpx's response and its stream refer to each other, so once read (and closed) the pair, with the
+            # request and its batch, would wait for a full garbage collection: during a long drain hundreds of
+            # them did, and the sync process grew with the backlog. Without the stream, they go at once.
+            response.stream = httpx.ByteStream(b"")
         except httpx.TimeoutException as error:
             raise Offline(f"HQ at {where} did not answer in time ({type(error).__name__}); will try again.") from error
         except httpx.ConnectError as error:
