@@ -222,6 +222,7 @@ def test_the_digest_puts_strong_signals_apart_from_one_offs_and_says_why(hq) -> 
 def test_the_rollups_kept_at_ingest_equal_those_rebuilt_after_edits_voids_an_erasure_and_a_regroup(hq) -> None:
     tables = {
         "demand_days": "SELECT * FROM demand_days WHERE asks > 0",
+        "demand_chain_days": "SELECT * FROM demand_chain_days WHERE asks > 0",
         "demand_hours": "SELECT * FROM demand_hours WHERE asks > 0",
         "demand_customers": "SELECT * FROM demand_customers WHERE asks > 0",
     }

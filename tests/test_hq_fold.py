@@ -22,6 +22,7 @@ from sync.hq.storage import HQStorage
 
 TABLES = {
     "demand_days": "SELECT * FROM demand_days WHERE asks > 0",
+    "demand_chain_days": "SELECT * FROM demand_chain_days WHERE asks > 0",
     "demand_hours": "SELECT * FROM demand_hours WHERE asks > 0",
     "demand_customers": "SELECT * FROM demand_customers WHERE asks > 0",
     "associate_days": "SELECT * FROM associate_days WHERE asks > 0",
@@ -101,7 +102,7 @@ statements = fold._STATEMENTS
 
 
 def dying():
-    yield from statements[:2]  # demand_days and demand_hours written, the rest not, the outbox not emptied
+    yield from statements[:3]  # demand_days, demand_chain_days and demand_hours written, the rest not, the outbox kept
     os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -161,3 +162,24 @@ def test_a_regroup_takes_what_waits_into_the_rebuild(hq_db) -> None:
         assert hq_db.rows("SELECT count(*) FROM rollup_outbox") == [(0,)]
         assert hq_db.rows("SELECT sum(asks) FROM demand_days")[0][0] == len(chain()) + len(moving)
         assert_kept_equals_rebuilt(hq_db, storage)
+
+
+def test_the_chain_wide_figures_equal_those_summed_over_the_stores(hq_db) -> None:
+    """A report without --store reads demand_chain_days and counts stores apart: the same groups, figures and order."""
+    from sync.hq import queries, report
+
+    with HQStorage.open(hq_db.url) as storage:
+        first, second = edits()
+        send(storage, first)
+        send(storage, second)
+        fold.fold(storage.db)
+        for since, category, sort in (("14d", None, "evidence"), ("7d", None, "asks"), ("28d", "clothing", "evidence")):
+            bounds = report.window(since, "2026-11-22").bounds()
+            days = queries._days(bounds["since"], bounds["until"], bounds["week"], bounds["prev_week"], bounds["since"])
+            read = {}
+            for chain in (True, False):
+                sql, params = queries._groups_sql(
+                    *days, unmet=report.unmet_outcomes(storage), scope=queries._scope(None, category), sort=sort, chain=chain
+                )
+                read[chain] = hq_db.rows(sql, [*params, 50])
+            assert read[True] == read[False] and read[True]

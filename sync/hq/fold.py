@@ -50,37 +50,41 @@ def _upsert(table: str, keys: tuple[str, ...], sums: tuple[str, ...], select: st
     )
 
 
-def _demand_days() -> str:
-    """demand_days: each part's figures, and what each changed terminal-hour adds to the day's effective asks."""
+def _demand_days(table: str = "demand_days", store: bool = True) -> str:
+    """demand_days (or, without the store, demand_chain_days): each part's figures, and what each changed
+    terminal-hour adds to the day's effective asks."""
     held, change = "coalesce(h.asks, 0)", "coalesce(h.asks, 0) + d.n"
     joined = " AND ".join(f"h.{name} = d.{name}" for name in _HOUR_KEY)
+    keys = _DAY_KEY if store else tuple(name for name in _DAY_KEY if name != "store_id")
+    where = ", store_id" if store else ""
     parts = (
-        f"SELECT {_DAY} AS day, demand_key, store_id, category, outcome, sign AS asks, sign * quantity AS quantity, "
+        f"SELECT {_DAY} AS day, demand_key{where}, category, outcome, sign AS asks, sign * quantity AS quantity, "
         "CASE WHEN substitute IS NOT NULL THEN sign ELSE 0 END AS offered, "
         "CASE WHEN substitute_accepted = 1 THEN sign ELSE 0 END AS accepted, "
         "CASE WHEN substitute_accepted = 0 THEN sign ELSE 0 END AS declined, "
         "CASE WHEN lost_value IS NOT NULL THEN sign ELSE 0 END AS priced, "
         "sign * coalesce(lost_value, 0.0) AS lost_value, 0 AS effective FROM rollup_folding "
         "UNION ALL "
-        "SELECT substr(d.hour, 1, 10), d.demand_key, d.store_id, d.category, d.outcome, 0, 0, 0, 0, 0, 0, 0.0, "
-        f"({weight_sql(change)}) - ({weight_sql(held)}) "
+        f"SELECT substr(d.hour, 1, 10), d.demand_key{where.replace('store_id', 'd.store_id')}, d.category, d.outcome, "
+        f"0, 0, 0, 0, 0, 0, 0.0, ({weight_sql(change)}) - ({weight_sql(held)}) "
         f"FROM (SELECT store_id, terminal_id, {_HOUR} AS hour, demand_key, category, outcome, sum(sign) AS n "
         f"FROM rollup_folding GROUP BY store_id, terminal_id, {_HOUR}, demand_key, category, outcome) AS d "
         f"LEFT JOIN demand_hours AS h ON {joined}"
     )
     select = (
-        f"SELECT {', '.join(_DAY_KEY)}, {', '.join(f'sum({name}) AS {name}' for name in _DAY_SUMS)} FROM ({parts}) AS parts "
-        f"GROUP BY {', '.join(_DAY_KEY)}"
+        f"SELECT {', '.join(keys)}, {', '.join(f'sum({name}) AS {name}' for name in _DAY_SUMS)} FROM ({parts}) AS parts "
+        f"GROUP BY {', '.join(keys)}"
     )
-    return _upsert("demand_days", _DAY_KEY, _DAY_SUMS, select)
+    return _upsert(table, keys, _DAY_SUMS, select)
 
 
 def _statements() -> tuple[str, ...]:
-    """The fold's statements, in order: demand_days reads the hours before they change."""
+    """The fold's statements, in order: demand_days and demand_chain_days read the hours before they change."""
     accepted = "sum(CASE WHEN substitute_accepted = 1 THEN sign ELSE 0 END)"
     declined = "sum(CASE WHEN substitute_accepted = 0 THEN sign ELSE 0 END)"
     return (
         _demand_days(),
+        _demand_days("demand_chain_days", store=False),
         _upsert(
             "demand_hours",
             _HOUR_KEY,

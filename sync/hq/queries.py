@@ -223,7 +223,7 @@ class Queries:
         """
         catch_up(self.db)  # the asks waiting to be folded count too
         days = _days(since, until, week, prev_week, weeks_since or since)
-        sql, params = _groups_sql(*days, unmet=unmet, scope=_scope(store, category), sort=sort)
+        sql, params = _groups_sql(*days, unmet=unmet, scope=_scope(store, category), sort=sort, chain=not store)
         with self.db.read() as conn:
             groups = [dict(zip(_GROUP_NAMES, row)) for row in conn.execute(sql, [*params, top])]
             for group in groups:
@@ -300,9 +300,13 @@ def _groups_sql(
     unmet: Sequence[str],
     scope: tuple[str, list],
     sort: str,
+    chain: bool = False,
 ) -> tuple[str, list[object]]:
     """demand_groups' statement (all but the LIMIT's parameter): the groups' figures from demand_days, their
-    customers from demand_customers, in the order asked for. Days are YYYY-MM-DD."""
+    customers from demand_customers, in the order asked for. Days are YYYY-MM-DD.
+
+    `chain` (no store named): the figures from demand_chain_days, and each group's stores counted apart
+    (_stores_sql), since a store cannot be counted twice from sums."""
     marks = ", ".join("?" * len(unmet)) or "NULL"
     week_case, week_starts = evidence.week_sql(date.fromisoformat(until), date.fromisoformat(weeks_since))
     in_period = "sum(CASE WHEN day >= ? THEN {} ELSE 0 END)"
@@ -310,28 +314,42 @@ def _groups_sql(
         f"{in_period.format(name)} AS {name}_in"
         for name in ("quantity", "offered", "accepted", "declined", "priced", "lost_value")
     )
+    stores_in = "0" if chain else "count(DISTINCT CASE WHEN day >= ? AND asks > 0 THEN store_id END)"
     sql = (
-        f"WITH g AS (SELECT demand_key, {in_period.format('asks')} AS asks_in, {figures}, "
-        "count(DISTINCT CASE WHEN day >= ? AND asks > 0 THEN store_id END) AS stores_in, "
+        f"WITH g AS (SELECT demand_key, {in_period.format('asks')} AS asks_in, {figures}, {stores_in} AS stores_in, "
         f"{in_period.format('asks')} AS this_week, sum(CASE WHEN day >= ? AND day < ? THEN asks ELSE 0 END) AS last_week, "
         f"{in_period.format('effective')} AS effective_in, count(DISTINCT CASE WHEN day >= ? AND asks > 0 THEN day END) AS days_in, "
         f"count(DISTINCT CASE WHEN day >= ? AND asks > 0 THEN {week_case} END) AS weeks_in "
-        f"FROM demand_days WHERE day >= ? AND day < ? AND outcome IN ({marks}){scope[0]} "
+        f"FROM {'demand_chain_days' if chain else 'demand_days'} WHERE day >= ? AND day < ? AND outcome IN ({marks}){scope[0]} "
         f"GROUP BY demand_key HAVING {in_period.format('asks')} > 0), "
         "c AS (SELECT demand_key, count(DISTINCT customer_id) AS customers FROM demand_customers "
         f"WHERE day >= ? AND day < ? AND asks > 0 AND outcome IN ({marks}){scope[0]} GROUP BY demand_key) "
     )
-    params: list[object] = [*[since] * 7, since, week, prev_week, week, since, since, weeks_since, *week_starts]
+    params: list[object] = [*[since] * (7 if chain else 8), week, prev_week, week, since, since, weeks_since, *week_starts]
     params += [min(since, prev_week, weeks_since), until, *unmet, *scope[1], since, since, until, *unmet, *scope[1]]
+    stores, joined = "g.stores_in", ""
+    if chain:
+        sql += f", s AS ({_stores_sql(marks, scope[0])}) "
+        params += [since, until, *unmet, *scope[1]]
+        stores, joined = "coalesce(s.stores, 0)", " LEFT JOIN s ON s.demand_key = g.demand_key"
     customers = "coalesce(c.customers, 0)"
-    rank = evidence.score_sql("g.effective_in", "g.stores_in", "g.days_in", "g.weeks_in", customers)
-    order = "g.asks_in DESC, g.stores_in DESC, g.demand_key" if sort == "asks" else f"{rank} DESC, g.asks_in DESC, g.demand_key"
+    rank = evidence.score_sql("g.effective_in", stores, "g.days_in", "g.weeks_in", customers)
+    order = f"g.asks_in DESC, {stores} DESC, g.demand_key" if sort == "asks" else f"{rank} DESC, g.asks_in DESC, g.demand_key"
     sql += (
-        "SELECT g.demand_key, g.asks_in, g.quantity_in, g.stores_in, g.this_week, g.last_week, g.offered_in, g.accepted_in, "
+        f"SELECT g.demand_key, g.asks_in, g.quantity_in, {stores}, g.this_week, g.last_week, g.offered_in, g.accepted_in, "
         f"g.declined_in, g.priced_in, g.lost_value_in, g.effective_in, g.days_in, g.weeks_in, {customers}, {rank} "
-        f"FROM g LEFT JOIN c ON c.demand_key = g.demand_key ORDER BY {order} LIMIT ?"
+        f"FROM g LEFT JOIN c ON c.demand_key = g.demand_key{joined} ORDER BY {order} LIMIT ?"
     )
     return sql, params
+
+
+def _stores_sql(marks: str, scope: str) -> str:
+    """Each group's stores with an unmet ask in the period (parameters: since, until, the outcomes, the scope's):
+    the distinct (group, store) pairs first, which a hash holds, then counted."""
+    return (
+        "SELECT demand_key, count(*) AS stores FROM (SELECT DISTINCT demand_key, store_id FROM demand_days "
+        f"WHERE day >= ? AND day < ? AND asks > 0 AND outcome IN ({marks}){scope}) AS pairs GROUP BY demand_key"
+    )
 
 
 def _as_seen_by(store_id: str, row: Sequence[Any]) -> GroupResponse | None:

@@ -4,6 +4,7 @@ One row per UTC day (or hour) and what a report groups by:
 - demand_days: store, demand group, category ('' for none) and outcome; asks, quantity,
   substitutes offered, accepted and declined, asks that gave a price, the value lost, and the
   effective asks (evidence.py): each terminal's asks in one clock hour weighed down, summed;
+- demand_chain_days: demand_days summed over the stores (what a report without a store reads);
 - demand_hours: the asks behind `effective`, per store, terminal, clock hour, group, category, outcome;
 - demand_customers: asks that name a customer, per day, group, store, category, outcome, customer;
 - substitute_days: store and substitute (lower case); offered, accepted, declined;
@@ -109,6 +110,19 @@ def rebuild(conn: Connection) -> None:
     """Every roll-up, derived from the asks anew; what waits in the outbox is in the asks already."""
     conn.execute("DELETE FROM rollup_outbox", ())
     rebuild_as_of_9(conn)
+    rebuild_chain(conn)
+
+
+def rebuild_chain(conn: Connection) -> None:
+    """demand_chain_days (schema 12): demand_days summed over the stores."""
+    conn.execute("DELETE FROM demand_chain_days", ())
+    conn.execute(
+        "INSERT INTO demand_chain_days (day, demand_key, category, outcome, asks, quantity, offered, accepted, declined, "
+        "priced, lost_value, effective) SELECT day, demand_key, category, outcome, sum(asks), sum(quantity), sum(offered), "
+        "sum(accepted), sum(declined), sum(priced), sum(lost_value), sum(effective) FROM demand_days WHERE asks > 0 "
+        "GROUP BY day, demand_key, category, outcome",
+        (),
+    )
 
 
 def rebuild_as_of_9(conn: Connection) -> None:
