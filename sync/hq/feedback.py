@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from schemas.records import FEEDBACK
 from sync.hq.database import Database
+from sync.hq.queries import scope_sql
 
 RATINGS = (1, 2, 3, 4, 5)
 COMPLAINT = (1, 2)  # what let them down
@@ -93,7 +94,7 @@ class Feedback:
         keys = list(dict.fromkeys(keys))
         for start in range(0, len(keys), _KEYS_PER_READ):
             part = keys[start : start + _KEYS_PER_READ]
-            scope, params = _scope(store, None)
+            scope, params = scope_sql(store, None)
             sql = (
                 "SELECT demand_key, rating, text FROM (SELECT demand_key, rating, text, row_number() OVER "
                 f"(PARTITION BY demand_key ORDER BY {strongest}, created_at DESC, id) AS n FROM asks WHERE {_FEEDBACK}{scope} "
@@ -122,21 +123,9 @@ class Feedback:
 def per_group_sql(store: str | None, category: str | None) -> tuple[str, list[object]]:
     """Feedback per group and rating: the SQL, and its parameters after the period's two bounds."""
     counts = ", ".join(f"sum(CASE WHEN rating = {rating} THEN 1 ELSE 0 END)" for rating in RATINGS)
-    scope, params = _scope(store, category)
+    scope, params = scope_sql(store, category)
     sql = (
         f"SELECT coalesce(demand_key, ''), {counts}, count(DISTINCT store_id) FROM asks "
         f"WHERE {_FEEDBACK}{scope} GROUP BY coalesce(demand_key, '')"
     )
-    return sql, params
-
-
-def _scope(store: str | None, category: str | None) -> tuple[str, list[object]]:
-    """The SQL (and its parameters) that keeps the reads to one store and/or a category and those under it."""
-    sql, params = "", list[object]()
-    if store:
-        sql += " AND store_id = ?"
-        params.append(store)
-    if category:
-        sql += " AND (category = ? OR category LIKE ?)"
-        params += [category, category + ".%"]
     return sql, params

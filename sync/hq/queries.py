@@ -223,7 +223,7 @@ class Queries:
         """
         catch_up(self.db)  # the asks waiting to be folded count too
         days = _days(since, until, week, prev_week, weeks_since or since)
-        sql, params = _groups_sql(*days, unmet=unmet, scope=_scope(store, category), sort=sort, chain=not store)
+        sql, params = _groups_sql(*days, unmet=unmet, scope=scope_sql(store, category), sort=sort, chain=not store)
         with self.db.read() as conn:
             groups = [dict(zip(_GROUP_NAMES, row)) for row in conn.execute(sql, [*params, top])]
             for group in groups:
@@ -240,7 +240,7 @@ class Queries:
         since, until = _days(since, until)
         marks = ", ".join("?" * len(unmet)) or "NULL"
         sql = f"SELECT day, sum(asks) FROM demand_days WHERE day >= ? AND day < ? AND outcome IN ({marks})"
-        scope, scope_params = _scope(store, category)
+        scope, scope_params = scope_sql(store, category)
         with self.db.read() as conn:
             return [
                 (day, asks)
@@ -254,7 +254,7 @@ class Queries:
         catch_up(self.db)  # the asks waiting to be folded count too
         since, until = _days(since, until)
         sql = "SELECT min(substitute), sum(offered), sum(accepted), sum(declined) FROM substitute_days WHERE day >= ? AND day < ?"
-        scope, scope_params = _scope(store, None)
+        scope, scope_params = scope_sql(store, None)
         sql += scope + " GROUP BY substitute_key HAVING sum(offered) > 0 ORDER BY 2 DESC, 1 LIMIT ?"
         with self.db.read() as conn:
             return [
@@ -401,8 +401,8 @@ def _days(*moments: str) -> tuple[str, ...]:
     return tuple(moment[:10] for moment in moments)
 
 
-def _scope(store: str | None, category: str | None) -> tuple[str, list[object]]:
-    """The SQL (and its parameters) that keeps a report to one store and/or a category and those under it."""
+def scope_sql(store: str | None, category: str | None) -> tuple[str, list[object]]:
+    """The SQL (and its parameters) that keeps a read to one store and/or a category and those under it."""
     sql, params = "", list[object]()
     if store:
         sql += " AND store_id = ?"
