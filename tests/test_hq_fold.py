@@ -179,7 +179,7 @@ def test_the_chain_wide_figures_equal_those_summed_over_the_stores(hq_db) -> Non
             read = {}
             for chain in (True, False):
                 sql, params = queries._groups_sql(
-                    *days, unmet=report.unmet_outcomes(storage), scope=queries._scope(None, category), sort=sort, chain=chain
+                    *days, unmet=report.unmet_outcomes(storage), scope=queries.scope_sql(None, category), sort=sort, chain=chain
                 )
                 read[chain] = hq_db.rows(sql, [*params, 50])
             assert read[True] == read[False] and read[True]
