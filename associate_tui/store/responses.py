@@ -10,7 +10,7 @@ due today, marked in stock (`in_stock_at`, which travels to HQ with the follow-u
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
@@ -133,36 +133,24 @@ class ResponseRoom(Connection):
 
     def hq_answers(self, keys: Sequence[str]) -> dict[str, HQAnswer]:
         """HQ's last pulled answers about those of these groups it has answered."""
-        found: dict[str, HQAnswer] = {}
-        wanted = list(dict.fromkeys(keys))
+        select = "SELECT demand_key, status, expected_on, note, available_here, changed_at, pulled_at FROM hq_responses"
         with self._read("read HQ's answers") as conn:
-            for start in range(0, len(wanted), _KEYS_PER_READ):
-                part = wanted[start : start + _KEYS_PER_READ]
-                sql = (
-                    "SELECT demand_key, status, expected_on, note, available_here, changed_at, pulled_at "
-                    f"FROM hq_responses WHERE demand_key IN ({', '.join('?' * len(part))})"
-                )
-                for key, status, expected, note, here, changed, pulled in conn.execute(sql, part):
-                    found[key] = HQAnswer(key, status, expected, note, bool(here), changed, pulled)
-        return found
+            return {
+                key: HQAnswer(key, status, expected, note, bool(here), changed, pulled)
+                for key, status, expected, note, here, changed, pulled in _keyed_rows(conn, select, keys)
+            }
 
     def hq_answer(self, key: str) -> HQAnswer | None:
         return self.hq_answers([key]).get(key)
 
     def store_figures(self, keys: Sequence[str]) -> dict[str, StoreFigures]:
         """The store's unmet asks for those of these groups HQ counted (none before the first pull)."""
-        found: dict[str, StoreFigures] = {}
-        wanted = list(dict.fromkeys(keys))
         with self._read("read the store's figures") as conn:
             row = conn.execute("SELECT value FROM sync_state WHERE key = ?", (STORE_DEMAND_AS_OF,)).fetchone()
             if not row or not row[0]:
-                return found
-            for start in range(0, len(wanted), _KEYS_PER_READ):
-                part = wanted[start : start + _KEYS_PER_READ]
-                sql = f"SELECT demand_key, week, month FROM store_demand WHERE demand_key IN ({', '.join('?' * len(part))})"
-                for key, week, month in conn.execute(sql, part):
-                    found[key] = StoreFigures(week, month, row[0])
-        return found
+                return {}
+            select = "SELECT demand_key, week, month FROM store_demand"
+            return {key: StoreFigures(week, month, row[0]) for key, week, month in _keyed_rows(conn, select, keys)}
 
     def store_demand_as_of(self) -> str | None:
         """When HQ last counted the store's demand (UTC), or None before the first pull."""
@@ -172,15 +160,9 @@ class ResponseRoom(Connection):
 
     def restocks(self, keys: Sequence[str]) -> dict[str, Restock]:
         """Which of these groups are back in stock here, and since when."""
-        found: dict[str, Restock] = {}
-        wanted = list(dict.fromkeys(keys))
         with self._read("read the restocks") as conn:
-            for start in range(0, len(wanted), _KEYS_PER_READ):
-                part = wanted[start : start + _KEYS_PER_READ]
-                sql = f"SELECT demand_key, at, source, associate FROM restocks WHERE demand_key IN ({', '.join('?' * len(part))})"
-                for key, at, source, associate in conn.execute(sql, part):
-                    found[key] = Restock(key, at, source, associate)
-        return found
+            select = "SELECT demand_key, at, source, associate FROM restocks"
+            return {key: Restock(key, at, source, associate) for key, at, source, associate in _keyed_rows(conn, select, keys)}
 
     def forget_hq_answers(self) -> None:
         """Drop what another HQ (or another store) answered, so the next pull starts from its first change.
@@ -197,6 +179,14 @@ class ResponseRoom(Connection):
         """The associate says the group came in: its open follow-ups here become due today; how many."""
         with self._write("mark it as in stock") as conn:
             return _restock(conn, key, utc_now(), source="store", associate=associate)
+
+
+def _keyed_rows(conn: sqlite3.Connection, select: str, keys: Sequence[str]) -> Iterator[tuple]:
+    """The rows of `select` (a SELECT ... FROM table) for these demand keys, read in parts under SQLite's parameter limit."""
+    wanted = list(dict.fromkeys(keys))
+    for start in range(0, len(wanted), _KEYS_PER_READ):
+        part = wanted[start : start + _KEYS_PER_READ]
+        yield from conn.execute(f"{select} WHERE demand_key IN ({', '.join('?' * len(part))})", part)
 
 
 def _cursor(conn: sqlite3.Connection) -> int:
