@@ -24,6 +24,7 @@ VALUE_ATTRIBUTES = ("price", "value", "budget", "amount")
 FEEDBACK = "feedback"  # the outcome of feedback: what a customer said, rated 1 to 5 (not an ask)
 
 _WORD = re.compile(r"[^\W_]+")
+_NUMBER = re.compile(r"\d[\d.,]*")
 _FILLER = frozenset(
     """
     a an the and or of in on at to for with without from by as is are was were be it its this that these
@@ -93,21 +94,28 @@ def key_attributes(attributes: Mapping[str, str]) -> tuple[tuple[str, str], ...]
 Vocabulary = Mapping[str, frozenset[str]]  # attribute key -> every word of its values and synonyms
 
 
-def _taken(attributes: Mapping[str, str], vocabulary: Vocabulary | None) -> set[str]:
+class _Taken:
     """Words that only repeat an attribute: its value's words, and with a vocabulary every word of
-    that attribute's values ("navy blue" is colour=navy, and "blue" says nothing more)."""
-    taken = {stem(word) for value in attributes.values() for word in _WORD.findall(fold(value or ""))}
-    if vocabulary:
-        for key in attributes:
-            taken.update(vocabulary.get(key, ()))
-    return taken
+    that attribute's values ("navy blue" is colour=navy, and "blue" says nothing more).
+
+    A membership test, not a set: a vocabulary's words are looked up where they are, never copied.
+    """
+
+    __slots__ = ("values", "sets")
+
+    def __init__(self, attributes: Mapping[str, str], vocabulary: Vocabulary | None) -> None:
+        self.values = {stem(word) for value in attributes.values() for word in _WORD.findall(fold(value or ""))}
+        self.sets = [found for key in attributes if (found := vocabulary.get(key))] if vocabulary else []
+
+    def __contains__(self, word: str) -> bool:
+        return word in self.values or any(word in words for words in self.sets)
 
 
 def words(text: str, attributes: Mapping[str, str] = {}, vocabulary: Vocabulary | None = None) -> tuple[str, ...]:
     """The words of an ask that say what it is, stemmed and sorted, without its attribute values."""
-    taken = _taken(attributes, vocabulary)
+    taken = _Taken(attributes, vocabulary)
     found = {stem(word) for word in _WORD.findall(fold(text)) if len(word) > 1 and word not in _FILLER}
-    return tuple(sorted(found - taken))
+    return tuple(sorted(word for word in found if word not in taken))
 
 
 def group_of(category: str | None, attributes: Mapping[str, str], text: str, vocabulary: Vocabulary | None = None) -> str:
@@ -151,7 +159,7 @@ def search_words(text: str, attributes: Mapping[str, str] = {}, vocabulary: Voca
     with ("jackets" and "jacket" to "jacket", "batteries" to "batter"), since the
     last word may be half-typed and the logged ask may have the other number.
     """
-    taken = _taken(attributes, vocabulary)
+    taken = _Taken(attributes, vocabulary)
     typed = [word for word in _WORD.findall(fold(text)) if len(word) > 1 and word not in _FILLER]
     # Only attribute words so far ("navy", "wool"): look for them, the attributes still filter.
     kept = [word for word in typed if stem(word) not in taken] or typed
@@ -172,7 +180,8 @@ def _prefix_stem(word: str) -> str:
 def lost_value(attributes: Mapping[str, str], quantity: int) -> float | None:
     """quantity x price where a price (or value) was given, e.g. price=89.99; else None."""
     for key in VALUE_ATTRIBUTES:
-        found = re.search(r"\d[\d.,]*", attributes.get(key) or "")
+        given = attributes.get(key)
+        found = _NUMBER.search(given) if given else None
         if found:
             number = found.group().rstrip(".,")
             if "," in number and "." in number:

@@ -51,7 +51,7 @@ from sync.hq.fold import Folder
 from sync.hq.openapi import openapi_document
 from sync.hq.pull import routes as pull_routes
 from sync.hq.rows import TIME_FIELDS
-from sync.hq.storage import HQStorage, Received, StorageBusy, StorageError
+from sync.hq.storage import HQStorage, Received, StorageBusy, StorageError, may_hold_control
 
 MAX_BODY = 2 * 1024 * 1024  # gzip-compressed, as sent: a full batch is ~150 KB
 MAX_INFLATED = 16 * 1024 * 1024  # after gunzip: stops a gzip bomb long before memory does
@@ -487,7 +487,8 @@ def _ingest(storage: HQStorage, store_id: str, terminal_id: str, body: bytes, en
         )
     now = parse_utc(received_at)
     skew = _clock_skew_ms(envelope.sent_at, now)
-    records = [_real_times(item, now) for item in records]
+    latest = format_utc(now + AHEAD)
+    records = [_real_times(item, now, latest) for item in records]
     results = storage.apply_batch(
         store_id=store_id,
         terminal_id=terminal_id,
@@ -496,6 +497,7 @@ def _ingest(storage: HQStorage, store_id: str, terminal_id: str, body: bytes, en
         received_at=received_at,
         clock_skew_ms=skew,
         records=records,
+        may_hold_control=may_hold_control(body),
     )
     answer = BatchResult(batch_id=envelope.batch_id, received_at=received_at, clock_skew_ms=skew, results=results)
     return msgspec.json.encode(answer)
@@ -577,13 +579,35 @@ def _received(raw: msgspec.Raw) -> Received:
     return Received(record=record, id=record.id, version=record.version)
 
 
-def _real_times(item: Received, now: datetime) -> Received:
-    """The contract's pattern lets 2026-02-30 through, the calendar does not; nor does HQ take year 1 or next week."""
+_EARLIEST = format_utc(EARLIEST)
+
+
+def _surely_real(value: str, latest: str) -> bool:
+    """True when a time in the contract's form is a real one between EARLIEST and `latest`, by its text alone.
+
+    The form is fixed (schemas.records.UtcTime), so text order is time order; days up to the 28th are
+    in every month. Anything else (the 29th to 31st, a bad month) is left to the calendar.
+    """
+    return (
+        _EARLIEST <= value <= latest
+        and "01" <= value[5:7] <= "12"
+        and "01" <= value[8:10] <= "28"
+        and value[11:13] <= "23"
+        and value[14:16] <= "59"
+        and value[17:19] <= "59"
+    )
+
+
+def _real_times(item: Received, now: datetime, latest: str) -> Received:
+    """The contract's pattern lets 2026-02-30 through, the calendar does not; nor does HQ take year 1 or next week.
+
+    `latest` is the latest time HQ believes (now + AHEAD) in the contract's form.
+    """
     if item.record is None:
         return item
     for name in TIME_FIELDS[type(item.record)]:
         value = getattr(item.record, name)
-        if value is None:
+        if value is None or _surely_real(value, latest):
             continue
         try:
             wrong = _implausible(name, value, now)

@@ -48,9 +48,8 @@ Candidate = tuple[int, Record, str]  # (index in the batch, the record as HQ sto
 Held = tuple[int, str, str, str, tuple[Any, ...] | None]  # (version, content hash, store, terminal, roll-up part)
 
 
-@dataclass(frozen=True)
-class Received:
-    """One record of a batch as the service hands it over: decoded, or why it was not."""
+class Received(msgspec.Struct, frozen=True):
+    """One record of a batch as the service hands it over: decoded, or why it was not (a Struct: one per record)."""
 
     record: Record | None
     id: str = ""
@@ -89,12 +88,14 @@ class Ingest:
         received_at: str,
         clock_skew_ms: int,
         records: Sequence[Received],
+        may_hold_control: bool = True,
     ) -> list[RecordResult]:
         """Apply one batch in one transaction; one result per record, in order.
 
         HQ keeps the highest version of each id. The same id and version again is
         a duplicate if its content is the same, and refused if it is not: what was
-        counted is never silently replaced. The transaction holds the lock of the
+        counted is never silently replaced. `may_hold_control` False says the batch's JSON
+        was screened whole (`may_hold_control`) and no record needs the check. The transaction holds the lock of the
         terminal and of every customer the batch names, so the same batch given to
         two HQ processes at once is applied by one and found a duplicate by the other.
         """
@@ -102,7 +103,7 @@ class Ingest:
         checked: list[RecordResult | None] = [None] * len(records)
         by_type: dict[RecordType, list[Candidate]] = {kind: [] for kind in RECORD_TYPES}
         for index, item in enumerate(records):
-            outcome = precheck(item, store_id, terminal_id)
+            outcome = precheck(item, store_id, terminal_id, screen=may_hold_control)
             if isinstance(outcome, RecordResult):
                 checked[index] = outcome
             else:
@@ -137,8 +138,11 @@ class Ingest:
 # -- the checks of one record, before the transaction ---------------------------------------
 
 
-def precheck(item: Received, store_id: str, terminal_id: str) -> RecordResult | tuple[Record, str]:
-    """Why a record is refused before HQ looks at what it holds; else the record as HQ stores it, and its hash."""
+def precheck(item: Received, store_id: str, terminal_id: str, *, screen: bool = True) -> RecordResult | tuple[Record, str]:
+    """Why a record is refused before HQ looks at what it holds; else the record as HQ stores it, and its hash.
+
+    `screen` False: the batch it came in was screened whole and holds no control character.
+    """
     record = item.record
     if record is None:
         message = f"This record does not fit the contract: {item.problem}" if item.code == "invalid" else item.problem
@@ -163,7 +167,7 @@ def precheck(item: Received, store_id: str, terminal_id: str) -> RecordResult | 
         )
     record = guarded(record)
     content = content_of(record)  # the guard masks digits only: a control character sent is still here
-    if _MAY_HOLD_CONTROL.search(content) and (problem := unsafe_text(record)):  # one search spares the walk
+    if screen and may_hold_control(content) and (problem := unsafe_text(record)):  # one search spares the walk
         return rejected(
             record,
             "control_character",
@@ -178,6 +182,11 @@ _MAY_HOLD_CONTROL = re.compile(
     rb"\\(?:u00[0189]|u007f|u20[26]|[bfnrt])|\x7f|\xc2[\x80-\x9f]|\xe2\x80[\xaa-\xae]|\xe2\x81[\xa6-\xa9]",
     re.IGNORECASE,
 )
+
+
+def may_hold_control(data: bytes) -> bool:
+    """False when JSON (a record, or a whole batch as sent) certainly holds no control character: one search."""
+    return _MAY_HOLD_CONTROL.search(data) is not None
 
 
 def content_of(record: Record) -> bytes:

@@ -17,11 +17,13 @@ from schemas.taxonomy import Taxonomy, builtin_pack_bytes, parse_pack
 from schemas.times import utc_now
 from sync.hq import responses, rollups
 from sync.hq.database import Connection, Database
-from sync.hq.rows import encode
 
-# Demand groups of the asks seen lately, keyed by a 16-byte digest of what decides the group, so an
-# entry costs the same whatever the ask's length: the digest (49 bytes), the group's 16 hex digits (65),
+# Demand groups of the asks seen lately, keyed by the 64-bit hash of what decides the group (its
+# category, text, quantity, whether it is feedback, and its attributes in the order sent), so an
+# entry costs the same whatever the ask's length: the hash (32 bytes), the group's 16 hex digits (65),
 # the value lost (24), the pair (56) and the dict's slot (~60). Emptied when it would pass its bytes.
+# Two different asks sharing a hash within one cache's life (32,768 entries): about 1 in 3 * 10^10
+# (Python's string hash is keyed afresh in each process, so it cannot be aimed at).
 EXTRAS_BYTES = 8 * 1024 * 1024
 EXTRA_ENTRY_BYTES = 256
 REGROUP_PAGE = 10_000  # asks per page when regrouping: memory stays flat on tens of millions
@@ -44,7 +46,7 @@ class Packs:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._grouping: tuple[str, Vocabulary] | None = None  # (taxonomy etag, attribute vocabulary)
-        self._extras: dict[bytes, tuple[str, float | None]] = {}  # asks repeat: their group and value, computed once
+        self._extras: dict[int, tuple[str, float | None]] = {}  # asks repeat: their group and value, computed once
 
     def publish_taxonomy(self, body: bytes) -> str:
         etag = etag_of(body)
@@ -84,9 +86,7 @@ class Packs:
     def ask_extra(self, record: AskRecord) -> tuple[str, float | None]:
         """What HQ adds to an ask: its demand group (with the vocabulary last read) and the value lost."""
         attributes = record.attributes
-        seen = hashlib.blake2b(
-            encode((record.category, attributes, record.text, record.quantity, record.outcome == FEEDBACK)), digest_size=16
-        ).digest()
+        seen = hash((record.category, record.text, record.quantity, record.outcome == FEEDBACK, *attributes.items()))
         extra = self._extras.get(seen)
         if extra is None:
             if len(self._extras) >= EXTRAS_BYTES // EXTRA_ENTRY_BYTES:

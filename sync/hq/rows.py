@@ -11,7 +11,7 @@ No SQL here: ingest.py writes these rows and queries.py reads them.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -80,9 +80,22 @@ JSON_FIELDS = {kind: _fields_typed(kind, _JSON_TYPES) for kind in RECORD_TYPES}
 #: each type's times (schemas.records.UtcTime), which HQ checks against the calendar and its clock
 TIME_FIELDS = {kind: _fields_typed(kind, _plain(msgspec.inspect.type_info(UtcTime))) for kind in RECORD_TYPES}
 
-# The positions of the fields each type's row converts (the rest go in as they are).
-_CONVERTED: dict[RecordType, tuple[int, ...]] = {
-    kind: tuple(i for i, name in enumerate(fields_of(kind)) if name in BOOLEANS[kind] + JSON_FIELDS[kind])
+
+def _as_int(value: object) -> object:
+    return value if value is None else int(value)  # type: ignore[call-overload]
+
+
+def _as_json(value: object) -> object:
+    return value if value is None else _content.encode(value).decode()
+
+
+# The fields each type's row converts, by position, with their conversion (the rest go in as they are).
+_CONVERTED: dict[RecordType, tuple[tuple[int, Callable[[object], object]], ...]] = {
+    kind: tuple(
+        (i, _as_int if name in BOOLEANS[kind] else _as_json)
+        for i, name in enumerate(fields_of(kind))
+        if name in BOOLEANS[kind] + JSON_FIELDS[kind]
+    )
     for kind in RECORD_TYPES
 }
 # Each table's personal fields, sealed under their customer's key: (table, ((column position, column), ...)).
@@ -111,8 +124,8 @@ def row_of(record: Record, keys: dict[str, vault.CustomerKey] | None = None) -> 
     if not positions and not sealed:
         return values
     converted = list(values)
-    for position in positions:
-        converted[position] = _sql_value(converted[position])
+    for position, convert in positions:
+        converted[position] = convert(converted[position])
     if sealed:
         _seal(record, converted, keys or {})
     return tuple(converted)
@@ -134,14 +147,6 @@ def _seal(record: Record, values: list[Any], keys: dict[str, vault.CustomerKey])
     for position, column in columns:
         if values[position] is not None:
             values[position] = key.seal(values[position], vault.where(table, column, record.id)) if key else None
-
-
-def _sql_value(value: object) -> object:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, (dict, list, msgspec.Struct)):
-        return _content.encode(value).decode()
-    return value
 
 
 def opened(row: dict[str, Any], key: bytes | None, table: str, columns: Sequence[str]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from sync.hq.auth import Terminal, TerminalExists, TerminalNotFound, Terminals, 
 from sync.hq.database import Database, StorageBusy, StorageError, connect
 from sync.hq.feedback import Feedback
 from sync.hq.groups import Groups
-from sync.hq.ingest import Ingest, Received
+from sync.hq.ingest import Ingest, Received, may_hold_control
 from sync.hq.packs import Packs, Published, etag_of
 from sync.hq.queries import Queries
 from sync.hq.responses import Responses
@@ -40,6 +40,7 @@ __all__ = [
     "TerminalNotFound",
     "default_url",
     "etag_of",
+    "may_hold_control",
 ]
 
 
