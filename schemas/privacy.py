@@ -112,6 +112,7 @@ _IBAN_PLAIN = re.compile(r"[A-Za-z0-9]+(?: [A-Za-z0-9]+)*")
 # Anything the patterns above could mask holds nine digits with separators between
 # them (a card, an SSN) or an IBAN's start. Most text holds neither and is returned
 # after this one search.
+_DIGIT = re.compile(r"\d")  # every _MAYBE match holds one: a search five times cheaper rules most texts out
 _MAYBE = re.compile(rf"\d(?:{_SEPARATOR}?\d){{8}}|[A-Za-z]{{2}}\d\d|[A-Z]{{2}}[ \t]{{1,2}}\d\d")
 
 # (prefix range low, high, allowed lengths): the major schemes' published ranges.
@@ -285,7 +286,7 @@ def may_hold_sensitive(text: str) -> bool:
 
     Texts joined with newlines can be checked at once: joining can add a match, never hide one.
     """
-    return _MAYBE.search(text) is not None
+    return _DIGIT.search(text) is not None and _MAYBE.search(text) is not None  # most texts: no digit, a quick no
 
 
 def describe(found: tuple[str, ...] | list[str]) -> str:
