@@ -12,12 +12,14 @@ two workers given the same batch apply it one after the other, never both.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -96,6 +98,7 @@ class SQLiteDatabase(Database):
         self._functions = functions or {}
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
+        self._fds: list[int] = []  # the threads' handles on the writers' lock file
         self._lock = threading.Lock()
         folder = path.parent
         try:
@@ -130,13 +133,56 @@ class SQLiteDatabase(Database):
         except sqlite3.Error as error:
             raise self._explain(error) from error
 
+    def _writer_fd(self) -> int:
+        """This thread's handle on the writers' lock file (a lock is held by a handle: one per thread)."""
+        fd = getattr(self._local, "writer", None)
+        if fd is None:
+            try:
+                fd = os.open(f"{self.path}.writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as error:
+                raise StorageError(f"Cannot open HQ's lock file {self.path}.writer: {error.strerror}.") from error
+            self._local.writer = fd
+            with self._lock:
+                self._fds.append(fd)
+        return fd
+
+    @contextmanager
+    def _one_writer(self) -> Iterator[None]:
+        """Wait for the writers' lock, which every HQ process and thread on this file takes before writing.
+
+        SQLite's own busy handler sleeps up to 100 ms between tries while another process writes;
+        this lock is asked for every 2 ms at most, so workers take turns closely. Past the busy
+        timeout the caller is told the database is busy, as SQLite would.
+        """
+        fd = self._writer_fd()
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        pause = 0.0002
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StorageBusy("HQ's database is busy; try again in a moment.") from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.002)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
     @contextmanager
     def write(self, locks: Sequence[str] = (), *, exclusive: bool = False) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
+        with self._one_writer(), self._transaction(conn):
+            yield conn
+
+    @contextmanager
+    def _transaction(self, conn: sqlite3.Connection) -> Iterator[None]:
         try:
             conn.execute("BEGIN IMMEDIATE")  # one writer at a time: SQLite's own lock is every lock
             try:
-                yield conn
+                yield
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -169,6 +215,9 @@ class SQLiteDatabase(Database):
             for conn in self._connections:
                 conn.close()
             self._connections.clear()
+            for fd in self._fds:
+                os.close(fd)
+            self._fds.clear()
         self._local = threading.local()
 
 
