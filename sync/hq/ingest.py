@@ -32,7 +32,7 @@ from schemas.records import (
     unsafe_text,
 )
 from sync.hq import rollups, vault
-from sync.hq.database import Connection, Database
+from sync.hq.database import Connection, Database, insert_rows
 from sync.hq.packs import Packs
 from sync.hq.rows import NOUNS, RECORD_TYPES, TABLES, RecordType, columns_of, encode, row_of
 
@@ -416,9 +416,7 @@ class _Transaction:
     def _write(self, kind: RecordType, state: _Kind) -> None:
         columns = columns_of(kind)
         if state.inserts:
-            self.conn.executemany(
-                f"INSERT INTO {state.table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", state.inserts
-            )
+            insert_rows(self.conn, state.table, columns, state.inserts)
         if state.updates:
             assignments = ", ".join(f"{name} = ?" for name in columns[1:])
             self.conn.executemany(
