@@ -185,7 +185,13 @@ _MAY_HOLD_CONTROL = re.compile(
 
 
 def may_hold_control(data: bytes) -> bool:
-    """False when JSON (a record, or a whole batch as sent) certainly holds no control character: one search."""
+    """False when JSON (a record, or a whole batch as sent) certainly holds no control character.
+
+    Every match of the pattern starts with one of four bytes; most batches hold none of them,
+    and a byte is looked for far faster than the pattern is.
+    """
+    if b"\\" not in data and b"\x7f" not in data and b"\xc2" not in data and b"\xe2" not in data:
+        return False
     return _MAY_HOLD_CONTROL.search(data) is not None
 
 
