@@ -9,7 +9,8 @@ asks, and measures the wall time and the sync process's peak memory (max RSS).
 The yardstick is a plain `executemany` of the same rows into an HQ database
 file: what the disk and SQLite can do with no HTTP, no validation, no answers.
 Prints a table; never part of the tests. `--hq-checkout DIR` serves HQ from another
-checkout of this repository (HQ's own code is measured elsewhere: this pins it).
+checkout of this repository (so before and after run side by side, one yardstick);
+`--hq-workers N` serves it with N worker processes.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from associate_tui.store import Store  # noqa: E402
 
 HQ_ROOT = ROOT  # where HQ runs from (--hq-checkout): HQ is only ever a separate process here
+HQ_WORKERS = 1  # `serve --workers` (--hq-workers)
 
 WORDS = ["navy", "red", "black", "olive", "rain jacket", "wool scarf", "boots", "size M", "size 42", "linen shirt"]
 
@@ -146,6 +148,8 @@ def drain(work: Path, template: Path, count: int, batch: int) -> dict[str, float
             str(port),
             "--log-level",
             "warning",
+            "--workers",
+            str(HQ_WORKERS),
         ],
         cwd=HQ_ROOT,
     )
@@ -219,9 +223,11 @@ def main() -> None:
         help="only the sync process's memory: one drain of each backlog, ten times the big one too",
     )
     parser.add_argument("--hq-checkout", type=Path, metavar="DIR", help="serve HQ from this checkout (default: this one)")
+    parser.add_argument("--hq-workers", type=int, default=1, metavar="N", help="`associate-hq serve --workers N` (default 1)")
     args = parser.parse_args()
-    global HQ_ROOT
+    global HQ_ROOT, HQ_WORKERS
     HQ_ROOT = (args.hq_checkout or ROOT).resolve()
+    HQ_WORKERS = args.hq_workers
     big = 20_000 if args.quick else 100_000
     small = big // 10
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -260,7 +266,7 @@ def main() -> None:
         ("records/s of the whole command, Python start-up included", f"{run['rate']:,.0f}", "", ""),
         ("records/s while draining, batches of 500", f"{runs_500['drain_rate']:,.0f}", "", ""),
         ("yardstick: plain executemany of the same rows into an HQ file, 500 a transaction", f"{ruler:,.0f}", "", ""),
-        ("ratio (draining / yardstick)", f"{ratio:.2f}", ">= 0.33", "ok" if ratio >= 1 / 3 else "MISS"),
+        ("ratio (draining / yardstick)", f"{ratio:.2f}", ">= 0.5", "ok" if ratio >= 0.5 else "MISS"),
         *memory_rows(runs, small, big),
     ]
     print_rows(rows)
