@@ -46,6 +46,8 @@ _REFERENCES: dict[RecordType, tuple[tuple[str, str], ...]] = {
 
 Candidate = tuple[int, Record, str]  # (index in the batch, the record as HQ stores it, its content hash)
 Held = tuple[int, str, str, str, tuple[Any, ...] | None]  # (version, content hash, store, terminal, roll-up part)
+# An ask's row up to its content hash, its part in the roll-ups and that part's outbox row (None: it counts nowhere)
+Prepared = tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...] | None]
 
 
 class Received(msgspec.Struct, frozen=True):
@@ -110,6 +112,7 @@ class Ingest:
                 by_type[type(outcome[0])].append((index, *outcome))
         if by_type[AskRecord]:
             self.packs.vocabulary()
+        prepared = {index: self._prepared(record) for index, record, _ in by_type[AskRecord] if isinstance(record, AskRecord)}
         customers = {
             getattr(r, "customer_id", None) or (r.id if kind is CustomerRecord else None)
             for kind, candidates in by_type.items()
@@ -117,10 +120,16 @@ class Ingest:
         }
         locks = [f"terminal {store_id}/{terminal_id}", *(f"customer {c}" for c in customers if c)]
         # A fresh attempt each time the database makes the transaction start again.
-        applied = self.db.retrying(lambda conn: _Transaction(conn, self, batch, checked).run(by_type), locks)
+        applied = self.db.retrying(lambda conn: _Transaction(conn, self, batch, checked, prepared).run(by_type), locks)
         if applied.erased:
             self.db.after_erasure()
         return [result for result in applied.results if result is not None]
+
+    def _prepared(self, record: AskRecord) -> Prepared:
+        """What an ask stores, whatever HQ holds of it: worked out before the transaction, so it holds the lock less."""
+        extra = self.packs.ask_extra(record)
+        part = _rollup_part(record, extra)
+        return row_of(record) + extra, part, rollups.queued(part, 1)
 
     def select_in(self, conn: Connection, sql: str, ids: list[str]) -> Iterator[tuple[Any, ...]]:
         """Rows of `sql`, whose `{}` is the IN list, for every id: in chunks under the database's parameter limit."""
@@ -316,8 +325,15 @@ class _Kind:
 class _Transaction:
     """One attempt at applying a batch inside its write transaction."""
 
-    def __init__(self, conn: Connection, ingest: Ingest, batch: BatchInfo, checked: list[RecordResult | None]) -> None:
-        self.conn, self.ingest, self.batch = conn, ingest, batch
+    def __init__(
+        self,
+        conn: Connection,
+        ingest: Ingest,
+        batch: BatchInfo,
+        checked: list[RecordResult | None],
+        prepared: dict[int, Prepared],
+    ) -> None:
+        self.conn, self.ingest, self.batch, self.prepared = conn, ingest, batch, prepared
         self.results = list(checked)
         self.erased: list[str] = []
         self.accepted = 0
@@ -380,7 +396,7 @@ class _Transaction:
         if record.id in state.tombstones:
             return _result(record, "stale")  # erased at HQ already: nothing of this customer is stored again
         if current is None or current[0] < record.version:
-            self._accept(state, record, digest, keys, current)
+            self._accept(state, record, digest, keys, current, index)
             return _result(record, "accepted")
         if current[0] > record.version:
             return _result(record, "stale")
@@ -394,20 +410,21 @@ class _Transaction:
         )
 
     def _accept(
-        self, state: _Kind, record: Record, digest: str, keys: dict[str, vault.CustomerKey], current: Held | None
+        self, state: _Kind, record: Record, digest: str, keys: dict[str, vault.CustomerKey], current: Held | None, index: int
     ) -> None:
         """A new version to store: its row, its part in the roll-ups (an ask), the customer it erases (an erasure)."""
-        extra: tuple[Any, ...] = ()
         part = None
+        batch = self.batch
         if isinstance(record, AskRecord):
-            extra = self.ingest.packs.ask_extra(record)
-            part = _rollup_part(record, extra)
+            row, part, queued = self.prepared[index]
             if current is not None:
                 assert current[4] is not None  # an ask is held with its part (with_rollup)
                 self._queue(current[4], -1)
-            self._queue(part, 1)
-        batch = self.batch
-        row = row_of(record, keys) + extra + (digest, batch.received_at, batch.batch_id, batch.clock_skew_ms)
+            if queued is not None:
+                self.queued.append(queued)
+        else:
+            row = row_of(record, keys)
+        row += (digest, batch.received_at, batch.batch_id, batch.clock_skew_ms)
         (state.inserts if current is None else state.updates).append(row)
         state.held[record.id] = (record.version, digest, batch.store_id, batch.terminal_id, part)
         self.accepted += 1
