@@ -63,7 +63,7 @@ def _serve_command(commands: Commands) -> None:
         type=int,
         default=1,
         metavar="N",
-        help="worker processes (default 1); more than one wants PostgreSQL, see README",
+        help="worker processes (default 1): about one per core; on SQLite they take turns at writing, see README",
     )
     serve.add_argument(
         "--log-level",
