@@ -396,6 +396,16 @@ def postgres_ddl(statement: str) -> str:
     return re.sub(r"\bTEXT\b", 'TEXT COLLATE "C"', statement)
 
 
+def try_lock(conn: Connection, name: str) -> bool:
+    """Take the named lock for the rest of the transaction if no one holds it; False at once if someone does.
+
+    PostgreSQL only needs it (an advisory lock): on SQLite the write transaction already keeps every other writer out.
+    """
+    if not isinstance(conn, _PostgresConnection):
+        return True
+    return bool(conn.execute("SELECT pg_try_advisory_xact_lock(?)", (_lock_key(name),)).fetchone()[0])
+
+
 def _lock_key(name: str) -> int:
     """A signed 64-bit advisory lock key for a name, the same in every process."""
     return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)

@@ -12,7 +12,8 @@ waits for the fold (rollups.forget_customer).
 
 When: each `serve` worker runs a Folder thread, poked after every batch it answers and woken
 every FOLD_EVERY_S anyway, so a committed ask is in the roll-ups within about a second (plus
-the fold's own time). The reads of roll-ups (reports, digest, /dashboard, a group's page,
+the fold's own time). A Folder that finds another worker folding leaves it to that one, rather
+than hold a connection waiting (and, on SQLite, its worker's batches). The reads of roll-ups (reports, digest, /dashboard, a group's page,
 /v1/store-demand) call `catch_up` first, so what they show is exact, never behind.
 """
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from sync.hq.database import Connection, Database, StorageError, is_postgres
+from sync.hq.database import Connection, Database, StorageError, is_postgres, try_lock
 from sync.hq.evidence import weight_sql
 from sync.hq.rollups import QUEUED
 
@@ -162,6 +163,24 @@ def fold(db: Database) -> int:
             return total
 
 
+def _fold_unless_folding(conn: Connection) -> int | None:
+    """fold_pending, or None at once if another worker holds FOLD_LOCK (its fold takes these rows too)."""
+    return fold_pending(conn) if try_lock(conn, FOLD_LOCK) else None
+
+
+def fold_in_background(db: Database) -> int:
+    """What a worker's Folder does: fold as `fold` does, but leave it to another worker that is folding already.
+
+    Waiting for that worker would only hold a connection (and on SQLite, the worker's own batches) meanwhile.
+    """
+    total = 0
+    while True:
+        folded = db.retrying(_fold_unless_folding)
+        total += folded or 0
+        if folded is None or folded < FOLD_ROWS:
+            return total
+
+
 def pending(db: Database) -> bool:
     """Whether any ask's part waits in the outbox."""
     with db.read() as conn:
@@ -179,8 +198,8 @@ class Folder:
 
     def __init__(self, db: Database, guard: threading.Lock | None = None) -> None:
         self.db = db
-        # Held while folding: the worker's own batches wait on it rather than in SQLite's busy handler, which sleeps
-        # in steps of up to 100 ms while another connection of the process writes.
+        # On SQLite, held while folding: the worker's own batches wait on it rather than for the one writer.
+        # Not on PostgreSQL, where a fold runs on the server and the batches write beside it.
         self._guard = guard or threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -204,8 +223,12 @@ class Folder:
             self._wake.wait(FOLD_EVERY_S)
             self._wake.clear()
             try:
-                with self._guard:
-                    catch_up(self.db)
+                if self.db.kind == "sqlite":
+                    with self._guard:  # one writer anyway: the worker's own batches wait here rather than in SQLite
+                        if pending(self.db):
+                            fold_in_background(self.db)
+                elif pending(self.db):  # PostgreSQL folds on the server: the worker's batches go on meanwhile
+                    fold_in_background(self.db)
             except StorageError as error:  # the next round tries again; nothing is lost meanwhile
                 log.warning("Folding the roll-ups failed (%s); the outbox keeps the asks' parts until the next fold.", error)
             self._stop.wait(FOLD_GAP_S)
