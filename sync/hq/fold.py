@@ -23,7 +23,7 @@ import threading
 
 from sync.hq.database import Connection, Database, StorageError, is_postgres
 from sync.hq.evidence import weight_sql
-from sync.hq.rollups import QUEUED
+from sync.hq.rollups import QUEUED, WORDING_MATCH
 
 FOLD_LOCK = "rollups fold"
 FOLD_ROWS = 50_000  # outbox rows per fold transaction: bounds its time and what it holds
@@ -113,6 +113,24 @@ def _statements() -> tuple[str, ...]:
             f"{declined} AS declined, min(substitute) FROM rollup_folding WHERE substitute IS NOT NULL "
             f"GROUP BY {_DAY}, lower(substitute), store_id",
             ("substitute",),
+        ),
+        _upsert(
+            "store_days",
+            ("day", "store_id", "outcome"),
+            ("asks", "uncategorised"),
+            f"SELECT {_DAY}, store_id, outcome, sum(sign) AS asks, sum(CASE WHEN category = '' THEN sign ELSE 0 END) "
+            f"AS uncategorised FROM rollup_folding GROUP BY {_DAY}, store_id, outcome",
+        ),
+        # Wordings first seen in this fold, then their asks per day (rollups.WORDING_MATCH).
+        "INSERT INTO demand_wordings (demand_key, text, category, attributes) "
+        "SELECT DISTINCT demand_key, text, category, attributes FROM rollup_folding AS f WHERE text IS NOT NULL "
+        f"AND NOT EXISTS (SELECT 1 FROM demand_wordings AS w WHERE {WORDING_MATCH.format(part='f')})",
+        _upsert(
+            "demand_wording_days",
+            ("wording_id", "day"),
+            ("asks",),
+            f"SELECT w.id, substr(f.hour, 1, 10), sum(f.sign) AS asks FROM rollup_folding AS f "
+            f"JOIN demand_wordings AS w ON {WORDING_MATCH.format(part='f')} GROUP BY w.id, substr(f.hour, 1, 10)",
         ),
     )
 

@@ -22,8 +22,7 @@ from sync.hq.database import Connection, Database
 from sync.hq.fold import catch_up
 from sync.hq.rows import ASK_FIELDS, CUSTOMER_FIELDS, FOLLOW_UP_FIELDS, RecordType, as_record_fields, opened
 
-# A group's wordings are its commonest among this many of its newest asks in the period.
-EXAMPLES_FROM = 2000
+EXAMPLES = 3  # a group's commonest wordings in the period, shown under it
 _READ_BACK = ("received_at", "clock_skew_ms")  # what an export adds to the record's fields
 _FOLLOW_UP_SUMS = (
     "status = 'open'",
@@ -229,7 +228,7 @@ class Queries:
             for group in groups:
                 if not group.pop("priced"):
                     group["lost_value"] = None
-                _add_examples(conn, group, days[0], days[1])
+            _add_examples(conn, groups, days[0], days[1])
         return groups
 
     def unmet_per_day(
@@ -270,13 +269,18 @@ class Queries:
         catch_up(self.db)  # the asks waiting to be folded count too
         first, end = _days(since, until)
         marks = ", ".join("?" * len(unmet)) or "NULL"
+        last = _last_ask_sql("t.store_id", in_period=True)
         sql = (
-            f"SELECT store_id, sum(asks), sum(CASE WHEN outcome IN ({marks}) THEN asks ELSE 0 END), "
-            "sum(CASE WHEN outcome = 'other' THEN asks ELSE 0 END), sum(CASE WHEN category = '' THEN asks ELSE 0 END) "
-            "FROM demand_days WHERE day >= ? AND day < ? GROUP BY store_id HAVING sum(asks) > 0"
+            f"SELECT store_id, asks, unmet, other, uncategorised, ({last}) FROM (SELECT store_id, sum(asks) AS asks, "
+            f"sum(CASE WHEN outcome IN ({marks}) THEN asks ELSE 0 END) AS unmet, "
+            "sum(CASE WHEN outcome = 'other' THEN asks ELSE 0 END) AS other, sum(uncategorised) AS uncategorised "
+            "FROM store_days WHERE day >= ? AND day < ? GROUP BY store_id HAVING sum(asks) > 0) AS t"
         )
         with self.db.read() as conn:
-            rows = {row[0]: dict(zip(_ACTIVITY_NAMES, (*row, 0, None))) for row in conn.execute(sql, (*unmet, first, end))}
+            rows = {
+                store_id: dict(zip(_ACTIVITY_NAMES, (store_id, *figures, 0, last_ask)))
+                for store_id, *figures, last_ask in conn.execute(sql, (until, since, *unmet, first, end))
+            }
             for store_id, days in conn.execute(
                 "SELECT store_id, count(*) FROM associate_days WHERE day >= ? AND day < ? AND asks > 0 GROUP BY store_id",
                 (first, end),
@@ -286,7 +290,9 @@ class Queries:
             for (store_id,) in conn.execute("SELECT DISTINCT store_id FROM terminals WHERE revoked_at IS NULL", ()):
                 rows.setdefault(store_id, dict(zip(_ACTIVITY_NAMES, (store_id, 0, 0, 0, 0, 0, None))))
             for store_id, row in rows.items():
-                row["last_ask_at"] = _last_ask(conn, store_id, since, until, in_period=bool(row["asks"]))
+                if not row["asks"]:  # silent in the period: when it last logged an ask at all
+                    found = conn.execute(_last_ask_sql("?", in_period=False), (store_id, until)).fetchone()
+                    row["last_ask_at"] = str(found[0]) if found else None
         return [rows[key] for key in sorted(rows)]
 
 
@@ -364,33 +370,49 @@ def _as_seen_by(store_id: str, row: Sequence[Any]) -> GroupResponse | None:
         return None
 
 
-def _add_examples(conn: Connection, group: dict[str, Any], since: str, until: str) -> None:
-    """A group's commonest wordings among its newest asks, and the category and attributes they share."""
-    examples = conn.execute(
-        "SELECT min(text), count(*), min(category), min(attributes) FROM ("
-        "SELECT text, category, attributes FROM asks WHERE demand_key = ? AND created_at >= ? "
-        f"AND created_at < ? AND voided = 0 AND {_AN_ASK} ORDER BY created_at DESC LIMIT {EXAMPLES_FROM}) AS newest "
-        "GROUP BY lower(text) ORDER BY 2 DESC, 1 LIMIT 3",
-        (group["key"], since, until),
-    ).fetchall()
-    group["examples"] = [text for text, *_ in examples]
-    group["category"] = examples[0][2] if examples else None
-    attributes = json.loads(examples[0][3]) if examples else {}
-    group["attributes"] = {k: v for k, v in attributes.items() if k not in VALUE_ATTRIBUTES}
+def _add_examples(conn: Connection, groups: list[dict[str, Any]], since: str, until: str) -> None:
+    """Each group's commonest wordings in the period (days), and the category and attributes of its commonest.
+
+    From the wordings roll-up (rollups.rebuild_wordings), every outcome counted; wordings that differ
+    only in case are one, shown by the first in byte order.
+    """
+    keys = list(dict.fromkeys(group["key"] for group in groups))
+    found: dict[str, list[tuple]] = {}
+    for start in range(0, len(keys), _KEYS_PER_READ):
+        part = keys[start : start + _KEYS_PER_READ]
+        for key, *example in conn.execute(_examples_sql(len(part)), [*part, since, until]):
+            found.setdefault(key, []).append(tuple(example))
+    for group in groups:
+        examples = found.get(group["key"], [])
+        group["examples"] = [text for text, *_ in examples]
+        group["category"] = examples[0][1] if examples else None
+        attributes = json.loads(examples[0][2]) if examples else {}
+        group["attributes"] = {k: v for k, v in attributes.items() if k not in VALUE_ATTRIBUTES}
 
 
-def _last_ask(conn: Connection, store_id: str, since: str, until: str, *, in_period: bool) -> str | None:
-    """A store's last counted ask in the period; for a store silent in the period, when it last logged an ask at all.
+def _examples_sql(keys: int) -> str:
+    """Up to EXAMPLES wordings of each of `keys` groups (parameters: the keys, since, until as days), commonest first:
+    (group, wording, category or NULL, attributes) in order."""
+    return (
+        "SELECT demand_key, text, category, attributes FROM (SELECT w.demand_key, min(w.text) AS text, "
+        "min(nullif(w.category, '')) AS category, min(w.attributes) AS attributes, row_number() OVER "
+        "(PARTITION BY w.demand_key ORDER BY sum(d.asks) DESC, min(w.text)) AS n "
+        "FROM demand_wordings AS w JOIN demand_wording_days AS d ON d.wording_id = w.id "
+        f"WHERE w.demand_key IN ({', '.join('?' * keys)}) AND d.day >= ? AND d.day < ? AND d.asks > 0 "
+        f"GROUP BY w.demand_key, lower(w.text)) AS ranked WHERE n <= {EXAMPLES} ORDER BY demand_key, n"
+    )
+
+
+def _last_ask_sql(store: str, *, in_period: bool) -> str:
+    """A store's last counted ask in the period (parameters: until, since), or for a store silent in the period
+    when it last logged an ask at all (parameter: until); `store` is the SQL naming the store.
 
     The newest first along index asks_store_created, up to the first that counts (no max(): feedback is skipped).
     """
-    sql = f"SELECT created_at FROM asks WHERE store_id = ? AND {_AN_ASK} AND created_at < ?"
-    params: tuple[str, ...] = (store_id, until)
+    sql = f"SELECT a.created_at FROM asks AS a WHERE a.store_id = {store} AND a.{_AN_ASK} AND a.created_at < ?"
     if in_period:
-        sql += " AND voided = 0 AND created_at >= ?"
-        params += (since,)
-    row = conn.execute(sql + " ORDER BY created_at DESC LIMIT 1", params).fetchone()
-    return str(row[0]) if row else None
+        sql += " AND a.voided = 0 AND a.created_at >= ?"
+    return sql + " ORDER BY a.created_at DESC LIMIT 1"
 
 
 def _days(*moments: str) -> tuple[str, ...]:
