@@ -28,6 +28,8 @@ TABLES = {
     "associate_days": "SELECT * FROM associate_days WHERE asks > 0",
     "substitute_days": "SELECT day, substitute_key, store_id, offered, accepted, declined FROM substitute_days WHERE offered > 0",
     "store_days": "SELECT * FROM store_days WHERE asks > 0",
+    "store_weeks": "SELECT * FROM store_weeks WHERE asks > 0",
+    "demand_weeks": "SELECT * FROM demand_weeks WHERE asks > 0",
     # Wordings are numbered as first seen: compared by what they hold (a wording kept twice would show twice).
     "demand_wording_days": "SELECT w.demand_key, w.text, w.category, w.attributes, d.day, d.asks FROM demand_wording_days AS d "
     "JOIN demand_wordings AS w ON w.id = d.wording_id WHERE d.asks > 0",
@@ -274,7 +276,7 @@ def test_data_quality_from_the_roll_ups_equals_what_the_asks_say_after_edits(hq_
         send(storage, first)
         for batch in (second, other):
             send(storage, batch)
-            for since in ("7d", "14d"):
+            for since in ("7d", "14d", "28d"):  # days only; a week of a month and days; the short week 29-31 too
                 period = report.window(since, UNTIL_DAY)
                 unmet = report.unmet_outcomes(storage)
                 bounds = period.bounds()
@@ -286,3 +288,22 @@ def test_data_quality_from_the_roll_ups_equals_what_the_asks_say_after_edits(hq_
                 ]
                 assert read == fresh and fresh
         assert_kept_equals_rebuilt(hq_db, storage)
+
+
+def test_weeks_of_a_month_are_the_same_in_python_and_in_sql_and_tile_any_period(hq_db) -> None:
+    from datetime import date
+
+    HQStorage.open(hq_db.url).close()
+    days = [(date(2027, 12, 20) + timedelta(days=n)).isoformat() for n in range(0, 800, 3)]  # 2028 is a leap year
+    weeks = hq_db.rows(" UNION ALL ".join(f"SELECT '{day}', {rollups.WEEK_SQL.format(day=repr(day))}" for day in days))
+    assert weeks == [(day, rollups.week_of_month(day)) for day in days]
+    for since, until in (("2028-02-20", "2028-03-09"), ("2027-12-31", "2028-01-01"), ("2028-01-29", "2028-03-29")):
+        first, last = rollups.whole_weeks(since, until)
+        assert since <= first <= last <= until
+        inside = [(date.fromisoformat(first) + timedelta(days=n)).isoformat() for n in range(400)]
+        inside = [day for day in inside if day < last]
+        assert all(rollups.week_of_month(day) >= first for day in inside)  # no week starts before the period
+        assert not inside or rollups.week_of_month(last) == last  # nor runs past its end
+    assert rollups.whole_weeks("2028-02-22", "2028-03-01") == ("2028-02-22", "2028-03-01")  # 22-28, and 29 alone
+    assert rollups.whole_weeks("2028-02-23", "2028-03-08") == ("2028-02-29", "2028-03-08")
+    assert rollups.whole_weeks("2028-03-02", "2028-03-08") == ("2028-03-02", "2028-03-02")  # none whole: days only

@@ -23,7 +23,7 @@ import threading
 
 from sync.hq.database import Connection, Database, StorageError, is_postgres
 from sync.hq.evidence import weight_sql
-from sync.hq.rollups import QUEUED, WORDING_MATCH
+from sync.hq.rollups import QUEUED, WEEK_SQL, WORDING_MATCH
 
 FOLD_LOCK = "rollups fold"
 FOLD_ROWS = 50_000  # outbox rows per fold transaction: bounds its time and what it holds
@@ -34,6 +34,7 @@ log = logging.getLogger("associate_hq")
 
 _DAY = "substr(hour, 1, 10)"
 _HOUR = "hour"
+_WEEK = WEEK_SQL.format(day="hour")  # the week of the month, from the hour's day
 _DAY_SUMS = ("asks", "quantity", "offered", "accepted", "declined", "priced", "lost_value", "effective")
 _DAY_KEY = ("day", "demand_key", "store_id", "category", "outcome")
 _HOUR_KEY = ("store_id", "terminal_id", "hour", "demand_key", "category", "outcome")
@@ -120,6 +121,20 @@ def _statements() -> tuple[str, ...]:
             ("asks", "uncategorised"),
             f"SELECT {_DAY}, store_id, outcome, sum(sign) AS asks, sum(CASE WHEN category = '' THEN sign ELSE 0 END) "
             f"AS uncategorised FROM rollup_folding GROUP BY {_DAY}, store_id, outcome",
+        ),
+        _upsert(
+            "store_weeks",
+            ("week", "store_id", "outcome"),
+            ("asks", "uncategorised"),
+            f"SELECT {_WEEK}, store_id, outcome, sum(sign) AS asks, sum(CASE WHEN category = '' THEN sign ELSE 0 END) "
+            f"AS uncategorised FROM rollup_folding GROUP BY {_WEEK}, store_id, outcome",
+        ),
+        _upsert(
+            "demand_weeks",
+            ("week", "demand_key", "store_id", "category", "outcome"),
+            ("asks",),
+            f"SELECT {_WEEK}, demand_key, store_id, category, outcome, sum(sign) AS asks FROM rollup_folding "
+            f"GROUP BY {_WEEK}, demand_key, store_id, category, outcome",
         ),
         # Wordings first seen in this fold, then their asks per day (rollups.WORDING_MATCH).
         "INSERT INTO demand_wordings (demand_key, text, category, attributes) "

@@ -17,7 +17,7 @@ import msgspec
 
 from schemas.demand import VALUE_ATTRIBUTES
 from schemas.records import FEEDBACK, AskRecord, CustomerRecord, FollowUpRecord, GroupResponse, ResponsesPage, StoreGroupCount
-from sync.hq import evidence, vault
+from sync.hq import evidence, rollups, vault
 from sync.hq.database import Connection, Database
 from sync.hq.fold import catch_up
 from sync.hq.rows import ASK_FIELDS, CUSTOMER_FIELDS, FOLLOW_UP_FIELDS, RecordType, as_record_fields, opened
@@ -67,6 +67,12 @@ _GROUP_NAMES = (
     "score",
 )
 _ACTIVITY_NAMES = ("store_id", "asks", "unmet", "other", "uncategorised", "associate_days", "last_ask_at")
+# A store's asks per outcome over days [from, to): the whole weeks of a month within them, and the days at each end
+# (parameters: rollups.whole_weeks, then from and the weeks' first day, then the day after the weeks and to).
+_STORE_SUMS = " UNION ALL ".join(
+    f"SELECT store_id, outcome, asks, uncategorised FROM {table} WHERE {day} >= ? AND {day} < ?"
+    for table, day in (("store_weeks", "week"), ("store_days", "day"), ("store_days", "day"))
+)
 _KEYS_PER_READ = 500  # under SQLite's bound parameters per statement
 _DEMAND_KEY = re.compile(r"[0-9a-f]{16}")
 _AN_ASK = f"outcome <> '{FEEDBACK}'"  # feedback (feedback.py) is no ask: never a wording or a last ask
@@ -274,12 +280,15 @@ class Queries:
             f"SELECT store_id, asks, unmet, other, uncategorised, ({last}) FROM (SELECT store_id, sum(asks) AS asks, "
             f"sum(CASE WHEN outcome IN ({marks}) THEN asks ELSE 0 END) AS unmet, "
             "sum(CASE WHEN outcome = 'other' THEN asks ELSE 0 END) AS other, sum(uncategorised) AS uncategorised "
-            "FROM store_days WHERE day >= ? AND day < ? GROUP BY store_id HAVING sum(asks) > 0) AS t"
+            f"FROM ({_STORE_SUMS}) AS parts GROUP BY store_id HAVING sum(asks) > 0) AS t"
         )
+        weeks = rollups.whole_weeks(first, end)
         with self.db.read() as conn:
             rows = {
                 store_id: dict(zip(_ACTIVITY_NAMES, (store_id, *figures, 0, last_ask)))
-                for store_id, *figures, last_ask in conn.execute(sql, (until, since, *unmet, first, end))
+                for store_id, *figures, last_ask in conn.execute(
+                    sql, (until, since, *unmet, *weeks, first, weeks[0], weeks[1], end)
+                )
             }
             for store_id, days in conn.execute(
                 "SELECT store_id, count(*) FROM associate_days WHERE day >= ? AND day < ? AND asks > 0 GROUP BY store_id",
@@ -336,7 +345,7 @@ def _groups_sql(
     stores, joined = "g.stores_in", ""
     if chain:
         sql += f", s AS ({_stores_sql(marks, scope[0])}) "
-        params += [since, until, *unmet, *scope[1]]
+        params += _stores_params(since, until, unmet, scope[1])
         stores, joined = "coalesce(s.stores, 0)", " LEFT JOIN s ON s.demand_key = g.demand_key"
     customers = "coalesce(c.customers, 0)"
     rank = evidence.score_sql("g.effective_in", stores, "g.days_in", "g.weeks_in", customers)
@@ -350,12 +359,27 @@ def _groups_sql(
 
 
 def _stores_sql(marks: str, scope: str) -> str:
-    """Each group's stores with an unmet ask in the period (parameters: since, until, the outcomes, the scope's):
-    the distinct (group, store) pairs first, which a hash holds, then counted."""
+    """Each group's stores with an unmet ask in the period (parameters: _stores_params): the distinct (group, store)
+    pairs of the whole weeks of a month within it (demand_weeks) and of the days at its ends (demand_days),
+    which a hash holds, then counted."""
+    pairs = "SELECT demand_key, store_id FROM {} WHERE {} >= ? AND {} < ? AND asks > 0 AND outcome IN ({}){}"
     return (
-        "SELECT demand_key, count(*) AS stores FROM (SELECT DISTINCT demand_key, store_id FROM demand_days "
-        f"WHERE day >= ? AND day < ? AND asks > 0 AND outcome IN ({marks}){scope}) AS pairs GROUP BY demand_key"
+        "SELECT demand_key, count(*) AS stores FROM ("
+        + " UNION ".join(
+            (
+                pairs.format("demand_weeks", "week", "week", marks, scope),
+                pairs.format("demand_days", "day", "day", marks, scope),
+                pairs.format("demand_days", "day", "day", marks, scope),
+            )
+        )
+        + ") AS pairs GROUP BY demand_key"
     )
+
+
+def _stores_params(since: str, until: str, unmet: Sequence[str], scope: list) -> list[object]:
+    """_stores_sql's parameters for days [since, until): the whole weeks, then the days before and after them."""
+    first, last = rollups.whole_weeks(since, until)
+    return [value for bounds in ((first, last), (since, first), (last, until)) for value in (*bounds, *unmet, *scope)]
 
 
 def _as_seen_by(store_id: str, row: Sequence[Any]) -> GroupResponse | None:

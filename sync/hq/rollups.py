@@ -10,6 +10,8 @@ One row per UTC day (or hour) and what a report groups by:
 - substitute_days: store and substitute (lower case); offered, accepted, declined;
 - associate_days: store and associate; asks.
 - store_days: store and outcome; asks, and those without a category (what data quality reads);
+- store_weeks and demand_weeks: store_days, and demand_days' asks, per week of a month (WEEK_SQL): a
+  report over weeks reads them and the few days at its ends (a store counted once per group: sets add up);
 - demand_wordings: each distinct wording of a group (its words, category and attributes) once, and
   demand_wording_days its asks per day, every outcome: a group's commonest wordings in a period.
 Voided asks count nowhere, nor does feedback (outcome 'feedback': no ask; feedback.py reads it
@@ -20,6 +22,8 @@ again (after a migration, or when a new taxonomy regroups every ask).
 """
 
 from __future__ import annotations
+
+from datetime import date, timedelta
 
 from schemas.records import FEEDBACK
 from sync.hq.database import Connection
@@ -70,6 +74,45 @@ WORDING_MATCH = (
     "w.demand_key = {part}.demand_key AND w.text = {part}.text AND w.category = {part}.category "
     "AND w.attributes = {part}.attributes"
 )
+# The weeks of a month: days 1-7, 8-14, 15-21, 22-28, and 29 to the month's end, each named by its first day.
+# Derived from the day's text alike on SQLite and PostgreSQL; any period is whole weeks of a month and at most
+# six days at each end, so a report over weeks reads the week roll-ups and a few days of the daily ones.
+_NTH = "substr({day}, 9, 2)"
+WEEK_SQL = (
+    "substr({day}, 1, 8) || CASE WHEN "
+    + _NTH
+    + " <= '07' THEN '01' WHEN "
+    + _NTH
+    + " <= '14' THEN '08' WHEN "
+    + _NTH
+    + " <= '21' THEN '15' WHEN "
+    + _NTH
+    + " <= '28' THEN '22' ELSE '29' END"
+)
+
+
+def week_of_month(day: str) -> str:
+    """The first day of the week of the month that `day` (YYYY-MM-DD) is in: WEEK_SQL in Python."""
+    return f"{day[:8]}{min((int(day[8:10]) - 1) // 7, 4) * 7 + 1:02d}"
+
+
+def _after_week(first: date) -> date:
+    """The day after the week of the month that starts on `first`."""
+    return first + timedelta(days=7) if first.day < 29 else (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def whole_weeks(first: str, end: str) -> tuple[str, str]:
+    """The weeks of a month wholly within days [first, end) (YYYY-MM-DD, end excluded), as days [from, to):
+    the first such week's first day and the day after the last; an empty span (from = to) when none."""
+    start = date.fromisoformat(week_of_month(first))
+    if start.isoformat() < first:
+        start = _after_week(start)
+    stop = start
+    while _after_week(stop).isoformat() <= end:
+        stop = _after_week(stop)
+    return (start.isoformat(), stop.isoformat()) if stop > start else (first, first)
+
+
 QUEUE_SQL = f"INSERT INTO rollup_outbox ({', '.join(QUEUED)}) VALUES ({', '.join('?' * len(QUEUED))})"
 
 
@@ -155,6 +198,20 @@ def rebuild_as_of_13(conn: Connection) -> None:
     conn.execute(
         "INSERT INTO store_days (day, store_id, outcome, asks, uncategorised) SELECT day, store_id, outcome, sum(asks), "
         "sum(CASE WHEN category = '' THEN asks ELSE 0 END) FROM demand_days WHERE asks > 0 GROUP BY day, store_id, outcome",
+        (),
+    )
+    week = WEEK_SQL.format(day="day")
+    for table in ("store_weeks", "demand_weeks"):
+        conn.execute(f"DELETE FROM {table}", ())
+    conn.execute(
+        f"INSERT INTO store_weeks (week, store_id, outcome, asks, uncategorised) SELECT {week}, store_id, outcome, "
+        f"sum(asks), sum(uncategorised) FROM store_days WHERE asks > 0 GROUP BY {week}, store_id, outcome",
+        (),
+    )
+    conn.execute(
+        f"INSERT INTO demand_weeks (week, demand_key, store_id, category, outcome, asks) SELECT {week}, demand_key, "
+        f"store_id, category, outcome, sum(asks) FROM demand_days WHERE asks > 0 "
+        f"GROUP BY {week}, demand_key, store_id, category, outcome",
         (),
     )
 

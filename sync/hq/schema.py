@@ -501,6 +501,20 @@ MIGRATIONS: tuple[tuple[int, str, tuple[Step, ...]], ...] = (
                 uncategorised INTEGER NOT NULL, PRIMARY KEY (day, store_id, outcome)
             ) WITHOUT ROWID
             """,
+            # The same per week of a month (rollups.WEEK_SQL), for periods of weeks; and demand_days' asks per week,
+            # from which a group's stores over weeks are counted.
+            """
+            CREATE TABLE store_weeks (
+                week TEXT NOT NULL, store_id TEXT NOT NULL, outcome TEXT NOT NULL, asks INTEGER NOT NULL,
+                uncategorised INTEGER NOT NULL, PRIMARY KEY (week, store_id, outcome)
+            ) WITHOUT ROWID
+            """,
+            """
+            CREATE TABLE demand_weeks (
+                week TEXT NOT NULL, demand_key TEXT NOT NULL, store_id TEXT NOT NULL, category TEXT NOT NULL,
+                outcome TEXT NOT NULL, asks INTEGER NOT NULL, PRIMARY KEY (week, demand_key, store_id, category, outcome)
+            ) WITHOUT ROWID
+            """,
             fold_and_derive_13,
         ),
     ),
