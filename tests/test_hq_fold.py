@@ -307,3 +307,20 @@ def test_weeks_of_a_month_are_the_same_in_python_and_in_sql_and_tile_any_period(
     assert rollups.whole_weeks("2028-02-22", "2028-03-01") == ("2028-02-22", "2028-03-01")  # 22-28, and 29 alone
     assert rollups.whole_weeks("2028-02-23", "2028-03-08") == ("2028-02-29", "2028-03-08")
     assert rollups.whole_weeks("2028-03-02", "2028-03-08") == ("2028-03-02", "2028-03-02")  # none whole: days only
+
+
+def test_unmet_asks_per_day_chain_wide_are_those_the_asks_say(hq_db) -> None:
+    """The dashboard's weekly bars without a store read demand_chain_days: the same days and counts as the asks."""
+    with HQStorage.open(hq_db.url) as storage:
+        first, second = edits()
+        send(storage, first)
+        send(storage, second)
+        bounds = report.window("28d", UNTIL_DAY).bounds()
+        unmet = report.unmet_outcomes(storage)
+        fresh = hq_db.rows(
+            f"SELECT substr(created_at, 1, 10), count(*) FROM asks WHERE created_at >= ? AND created_at < ? AND voided = 0 "
+            f"AND outcome IN ({', '.join('?' * len(unmet))}) GROUP BY substr(created_at, 1, 10) ORDER BY 1",
+            (bounds["since"], bounds["until"], *unmet),
+        )
+        read = storage.unmet_per_day(since=bounds["since"], until=bounds["until"], unmet=unmet)
+        assert [tuple(row) for row in read] == fresh and fresh

@@ -244,7 +244,8 @@ class Queries:
         catch_up(self.db)  # the asks waiting to be folded count too
         since, until = _days(since, until)
         marks = ", ".join("?" * len(unmet)) or "NULL"
-        sql = f"SELECT day, sum(asks) FROM demand_days WHERE day >= ? AND day < ? AND outcome IN ({marks})"
+        table = "demand_days" if store else "demand_chain_days"  # chain-wide: the days without the store
+        sql = f"SELECT day, sum(asks) FROM {table} WHERE day >= ? AND day < ? AND outcome IN ({marks})"
         scope, scope_params = scope_sql(store, category)
         with self.db.read() as conn:
             return [
