@@ -29,6 +29,7 @@ TABLES = {
     "substitute_days": "SELECT day, substitute_key, store_id, offered, accepted, declined FROM substitute_days WHERE offered > 0",
     "store_days": "SELECT * FROM store_days WHERE asks > 0",
     "store_weeks": "SELECT * FROM store_weeks WHERE asks > 0",
+    "associate_weeks": "SELECT * FROM associate_weeks WHERE days > 0",
     "demand_weeks": "SELECT * FROM demand_weeks WHERE asks > 0",
     # Wordings are numbered as first seen: compared by what they hold (a wording kept twice would show twice).
     "demand_wording_days": "SELECT w.demand_key, w.text, w.category, w.attributes, d.day, d.asks FROM demand_wording_days AS d "

@@ -100,6 +100,17 @@ def _statements() -> tuple[str, ...]:
             f"SELECT {_DAY}, demand_key, store_id, category, outcome, customer_id, sum(sign) AS asks FROM rollup_folding "
             f"WHERE customer_id IS NOT NULL GROUP BY {_DAY}, demand_key, store_id, category, outcome, customer_id",
         ),
+        _upsert(  # before associate_days changes: the days each associate starts or stops having an ask on
+            "associate_weeks",
+            ("week", "store_id", "associate"),
+            ("days",),
+            f"SELECT {WEEK_SQL.format(day='d.day')}, d.store_id, d.associate, sum(CASE WHEN coalesce(a.asks, 0) + d.n > 0 "
+            "THEN 1 ELSE 0 END - CASE WHEN coalesce(a.asks, 0) > 0 THEN 1 ELSE 0 END) AS days "
+            f"FROM (SELECT {_DAY} AS day, store_id, associate, sum(sign) AS n FROM rollup_folding "
+            f"GROUP BY {_DAY}, store_id, associate) AS d LEFT JOIN associate_days AS a "
+            "ON a.day = d.day AND a.store_id = d.store_id AND a.associate = d.associate "
+            f"GROUP BY {WEEK_SQL.format(day='d.day')}, d.store_id, d.associate",
+        ),
         _upsert(
             "associate_days",
             ("day", "store_id", "associate"),

@@ -73,6 +73,11 @@ _STORE_SUMS = " UNION ALL ".join(
     f"SELECT store_id, outcome, asks, uncategorised FROM {table} WHERE {day} >= ? AND {day} < ?"
     for table, day in (("store_weeks", "week"), ("store_days", "day"), ("store_days", "day"))
 )
+# Its associate-days over days [from, to), read alike (parameters as _STORE_SUMS').
+_ASSOCIATE_DAYS = (
+    "SELECT store_id, days FROM associate_weeks WHERE week >= ? AND week < ? AND days > 0 UNION ALL "
+    + " UNION ALL ".join(["SELECT store_id, 1 FROM associate_days WHERE day >= ? AND day < ? AND asks > 0"] * 2)
+)
 _KEYS_PER_READ = 500  # under SQLite's bound parameters per statement
 _DEMAND_KEY = re.compile(r"[0-9a-f]{16}")
 _AN_ASK = f"outcome <> '{FEEDBACK}'"  # feedback (feedback.py) is no ask: never a wording or a last ask
@@ -292,8 +297,8 @@ class Queries:
                 )
             }
             for store_id, days in conn.execute(
-                "SELECT store_id, count(*) FROM associate_days WHERE day >= ? AND day < ? AND asks > 0 GROUP BY store_id",
-                (first, end),
+                f"SELECT store_id, sum(days) FROM ({_ASSOCIATE_DAYS}) AS parts GROUP BY store_id HAVING sum(days) > 0",
+                (*weeks, first, weeks[0], weeks[1], end),
             ):
                 if store_id in rows:
                     rows[store_id]["associate_days"] = days

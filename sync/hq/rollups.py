@@ -10,6 +10,7 @@ One row per UTC day (or hour) and what a report groups by:
 - substitute_days: store and substitute (lower case); offered, accepted, declined;
 - associate_days: store and associate; asks.
 - store_days: store and outcome; asks, and those without a category (what data quality reads);
+- associate_weeks: the days in a week each associate of a store logged an ask on (associate_days' rows);
 - store_weeks and demand_weeks: store_days, and demand_days' asks, per week of a month (WEEK_SQL): a
   report over weeks reads them and the few days at its ends (a store counted once per group: sets add up);
 - demand_wordings: each distinct wording of a group (its words, category and attributes) once, and
@@ -201,8 +202,13 @@ def rebuild_as_of_13(conn: Connection) -> None:
         (),
     )
     week = WEEK_SQL.format(day="day")
-    for table in ("store_weeks", "demand_weeks"):
+    for table in ("store_weeks", "demand_weeks", "associate_weeks"):
         conn.execute(f"DELETE FROM {table}", ())
+    conn.execute(
+        f"INSERT INTO associate_weeks (week, store_id, associate, days) SELECT {week}, store_id, associate, count(*) "
+        f"FROM associate_days WHERE asks > 0 GROUP BY {week}, store_id, associate",
+        (),
+    )
     conn.execute(
         f"INSERT INTO store_weeks (week, store_id, outcome, asks, uncategorised) SELECT {week}, store_id, outcome, "
         f"sum(asks), sum(uncategorised) FROM store_days WHERE asks > 0 GROUP BY {week}, store_id, outcome",

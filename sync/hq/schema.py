@@ -515,6 +515,13 @@ MIGRATIONS: tuple[tuple[int, str, tuple[Step, ...]], ...] = (
                 outcome TEXT NOT NULL, asks INTEGER NOT NULL, PRIMARY KEY (week, demand_key, store_id, category, outcome)
             ) WITHOUT ROWID
             """,
+            # The days in a week of a month that each associate of a store logged an ask on: asks per associate-day.
+            """
+            CREATE TABLE associate_weeks (
+                week TEXT NOT NULL, store_id TEXT NOT NULL, associate TEXT NOT NULL, days INTEGER NOT NULL,
+                PRIMARY KEY (week, store_id, associate)
+            ) WITHOUT ROWID
+            """,
             fold_and_derive_13,
         ),
     ),
