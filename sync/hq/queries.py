@@ -18,7 +18,7 @@ import msgspec
 from schemas.demand import VALUE_ATTRIBUTES
 from schemas.records import FEEDBACK, AskRecord, CustomerRecord, FollowUpRecord, GroupResponse, ResponsesPage, StoreGroupCount
 from sync.hq import evidence, rollups, vault
-from sync.hq.database import Connection, Database
+from sync.hq.database import Connection, Database, is_postgres
 from sync.hq.fold import catch_up
 from sync.hq.rows import ASK_FIELDS, CUSTOMER_FIELDS, FOLLOW_UP_FIELDS, RecordType, as_record_fields, opened
 
@@ -78,6 +78,7 @@ _ASSOCIATE_DAYS = (
     "SELECT store_id, days FROM associate_weeks WHERE week >= ? AND week < ? AND days > 0 UNION ALL "
     + " UNION ALL ".join(["SELECT store_id, 1 FROM associate_days WHERE day >= ? AND day < ? AND asks > 0"] * 2)
 )
+REPORT_WORK_MEM = "64MB"  # a report's grouping memory on PostgreSQL, per hash (_for_a_report)
 _KEYS_PER_READ = 500  # under SQLite's bound parameters per statement
 _DEMAND_KEY = re.compile(r"[0-9a-f]{16}")
 _AN_ASK = f"outcome <> '{FEEDBACK}'"  # feedback (feedback.py) is no ask: never a wording or a last ask
@@ -235,6 +236,7 @@ class Queries:
         days = _days(since, until, week, prev_week, weeks_since or since)
         sql, params = _groups_sql(*days, unmet=unmet, scope=scope_sql(store, category), sort=sort, chain=not store)
         with self.db.read() as conn:
+            _for_a_report(conn)
             groups = [dict(zip(_GROUP_NAMES, row)) for row in conn.execute(sql, [*params, top])]
             for group in groups:
                 if not group.pop("priced"):
@@ -290,6 +292,7 @@ class Queries:
         )
         weeks = rollups.whole_weeks(first, end)
         with self.db.read() as conn:
+            _for_a_report(conn)
             rows = {
                 store_id: dict(zip(_ACTIVITY_NAMES, (store_id, *figures, 0, last_ask)))
                 for store_id, *figures, last_ask in conn.execute(
@@ -309,6 +312,14 @@ class Queries:
                     found = conn.execute(_last_ask_sql("?", in_period=False), (store_id, until)).fetchone()
                     row["last_ask_at"] = str(found[0]) if found else None
         return [rows[key] for key in sorted(rows)]
+
+
+def _for_a_report(conn: Connection) -> None:
+    """On PostgreSQL, for this read: no JIT compilation (it took longer than the report's statement ran), and the
+    memory to group a report's roll-up rows in a hash rather than sorting them on disk."""
+    if is_postgres(conn):
+        conn.execute("SET LOCAL jit = off", ())
+        conn.execute(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'", ())
 
 
 def _groups_sql(
