@@ -166,6 +166,8 @@ def measure(url: str, until: datetime) -> dict[str, float]:
             out[f"report --since {label} (groups + data quality)"] = timed(
                 lambda: (report.demand(storage, period, top=20), report.data_quality(storage, period))
             )
+            out[f"  of which groups ({label})"] = timed(lambda: report.demand(storage, period, top=20))
+            out[f"  of which data quality ({label})"] = timed(lambda: report.data_quality(storage, period))
         period = report.window("7d", until_day)
         out["report --since 4w --store S0007"] = timed(
             lambda: report.demand(storage, report.window("4w", until_day), store="S0007", top=20)
@@ -176,7 +178,9 @@ def measure(url: str, until: datetime) -> dict[str, float]:
         out["digest --week (build)"] = timed(lambda: digest.build(storage, period))
         out["/dashboard page (7 days + 8 weekly bars)"] = timed(lambda: dashboard.page(storage, period))
         with storage.db.read() as conn:
-            out["roll-up rows (demand_days)"] = conn.execute("SELECT count(*) FROM demand_days", ()).fetchone()[0]
+            for table in ("demand_days", "demand_chain_days", "demand_weeks", "store_days", "demand_wording_days"):
+                if storage.db.has_table(conn, table):
+                    out[f"roll-up rows ({table})"] = conn.execute(f"SELECT count(*) FROM {table}", ()).fetchone()[0]
     return out
 
 

@@ -13,11 +13,11 @@ import sys
 import time
 from datetime import timedelta
 
-from hq_server import ROOT, HQProcess
-from test_hq_evidence import CUSTOMERS, END, ask, chain, send
+from hq_server import ROOT, HQDatabase, HQProcess
+from test_hq_evidence import CUSTOMERS, END, UNTIL_DAY, ask, chain, send
 
 from schemas.records import ErasureRecord
-from sync.hq import fold, rollups
+from sync.hq import fold, report, rollups, schema
 from sync.hq.storage import HQStorage
 
 TABLES = {
@@ -27,6 +27,13 @@ TABLES = {
     "demand_customers": "SELECT * FROM demand_customers WHERE asks > 0",
     "associate_days": "SELECT * FROM associate_days WHERE asks > 0",
     "substitute_days": "SELECT day, substitute_key, store_id, offered, accepted, declined FROM substitute_days WHERE offered > 0",
+    "store_days": "SELECT * FROM store_days WHERE asks > 0",
+    "store_weeks": "SELECT * FROM store_weeks WHERE asks > 0",
+    "associate_weeks": "SELECT * FROM associate_weeks WHERE days > 0",
+    "demand_weeks": "SELECT * FROM demand_weeks WHERE asks > 0",
+    # Wordings are numbered as first seen: compared by what they hold (a wording kept twice would show twice).
+    "demand_wording_days": "SELECT w.demand_key, w.text, w.category, w.attributes, d.day, d.asks FROM demand_wording_days AS d "
+    "JOIN demand_wordings AS w ON w.id = d.wording_id WHERE d.asks > 0",
 }
 
 
@@ -43,7 +50,8 @@ def assert_kept_equals_rebuilt(hq_db, storage: HQStorage) -> dict[str, list[tupl
 
 
 def edits() -> list:
-    """The chain's asks, and new versions of half of them: voided, another hour, another outcome, another customer."""
+    """The chain's asks, and new versions of half of them: voided, another hour, another outcome, another customer,
+    other words (the same in capitals, so the same group and wording, another row of demand_wordings)."""
     import msgspec
 
     asks = chain()
@@ -54,7 +62,8 @@ def edits() -> list:
             {"created_at": record.created_at[:11] + "07" + record.created_at[13:]},  # another hour
             {"outcome": "found"},
             {"customer_id": CUSTOMERS[n % len(CUSTOMERS)], "substitute": "Navy Parka", "substitute_accepted": True},
-        )[n % 4]
+            {"text": record.text.upper()},
+        )[n % 5]
         changed.append(msgspec.structs.replace(record, version=2, **change))
     return asks, changed
 
@@ -183,3 +192,136 @@ def test_the_chain_wide_figures_equal_those_summed_over_the_stores(hq_db) -> Non
                 )
                 read[chain] = hq_db.rows(sql, [*params, 50])
             assert read[True] == read[False] and read[True]
+
+
+FRESH_WORDINGS = (
+    "SELECT min(text), min(category), min(attributes) FROM asks WHERE demand_key = ? AND created_at >= ? AND created_at < ? "
+    "AND voided = 0 AND outcome <> 'feedback' GROUP BY lower(text) ORDER BY count(*) DESC, min(text) LIMIT 3"
+)
+
+
+def assert_wordings_as_the_asks_say(hq_db, storage: HQStorage, since: str = "14d") -> None:
+    """Each group's wordings, category and attributes as read from the roll-up equal those counted from its asks."""
+    import json
+
+    period = report.window(since, UNTIL_DAY)
+    groups = report.demand(storage, period, top=50)
+    assert groups
+    for group in groups:
+        fresh = hq_db.rows(FRESH_WORDINGS, (group["key"], period.bounds()["since"], period.bounds()["until"]))
+        assert group["examples"] == [text for text, *_ in fresh]
+        assert group["category"] == fresh[0][1]
+        assert group["attributes"] == {k: v for k, v in json.loads(fresh[0][2]).items() if k != "price"}
+
+
+def test_a_groups_wordings_are_its_commonest_as_its_asks_say_after_edits(hq_db) -> None:
+    with HQStorage.open(hq_db.url) as storage:
+        first, second = edits()
+        variants = [
+            ask(text, "S3", END - timedelta(hours=n + 1)) for n, text in enumerate(["Red Umbrella"] * 3 + ["RED umbrella"])
+        ]
+        send(storage, first + variants)
+        assert_wordings_as_the_asks_say(hq_db, storage)
+        send(storage, second)  # voided, moved, re-worded: the old version's wording counts one less
+        assert_wordings_as_the_asks_say(hq_db, storage)
+        assert_wordings_as_the_asks_say(hq_db, storage, "7d")
+        umbrella = next(g for g in report.demand(storage, report.window("14d", UNTIL_DAY)) if "umbrella" in g["label"].lower())
+        # 30 asks so worded, and the case variants with them: one wording, shown by the first in byte order
+        assert umbrella["examples"] == ["RED UMBRELLA"]
+        assert_kept_equals_rebuilt(hq_db, storage)
+
+
+def test_the_upgrade_to_13_folds_what_waited_and_derives_the_wordings(hq_db, monkeypatch) -> None:
+    """An HQ at schema 12 with parts waiting (no words in them): the upgrade folds them and counts the wordings."""
+    from pathlib import Path
+
+    older = HQDatabase(hq_db.kind, hq_db.path.parent / "older" if hq_db.path else Path(), upgraded=False)
+    try:
+        first, second = edits()
+        with monkeypatch.context() as patch:
+            patch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:12])
+            patch.setattr(schema, "LATEST_SCHEMA", 12)
+            columns = rollups.QUEUED[:-2]  # the outbox as schema 12 made it
+            patch.setattr(
+                rollups, "QUEUE_SQL", f"INSERT INTO rollup_outbox ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+            )
+            queued = rollups.queued
+            patch.setattr(rollups, "queued", lambda part, sign: None if (row := queued(part, sign)) is None else row[:-2])
+            with HQStorage.open(older.url, upgrade=True) as storage:
+                assert set(send(storage, first)) == {"accepted"}
+        assert older.rows("SELECT count(*) FROM rollup_outbox")[0][0]
+        with HQStorage.open(older.url, upgrade=True) as storage:
+            assert older.rows("SELECT count(*) FROM rollup_outbox") == [(0,)]
+            assert_wordings_as_the_asks_say(older, storage)
+            assert set(send(storage, second)) == {"accepted"}
+            assert_wordings_as_the_asks_say(older, storage)
+            assert_kept_equals_rebuilt(older, storage)
+    finally:
+        older.drop()
+
+
+FRESH_STORES = (
+    "SELECT store_id, count(*), sum(CASE WHEN outcome IN ({}) THEN 1 ELSE 0 END), "
+    "sum(CASE WHEN outcome = 'other' THEN 1 ELSE 0 END), sum(CASE WHEN category IS NULL THEN 1 ELSE 0 END), "
+    "count(DISTINCT substr(created_at, 1, 10) || associate), max(created_at) FROM asks "
+    "WHERE created_at >= ? AND created_at < ? AND voided = 0 AND outcome <> 'feedback' GROUP BY store_id ORDER BY store_id"
+)
+
+
+def test_data_quality_from_the_roll_ups_equals_what_the_asks_say_after_edits(hq_db) -> None:
+    import msgspec
+
+    with HQStorage.open(hq_db.url) as storage:
+        first, second = edits()
+        other = [msgspec.structs.replace(record, version=3, outcome="other") for record in second[1::3] if not record.voided]
+        send(storage, first)
+        for batch in (second, other):
+            send(storage, batch)
+            for since in ("7d", "14d", "28d"):  # days only; a week of a month and days; the short week 29-31 too
+                period = report.window(since, UNTIL_DAY)
+                unmet = report.unmet_outcomes(storage)
+                bounds = period.bounds()
+                fresh = hq_db.rows(FRESH_STORES.format(", ".join("?" * len(unmet))), (*unmet, bounds["since"], bounds["until"]))
+                read = [
+                    (s["store_id"], s["asks"], s["unmet"], s["other"], s["uncategorised"], s["associate_days"], s["last_ask_at"])
+                    for s in report.data_quality(storage, period)["stores"]
+                    if s["asks"]
+                ]
+                assert read == fresh and fresh
+        assert_kept_equals_rebuilt(hq_db, storage)
+
+
+def test_weeks_of_a_month_are_the_same_in_python_and_in_sql_and_tile_any_period(hq_db) -> None:
+    from datetime import date
+
+    HQStorage.open(hq_db.url).close()
+    days = [(date(2027, 12, 20) + timedelta(days=n)).isoformat() for n in range(0, 800, 3)]  # 2028 is a leap year
+    weeks = hq_db.rows(" UNION ALL ".join(f"SELECT '{day}', {rollups.WEEK_SQL.format(day=repr(day))}" for day in days))
+    assert weeks == [(day, rollups.week_of_month(day)) for day in days]
+    for since, until in (("2028-02-20", "2028-03-09"), ("2027-12-31", "2028-01-01"), ("2028-01-29", "2028-03-29")):
+        first, last = rollups.whole_weeks(since, until)
+        assert since <= first <= last <= until
+        inside = [(date.fromisoformat(first) + timedelta(days=n)).isoformat() for n in range(400)]
+        inside = [day for day in inside if day < last]
+        assert all(rollups.week_of_month(day) >= first for day in inside)  # no week starts before the period
+        assert not inside or rollups.week_of_month(last) == last  # nor runs past its end
+    assert rollups.whole_weeks("2028-02-22", "2028-03-01") == ("2028-02-22", "2028-03-01")  # 22-28, and 29 alone
+    assert rollups.whole_weeks("2028-02-23", "2028-03-08") == ("2028-02-29", "2028-03-08")
+    assert rollups.whole_weeks("2028-03-02", "2028-03-08") == ("2028-03-02", "2028-03-02")  # none whole: days only
+
+
+def test_unmet_asks_per_day_chain_wide_are_those_the_asks_say(hq_db) -> None:
+    """The dashboard's weekly bars without a store read demand_chain_days: the same days and counts as the asks."""
+    with HQStorage.open(hq_db.url) as storage:
+        first, second = edits()
+        send(storage, first)
+        send(storage, second)
+        bounds = report.window("28d", UNTIL_DAY).bounds()
+        unmet = report.unmet_outcomes(storage)
+        fresh = hq_db.rows(
+            f"SELECT substr(created_at, 1, 10), count(*) FROM asks WHERE created_at >= ? AND created_at < ? AND voided = 0 "
+            f"AND outcome IN ({', '.join('?' * len(unmet))}) GROUP BY substr(created_at, 1, 10) ORDER BY 1",
+            (bounds["since"], bounds["until"], *unmet),
+        )
+        read = storage.unmet_per_day(since=bounds["since"], until=bounds["until"], unmet=unmet)
+        assert [tuple(row) for row in read] == fresh and fresh

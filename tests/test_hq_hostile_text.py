@@ -19,6 +19,7 @@ from associate_tui.cli import main as associate
 from associate_tui.store import Store
 from schemas.records import AskRecord
 from schemas.times import format_utc
+from sync.hq import rollups
 from sync.hq.cli import main as associate_hq
 from sync.hq.storage import Received
 from tests.hostile_text import HOSTILE, has_control, shown
@@ -69,6 +70,8 @@ def _store_legacy_ask(hq: HQThread) -> None:
     )
     # Today's HQ refuses control characters at ingest: write them as an older HQ would have kept them.
     hq.db.rows("UPDATE asks SET text = ?, substitute = ? WHERE id = ?", (LEGACY, LEGACY, record.id))
+    with hq.storage.db.write() as conn:  # and the roll-ups derived from it, as the upgrade from that HQ does
+        rollups.rebuild(conn)
 
 
 def hq_output(capsys, *args: str) -> str:

@@ -24,7 +24,7 @@ import threading
 
 from sync.hq.database import Connection, Database, StorageError, is_postgres, try_lock
 from sync.hq.evidence import weight_sql
-from sync.hq.rollups import QUEUED
+from sync.hq.rollups import QUEUED, WEEK_SQL, WORDING_MATCH
 
 FOLD_LOCK = "rollups fold"
 FOLD_ROWS = 50_000  # outbox rows per fold transaction: bounds its time and what it holds
@@ -35,6 +35,7 @@ log = logging.getLogger("associate_hq")
 
 _DAY = "substr(hour, 1, 10)"
 _HOUR = "hour"
+_WEEK = WEEK_SQL.format(day="hour")  # the week of the month, from the hour's day
 _DAY_SUMS = ("asks", "quantity", "offered", "accepted", "declined", "priced", "lost_value", "effective")
 _DAY_KEY = ("day", "demand_key", "store_id", "category", "outcome")
 _HOUR_KEY = ("store_id", "terminal_id", "hour", "demand_key", "category", "outcome")
@@ -100,6 +101,17 @@ def _statements() -> tuple[str, ...]:
             f"SELECT {_DAY}, demand_key, store_id, category, outcome, customer_id, sum(sign) AS asks FROM rollup_folding "
             f"WHERE customer_id IS NOT NULL GROUP BY {_DAY}, demand_key, store_id, category, outcome, customer_id",
         ),
+        _upsert(  # before associate_days changes: the days each associate starts or stops having an ask on
+            "associate_weeks",
+            ("week", "store_id", "associate"),
+            ("days",),
+            f"SELECT {WEEK_SQL.format(day='d.day')}, d.store_id, d.associate, sum(CASE WHEN coalesce(a.asks, 0) + d.n > 0 "
+            "THEN 1 ELSE 0 END - CASE WHEN coalesce(a.asks, 0) > 0 THEN 1 ELSE 0 END) AS days "
+            f"FROM (SELECT {_DAY} AS day, store_id, associate, sum(sign) AS n FROM rollup_folding "
+            f"GROUP BY {_DAY}, store_id, associate) AS d LEFT JOIN associate_days AS a "
+            "ON a.day = d.day AND a.store_id = d.store_id AND a.associate = d.associate "
+            f"GROUP BY {WEEK_SQL.format(day='d.day')}, d.store_id, d.associate",
+        ),
         _upsert(
             "associate_days",
             ("day", "store_id", "associate"),
@@ -114,6 +126,38 @@ def _statements() -> tuple[str, ...]:
             f"{declined} AS declined, min(substitute) FROM rollup_folding WHERE substitute IS NOT NULL "
             f"GROUP BY {_DAY}, lower(substitute), store_id",
             ("substitute",),
+        ),
+        _upsert(
+            "store_days",
+            ("day", "store_id", "outcome"),
+            ("asks", "uncategorised"),
+            f"SELECT {_DAY}, store_id, outcome, sum(sign) AS asks, sum(CASE WHEN category = '' THEN sign ELSE 0 END) "
+            f"AS uncategorised FROM rollup_folding GROUP BY {_DAY}, store_id, outcome",
+        ),
+        _upsert(
+            "store_weeks",
+            ("week", "store_id", "outcome"),
+            ("asks", "uncategorised"),
+            f"SELECT {_WEEK}, store_id, outcome, sum(sign) AS asks, sum(CASE WHEN category = '' THEN sign ELSE 0 END) "
+            f"AS uncategorised FROM rollup_folding GROUP BY {_WEEK}, store_id, outcome",
+        ),
+        _upsert(
+            "demand_weeks",
+            ("week", "demand_key", "store_id", "category", "outcome"),
+            ("asks",),
+            f"SELECT {_WEEK}, demand_key, store_id, category, outcome, sum(sign) AS asks FROM rollup_folding "
+            f"GROUP BY {_WEEK}, demand_key, store_id, category, outcome",
+        ),
+        # Wordings first seen in this fold, then their asks per day (rollups.WORDING_MATCH).
+        "INSERT INTO demand_wordings (demand_key, text, category, attributes) "
+        "SELECT DISTINCT demand_key, text, category, attributes FROM rollup_folding AS f WHERE text IS NOT NULL "
+        f"AND NOT EXISTS (SELECT 1 FROM demand_wordings AS w WHERE {WORDING_MATCH.format(part='f')})",
+        _upsert(
+            "demand_wording_days",
+            ("wording_id", "day"),
+            ("asks",),
+            f"SELECT w.id, substr(f.hour, 1, 10), sum(f.sign) AS asks FROM rollup_folding AS f "
+            f"JOIN demand_wordings AS w ON {WORDING_MATCH.format(part='f')} GROUP BY w.id, substr(f.hour, 1, 10)",
         ),
     )
 

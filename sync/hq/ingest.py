@@ -304,6 +304,8 @@ def _rollup_part(record: AskRecord, extra: tuple[str, float | None]) -> tuple[An
         record.associate,
         record.terminal_id,
         record.customer_id,
+        record.text,
+        record.attributes,  # rollups.queued writes it as the asks table holds it
     )
 
 

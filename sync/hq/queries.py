@@ -17,13 +17,12 @@ import msgspec
 
 from schemas.demand import VALUE_ATTRIBUTES
 from schemas.records import FEEDBACK, AskRecord, CustomerRecord, FollowUpRecord, GroupResponse, ResponsesPage, StoreGroupCount
-from sync.hq import evidence, vault
-from sync.hq.database import Connection, Database
+from sync.hq import evidence, rollups, vault
+from sync.hq.database import Connection, Database, is_postgres
 from sync.hq.fold import catch_up
 from sync.hq.rows import ASK_FIELDS, CUSTOMER_FIELDS, FOLLOW_UP_FIELDS, RecordType, as_record_fields, opened
 
-# A group's wordings are its commonest among this many of its newest asks in the period.
-EXAMPLES_FROM = 2000
+EXAMPLES = 3  # a group's commonest wordings in the period, shown under it
 _READ_BACK = ("received_at", "clock_skew_ms")  # what an export adds to the record's fields
 _FOLLOW_UP_SUMS = (
     "status = 'open'",
@@ -68,6 +67,18 @@ _GROUP_NAMES = (
     "score",
 )
 _ACTIVITY_NAMES = ("store_id", "asks", "unmet", "other", "uncategorised", "associate_days", "last_ask_at")
+# A store's asks per outcome over days [from, to): the whole weeks of a month within them, and the days at each end
+# (parameters: rollups.whole_weeks, then from and the weeks' first day, then the day after the weeks and to).
+_STORE_SUMS = " UNION ALL ".join(
+    f"SELECT store_id, outcome, asks, uncategorised FROM {table} WHERE {day} >= ? AND {day} < ?"
+    for table, day in (("store_weeks", "week"), ("store_days", "day"), ("store_days", "day"))
+)
+# Its associate-days over days [from, to), read alike (parameters as _STORE_SUMS').
+_ASSOCIATE_DAYS = (
+    "SELECT store_id, days FROM associate_weeks WHERE week >= ? AND week < ? AND days > 0 UNION ALL "
+    + " UNION ALL ".join(["SELECT store_id, 1 FROM associate_days WHERE day >= ? AND day < ? AND asks > 0"] * 2)
+)
+REPORT_WORK_MEM = "64MB"  # a report's grouping memory on PostgreSQL, per hash (_for_a_report)
 _KEYS_PER_READ = 500  # under SQLite's bound parameters per statement
 _DEMAND_KEY = re.compile(r"[0-9a-f]{16}")
 _AN_ASK = f"outcome <> '{FEEDBACK}'"  # feedback (feedback.py) is no ask: never a wording or a last ask
@@ -225,11 +236,12 @@ class Queries:
         days = _days(since, until, week, prev_week, weeks_since or since)
         sql, params = _groups_sql(*days, unmet=unmet, scope=scope_sql(store, category), sort=sort, chain=not store)
         with self.db.read() as conn:
+            _for_a_report(conn)
             groups = [dict(zip(_GROUP_NAMES, row)) for row in conn.execute(sql, [*params, top])]
             for group in groups:
                 if not group.pop("priced"):
                     group["lost_value"] = None
-                _add_examples(conn, group, days[0], days[1])
+            _add_examples(conn, groups, days[0], days[1])
         return groups
 
     def unmet_per_day(
@@ -239,7 +251,8 @@ class Queries:
         catch_up(self.db)  # the asks waiting to be folded count too
         since, until = _days(since, until)
         marks = ", ".join("?" * len(unmet)) or "NULL"
-        sql = f"SELECT day, sum(asks) FROM demand_days WHERE day >= ? AND day < ? AND outcome IN ({marks})"
+        table = "demand_days" if store else "demand_chain_days"  # chain-wide: the days without the store
+        sql = f"SELECT day, sum(asks) FROM {table} WHERE day >= ? AND day < ? AND outcome IN ({marks})"
         scope, scope_params = scope_sql(store, category)
         with self.db.read() as conn:
             return [
@@ -270,24 +283,43 @@ class Queries:
         catch_up(self.db)  # the asks waiting to be folded count too
         first, end = _days(since, until)
         marks = ", ".join("?" * len(unmet)) or "NULL"
+        last = _last_ask_sql("t.store_id", in_period=True)
         sql = (
-            f"SELECT store_id, sum(asks), sum(CASE WHEN outcome IN ({marks}) THEN asks ELSE 0 END), "
-            "sum(CASE WHEN outcome = 'other' THEN asks ELSE 0 END), sum(CASE WHEN category = '' THEN asks ELSE 0 END) "
-            "FROM demand_days WHERE day >= ? AND day < ? GROUP BY store_id HAVING sum(asks) > 0"
+            f"SELECT store_id, asks, unmet, other, uncategorised, ({last}) FROM (SELECT store_id, sum(asks) AS asks, "
+            f"sum(CASE WHEN outcome IN ({marks}) THEN asks ELSE 0 END) AS unmet, "
+            "sum(CASE WHEN outcome = 'other' THEN asks ELSE 0 END) AS other, sum(uncategorised) AS uncategorised "
+            f"FROM ({_STORE_SUMS}) AS parts GROUP BY store_id HAVING sum(asks) > 0) AS t"
         )
+        weeks = rollups.whole_weeks(first, end)
         with self.db.read() as conn:
-            rows = {row[0]: dict(zip(_ACTIVITY_NAMES, (*row, 0, None))) for row in conn.execute(sql, (*unmet, first, end))}
+            _for_a_report(conn)
+            rows = {
+                store_id: dict(zip(_ACTIVITY_NAMES, (store_id, *figures, 0, last_ask)))
+                for store_id, *figures, last_ask in conn.execute(
+                    sql, (until, since, *unmet, *weeks, first, weeks[0], weeks[1], end)
+                )
+            }
             for store_id, days in conn.execute(
-                "SELECT store_id, count(*) FROM associate_days WHERE day >= ? AND day < ? AND asks > 0 GROUP BY store_id",
-                (first, end),
+                f"SELECT store_id, sum(days) FROM ({_ASSOCIATE_DAYS}) AS parts GROUP BY store_id HAVING sum(days) > 0",
+                (*weeks, first, weeks[0], weeks[1], end),
             ):
                 if store_id in rows:
                     rows[store_id]["associate_days"] = days
             for (store_id,) in conn.execute("SELECT DISTINCT store_id FROM terminals WHERE revoked_at IS NULL", ()):
                 rows.setdefault(store_id, dict(zip(_ACTIVITY_NAMES, (store_id, 0, 0, 0, 0, 0, None))))
             for store_id, row in rows.items():
-                row["last_ask_at"] = _last_ask(conn, store_id, since, until, in_period=bool(row["asks"]))
+                if not row["asks"]:  # silent in the period: when it last logged an ask at all
+                    found = conn.execute(_last_ask_sql("?", in_period=False), (store_id, until)).fetchone()
+                    row["last_ask_at"] = str(found[0]) if found else None
         return [rows[key] for key in sorted(rows)]
+
+
+def _for_a_report(conn: Connection) -> None:
+    """On PostgreSQL, for this read: no JIT compilation (it took longer than the report's statement ran), and the
+    memory to group a report's roll-up rows in a hash rather than sorting them on disk."""
+    if is_postgres(conn):
+        conn.execute("SET LOCAL jit = off", ())
+        conn.execute(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'", ())
 
 
 def _groups_sql(
@@ -330,7 +362,7 @@ def _groups_sql(
     stores, joined = "g.stores_in", ""
     if chain:
         sql += f", s AS ({_stores_sql(marks, scope[0])}) "
-        params += [since, until, *unmet, *scope[1]]
+        params += _stores_params(since, until, unmet, scope[1])
         stores, joined = "coalesce(s.stores, 0)", " LEFT JOIN s ON s.demand_key = g.demand_key"
     customers = "coalesce(c.customers, 0)"
     rank = evidence.score_sql("g.effective_in", stores, "g.days_in", "g.weeks_in", customers)
@@ -344,12 +376,27 @@ def _groups_sql(
 
 
 def _stores_sql(marks: str, scope: str) -> str:
-    """Each group's stores with an unmet ask in the period (parameters: since, until, the outcomes, the scope's):
-    the distinct (group, store) pairs first, which a hash holds, then counted."""
+    """Each group's stores with an unmet ask in the period (parameters: _stores_params): the distinct (group, store)
+    pairs of the whole weeks of a month within it (demand_weeks) and of the days at its ends (demand_days),
+    which a hash holds, then counted."""
+    pairs = "SELECT demand_key, store_id FROM {} WHERE {} >= ? AND {} < ? AND asks > 0 AND outcome IN ({}){}"
     return (
-        "SELECT demand_key, count(*) AS stores FROM (SELECT DISTINCT demand_key, store_id FROM demand_days "
-        f"WHERE day >= ? AND day < ? AND asks > 0 AND outcome IN ({marks}){scope}) AS pairs GROUP BY demand_key"
+        "SELECT demand_key, count(*) AS stores FROM ("
+        + " UNION ".join(
+            (
+                pairs.format("demand_weeks", "week", "week", marks, scope),
+                pairs.format("demand_days", "day", "day", marks, scope),
+                pairs.format("demand_days", "day", "day", marks, scope),
+            )
+        )
+        + ") AS pairs GROUP BY demand_key"
     )
+
+
+def _stores_params(since: str, until: str, unmet: Sequence[str], scope: list) -> list[object]:
+    """_stores_sql's parameters for days [since, until): the whole weeks, then the days before and after them."""
+    first, last = rollups.whole_weeks(since, until)
+    return [value for bounds in ((first, last), (since, first), (last, until)) for value in (*bounds, *unmet, *scope)]
 
 
 def _as_seen_by(store_id: str, row: Sequence[Any]) -> GroupResponse | None:
@@ -364,33 +411,49 @@ def _as_seen_by(store_id: str, row: Sequence[Any]) -> GroupResponse | None:
         return None
 
 
-def _add_examples(conn: Connection, group: dict[str, Any], since: str, until: str) -> None:
-    """A group's commonest wordings among its newest asks, and the category and attributes they share."""
-    examples = conn.execute(
-        "SELECT min(text), count(*), min(category), min(attributes) FROM ("
-        "SELECT text, category, attributes FROM asks WHERE demand_key = ? AND created_at >= ? "
-        f"AND created_at < ? AND voided = 0 AND {_AN_ASK} ORDER BY created_at DESC LIMIT {EXAMPLES_FROM}) AS newest "
-        "GROUP BY lower(text) ORDER BY 2 DESC, 1 LIMIT 3",
-        (group["key"], since, until),
-    ).fetchall()
-    group["examples"] = [text for text, *_ in examples]
-    group["category"] = examples[0][2] if examples else None
-    attributes = json.loads(examples[0][3]) if examples else {}
-    group["attributes"] = {k: v for k, v in attributes.items() if k not in VALUE_ATTRIBUTES}
+def _add_examples(conn: Connection, groups: list[dict[str, Any]], since: str, until: str) -> None:
+    """Each group's commonest wordings in the period (days), and the category and attributes of its commonest.
+
+    From the wordings roll-up (rollups.rebuild_wordings), every outcome counted; wordings that differ
+    only in case are one, shown by the first in byte order.
+    """
+    keys = list(dict.fromkeys(group["key"] for group in groups))
+    found: dict[str, list[tuple]] = {}
+    for start in range(0, len(keys), _KEYS_PER_READ):
+        part = keys[start : start + _KEYS_PER_READ]
+        for key, *example in conn.execute(_examples_sql(len(part)), [*part, since, until]):
+            found.setdefault(key, []).append(tuple(example))
+    for group in groups:
+        examples = found.get(group["key"], [])
+        group["examples"] = [text for text, *_ in examples]
+        group["category"] = examples[0][1] if examples else None
+        attributes = json.loads(examples[0][2]) if examples else {}
+        group["attributes"] = {k: v for k, v in attributes.items() if k not in VALUE_ATTRIBUTES}
 
 
-def _last_ask(conn: Connection, store_id: str, since: str, until: str, *, in_period: bool) -> str | None:
-    """A store's last counted ask in the period; for a store silent in the period, when it last logged an ask at all.
+def _examples_sql(keys: int) -> str:
+    """Up to EXAMPLES wordings of each of `keys` groups (parameters: the keys, since, until as days), commonest first:
+    (group, wording, category or NULL, attributes) in order."""
+    return (
+        "SELECT demand_key, text, category, attributes FROM (SELECT w.demand_key, min(w.text) AS text, "
+        "min(nullif(w.category, '')) AS category, min(w.attributes) AS attributes, row_number() OVER "
+        "(PARTITION BY w.demand_key ORDER BY sum(d.asks) DESC, min(w.text)) AS n "
+        "FROM demand_wordings AS w JOIN demand_wording_days AS d ON d.wording_id = w.id "
+        f"WHERE w.demand_key IN ({', '.join('?' * keys)}) AND d.day >= ? AND d.day < ? AND d.asks > 0 "
+        f"GROUP BY w.demand_key, lower(w.text)) AS ranked WHERE n <= {EXAMPLES} ORDER BY demand_key, n"
+    )
+
+
+def _last_ask_sql(store: str, *, in_period: bool) -> str:
+    """A store's last counted ask in the period (parameters: until, since), or for a store silent in the period
+    when it last logged an ask at all (parameter: until); `store` is the SQL naming the store.
 
     The newest first along index asks_store_created, up to the first that counts (no max(): feedback is skipped).
     """
-    sql = f"SELECT created_at FROM asks WHERE store_id = ? AND {_AN_ASK} AND created_at < ?"
-    params: tuple[str, ...] = (store_id, until)
+    sql = f"SELECT a.created_at FROM asks AS a WHERE a.store_id = {store} AND a.{_AN_ASK} AND a.created_at < ?"
     if in_period:
-        sql += " AND voided = 0 AND created_at >= ?"
-        params += (since,)
-    row = conn.execute(sql + " ORDER BY created_at DESC LIMIT 1", params).fetchone()
-    return str(row[0]) if row else None
+        sql += " AND a.voided = 0 AND a.created_at >= ?"
+    return sql + " ORDER BY a.created_at DESC LIMIT 1"
 
 
 def _days(*moments: str) -> tuple[str, ...]:

@@ -9,6 +9,12 @@ One row per UTC day (or hour) and what a report groups by:
 - demand_customers: asks that name a customer, per day, group, store, category, outcome, customer;
 - substitute_days: store and substitute (lower case); offered, accepted, declined;
 - associate_days: store and associate; asks.
+- store_days: store and outcome; asks, and those without a category (what data quality reads);
+- associate_weeks: the days in a week each associate of a store logged an ask on (associate_days' rows);
+- store_weeks and demand_weeks: store_days, and demand_days' asks, per week of a month (WEEK_SQL): a
+  report over weeks reads them and the few days at its ends (a store counted once per group: sets add up);
+- demand_wordings: each distinct wording of a group (its words, category and attributes) once, and
+  demand_wording_days its asks per day, every outcome: a group's commonest wordings in a period.
 Voided asks count nowhere, nor does feedback (outcome 'feedback': no ask; feedback.py reads it
 from the asks). apply_batch puts each stored ask's part, and the part of the version it
 replaces, in the outbox (rollup_outbox) in the batch's transaction; fold.py adds them to the
@@ -18,9 +24,12 @@ again (after a migration, or when a new taxonomy regroups every ask).
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from schemas.records import FEEDBACK
 from sync.hq.database import Connection
 from sync.hq.evidence import weight_sql
+from sync.hq.rows import encode
 
 # What an ask row must carry for its part in the roll-ups.
 COLUMNS = (
@@ -37,6 +46,8 @@ COLUMNS = (
     "associate",
     "terminal_id",
     "customer_id",
+    "text",
+    "attributes",
 )
 
 # What the outbox holds of asks' parts: `sign` counts them (1 for a part added, -1 for an older version's part
@@ -55,16 +66,81 @@ QUEUED = (
     "lost_value",
     "associate",
     "customer_id",
+    "text",
+    "attributes",
 )
+# A wording (a row of demand_wordings, `w`) that is a part's (`part`): one row per distinct group, words, category
+# and attributes. No unique index holds them (attributes may outgrow an index entry): one fold at a time adds them.
+WORDING_MATCH = (
+    "w.demand_key = {part}.demand_key AND w.text = {part}.text AND w.category = {part}.category "
+    "AND w.attributes = {part}.attributes"
+)
+# The weeks of a month: days 1-7, 8-14, 15-21, 22-28, and 29 to the month's end, each named by its first day.
+# Derived from the day's text alike on SQLite and PostgreSQL; any period is whole weeks of a month and at most
+# six days at each end, so a report over weeks reads the week roll-ups and a few days of the daily ones.
+_NTH = "substr({day}, 9, 2)"
+WEEK_SQL = (
+    "substr({day}, 1, 8) || CASE WHEN "
+    + _NTH
+    + " <= '07' THEN '01' WHEN "
+    + _NTH
+    + " <= '14' THEN '08' WHEN "
+    + _NTH
+    + " <= '21' THEN '15' WHEN "
+    + _NTH
+    + " <= '28' THEN '22' ELSE '29' END"
+)
+
+
+def week_of_month(day: str) -> str:
+    """The first day of the week of the month that `day` (YYYY-MM-DD) is in: WEEK_SQL in Python."""
+    return f"{day[:8]}{min((int(day[8:10]) - 1) // 7, 4) * 7 + 1:02d}"
+
+
+def _after_week(first: date) -> date:
+    """The day after the week of the month that starts on `first`."""
+    return first + timedelta(days=7) if first.day < 29 else (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def whole_weeks(first: str, end: str) -> tuple[str, str]:
+    """The weeks of a month wholly within days [first, end) (YYYY-MM-DD, end excluded), as days [from, to):
+    the first such week's first day and the day after the last; an empty span (from = to) when none."""
+    start = date.fromisoformat(week_of_month(first))
+    if start.isoformat() < first:
+        start = _after_week(start)
+    stop = start
+    while _after_week(stop).isoformat() <= end:
+        stop = _after_week(stop)
+    return (start.isoformat(), stop.isoformat()) if stop > start else (first, first)
+
+
 QUEUE_SQL = f"INSERT INTO rollup_outbox ({', '.join(QUEUED)}) VALUES ({', '.join('?' * len(QUEUED))})"
 
 
 def queued(ask: tuple, sign: int) -> tuple | None:
     """The outbox row of one ask's part (`ask` holds the COLUMNS, in order), or None when it counts nowhere."""
-    created_at, store, key, category, outcome, quantity, substitute, accepted, voided, value, associate, terminal, customer = ask
+    (
+        created_at,
+        store,
+        key,
+        category,
+        outcome,
+        quantity,
+        substitute,
+        accepted,
+        voided,
+        value,
+        associate,
+        terminal,
+        customer,
+        text,
+        attributes,
+    ) = ask
     if voided or outcome == FEEDBACK:
         return None
     accepted = None if accepted is None else int(accepted)  # the record's bool, as the asks table holds it
+    if not isinstance(attributes, str):  # the record's mapping, as the asks table holds it
+        attributes = encode(attributes).decode()
     return (
         sign,
         created_at[:13],
@@ -79,6 +155,8 @@ def queued(ask: tuple, sign: int) -> tuple | None:
         value,
         associate,
         customer,
+        text,
+        attributes,
     )
 
 
@@ -111,6 +189,62 @@ def rebuild(conn: Connection) -> None:
     conn.execute("DELETE FROM rollup_outbox", ())
     rebuild_as_of_9(conn)
     rebuild_chain(conn)
+    rebuild_as_of_13(conn)
+
+
+def rebuild_as_of_13(conn: Connection) -> None:
+    """The roll-ups schema 13 added (its migration runs this once the outbox is folded), derived anew."""
+    rebuild_wordings(conn)
+    conn.execute("DELETE FROM store_days", ())
+    conn.execute(
+        "INSERT INTO store_days (day, store_id, outcome, asks, uncategorised) SELECT day, store_id, outcome, sum(asks), "
+        "sum(CASE WHEN category = '' THEN asks ELSE 0 END) FROM demand_days WHERE asks > 0 GROUP BY day, store_id, outcome",
+        (),
+    )
+    week = WEEK_SQL.format(day="day")
+    for table in ("store_weeks", "demand_weeks", "associate_weeks"):
+        conn.execute(f"DELETE FROM {table}", ())
+    conn.execute(
+        f"INSERT INTO associate_weeks (week, store_id, associate, days) SELECT {week}, store_id, associate, count(*) "
+        f"FROM associate_days WHERE asks > 0 GROUP BY {week}, store_id, associate",
+        (),
+    )
+    conn.execute(
+        f"INSERT INTO store_weeks (week, store_id, outcome, asks, uncategorised) SELECT {week}, store_id, outcome, "
+        f"sum(asks), sum(uncategorised) FROM store_days WHERE asks > 0 GROUP BY {week}, store_id, outcome",
+        (),
+    )
+    conn.execute(
+        f"INSERT INTO demand_weeks (week, demand_key, store_id, category, outcome, asks) SELECT {week}, demand_key, "
+        f"store_id, category, outcome, sum(asks) FROM demand_days WHERE asks > 0 "
+        f"GROUP BY {week}, demand_key, store_id, category, outcome",
+        (),
+    )
+
+
+def rebuild_wordings(conn: Connection) -> None:
+    """demand_wordings and demand_wording_days (schema 13): each distinct wording once, its asks per day."""
+    for table in ("demand_wording_days", "demand_wordings"):
+        conn.execute(f"DELETE FROM {table}", ())
+    conn.execute("DROP TABLE IF EXISTS wording_counts", ())
+    conn.execute(
+        "CREATE TEMP TABLE wording_counts AS SELECT coalesce(demand_key, '') AS demand_key, text, "
+        "coalesce(category, '') AS category, attributes, substr(created_at, 1, 10) AS day, count(*) AS asks FROM asks "
+        "WHERE voided = 0 AND outcome <> 'feedback' "
+        "GROUP BY coalesce(demand_key, ''), text, coalesce(category, ''), attributes, substr(created_at, 1, 10)",
+        (),
+    )
+    conn.execute(
+        "INSERT INTO demand_wordings (demand_key, text, category, attributes) "
+        "SELECT DISTINCT demand_key, text, category, attributes FROM wording_counts",
+        (),
+    )
+    conn.execute(
+        "INSERT INTO demand_wording_days (wording_id, day, asks) SELECT w.id, c.day, c.asks FROM wording_counts AS c "
+        f"JOIN demand_wordings AS w ON {WORDING_MATCH.format(part='c')}",
+        (),
+    )
+    conn.execute("DROP TABLE wording_counts", ())
 
 
 def rebuild_chain(conn: Connection) -> None:

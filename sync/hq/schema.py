@@ -42,6 +42,30 @@ def create_rollup_outbox(conn: Connection) -> None:
     conn.execute(postgres_ddl(statement) if is_postgres(conn) else statement, ())
 
 
+def create_wordings(conn: Connection) -> None:
+    """Each distinct wording of a demand group: its words, category ('' for none) and attributes (JSON), numbered.
+
+    Not unique by an index: attributes may outgrow an index entry; the fold adds a wording only when
+    it finds none alike (rollups.WORDING_MATCH), one fold at a time."""
+    wording_id = "id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY" if is_postgres(conn) else "id INTEGER PRIMARY KEY"
+    statement = (
+        f"CREATE TABLE demand_wordings ({wording_id}, demand_key TEXT NOT NULL, text TEXT NOT NULL, "
+        "category TEXT NOT NULL, attributes TEXT NOT NULL)"
+    )
+    index = "CREATE INDEX demand_wordings_group ON demand_wordings (demand_key, text)"
+    for sql in (statement, index):
+        conn.execute(postgres_ddl(sql) if is_postgres(conn) else sql, ())
+
+
+def fold_and_derive_13(conn: Connection) -> None:
+    """What waits in the outbox folded (its parts from before 13 carry no words), then schema 13's roll-ups derived."""
+    from sync.hq.fold import fold_pending
+
+    while fold_pending(conn):
+        pass
+    rollups.rebuild_as_of_13(conn)
+
+
 # The customers and follow-ups tables as migration 2 made them (and, under another name, as migration 5
 # copies their rows into sealed and drops the old ones: an UPDATE would leave the plaintext row versions).
 # History, so written out: never derived from today's record types, as ingest's columns are (rows.py).
@@ -454,6 +478,51 @@ MIGRATIONS: tuple[tuple[int, str, tuple[Step, ...]], ...] = (
             ) WITHOUT ROWID
             """,
             rollups.rebuild_chain,
+        ),
+    ),
+    (
+        13,
+        "reports without reading the asks: a group's wordings per day, a store's asks per day",
+        (
+            # The outbox carries each part's words and attributes, which the wordings roll-up counts.
+            "ALTER TABLE rollup_outbox ADD COLUMN text TEXT",
+            "ALTER TABLE rollup_outbox ADD COLUMN attributes TEXT",
+            create_wordings,
+            # A wording's asks per day, every outcome: read by wording, for a group's wordings over a period.
+            """
+            CREATE TABLE demand_wording_days (
+                wording_id INTEGER NOT NULL, day TEXT NOT NULL, asks INTEGER NOT NULL, PRIMARY KEY (wording_id, day)
+            ) WITHOUT ROWID
+            """,
+            # A store's asks per day and outcome, and those without a category: data quality's sums.
+            """
+            CREATE TABLE store_days (
+                day TEXT NOT NULL, store_id TEXT NOT NULL, outcome TEXT NOT NULL, asks INTEGER NOT NULL,
+                uncategorised INTEGER NOT NULL, PRIMARY KEY (day, store_id, outcome)
+            ) WITHOUT ROWID
+            """,
+            # The same per week of a month (rollups.WEEK_SQL), for periods of weeks; and demand_days' asks per week,
+            # from which a group's stores over weeks are counted.
+            """
+            CREATE TABLE store_weeks (
+                week TEXT NOT NULL, store_id TEXT NOT NULL, outcome TEXT NOT NULL, asks INTEGER NOT NULL,
+                uncategorised INTEGER NOT NULL, PRIMARY KEY (week, store_id, outcome)
+            ) WITHOUT ROWID
+            """,
+            """
+            CREATE TABLE demand_weeks (
+                week TEXT NOT NULL, demand_key TEXT NOT NULL, store_id TEXT NOT NULL, category TEXT NOT NULL,
+                outcome TEXT NOT NULL, asks INTEGER NOT NULL, PRIMARY KEY (week, demand_key, store_id, category, outcome)
+            ) WITHOUT ROWID
+            """,
+            # The days in a week of a month that each associate of a store logged an ask on: asks per associate-day.
+            """
+            CREATE TABLE associate_weeks (
+                week TEXT NOT NULL, store_id TEXT NOT NULL, associate TEXT NOT NULL, days INTEGER NOT NULL,
+                PRIMARY KEY (week, store_id, associate)
+            ) WITHOUT ROWID
+            """,
+            fold_and_derive_13,
         ),
     ),
 )
