@@ -52,41 +52,62 @@ def _upsert(table: str, keys: tuple[str, ...], sums: tuple[str, ...], select: st
     )
 
 
-def _demand_days(table: str = "demand_days", store: bool = True) -> str:
-    """demand_days (or, without the store, demand_chain_days): each part's figures, and what each changed
-    terminal-hour adds to the day's effective asks."""
+def _day_parts() -> str:
+    """Each part's figures per day, group, store, category and outcome, and what each changed terminal-hour adds
+    to the day's effective asks (read from demand_hours before the fold changes it): what fold_days holds."""
     held, change = "coalesce(h.asks, 0)", "coalesce(h.asks, 0) + d.n"
     joined = " AND ".join(f"h.{name} = d.{name}" for name in _HOUR_KEY)
-    keys = _DAY_KEY if store else tuple(name for name in _DAY_KEY if name != "store_id")
-    where = ", store_id" if store else ""
     parts = (
-        f"SELECT {_DAY} AS day, demand_key{where}, category, outcome, sign AS asks, sign * quantity AS quantity, "
+        f"SELECT {_DAY} AS day, demand_key, store_id, category, outcome, sign AS asks, sign * quantity AS quantity, "
         "CASE WHEN substitute IS NOT NULL THEN sign ELSE 0 END AS offered, "
         "CASE WHEN substitute_accepted = 1 THEN sign ELSE 0 END AS accepted, "
         "CASE WHEN substitute_accepted = 0 THEN sign ELSE 0 END AS declined, "
         "CASE WHEN lost_value IS NOT NULL THEN sign ELSE 0 END AS priced, "
         "sign * coalesce(lost_value, 0.0) AS lost_value, 0 AS effective FROM rollup_folding "
         "UNION ALL "
-        f"SELECT substr(d.hour, 1, 10), d.demand_key{where.replace('store_id', 'd.store_id')}, d.category, d.outcome, "
+        "SELECT substr(d.hour, 1, 10), d.demand_key, d.store_id, d.category, d.outcome, "
         f"0, 0, 0, 0, 0, 0, 0.0, ({weight_sql(change)}) - ({weight_sql(held)}) "
         f"FROM (SELECT store_id, terminal_id, {_HOUR} AS hour, demand_key, category, outcome, sum(sign) AS n "
         f"FROM rollup_folding GROUP BY store_id, terminal_id, {_HOUR}, demand_key, category, outcome) AS d "
         f"LEFT JOIN demand_hours AS h ON {joined}"
     )
-    select = (
-        f"SELECT {', '.join(keys)}, {', '.join(f'sum({name}) AS {name}' for name in _DAY_SUMS)} FROM ({parts}) AS parts "
-        f"GROUP BY {', '.join(keys)}"
+    return (
+        f"INSERT INTO fold_days ({', '.join(_DAY_KEY + _DAY_SUMS)}) "
+        f"SELECT {', '.join(_DAY_KEY)}, {', '.join(f'sum({name}) AS {name}' for name in _DAY_SUMS)} FROM ({parts}) AS parts "
+        f"GROUP BY {', '.join(_DAY_KEY)}"
     )
-    return _upsert(table, keys, _DAY_SUMS, select)
+
+
+# Work tables of a fold's connection, filled once per fold and read by several roll-ups: fold_days (the
+# demand_days change, which demand_chain_days, demand_weeks, store_days and store_weeks sum further, so the
+# parts are grouped and demand_hours joined once, not five times) and fold_wordings (the parts per wording and day).
+_WORK_TABLES = {
+    "fold_days": f"SELECT {', '.join(_DAY_KEY + _DAY_SUMS)} FROM demand_days",
+    "fold_wordings": "SELECT demand_key, text, category, attributes, day, asks FROM demand_wordings "
+    "JOIN demand_wording_days ON wording_id = id",
+}
+_FILL_WORDINGS = (
+    f"INSERT INTO fold_wordings SELECT demand_key, text, category, attributes, {_DAY}, sum(sign) FROM rollup_folding "
+    f"WHERE text IS NOT NULL GROUP BY demand_key, text, category, attributes, {_DAY}"
+)
 
 
 def _statements() -> tuple[str, ...]:
-    """The fold's statements, in order: demand_days and demand_chain_days read the hours before they change."""
+    """The fold's statements after the work tables are filled, in order (demand_hours changes after fold_days read it)."""
     accepted = "sum(CASE WHEN substitute_accepted = 1 THEN sign ELSE 0 END)"
     declined = "sum(CASE WHEN substitute_accepted = 0 THEN sign ELSE 0 END)"
+    chain_key = tuple(name for name in _DAY_KEY if name != "store_id")
+    uncategorised = "sum(asks) AS asks, sum(CASE WHEN category = '' THEN asks ELSE 0 END) AS uncategorised"
+    week = WEEK_SQL.format(day="day")
     return (
-        _demand_days(),
-        _demand_days("demand_chain_days", store=False),
+        _upsert("demand_days", _DAY_KEY, _DAY_SUMS, "SELECT * FROM fold_days"),
+        _upsert(
+            "demand_chain_days",
+            chain_key,
+            _DAY_SUMS,
+            f"SELECT {', '.join(chain_key)}, {', '.join(f'sum({name}) AS {name}' for name in _DAY_SUMS)} FROM fold_days "
+            f"GROUP BY {', '.join(chain_key)}",
+        ),
         _upsert(
             "demand_hours",
             _HOUR_KEY,
@@ -131,37 +152,36 @@ def _statements() -> tuple[str, ...]:
             "store_days",
             ("day", "store_id", "outcome"),
             ("asks", "uncategorised"),
-            f"SELECT {_DAY}, store_id, outcome, sum(sign) AS asks, sum(CASE WHEN category = '' THEN sign ELSE 0 END) "
-            f"AS uncategorised FROM rollup_folding GROUP BY {_DAY}, store_id, outcome",
+            f"SELECT day, store_id, outcome, {uncategorised} FROM fold_days GROUP BY day, store_id, outcome",
         ),
         _upsert(
             "store_weeks",
             ("week", "store_id", "outcome"),
             ("asks", "uncategorised"),
-            f"SELECT {_WEEK}, store_id, outcome, sum(sign) AS asks, sum(CASE WHEN category = '' THEN sign ELSE 0 END) "
-            f"AS uncategorised FROM rollup_folding GROUP BY {_WEEK}, store_id, outcome",
+            f"SELECT {week}, store_id, outcome, {uncategorised} FROM fold_days GROUP BY {week}, store_id, outcome",
         ),
         _upsert(
             "demand_weeks",
             ("week", "demand_key", "store_id", "category", "outcome"),
             ("asks",),
-            f"SELECT {_WEEK}, demand_key, store_id, category, outcome, sum(sign) AS asks FROM rollup_folding "
-            f"GROUP BY {_WEEK}, demand_key, store_id, category, outcome",
+            f"SELECT {week}, demand_key, store_id, category, outcome, sum(asks) AS asks FROM fold_days "
+            f"GROUP BY {week}, demand_key, store_id, category, outcome",
         ),
         # Wordings first seen in this fold, then their asks per day (rollups.WORDING_MATCH).
         "INSERT INTO demand_wordings (demand_key, text, category, attributes) "
-        "SELECT DISTINCT demand_key, text, category, attributes FROM rollup_folding AS f WHERE text IS NOT NULL "
-        f"AND NOT EXISTS (SELECT 1 FROM demand_wordings AS w WHERE {WORDING_MATCH.format(part='f')})",
+        "SELECT DISTINCT demand_key, text, category, attributes FROM fold_wordings AS f "
+        f"WHERE NOT EXISTS (SELECT 1 FROM demand_wordings AS w WHERE {WORDING_MATCH.format(part='f')})",
         _upsert(
             "demand_wording_days",
             ("wording_id", "day"),
             ("asks",),
-            f"SELECT w.id, substr(f.hour, 1, 10), sum(f.sign) AS asks FROM rollup_folding AS f "
-            f"JOIN demand_wordings AS w ON {WORDING_MATCH.format(part='f')} GROUP BY w.id, substr(f.hour, 1, 10)",
+            f"SELECT w.id, f.day, sum(f.asks) AS asks FROM fold_wordings AS f "
+            f"JOIN demand_wordings AS w ON {WORDING_MATCH.format(part='f')} GROUP BY w.id, f.day",
         ),
     )
 
 
+_DAY_PARTS = _day_parts()
 _STATEMENTS = _statements()
 
 
@@ -185,15 +205,24 @@ def fold_pending(conn: Connection) -> int:
     count = conn.execute("SELECT count(*) FROM rollup_folding", ()).fetchone()[0]
     if not count:
         return 0
+    for table, shape in _WORK_TABLES.items():
+        conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} AS {shape} " + ("WITH NO DATA" if postgres else "WHERE 0"), ())
+        conn.execute(f"DELETE FROM {table}", ())
     if postgres:
         conn.execute("ANALYZE rollup_folding", ())  # a temporary table has no statistics: the joins need them
+    conn.execute(_DAY_PARTS, ())
+    conn.execute(_FILL_WORDINGS, ())
+    if postgres:
+        conn.execute("ANALYZE fold_days", ())
+        conn.execute("ANALYZE fold_wordings", ())
     for statement in _STATEMENTS:
         conn.execute(statement, ())
     if postgres:  # seqs may commit out of order: exactly the rows taken
         conn.execute("DELETE FROM rollup_outbox WHERE seq IN (SELECT seq FROM rollup_folding)", ())
     else:  # one writer: every seq up to the last taken was taken, and a range is the cheaper delete
         conn.execute("DELETE FROM rollup_outbox WHERE seq <= (SELECT max(seq) FROM rollup_folding)", ())
-    conn.execute("DELETE FROM rollup_folding", ())
+    for table in ("rollup_folding", *_WORK_TABLES):
+        conn.execute(f"DELETE FROM {table}", ())
     return int(count)
 
 
