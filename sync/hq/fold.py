@@ -29,7 +29,7 @@ from sync.hq.rollups import QUEUED, WEEK_SQL, WORDING_MATCH
 FOLD_LOCK = "rollups fold"
 FOLD_ROWS = 50_000  # outbox rows per fold transaction: bounds its time and what it holds
 FOLD_EVERY_S = 1.0  # a worker folds at least this often while asks wait
-FOLD_GAP_S = 0.25  # and waits this long after a fold, so a few batches fold together
+FOLD_GAP_S = 1.0  # and waits this long after a fold, so the batches of a second fold together (cheaper a row)
 
 log = logging.getLogger("associate_hq")
 
