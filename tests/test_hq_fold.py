@@ -242,9 +242,7 @@ def test_the_upgrade_to_13_folds_what_waited_and_derives_the_wordings(hq_db, mon
             patch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:12])
             patch.setattr(schema, "LATEST_SCHEMA", 12)
             columns = rollups.QUEUED[:-2]  # the outbox as schema 12 made it
-            patch.setattr(
-                rollups, "QUEUE_SQL", f"INSERT INTO rollup_outbox ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-            )
+            patch.setattr(rollups, "QUEUED", columns)
             queued = rollups.queued
             patch.setattr(rollups, "queued", lambda part, sign: None if (row := queued(part, sign)) is None else row[:-2])
             with HQStorage.open(older.url, upgrade=True) as storage:

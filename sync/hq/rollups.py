@@ -27,7 +27,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from schemas.records import FEEDBACK
-from sync.hq.database import Connection
+from sync.hq.database import Connection, insert_rows
 from sync.hq.evidence import weight_sql
 from sync.hq.rows import encode
 
@@ -114,7 +114,6 @@ def whole_weeks(first: str, end: str) -> tuple[str, str]:
     return (start.isoformat(), stop.isoformat()) if stop > start else (first, first)
 
 
-QUEUE_SQL = f"INSERT INTO rollup_outbox ({', '.join(QUEUED)}) VALUES ({', '.join('?' * len(QUEUED))})"
 
 
 def queued(ask: tuple, sign: int) -> tuple | None:
@@ -171,7 +170,7 @@ def queue(conn: Connection, rows: list[tuple]) -> None:
         key = tuple(part)
         counted[key] = counted.get(key, 0) + sign
     if counted:
-        conn.executemany(QUEUE_SQL, [(count, *part) for part, count in counted.items() if count])
+        insert_rows(conn, "rollup_outbox", QUEUED, [(count, *part) for part, count in counted.items() if count])
 
 
 def forget_customer(conn: Connection, customer_id: str, store_id: str) -> None:
