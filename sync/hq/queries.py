@@ -230,7 +230,7 @@ class Queries:
         those (`last_week`), its substitutes and the value lost where asks gave a price, and the
         figures of its evidence: effective asks, stores, days, weeks (the 7-day weeks counted back
         from `until`, from `weeks_since` if given, else `since`), customers named and the score.
-        Read from the roll-ups; the wordings from the group's newest asks.
+        Read from the roll-ups, the wordings too (the commonest over the period, demand_wording_days).
         """
         catch_up(self.db)  # the asks waiting to be folded count too
         days = _days(since, until, week, prev_week, weeks_since or since)
