@@ -114,8 +114,6 @@ def whole_weeks(first: str, end: str) -> tuple[str, str]:
     return (start.isoformat(), stop.isoformat()) if stop > start else (first, first)
 
 
-
-
 def queued(ask: tuple, sign: int) -> tuple | None:
     """The outbox row of one ask's part (`ask` holds the COLUMNS, in order), or None when it counts nowhere."""
     (
