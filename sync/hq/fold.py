@@ -92,10 +92,8 @@ _FILL_WORDINGS = (
 )
 
 
-def _statements() -> tuple[str, ...]:
-    """The fold's statements after the work tables are filled, in order (demand_hours changes after fold_days read it)."""
-    accepted = "sum(CASE WHEN substitute_accepted = 1 THEN sign ELSE 0 END)"
-    declined = "sum(CASE WHEN substitute_accepted = 0 THEN sign ELSE 0 END)"
+def _day_statements() -> tuple[str, ...]:
+    """The roll-ups summed from fold_days: per day and store, chain-wide, per week of a month."""
     chain_key = tuple(name for name in _DAY_KEY if name != "store_id")
     uncategorised = "sum(asks) AS asks, sum(CASE WHEN category = '' THEN asks ELSE 0 END) AS uncategorised"
     week = WEEK_SQL.format(day="day")
@@ -108,6 +106,33 @@ def _statements() -> tuple[str, ...]:
             f"SELECT {', '.join(chain_key)}, {', '.join(f'sum({name}) AS {name}' for name in _DAY_SUMS)} FROM fold_days "
             f"GROUP BY {', '.join(chain_key)}",
         ),
+        _upsert(
+            "store_days",
+            ("day", "store_id", "outcome"),
+            ("asks", "uncategorised"),
+            f"SELECT day, store_id, outcome, {uncategorised} FROM fold_days GROUP BY day, store_id, outcome",
+        ),
+        _upsert(
+            "store_weeks",
+            ("week", "store_id", "outcome"),
+            ("asks", "uncategorised"),
+            f"SELECT {week}, store_id, outcome, {uncategorised} FROM fold_days GROUP BY {week}, store_id, outcome",
+        ),
+        _upsert(
+            "demand_weeks",
+            ("week", "demand_key", "store_id", "category", "outcome"),
+            ("asks",),
+            f"SELECT {week}, demand_key, store_id, category, outcome, sum(asks) AS asks FROM fold_days "
+            f"GROUP BY {week}, demand_key, store_id, category, outcome",
+        ),
+    )
+
+
+def _part_statements() -> tuple[str, ...]:
+    """The roll-ups read from the parts themselves: hours, customers, associates, substitutes, wordings."""
+    accepted = "sum(CASE WHEN substitute_accepted = 1 THEN sign ELSE 0 END)"
+    declined = "sum(CASE WHEN substitute_accepted = 0 THEN sign ELSE 0 END)"
+    return (
         _upsert(
             "demand_hours",
             _HOUR_KEY,
@@ -148,25 +173,6 @@ def _statements() -> tuple[str, ...]:
             f"GROUP BY {_DAY}, lower(substitute), store_id",
             ("substitute",),
         ),
-        _upsert(
-            "store_days",
-            ("day", "store_id", "outcome"),
-            ("asks", "uncategorised"),
-            f"SELECT day, store_id, outcome, {uncategorised} FROM fold_days GROUP BY day, store_id, outcome",
-        ),
-        _upsert(
-            "store_weeks",
-            ("week", "store_id", "outcome"),
-            ("asks", "uncategorised"),
-            f"SELECT {week}, store_id, outcome, {uncategorised} FROM fold_days GROUP BY {week}, store_id, outcome",
-        ),
-        _upsert(
-            "demand_weeks",
-            ("week", "demand_key", "store_id", "category", "outcome"),
-            ("asks",),
-            f"SELECT {week}, demand_key, store_id, category, outcome, sum(asks) AS asks FROM fold_days "
-            f"GROUP BY {week}, demand_key, store_id, category, outcome",
-        ),
         # Wordings first seen in this fold, then their asks per day (rollups.WORDING_MATCH).
         "INSERT INTO demand_wordings (demand_key, text, category, attributes) "
         "SELECT DISTINCT demand_key, text, category, attributes FROM fold_wordings AS f "
@@ -179,6 +185,11 @@ def _statements() -> tuple[str, ...]:
             f"JOIN demand_wordings AS w ON {WORDING_MATCH.format(part='f')} GROUP BY w.id, f.day",
         ),
     )
+
+
+def _statements() -> tuple[str, ...]:
+    """The fold's statements once the work tables are filled, in order (demand_hours changes after fold_days read it)."""
+    return _day_statements() + _part_statements()
 
 
 _DAY_PARTS = _day_parts()
