@@ -57,6 +57,18 @@ def create_wordings(conn: Connection) -> None:
         conn.execute(postgres_ddl(sql) if is_postgres(conn) else sql, ())
 
 
+def index_unmet_pairs(conn: Connection) -> None:
+    """Indexes that hold all a group's stores column reads (schema 14): the day or week, the outcome, the
+    (group, store) pair and the asks, so the pairs of a period come from the index alone, not the table's pages.
+    PostgreSQL carries the asks beside the key (INCLUDE); SQLite, which has no INCLUDE, as the last key column."""
+    for table, period in (("demand_days", "day"), ("demand_weeks", "week")):
+        columns = f"{period}, outcome, demand_key, store_id"
+        if is_postgres(conn):
+            conn.execute(f"CREATE INDEX {table}_pairs ON {table} ({columns}) INCLUDE (asks)", ())
+        else:
+            conn.execute(f"CREATE INDEX {table}_pairs ON {table} ({columns}, asks)", ())
+
+
 def fold_and_derive_13(conn: Connection) -> None:
     """What waits in the outbox folded (its parts from before 13 carry no words), then schema 13's roll-ups derived."""
     from sync.hq.fold import fold_pending
@@ -524,6 +536,11 @@ MIGRATIONS: tuple[tuple[int, str, tuple[Step, ...]], ...] = (
             """,
             fold_and_derive_13,
         ),
+    ),
+    (
+        14,
+        "indexes that hold a group's stores: the (group, store) pairs of a period without the tables' pages",
+        (index_unmet_pairs,),
     ),
 )
 LATEST_SCHEMA = MIGRATIONS[-1][0]
