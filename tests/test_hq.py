@@ -199,6 +199,10 @@ def test_times_that_match_the_pattern_but_not_the_calendar_are_refused_not_a_500
     assert answer.status_code == 422 and "sent_at" in answer.json()["message"]
     [result] = post(http, batch(ask(2, created_at="2026-02-30T10:00:00.000Z"))).json()["results"]
     assert result["status"] == "rejected" and result["code"] == "invalid" and "created_at" in result["message"]
+    # The pattern's \d also takes other scripts' digits (an Arabic-Indic 5 for a day): not a time HQ can keep.
+    for created_at in ("2026-01-0\u0665T10:00:00.000Z", "2026-01-05T1\u0660:00:00.000Z"):
+        [result] = post(http, batch(ask(3, created_at=created_at, updated_at=created_at))).json()["results"]
+        assert result["status"] == "rejected" and "created_at" in result["message"], result
     assert held(hq) == []
 
 

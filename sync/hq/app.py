@@ -586,10 +586,12 @@ def _surely_real(value: str, latest: str) -> bool:
     """True when a time in the contract's form is a real one between EARLIEST and `latest`, by its text alone.
 
     The form is fixed (schemas.records.UtcTime), so text order is time order; days up to the 28th are
-    in every month. Anything else (the 29th to 31st, a bad month) is left to the calendar.
+    in every month. Anything else (the 29th to 31st, a bad month, digits other than 0-9, which the
+    contract's \\d lets through) is left to the calendar.
     """
     return (
-        _EARLIEST <= value <= latest
+        value.isascii()
+        and _EARLIEST <= value <= latest
         and "01" <= value[5:7] <= "12"
         and "01" <= value[8:10] <= "28"
         and value[11:13] <= "23"

@@ -12,8 +12,8 @@ waits for the fold (rollups.forget_customer).
 
 When: each `serve` worker runs a Folder thread, poked after every batch it answers and woken
 every FOLD_EVERY_S anyway, so a committed ask is in the roll-ups within about a second (plus
-the fold's own time). A Folder that finds another worker folding leaves it to that one, rather
-than hold a connection waiting (and, on SQLite, its worker's batches). The reads of roll-ups (reports, digest, /dashboard, a group's page,
+the fold's own time). On PostgreSQL a Folder that finds another worker folding leaves it to that
+one rather than hold a connection waiting (on SQLite the one writer takes folds in turn). The reads of roll-ups (reports, digest, /dashboard, a group's page,
 /v1/store-demand) call `catch_up` first, so what they show is exact, never behind.
 """
 
@@ -35,7 +35,6 @@ log = logging.getLogger("associate_hq")
 
 _DAY = "substr(hour, 1, 10)"
 _HOUR = "hour"
-_WEEK = WEEK_SQL.format(day="hour")  # the week of the month, from the hour's day
 _DAY_SUMS = ("asks", "quantity", "offered", "accepted", "declined", "priced", "lost_value", "effective")
 _DAY_KEY = ("day", "demand_key", "store_id", "category", "outcome")
 _HOUR_KEY = ("store_id", "terminal_id", "hour", "demand_key", "category", "outcome")
