@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import os
 import threading
 import time
 from pathlib import Path
@@ -79,5 +81,31 @@ def test_the_lock_file_is_private(tmp_path: Path) -> None:
     db = _counter(tmp_path / "hq.db")
     try:
         assert (tmp_path / "hq.db.writer").stat().st_mode & 0o777 == 0o600
+    finally:
+        db.close()
+
+
+def test_a_thread_that_ends_leaves_no_connection_or_lock_file_open(tmp_path: Path) -> None:
+    """The service's thread pool retires idle threads and starts new ones: each must not leave its handles behind."""
+    db = _counter(tmp_path / "hq.db")
+    try:
+
+        def write_once() -> None:
+            with db.write() as conn:
+                conn.execute("INSERT INTO counter VALUES (1)")
+
+        def open_files() -> list[str]:
+            return os.listdir("/proc/self/fd")  # listing it opens one more, each time alike
+
+        write_once()  # this thread's own handles, kept while it lives
+        before = len(open_files())
+        for _ in range(20):
+            thread = threading.Thread(target=write_once)
+            thread.start()
+            thread.join()
+        gc.collect()
+        assert len(open_files()) <= before + 2, open_files()  # SQLite may hold one back; before: 60 more
+        with db.read() as conn:
+            assert conn.execute("SELECT count(*) FROM counter").fetchone()[0] == 21
     finally:
         db.close()

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import itertools
 import logging
 import os
 import re
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -87,6 +89,15 @@ class Database:
         raise NotImplementedError
 
 
+class _Holder:
+    """What a thread's local keeps of its SQLite handles; when it goes (the thread ended), they are closed."""
+
+    __slots__ = ("opened", "__weakref__")
+
+    def __init__(self, opened: list[Any]) -> None:
+        self.opened = opened
+
+
 class SQLiteDatabase(Database):
     """One file; one connection per thread (the ASGI app serves from a thread pool)."""
 
@@ -97,8 +108,10 @@ class SQLiteDatabase(Database):
         self.where = str(path)
         self._functions = functions or {}
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._fds: list[int] = []  # the threads' handles on the writers' lock file
+        # Each thread's connection and handle on the writers' lock file, [conn, fd], by a number of its own:
+        # closed when the thread ends (the ASGI thread pool retires idle threads) or at close().
+        self._opened: dict[int, list[Any]] = {}
+        self._count = itertools.count()
         self._lock = threading.Lock()
         folder = path.parent
         try:
@@ -110,8 +123,28 @@ class SQLiteDatabase(Database):
                 f"Cannot create HQ's database {path}: {error.strerror}. Check the folder, or pass --db."
             ) from error
 
+    def _mine(self) -> list[Any]:
+        """This thread's [connection, lock-file handle] (None until opened), released when the thread ends."""
+        holder = getattr(self._local, "holder", None)
+        if holder is None:
+            key = next(self._count)
+            with self._lock:
+                opened = self._opened[key] = [None, None]
+            holder = self._local.holder = _Holder(opened)
+            weakref.finalize(holder, self._release, key)
+        return holder.opened
+
+    def _release(self, key: int) -> None:
+        with self._lock:
+            conn, fd = self._opened.pop(key, (None, None))
+        if conn is not None:
+            conn.close()
+        if fd is not None:
+            os.close(fd)
+
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
+        mine = self._mine()
+        conn = mine[0]
         if conn is None:
             try:
                 conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
@@ -121,9 +154,7 @@ class SQLiteDatabase(Database):
                 conn.execute("PRAGMA secure_delete = ON")  # an erased customer's bytes are zeroed
             except sqlite3.Error as error:
                 raise self._explain(error) from error
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
+            mine[0] = conn
         return conn
 
     @contextmanager
@@ -135,16 +166,13 @@ class SQLiteDatabase(Database):
 
     def _writer_fd(self) -> int:
         """This thread's handle on the writers' lock file (a lock is held by a handle: one per thread)."""
-        fd = getattr(self._local, "writer", None)
-        if fd is None:
+        mine = self._mine()
+        if mine[1] is None:
             try:
-                fd = os.open(f"{self.path}.writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                mine[1] = os.open(f"{self.path}.writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             except OSError as error:
                 raise StorageError(f"Cannot open HQ's lock file {self.path}.writer: {error.strerror}.") from error
-            self._local.writer = fd
-            with self._lock:
-                self._fds.append(fd)
-        return fd
+        return int(mine[1])
 
     @contextmanager
     def _one_writer(self) -> Iterator[None]:
@@ -212,12 +240,13 @@ class SQLiteDatabase(Database):
 
     def close(self) -> None:
         with self._lock:
-            for conn in self._connections:
+            opened = list(self._opened.values())
+            self._opened.clear()
+        for conn, fd in opened:
+            if conn is not None:
                 conn.close()
-            self._connections.clear()
-            for fd in self._fds:
+            if fd is not None:
                 os.close(fd)
-            self._fds.clear()
         self._local = threading.local()
 
 
