@@ -305,13 +305,18 @@ class Folder:
         while not self._stop.is_set():
             self._wake.wait(FOLD_EVERY_S)
             self._wake.clear()
-            try:
-                if self.db.kind == "sqlite":
-                    with self._guard:  # one writer anyway: the worker's own batches wait here rather than in SQLite
-                        if pending(self.db):
-                            fold_in_background(self.db)
-                elif pending(self.db):  # PostgreSQL folds on the server: the worker's batches go on meanwhile
-                    fold_in_background(self.db)
-            except StorageError as error:  # the next round tries again; nothing is lost meanwhile
-                log.warning("Folding the roll-ups failed (%s); the outbox keeps the asks' parts until the next fold.", error)
+            self._round()
             self._stop.wait(FOLD_GAP_S)
+        self._round(last=True)  # what the worker's last batches queued, waiting for a fold in hand, before it stops
+
+    def _round(self, *, last: bool = False) -> None:
+        folding = catch_up if last else fold_in_background
+        try:
+            if self.db.kind == "sqlite":
+                with self._guard:  # one writer anyway: the worker's own batches wait here rather than in SQLite
+                    if pending(self.db):
+                        folding(self.db)
+            elif pending(self.db):  # PostgreSQL folds on the server: the worker's batches go on meanwhile
+                folding(self.db)
+        except StorageError as error:  # the next round tries again; nothing is lost meanwhile
+            log.warning("Folding the roll-ups failed (%s); the outbox keeps the asks' parts until the next fold.", error)
