@@ -34,7 +34,7 @@ from schemas.records import (
 from sync.hq import rollups, vault
 from sync.hq.database import Connection, Database, insert_rows
 from sync.hq.packs import Packs
-from sync.hq.rows import NOUNS, RECORD_TYPES, TABLES, RecordType, columns_of, encode, row_of
+from sync.hq.rows import ASK_FIELDS, NOUNS, RECORD_TYPES, TABLES, RecordType, columns_of, encode, row_of
 
 # Every id a record refers to, and the table of the records it must name: the token's store's own.
 _REFERENCES: dict[RecordType, tuple[tuple[str, str], ...]] = {
@@ -127,9 +127,9 @@ class Ingest:
 
     def _prepared(self, record: AskRecord) -> Prepared:
         """What an ask stores, whatever HQ holds of it: worked out before the transaction, so it holds the lock less."""
-        extra = self.packs.ask_extra(record)
-        part = _rollup_part(record, extra)
-        return row_of(record) + extra, part, rollups.queued(part, 1)
+        row, extra = row_of(record), self.packs.ask_extra(record)
+        part = _rollup_part(record, extra, row[_ATTRIBUTES])
+        return row + extra, part, rollups.queued(part, 1)
 
     def select_in(self, conn: Connection, sql: str, ids: list[str]) -> Iterator[tuple[Any, ...]]:
         """Rows of `sql`, whose `{}` is the IN list, for every id: in chunks under the database's parameter limit."""
@@ -288,8 +288,14 @@ def _unknown_reference(record: Record, store_id: str, field: str, named: str) ->
     )
 
 
-def _rollup_part(record: AskRecord, extra: tuple[str, float | None]) -> tuple[Any, ...]:
-    """An ask's values that its part in the daily roll-ups depends on, in rollups.COLUMNS order."""
+_ATTRIBUTES = ASK_FIELDS.index("attributes")  # where an ask's row holds its attributes, as JSON text
+
+
+def _rollup_part(record: AskRecord, extra: tuple[str, float | None], attributes: str) -> tuple[Any, ...]:
+    """An ask's values that its part in the daily roll-ups depends on, in rollups.COLUMNS order.
+
+    `attributes` is the JSON text its row holds (row_of made it once), as a part read back from the asks has it.
+    """
     return (
         record.created_at,
         record.store_id,
@@ -305,7 +311,7 @@ def _rollup_part(record: AskRecord, extra: tuple[str, float | None]) -> tuple[An
         record.terminal_id,
         record.customer_id,
         record.text,
-        record.attributes,  # rollups.queued writes it as the asks table holds it
+        attributes,
     )
 
 

@@ -29,7 +29,6 @@ from datetime import date, timedelta
 from schemas.records import FEEDBACK
 from sync.hq.database import Connection, insert_rows
 from sync.hq.evidence import weight_sql
-from sync.hq.rows import encode
 
 # What an ask row must carry for its part in the roll-ups.
 COLUMNS = (
@@ -136,8 +135,6 @@ def queued(ask: tuple, sign: int) -> tuple | None:
     if voided or outcome == FEEDBACK:
         return None
     accepted = None if accepted is None else int(accepted)  # the record's bool, as the asks table holds it
-    if not isinstance(attributes, str):  # the record's mapping, as the asks table holds it
-        attributes = encode(attributes).decode()
     return (
         sign,
         created_at[:13],
