@@ -35,7 +35,7 @@ def test_a_background_fold_leaves_the_outbox_to_the_worker_already_folding(hq_db
         try:
             assert holding.wait(10)
             done: list[int] = []
-            background = threading.Thread(target=lambda: done.append(fold.fold_in_background(storage.db)))
+            background = threading.Thread(target=lambda: done.append(fold.fold(storage.db, wait=False)))
             background.start()
             background.join(10)
             assert done == [0]  # back at once, having folded nothing: the other worker holds the lock
@@ -43,6 +43,6 @@ def test_a_background_fold_leaves_the_outbox_to_the_worker_already_folding(hq_db
         finally:
             release.set()
             other.join(10)
-        fold.fold_in_background(storage.db)  # the lock is free again: this round folds it all
+        fold.fold(storage.db, wait=False)  # the lock is free again: this round folds it all
         assert not fold.pending(storage.db)
         assert_kept_equals_rebuilt(hq_db, storage)

@@ -19,6 +19,7 @@ one rather than hold a connection waiting (on SQLite the one writer takes folds 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 
@@ -236,32 +237,23 @@ def fold_pending(conn: Connection) -> int:
     return int(count)
 
 
-def fold(db: Database) -> int:
-    """Fold what waits in the outbox, FOLD_ROWS a transaction, until it is empty; the rows folded."""
+def fold(db: Database, *, wait: bool = True) -> int:
+    """Fold what waits in the outbox, FOLD_ROWS a transaction, until it is empty; the rows folded.
+
+    `wait` False (a worker's Folder): if another worker is folding, leave it to that one, whose fold
+    takes these rows too; waiting would only hold a connection (on SQLite, the worker's batches) meanwhile.
+    """
     total = 0
     while True:
-        folded = db.retrying(fold_pending, [FOLD_LOCK])
-        total += folded
-        if folded < FOLD_ROWS:
+        folded = db.retrying(fold_pending, [FOLD_LOCK]) if wait else db.retrying(_fold_unless_folding)
+        total += folded or 0
+        if folded is None or folded < FOLD_ROWS:
             return total
 
 
 def _fold_unless_folding(conn: Connection) -> int | None:
-    """fold_pending, or None at once if another worker holds FOLD_LOCK (its fold takes these rows too)."""
+    """fold_pending, or None at once if another worker holds FOLD_LOCK."""
     return fold_pending(conn) if try_lock(conn, FOLD_LOCK) else None
-
-
-def fold_in_background(db: Database) -> int:
-    """What a worker's Folder does: fold as `fold` does, but leave it to another worker that is folding already.
-
-    Waiting for that worker would only hold a connection (and on SQLite, the worker's own batches) meanwhile.
-    """
-    total = 0
-    while True:
-        folded = db.retrying(_fold_unless_folding)
-        total += folded or 0
-        if folded is None or folded < FOLD_ROWS:
-            return total
 
 
 def pending(db: Database) -> bool:
@@ -307,16 +299,13 @@ class Folder:
             self._wake.clear()
             self._round()
             self._stop.wait(FOLD_GAP_S)
-        self._round(last=True)  # what the worker's last batches queued, waiting for a fold in hand, before it stops
+        self._round(last=True)  # what the worker's last batches queued, before it stops
 
     def _round(self, *, last: bool = False) -> None:
-        folding = catch_up if last else fold_in_background
+        guard = self._guard if self.db.kind == "sqlite" else contextlib.nullcontext()
         try:
-            if self.db.kind == "sqlite":
-                with self._guard:  # one writer anyway: the worker's own batches wait here rather than in SQLite
-                    if pending(self.db):
-                        folding(self.db)
-            elif pending(self.db):  # PostgreSQL folds on the server: the worker's batches go on meanwhile
-                folding(self.db)
+            with guard:
+                if pending(self.db):
+                    fold(self.db, wait=last)  # the last round waits for a fold in hand: nothing is left behind
         except StorageError as error:  # the next round tries again; nothing is lost meanwhile
             log.warning("Folding the roll-ups failed (%s); the outbox keeps the asks' parts until the next fold.", error)
