@@ -68,12 +68,12 @@ _GROUP_NAMES = (
 )
 _ACTIVITY_NAMES = ("store_id", "asks", "unmet", "other", "uncategorised", "associate_days", "last_ask_at")
 # A store's asks per outcome over days [from, to): the whole weeks of a month within them, and the days at each end
-# (parameters: rollups.whole_weeks, then from and the weeks' first day, then the day after the weeks and to).
+# (parameters: _over_weeks).
 _STORE_SUMS = " UNION ALL ".join(
     f"SELECT store_id, outcome, asks, uncategorised FROM {table} WHERE {day} >= ? AND {day} < ?"
     for table, day in (("store_weeks", "week"), ("store_days", "day"), ("store_days", "day"))
 )
-# Its associate-days over days [from, to), read alike (parameters as _STORE_SUMS').
+# Its associate-days over days [from, to), read alike (parameters: _over_weeks).
 _ASSOCIATE_DAYS = (
     "SELECT store_id, days FROM associate_weeks WHERE week >= ? AND week < ? AND days > 0 UNION ALL "
     + " UNION ALL ".join(["SELECT store_id, 1 FROM associate_days WHERE day >= ? AND day < ? AND asks > 0"] * 2)
@@ -290,18 +290,16 @@ class Queries:
             "sum(CASE WHEN outcome = 'other' THEN asks ELSE 0 END) AS other, sum(uncategorised) AS uncategorised "
             f"FROM ({_STORE_SUMS}) AS parts GROUP BY store_id HAVING sum(asks) > 0) AS t"
         )
-        weeks = rollups.whole_weeks(first, end)
+        period = _over_weeks(first, end)
         with self.db.read() as conn:
             _for_a_report(conn)
             rows = {
                 store_id: dict(zip(_ACTIVITY_NAMES, (store_id, *figures, 0, last_ask)))
-                for store_id, *figures, last_ask in conn.execute(
-                    sql, (until, since, *unmet, *weeks, first, weeks[0], weeks[1], end)
-                )
+                for store_id, *figures, last_ask in conn.execute(sql, (until, since, *unmet, *period))
             }
             for store_id, days in conn.execute(
                 f"SELECT store_id, sum(days) FROM ({_ASSOCIATE_DAYS}) AS parts GROUP BY store_id HAVING sum(days) > 0",
-                (*weeks, first, weeks[0], weeks[1], end),
+                period,
             ):
                 if store_id in rows:
                     rows[store_id]["associate_days"] = days
@@ -394,9 +392,16 @@ def _stores_sql(marks: str, scope: str) -> str:
 
 
 def _stores_params(since: str, until: str, unmet: Sequence[str], scope: list) -> list[object]:
-    """_stores_sql's parameters for days [since, until): the whole weeks, then the days before and after them."""
+    """_stores_sql's parameters for days [since, until)."""
+    return _over_weeks(since, until, (*unmet, *scope))
+
+
+def _over_weeks(since: str, until: str, each: Sequence[object] = ()) -> list[object]:
+    """The parameters of a read over days [since, until) in three parts: the whole weeks of a month within
+    them (rollups.whole_weeks), then the days before those weeks, then the days after; each part's
+    bounds followed by `each`, the parameters every part takes after them."""
     first, last = rollups.whole_weeks(since, until)
-    return [value for bounds in ((first, last), (since, first), (last, until)) for value in (*bounds, *unmet, *scope)]
+    return [value for bounds in ((first, last), (since, first), (last, until)) for value in (*bounds, *each)]
 
 
 def _as_seen_by(store_id: str, row: Sequence[Any]) -> GroupResponse | None:
