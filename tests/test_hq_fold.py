@@ -173,6 +173,19 @@ def test_a_regroup_takes_what_waits_into_the_rebuild(hq_db) -> None:
         assert_kept_equals_rebuilt(hq_db, storage)
 
 
+def test_a_worker_groups_its_next_batch_with_a_pack_another_worker_published(hq_db) -> None:
+    """Two HQ workers: one published the bank pack (and regrouped); the other, which grouped its last batch with
+    the retail pack, finds the new pack in its next batch's transaction and groups those asks with it."""
+    with HQStorage.open(hq_db.url) as first, HQStorage.open(hq_db.url) as second:
+        send(first, chain())  # first has the retail pack's words in hand
+        second.publish_taxonomy((ROOT / "schemas" / "packs" / "bank.json").read_bytes())
+        moving = [ask("black rain jacket", f"S{n}", END - timedelta(hours=n), attributes={"colour": "navy"}) for n in (1, 2)]
+        send(first, moving)
+        assert second.regroup() == 0  # every ask already in its group under the bank pack
+        fold.fold(first.db)
+        assert_kept_equals_rebuilt(hq_db, first)
+
+
 def test_the_chain_wide_figures_equal_those_summed_over_the_stores(hq_db) -> None:
     """A report without --store reads demand_chain_days and counts stores apart: the same groups, figures and order."""
     from sync.hq import queries, report

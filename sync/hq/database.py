@@ -295,10 +295,11 @@ class PostgresDatabase(Database):
     @contextmanager
     def write(self, locks: Sequence[str] = (), *, exclusive: bool = False) -> Iterator[_PostgresConnection]:
         with self._connection() as conn:  # the pool commits when the block ends, and rolls back if it raised
-            # Every writer shares lock 0; a regrouping of every ask takes it alone.
-            conn.execute("SELECT pg_advisory_xact_lock(0)" if exclusive else "SELECT pg_advisory_xact_lock_shared(0)")
-            for key in sorted({_lock_key(name) for name in locks}):  # one order for all: no deadlock between them
-                conn.execute("SELECT pg_advisory_xact_lock(?)", (key,))
+            # Every writer shares lock 0; a regrouping of every ask takes it alone. Then each named lock, in one
+            # order for all (no deadlock between them); one statement takes them all, in the order of its columns.
+            keys = sorted({_lock_key(name) for name in locks})
+            first = "pg_advisory_xact_lock(0)" if exclusive else "pg_advisory_xact_lock_shared(0)"
+            conn.execute(f"SELECT {first}" + ", pg_advisory_xact_lock(?)" * len(keys), keys)
             yield conn
 
     def retrying(self, work: Callable[[Connection], T], locks: Sequence[str] = (), *, exclusive: bool = False) -> T:

@@ -110,9 +110,8 @@ class Ingest:
                 checked[index] = outcome
             else:
                 by_type[type(outcome[0])].append((index, *outcome))
-        if by_type[AskRecord]:
-            self.packs.vocabulary()
-        prepared = {index: self._prepared(record) for index, record, _ in by_type[AskRecord] if isinstance(record, AskRecord)}
+        grouped_with = self.packs.grouping() if by_type[AskRecord] else ""
+        prepared = self.prepared(by_type[AskRecord])
         customers = {
             getattr(r, "customer_id", None) or (r.id if kind is CustomerRecord else None)
             for kind, candidates in by_type.items()
@@ -120,16 +119,23 @@ class Ingest:
         }
         locks = [f"terminal {store_id}/{terminal_id}", *(f"customer {c}" for c in customers if c)]
         # A fresh attempt each time the database makes the transaction start again.
-        applied = self.db.retrying(lambda conn: _Transaction(conn, self, batch, checked, prepared).run(by_type), locks)
+        applied = self.db.retrying(
+            lambda conn: _Transaction(conn, self, batch, checked, prepared).run(by_type, grouped_with), locks
+        )
         if applied.erased:
             self.db.after_erasure()
         return [result for result in applied.results if result is not None]
 
-    def _prepared(self, record: AskRecord) -> Prepared:
-        """What an ask stores, whatever HQ holds of it: worked out before the transaction, so it holds the lock less."""
-        row, extra = row_of(record), self.packs.ask_extra(record)
-        part = _rollup_part(record, extra, row[_ATTRIBUTES])
-        return row + extra, part, rollups.queued(part, 1)
+    def prepared(self, asks: list[Candidate]) -> dict[int, Prepared]:
+        """What each ask stores, whatever HQ holds of it, by its index in the batch: worked out before the
+        transaction, so it holds the lock less."""
+        out = {}
+        for index, record, _ in asks:
+            assert isinstance(record, AskRecord)
+            row, extra = row_of(record), self.packs.ask_extra(record)
+            part = _rollup_part(record, extra, row[_ATTRIBUTES])
+            out[index] = (row + extra, part, rollups.queued(part, 1))
+        return out
 
     def select_in(self, conn: Connection, sql: str, ids: list[str]) -> Iterator[tuple[Any, ...]]:
         """Rows of `sql`, whose `{}` is the IN list, for every id: in chunks under the database's parameter limit."""
@@ -347,7 +353,12 @@ class _Transaction:
         self.accepted = 0
         self.queued: list[tuple] = []  # the asks' parts for the roll-ups, folded after the commit (fold.py)
 
-    def run(self, by_type: dict[RecordType, list[Candidate]]) -> _Transaction:
+    def run(self, by_type: dict[RecordType, list[Candidate]], grouped_with: str) -> _Transaction:
+        """Apply the batch; its asks were grouped with the taxonomy `grouped_with` names (its etag), and are
+        grouped again if another was published since (read here, where no pack is published meanwhile)."""
+        asks = by_type[AskRecord]
+        if asks and self.ingest.packs.current(self.conn) != grouped_with:
+            self.prepared = self.ingest.prepared(asks)
         for kind, candidates in by_type.items():
             if candidates:
                 self._apply(kind, candidates)

@@ -29,6 +29,10 @@ EXTRA_ENTRY_BYTES = 256
 REGROUP_PAGE = 10_000  # asks per page when regrouping: memory stays flat on tens of millions
 
 
+# (taxonomy etag, its attribute words, the asks' groups and values worked out with them, by hash)
+_Grouping = tuple[str, Vocabulary, dict[int, tuple[str, float | None]]]
+
+
 @dataclass(frozen=True)
 class Published:
     etag: str
@@ -45,8 +49,9 @@ class Packs:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._grouping: tuple[str, Vocabulary] | None = None  # (taxonomy etag, attribute vocabulary)
-        self._extras: dict[int, tuple[str, float | None]] = {}  # asks repeat: their group and value, computed once
+        # The taxonomy last read: its etag, its attribute words, and the groups and values worked out with them
+        # (asks repeat: each computed once). One tuple, swapped whole, so a thread never mixes two packs' groups.
+        self._grouping: _Grouping | None = None
 
     def publish_taxonomy(self, body: bytes) -> str:
         etag = etag_of(body)
@@ -76,23 +81,47 @@ class Packs:
     def vocabulary(self) -> Vocabulary:
         """The published taxonomy's attribute words, re-read when a new pack is published."""
         with self.db.read() as conn:
-            row = conn.execute("SELECT etag FROM taxonomy WHERE id = 1").fetchone()
+            return self._current(conn)[1]
+
+    def grouping(self) -> str:
+        """The etag of the taxonomy the next asks are grouped with (`ask_extra`): the one last read, without
+        a read of its own; a batch's transaction checks it is still the published one (`current`)."""
+        if self._grouping is None:
+            self.vocabulary()
+        assert self._grouping is not None
+        return self._grouping[0]
+
+    def current(self, conn: Connection) -> str:
+        """The published taxonomy's etag, read in `conn` (a batch's transaction, where no pack can be published
+        meanwhile), its words loaded if they are new to this process."""
+        return self._current(conn)[0]
+
+    def _current(self, conn: Connection) -> _Grouping:
+        row = conn.execute("SELECT etag FROM taxonomy WHERE id = 1", ()).fetchone()
         etag = row[0] if row else ""
-        if self._grouping is None or self._grouping[0] != etag:
-            self._grouping = (etag, self.taxonomy_pack().vocabulary())
-            self._extras = {}
-        return self._grouping[1]
+        grouping = self._grouping
+        if grouping is None or grouping[0] != etag:
+            found = conn.execute("SELECT body FROM taxonomy WHERE id = 1", ()).fetchone()
+            body = bytes(found[0]) if found else builtin_pack_bytes("retail")
+            words = parse_pack(body.decode("utf-8"), "HQ's published taxonomy").vocabulary()
+            grouping = self._grouping = (etag, words, {})
+        return grouping
 
     def ask_extra(self, record: AskRecord) -> tuple[str, float | None]:
         """What HQ adds to an ask: its demand group (with the vocabulary last read) and the value lost."""
+        grouping = self._grouping
+        if grouping is None:
+            self.vocabulary()
+            grouping = self._grouping
+            assert grouping is not None
+        _, words, extras = grouping
         attributes = record.attributes
         seen = hash((record.category, record.text, record.quantity, record.outcome == FEEDBACK, *attributes.items()))
-        extra = self._extras.get(seen)
+        extra = extras.get(seen)
         if extra is None:
-            if len(self._extras) >= EXTRAS_BYTES // EXTRA_ENTRY_BYTES:
-                self._extras = {}
-            words = self._grouping[1] if self._grouping else None
-            extra = self._extras[seen] = (
+            if len(extras) >= EXTRAS_BYTES // EXTRA_ENTRY_BYTES:
+                extras.clear()
+            extra = extras[seen] = (
                 group_key(record.category, attributes, record.text, record.outcome, words),
                 lost_value(attributes, record.quantity or 1),
             )
