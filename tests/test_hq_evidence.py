@@ -223,6 +223,7 @@ def test_the_rollups_kept_at_ingest_equal_those_rebuilt_after_edits_voids_an_era
     tables = {
         "demand_days": "SELECT * FROM demand_days WHERE asks > 0",
         "demand_chain_days": "SELECT * FROM demand_chain_days WHERE asks > 0",
+        "demand_store_weeks": "SELECT * FROM demand_store_weeks WHERE asks > 0",
         "demand_hours": "SELECT * FROM demand_hours WHERE asks > 0",
         "demand_customers": "SELECT * FROM demand_customers WHERE asks > 0",
     }

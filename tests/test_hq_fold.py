@@ -31,6 +31,7 @@ TABLES = {
     "store_weeks": "SELECT * FROM store_weeks WHERE asks > 0",
     "associate_weeks": "SELECT * FROM associate_weeks WHERE days > 0",
     "demand_weeks": "SELECT * FROM demand_weeks WHERE asks > 0",
+    "demand_store_weeks": "SELECT * FROM demand_store_weeks WHERE asks > 0",
     # Wordings are numbered as first seen: compared by what they hold (a wording kept twice would show twice).
     "demand_wording_days": "SELECT w.demand_key, w.text, w.category, w.attributes, d.day, d.asks FROM demand_wording_days AS d "
     "JOIN demand_wordings AS w ON w.id = d.wording_id WHERE d.asks > 0",
@@ -186,25 +187,68 @@ def test_a_worker_groups_its_next_batch_with_a_pack_another_worker_published(hq_
         assert_kept_equals_rebuilt(hq_db, first)
 
 
-def test_the_chain_wide_figures_equal_those_summed_over_the_stores(hq_db) -> None:
-    """A report without --store reads demand_chain_days and counts stores apart: the same groups, figures and order."""
+def figures_read_three_ways(storage: HQStorage, hq_db, since: str, category: str | None, sort: str) -> list[list[tuple]]:
+    """A report's groups over `since` to 2026-11-22: per store (demand_days), chain-wide (demand_chain_days, the
+    stores over weeks from demand_weeks) and chain-wide with those stores from demand_store_weeks (HQ migration 15)."""
     from sync.hq import queries, report
 
+    bounds = report.window(since, "2026-11-22").bounds()
+    days = queries._days(bounds["since"], bounds["until"], bounds["week"], bounds["prev_week"], bounds["since"])
+    read = []
+    for chain_wide, paired in ((False, False), (True, False), (True, True)):
+        sql, params = queries._groups_sql(
+            *days,
+            unmet=report.unmet_outcomes(storage),
+            scope=queries.scope_sql(None, category),
+            sort=sort,
+            chain=chain_wide,
+            paired=paired,
+        )
+        read.append(hq_db.rows(sql, [*params, 50]))
+    return read
+
+
+def test_the_chain_wide_figures_equal_those_summed_over_the_stores(hq_db) -> None:
+    """A report without --store reads demand_chain_days and counts stores apart: the same groups, figures and order."""
     with HQStorage.open(hq_db.url) as storage:
         first, second = edits()
         send(storage, first)
         send(storage, second)
         fold.fold(storage.db)
         for since, category, sort in (("14d", None, "evidence"), ("7d", None, "asks"), ("28d", "clothing", "evidence")):
-            bounds = report.window(since, "2026-11-22").bounds()
-            days = queries._days(bounds["since"], bounds["until"], bounds["week"], bounds["prev_week"], bounds["since"])
-            read = {}
-            for chain in (True, False):
-                sql, params = queries._groups_sql(
-                    *days, unmet=report.unmet_outcomes(storage), scope=queries.scope_sql(None, category), sort=sort, chain=chain
-                )
-                read[chain] = hq_db.rows(sql, [*params, 50])
-            assert read[True] == read[False] and read[True]
+            per_store, chain, paired = figures_read_three_ways(storage, hq_db, since, category, sort)
+            assert per_store == chain == paired and per_store
+
+
+def test_a_pack_that_counts_other_outcomes_as_unmet_derives_the_pairs_anew(hq_db) -> None:
+    """The pairs roll-up counts the published pack's unmet outcomes: publishing the bank pack (whose unmet outcomes
+    are none of retail's) empties it, and the bank's unmet asks sent after fill it as a rebuild would."""
+    from sync.hq import queries
+
+    with HQStorage.open(hq_db.url) as storage:
+        send(storage, chain())
+        fold.fold(storage.db)
+        assert hq_db.rows("SELECT count(*) FROM demand_store_weeks WHERE asks > 0")[0][0] > 0
+        storage.publish_taxonomy((ROOT / "schemas" / "packs" / "bank.json").read_bytes())
+        assert hq_db.rows("SELECT outcome FROM unmet_outcomes ORDER BY outcome") == [
+            ("not_eligible",),
+            ("not_offered",),
+            ("unavailable",),
+        ]
+        assert hq_db.rows("SELECT count(*) FROM demand_store_weeks WHERE asks > 0") == [(0,)]
+        turned_away = [
+            ask("mortgage advice", f"S{n % 3}", END - timedelta(days=n, hours=n), outcome=outcome)
+            for n in range(12)
+            for outcome in ("unavailable", "not_eligible", "provided")
+        ]
+        send(storage, turned_away)
+        fold.fold(storage.db)
+        kept = assert_kept_equals_rebuilt(hq_db, storage)
+        assert sum(row[-1] for row in kept["demand_store_weeks"]) == 24  # the unmet asks, by the bank pack
+        with storage.db.read() as conn:
+            assert queries.unmet_pairs_kept(conn, ("not_eligible", "not_offered", "unavailable"))
+        per_store, chain_wide, paired = figures_read_three_ways(storage, hq_db, "14d", None, "evidence")
+        assert per_store == chain_wide == paired and per_store
 
 
 FRESH_WORDINGS = (

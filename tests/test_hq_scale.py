@@ -142,6 +142,7 @@ def test_the_daily_rollups_kept_at_ingest_equal_those_derived_from_the_asks(hq_d
         tables = {  # every count; a substitute's display wording is whichever came first, so not compared
             "demand_days": "SELECT * FROM demand_days WHERE asks > 0",
             "demand_chain_days": "SELECT * FROM demand_chain_days WHERE asks > 0",
+            "demand_store_weeks": "SELECT * FROM demand_store_weeks WHERE asks > 0",
             "substitute_days": "SELECT day, substitute_key, store_id, offered, accepted, declined FROM substitute_days "
             "WHERE offered > 0",
             "associate_days": "SELECT * FROM associate_days WHERE asks > 0",

@@ -21,9 +21,9 @@ def test_the_stores_column_reads_the_pairs_from_covering_indexes(tmp_path: Path)
     HQStorage.open(f"sqlite:///{path}").close()  # created and migrated to the latest schema
     marks = ", ".join("?" * len(UNMET))
 
-    def plan(scope: str, scope_params: list[str]) -> str:
-        sql = queries._stores_sql(marks, scope)
-        params = queries._stores_params("2026-09-08", "2026-12-01", UNMET, scope_params)
+    def plan(scope: str, scope_params: list[str], *, paired: bool = False) -> str:
+        sql = queries._stores_sql(marks, scope, paired=paired)
+        params = queries._stores_params("2026-09-08", "2026-12-01", UNMET, scope_params, paired=paired)
         with sqlite3.connect(path) as conn:
             return " | ".join(row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
 
@@ -32,3 +32,16 @@ def test_the_stores_column_reads_the_pairs_from_covering_indexes(tmp_path: Path)
     assert "COVERING INDEX demand_days_pairs" in chain, chain
     one_store = plan(" AND store_id = ?", ["S1"])  # a store's own rows: by its index, never the whole table
     assert "SCAN demand_days" not in one_store and "SCAN demand_weeks" not in one_store, one_store
+
+
+def test_over_weeks_the_chain_wide_stores_column_reads_a_row_per_pair_by_the_key(tmp_path: Path) -> None:
+    """HQ migration 15: the weeks' pairs come from demand_store_weeks by its key (which holds every column on
+    SQLite), not from demand_weeks' row per outcome."""
+    path = tmp_path / "hq.db"
+    HQStorage.open(f"sqlite:///{path}").close()
+    sql = queries._stores_sql(", ".join("?" * len(UNMET)), "", paired=True)
+    params = queries._stores_params("2026-09-08", "2026-12-01", UNMET, [], paired=True)
+    with sqlite3.connect(path) as conn:
+        plan = " | ".join(row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+    assert "SEARCH demand_store_weeks USING PRIMARY KEY (week>? AND week<?)" in plan, plan
+    assert "demand_weeks" not in plan, plan

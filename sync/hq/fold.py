@@ -93,7 +93,7 @@ _FILL_WORDINGS = (
 
 
 def _day_statements() -> tuple[str, ...]:
-    """The roll-ups summed from fold_days: per day and store, chain-wide, per week of a month."""
+    """The roll-ups summed from fold_days: per day and store, chain-wide, per week of a month (and of its pairs)."""
     chain_key = tuple(name for name in _DAY_KEY if name != "store_id")
     uncategorised = "sum(asks) AS asks, sum(CASE WHEN category = '' THEN asks ELSE 0 END) AS uncategorised"
     week = WEEK_SQL.format(day="day")
@@ -124,6 +124,14 @@ def _day_statements() -> tuple[str, ...]:
             ("asks",),
             f"SELECT {week}, demand_key, store_id, category, outcome, sum(asks) AS asks FROM fold_days "
             f"GROUP BY {week}, demand_key, store_id, category, outcome",
+        ),
+        _upsert(
+            "demand_store_weeks",
+            ("week", "demand_key", "store_id"),
+            ("asks",),
+            f"SELECT {week}, demand_key, store_id, sum(asks) AS asks, min(category) FROM fold_days "
+            f"WHERE outcome IN (SELECT outcome FROM unmet_outcomes) GROUP BY {week}, demand_key, store_id",
+            ("category",),
         ),
     )
 
@@ -196,10 +204,15 @@ _DAY_PARTS = _day_parts()
 _STATEMENTS = _statements()
 
 
-def fold_pending(conn: Connection) -> int:
+# The roll-ups later migrations added (schema: tables): a migration before them folds without them.
+_ADDED = {15: ("demand_store_weeks",)}
+
+
+def fold_pending(conn: Connection, *, schema: int | None = None) -> int:
     """Add up to FOLD_ROWS outbox rows to the roll-ups and remove them from the outbox; how many.
 
-    The caller holds FOLD_LOCK in the same transaction (`fold`).
+    The caller holds FOLD_LOCK in the same transaction (`fold`). `schema`: the roll-ups a database at that
+    schema holds (a migration's fold), rather than all.
     """
     postgres = is_postgres(conn)
     conn.execute(
@@ -226,8 +239,12 @@ def fold_pending(conn: Connection) -> int:
     if postgres:
         conn.execute("ANALYZE fold_days", ())
         conn.execute("ANALYZE fold_wordings", ())
+    later = tuple(
+        f"INSERT INTO {table} " for version, tables in _ADDED.items() if schema and version > schema for table in tables
+    )
     for statement in _STATEMENTS:
-        conn.execute(statement, ())
+        if not statement.startswith(later):  # startswith(()) is False: every statement
+            conn.execute(statement, ())
     if postgres:  # seqs may commit out of order: exactly the rows taken
         conn.execute("DELETE FROM rollup_outbox WHERE seq IN (SELECT seq FROM rollup_folding)", ())
     else:  # one writer: every seq up to the last taken was taken, and a range is the cheaper delete

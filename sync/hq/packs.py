@@ -17,6 +17,7 @@ from schemas.taxonomy import Taxonomy, builtin_pack_bytes, parse_pack
 from schemas.times import utc_now
 from sync.hq import responses, rollups
 from sync.hq.database import Connection, Database
+from sync.hq.fold import FOLD_LOCK
 
 # Demand groups of the asks seen lately, keyed by the 64-bit hash of what decides the group (its
 # category, text, quantity, whether it is feedback, and its attributes in the order sent), so an
@@ -54,13 +55,17 @@ class Packs:
         self._grouping: _Grouping | None = None
 
     def publish_taxonomy(self, body: bytes) -> str:
+        """Publish a pack (checked already: `parse_pack`); the roll-up of unmet pairs follows the outcomes it counts
+        as unmet, in the same transaction, which holds the fold's lock."""
         etag = etag_of(body)
-        with self.db.write() as conn:
+        unmet = [outcome.code for outcome in parse_pack(body.decode("utf-8"), "the pack").outcomes if outcome.unmet]
+        with self.db.write([FOLD_LOCK]) as conn:
             conn.execute(
                 "INSERT INTO taxonomy VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET etag = excluded.etag, "
                 "body = excluded.body, published_at = excluded.published_at",
                 (etag, body, utc_now()),
             )
+            rollups.count_as_unmet(conn, unmet)
         self.regroup()  # the new pack's words may group some asks differently
         return etag
 

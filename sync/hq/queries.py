@@ -234,9 +234,12 @@ class Queries:
         """
         catch_up(self.db)  # the asks waiting to be folded count too
         days = _days(since, until, week, prev_week, weeks_since or since)
-        sql, params = _groups_sql(*days, unmet=unmet, scope=scope_sql(store, category), sort=sort, chain=not store)
         with self.db.read() as conn:
             _for_a_report(conn)
+            paired = not store and unmet_pairs_kept(conn, unmet)
+            sql, params = _groups_sql(
+                *days, unmet=unmet, scope=scope_sql(store, category), sort=sort, chain=not store, paired=paired
+            )
             groups = [dict(zip(_GROUP_NAMES, row)) for row in conn.execute(sql, [*params, top])]
             for group in groups:
                 if not group.pop("priced"):
@@ -331,12 +334,14 @@ def _groups_sql(
     scope: tuple[str, list],
     sort: str,
     chain: bool = False,
+    paired: bool = False,
 ) -> tuple[str, list[object]]:
     """demand_groups' statement (all but the LIMIT's parameter): the groups' figures from demand_days, their
     customers from demand_customers, in the order asked for. Days are YYYY-MM-DD.
 
     `chain` (no store named): the figures from demand_chain_days, and each group's stores counted apart
-    (_stores_sql), since a store cannot be counted twice from sums."""
+    (_stores_sql), since a store cannot be counted twice from sums; `paired`: over weeks from demand_store_weeks,
+    whose unmet outcomes are `unmet` (unmet_pairs_kept)."""
     marks = ", ".join("?" * len(unmet)) or "NULL"
     week_case, week_starts = evidence.week_sql(date.fromisoformat(until), date.fromisoformat(weeks_since))
     in_period = "sum(CASE WHEN day >= ? THEN {} ELSE 0 END)"
@@ -359,8 +364,8 @@ def _groups_sql(
     params += [min(since, prev_week, weeks_since), until, *unmet, *scope[1], since, since, until, *unmet, *scope[1]]
     stores, joined = "g.stores_in", ""
     if chain:
-        sql += f", s AS ({_stores_sql(marks, scope[0])}) "
-        params += _stores_params(since, until, unmet, scope[1])
+        sql += f", s AS ({_stores_sql(marks, scope[0], paired=paired)}) "
+        params += _stores_params(since, until, unmet, scope[1], paired=paired)
         stores, joined = "coalesce(s.stores, 0)", " LEFT JOIN s ON s.demand_key = g.demand_key"
     customers = "coalesce(c.customers, 0)"
     rank = evidence.score_sql("g.effective_in", stores, "g.days_in", "g.weeks_in", customers)
@@ -373,27 +378,36 @@ def _groups_sql(
     return sql, params
 
 
-def _stores_sql(marks: str, scope: str) -> str:
+def _stores_sql(marks: str, scope: str, *, paired: bool = False) -> str:
     """Each group's stores with an unmet ask in the period (parameters: _stores_params): the distinct (group, store)
-    pairs of the whole weeks of a month within it (demand_weeks) and of the days at its ends (demand_days),
-    which a hash holds, then counted."""
-    pairs = "SELECT demand_key, store_id FROM {} WHERE {} >= ? AND {} < ? AND asks > 0 AND outcome IN ({}){}"
+    pairs of the whole weeks of a month within it (demand_weeks, or with `paired` demand_store_weeks, a row per
+    pair whatever the unmet outcome) and of the days at its ends (demand_days), which a hash holds, then counted."""
+    pairs = "SELECT demand_key, store_id FROM {} WHERE {} >= ? AND {} < ? AND asks > 0{}{}"
+    unmet = f" AND outcome IN ({marks})"
+    weeks = (
+        pairs.format("demand_store_weeks", "week", "week", "", scope)
+        if paired
+        else pairs.format("demand_weeks", "week", "week", unmet, scope)
+    )
     return (
         "SELECT demand_key, count(*) AS stores FROM ("
-        + " UNION ".join(
-            (
-                pairs.format("demand_weeks", "week", "week", marks, scope),
-                pairs.format("demand_days", "day", "day", marks, scope),
-                pairs.format("demand_days", "day", "day", marks, scope),
-            )
-        )
+        + " UNION ".join((weeks, *[pairs.format("demand_days", "day", "day", unmet, scope)] * 2))
         + ") AS pairs GROUP BY demand_key"
     )
 
 
-def _stores_params(since: str, until: str, unmet: Sequence[str], scope: list) -> list[object]:
+def _stores_params(since: str, until: str, unmet: Sequence[str], scope: list, *, paired: bool = False) -> list[object]:
     """_stores_sql's parameters for days [since, until)."""
-    return _over_weeks(since, until, (*unmet, *scope))
+    params = _over_weeks(since, until, (*unmet, *scope))
+    if paired:  # no outcomes in the weeks' part
+        del params[2 : 2 + len(unmet)]
+    return params
+
+
+def unmet_pairs_kept(conn: Connection, unmet: Sequence[str]) -> bool:
+    """Whether demand_store_weeks counts exactly the `unmet` outcomes (those of the published taxonomy, but for a
+    moment while a new one is published)."""
+    return {row[0] for row in conn.execute("SELECT outcome FROM unmet_outcomes", ())} == set(unmet)
 
 
 def _over_weeks(since: str, until: str, each: Sequence[object] = ()) -> list[object]:

@@ -13,6 +13,9 @@ One row per UTC day (or hour) and what a report groups by:
 - associate_weeks: the days in a week each associate of a store logged an ask on (associate_days' rows);
 - store_weeks and demand_weeks: store_days, and demand_days' asks, per week of a month (WEEK_SQL): a
   report over weeks reads them and the few days at its ends (a store counted once per group: sets add up);
+- demand_store_weeks: each (group, store) pair's unmet asks per week of a month, the outcomes the published
+  taxonomy counts as unmet (unmet_outcomes) together: a report's stores column reads it instead of
+  demand_weeks' row per outcome, and it is derived anew when a pack counts other outcomes as unmet;
 - demand_wordings: each distinct wording of a group (its words, category and attributes) once, and
   demand_wording_days its asks per day, every outcome: a group's commonest wordings in a period.
 Voided asks count nowhere, nor does feedback (outcome 'feedback': no ask; feedback.py reads it
@@ -184,6 +187,7 @@ def rebuild(conn: Connection) -> None:
     rebuild_as_of_9(conn)
     rebuild_chain(conn)
     rebuild_as_of_13(conn)
+    rebuild_unmet_pairs(conn)
 
 
 def rebuild_as_of_13(conn: Connection) -> None:
@@ -214,6 +218,29 @@ def rebuild_as_of_13(conn: Connection) -> None:
         f"GROUP BY {week}, demand_key, store_id, category, outcome",
         (),
     )
+
+
+def rebuild_unmet_pairs(conn: Connection) -> None:
+    """demand_store_weeks (schema 15): demand_weeks' asks of the unmet outcomes, per week, group and store."""
+    conn.execute("DELETE FROM demand_store_weeks", ())
+    conn.execute(
+        "INSERT INTO demand_store_weeks (week, demand_key, store_id, category, asks) SELECT week, demand_key, store_id, "
+        "min(category), sum(asks) FROM demand_weeks WHERE asks > 0 AND outcome IN (SELECT outcome FROM unmet_outcomes) "
+        "GROUP BY week, demand_key, store_id",
+        (),
+    )
+
+
+def count_as_unmet(conn: Connection, outcomes: list[str]) -> bool:
+    """Make `outcomes` the ones demand_store_weeks counts, deriving it anew if they differ from those it counted;
+    whether they did. The caller holds the fold's lock (fold.FOLD_LOCK): no fold adds parts meanwhile."""
+    held = {row[0] for row in conn.execute("SELECT outcome FROM unmet_outcomes", ())}
+    if held == set(outcomes):
+        return False
+    conn.execute("DELETE FROM unmet_outcomes", ())
+    conn.executemany("INSERT INTO unmet_outcomes (outcome) VALUES (?)", [(outcome,) for outcome in sorted(set(outcomes))])
+    rebuild_unmet_pairs(conn)
+    return True
 
 
 def rebuild_wordings(conn: Connection) -> None:

@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable
 
 from schemas.demand import VALUE_ATTRIBUTES, lost_value
+from schemas.taxonomy import builtin_pack_bytes, parse_pack
 from schemas.times import utc_now
 from sync.hq import rollups, vault
 from sync.hq.database import Connection, Database, StorageError, is_postgres, postgres_ddl
@@ -69,11 +70,29 @@ def index_unmet_pairs(conn: Connection) -> None:
             conn.execute(f"CREATE INDEX {table}_pairs ON {table} ({columns}, asks)", ())
 
 
+def create_unmet_pairs(conn: Connection) -> None:
+    """Schema 15: the outcomes the published taxonomy counts as unmet, and each (group, store) pair's unmet asks
+    per week of a month, whatever the outcome (demand_weeks has a row per outcome): a group's stores over weeks.
+    The category is the group's own (its key holds it), kept for a report of one category. PostgreSQL carries the
+    asks and category beside the key (INCLUDE), so the pairs of a period come from the index alone."""
+    include = " INCLUDE (asks, category)" if is_postgres(conn) else ""
+    statements = (
+        "CREATE TABLE unmet_outcomes (outcome TEXT PRIMARY KEY) WITHOUT ROWID",
+        "CREATE TABLE demand_store_weeks (week TEXT NOT NULL, demand_key TEXT NOT NULL, store_id TEXT NOT NULL, "
+        f"category TEXT NOT NULL, asks INTEGER NOT NULL, PRIMARY KEY (week, demand_key, store_id){include}) WITHOUT ROWID",
+    )
+    for sql in statements:
+        conn.execute(postgres_ddl(sql) if is_postgres(conn) else sql, ())
+    body = conn.execute("SELECT body FROM taxonomy WHERE id = 1", ()).fetchone()
+    pack = parse_pack(bytes(body[0]).decode("utf-8") if body else builtin_pack_bytes("retail").decode(), "HQ's taxonomy")
+    rollups.count_as_unmet(conn, [outcome.code for outcome in pack.outcomes if outcome.unmet])
+
+
 def fold_and_derive_13(conn: Connection) -> None:
     """What waits in the outbox folded (its parts from before 13 carry no words), then schema 13's roll-ups derived."""
     from sync.hq.fold import fold_pending
 
-    while fold_pending(conn):
+    while fold_pending(conn, schema=13):
         pass
     rollups.rebuild_as_of_13(conn)
 
@@ -541,6 +560,11 @@ MIGRATIONS: tuple[tuple[int, str, tuple[Step, ...]], ...] = (
         14,
         "indexes that hold a group's stores: the (group, store) pairs of a period without the tables' pages",
         (index_unmet_pairs,),
+    ),
+    (
+        15,
+        "each (group, store) pair's unmet asks per week, whatever the outcome: a group's stores over weeks",
+        (create_unmet_pairs,),
     ),
 )
 LATEST_SCHEMA = MIGRATIONS[-1][0]
