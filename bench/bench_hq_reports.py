@@ -178,7 +178,14 @@ def measure(url: str, until: datetime) -> dict[str, float]:
         out["digest --week (build)"] = timed(lambda: digest.build(storage, period))
         out["/dashboard page (7 days + 8 weekly bars)"] = timed(lambda: dashboard.page(storage, period))
         with storage.db.read() as conn:
-            for table in ("demand_days", "demand_chain_days", "demand_weeks", "demand_store_weeks", "store_days", "demand_wording_days"):
+            for table in (
+                "demand_days",
+                "demand_chain_days",
+                "demand_weeks",
+                "demand_store_weeks",
+                "store_days",
+                "demand_wording_days",
+            ):
                 if storage.db.has_table(conn, table):
                     out[f"roll-up rows ({table})"] = conn.execute(f"SELECT count(*) FROM {table}", ()).fetchone()[0]
     return out
