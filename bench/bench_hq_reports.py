@@ -148,7 +148,7 @@ def build(url: str, count: int, until: datetime) -> float | None:
     return time.perf_counter() - started
 
 
-def timed(action, runs: int = 3) -> float:
+def timed(action, runs: int = 5) -> float:
     times = []
     for _ in range(runs):
         started = time.perf_counter()
@@ -164,6 +164,9 @@ def measure(url: str, until: datetime) -> dict[str, float]:
         for label in ("7d", "4w", "12w"):
             period = report.window(label, until_day)
             out[f"report --since {label} (groups + data quality)"] = timed(
+                lambda: report.demand_and_quality(storage, period, top=20)
+            )
+            out[f"  the two one after the other ({label})"] = timed(
                 lambda: (report.demand(storage, period, top=20), report.data_quality(storage, period))
             )
             out[f"  of which groups ({label})"] = timed(lambda: report.demand(storage, period, top=20))

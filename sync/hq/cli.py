@@ -347,8 +347,9 @@ def _report(args: argparse.Namespace, storage: HQStorage, out: TextIO) -> int:
         voice = feedback_report.ranking(storage, period, store=args.store, category=args.category, top=args.top)
         feedback_report.write_report(voice, args.format, out)
         return 0
-    groups = report.demand(storage, period, store=args.store, category=args.category, top=args.top, sort=args.sort)
-    quality = report.data_quality(storage, period)
+    groups, quality = report.demand_and_quality(
+        storage, period, store=args.store, category=args.category, top=args.top, sort=args.sort
+    )
     if args.format == "json":
         out.write(report.demand_json(groups, quality, period, sort=args.sort))
     elif args.format == "csv":

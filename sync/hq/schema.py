@@ -74,7 +74,8 @@ def create_unmet_pairs(conn: Connection) -> None:
     """Schema 15: the outcomes the published taxonomy counts as unmet, and each (group, store) pair's unmet asks
     per week of a month, whatever the outcome (demand_weeks has a row per outcome): a group's stores over weeks.
     The category is the group's own (its key holds it), kept for a report of one category. PostgreSQL carries the
-    asks and category beside the key (INCLUDE), so the pairs of a period come from the index alone."""
+    asks and category beside the key (INCLUDE), so the pairs of a period come from the index alone; and store_days'
+    figures beside its key."""
     include = " INCLUDE (asks, category)" if is_postgres(conn) else ""
     statements = (
         "CREATE TABLE unmet_outcomes (outcome TEXT PRIMARY KEY) WITHOUT ROWID",
@@ -83,6 +84,8 @@ def create_unmet_pairs(conn: Connection) -> None:
     )
     for sql in statements:
         conn.execute(postgres_ddl(sql) if is_postgres(conn) else sql, ())
+    if is_postgres(conn):  # data quality's days at a period's ends from the index alone (SQLite's table is its key)
+        conn.execute("CREATE INDEX store_days_sums ON store_days (day, store_id, outcome) INCLUDE (asks, uncategorised)", ())
     body = conn.execute("SELECT body FROM taxonomy WHERE id = 1", ()).fetchone()
     pack = parse_pack(bytes(body[0]).decode("utf-8") if body else builtin_pack_bytes("retail").decode(), "HQ's taxonomy")
     rollups.count_as_unmet(conn, [outcome.code for outcome in pack.outcomes if outcome.unmet])
