@@ -261,14 +261,16 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, help="asks per terminal (default 1000)")
     parser.add_argument("--batch", type=int, help="asks per batch (default 200)")
     parser.add_argument("--workers", type=int, default=4, help="HQ workers on PostgreSQL (default 4)")
+    parser.add_argument("--only", choices=("postgresql", "sqlite"), help="one of the two runs")
     args = parser.parse_args()
     backlog = args.backlog or (100 if args.quick else 1000)
     size = args.batch or (50 if args.quick else 200)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    runs = {
-        f"PostgreSQL, {args.workers} workers": run("postgresql", args.workers, args.terminals, backlog, size),
-        "SQLite, 1 worker": run("sqlite", 1, args.terminals, backlog, size),
-    }
+    runs = {}
+    if args.only != "sqlite":
+        runs[f"PostgreSQL, {args.workers} workers"] = run("postgresql", args.workers, args.terminals, backlog, size)
+    if args.only != "postgresql":
+        runs["SQLite, 1 worker"] = run("sqlite", 1, args.terminals, backlog, size)
     shutil.rmtree(RESULTS / "load-sqlite", ignore_errors=True)
     names = list(runs)
     rows = [

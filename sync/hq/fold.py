@@ -31,6 +31,7 @@ FOLD_LOCK = "rollups fold"
 FOLD_ROWS = 50_000  # outbox rows per fold transaction: bounds its time and what it holds
 FOLD_EVERY_S = 1.0  # a worker folds at least this often while asks wait
 FOLD_GAP_S = 1.0  # and waits this long after a fold, so the batches of a second fold together (cheaper a row)
+FOLD_STATISTICS = 10  # the work tables' ANALYZE samples 3,000 rows (the default, 100, samples 30,000: 0.1-0.2 s a fold)
 
 log = logging.getLogger("associate_hq")
 
@@ -232,8 +233,9 @@ def fold_pending(conn: Connection, *, schema: int | None = None) -> int:
     for table, shape in _WORK_TABLES.items():
         conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} AS {shape} " + ("WITH NO DATA" if postgres else "WHERE 0"), ())
         conn.execute(f"DELETE FROM {table}", ())
-    if postgres:
-        conn.execute("ANALYZE rollup_folding", ())  # a temporary table has no statistics: the joins need them
+    if postgres:  # a temporary table has no statistics, and the joins need them: a small sample's are enough
+        conn.execute(f"SET LOCAL default_statistics_target = {FOLD_STATISTICS}", ())
+        conn.execute("ANALYZE rollup_folding", ())
     conn.execute(_DAY_PARTS, ())
     conn.execute(_FILL_WORDINGS, ())
     if postgres:
