@@ -178,14 +178,16 @@ async def test_ten_asks_in_one_burst_are_ten_rows_as_typed(tmp_path, db_path) ->
         assert app.screen.query_one("#quantity", Input).value == "1"
 
 
-@pytest.mark.slow  # Pilot waits for the app to idle after every key: half a minute for 10 asks
-async def test_ten_asks_in_one_pilot_press_are_ten_rows_as_typed(tmp_path, db_path) -> None:
+@pytest.mark.slow  # Pilot waits for the app to idle after every key: half a minute for all ten asks
+async def test_asks_in_one_pilot_press_are_rows_as_typed(tmp_path, db_path) -> None:
+    """The first four of the ten (a plain ask; a substitute taken, with its channel, quantity and note; a found
+    one; a not-carried one with a note): the burst tests above type all ten."""
     app = make_app(tmp_path, db_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await idle(pilot)
-        await pilot.press(*ten_keys())
+        await pilot.press(*[key for spec in TEN[:4] for key in spec.keys()])
         await idle(pilot)
-        assert [row_of(a) for a in rows(db_path)] == [spec.row() for spec in TEN]
+        assert [row_of(a) for a in rows(db_path)] == [spec.row() for spec in TEN[:4]]
 
 
 async def test_a_typo_fixed_with_backspace_in_a_burst(tmp_path, db_path) -> None:
@@ -267,9 +269,9 @@ async def test_bursts_never_miss_over_many_runs(tmp_path, db_path) -> None:
     app = make_app(tmp_path, db_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await idle(pilot)
-        for _ in range(5):
+        for _ in range(3):
             await burst(pilot, *ten_keys())
-        assert [row_of(a) for a in rows(db_path)] == [spec.row() for spec in TEN] * 5
+        assert [row_of(a) for a in rows(db_path)] == [spec.row() for spec in TEN] * 3
 
 
 # -- the real app in a real terminal: one tmux send-keys -----------------------------------
