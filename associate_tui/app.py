@@ -143,6 +143,7 @@ class AssociateApp(App[None]):
         self._store_problem: StoreError | None = None  # shown on the status line until a read succeeds again
         self._syncing = False
         self._sync_failing = False
+        self._saved_while_syncing = False  # an ask saved during a sync goes in the next, soon after it
         self._asked = False
         self._sync_timer: Timer | None = None
         self._backoff: Backoff | None = None  # made by the first sync worker, which loads the engine
@@ -271,7 +272,9 @@ class AssociateApp(App[None]):
     def sync_soon(self) -> None:
         """After a save or an edit: sync in a moment, so a burst of saves goes in one batch."""
         self.refresh_sync_status()
-        if self.enrolled and not self._syncing and not self._sync_failing:
+        if self._syncing:
+            self._saved_while_syncing = True  # this sync may have read the outbox already
+        elif self.enrolled and not self._sync_failing:
             self._schedule_sync(SYNC_AFTER_SAVE)
 
     def _schedule_sync(self, delay: float) -> None:
@@ -332,8 +335,12 @@ class AssociateApp(App[None]):
         self._asked = False
         if event.taxonomy_updated and self.config.taxonomy == "hq":
             self._take_hq_taxonomy()
-        # The backoff never makes the next try later than the usual interval.
+        # The backoff never makes the next try later than the usual interval; after a good sync during which an
+        # ask was saved, the next one comes as soon as after a save (that ask may have missed this one).
         interval = float(self.config.sync_interval)
+        if ok and self._saved_while_syncing:
+            interval = SYNC_AFTER_SAVE
+        self._saved_while_syncing = False
         self._schedule_sync(interval if event.retry_in is None else min(interval, event.retry_in))
         self.refresh_sync_status()
         self._tell_screens(partial(SyncFinished, ok))

@@ -83,7 +83,8 @@ async def test_an_ask_saved_at_the_counter_reaches_hq_and_a_refused_one_is_fixed
                     break
                 await pilot.pause(0.2)
             await settle(pilot)
-            assert server.storage.count_asks() == 1
+            said = [str(n.message) for n in app._notifications]  # noqa: SLF001 - what the app said, if it fails
+            assert server.storage.count_asks() == 1, (status_line(app), said)
             await pilot.press("f6")
             await settle(pilot)
             assert app.screen.query_one("#quarantine", DataTable).row_count == 1
@@ -152,6 +153,51 @@ async def test_a_failing_hq_is_retried_with_the_engines_backoff_and_never_later_
             "HQ is reachable again; pending asks are being sent.",
             "Offline: cannot reach HQ.",
         ]
+
+
+async def test_an_ask_saved_while_a_sync_runs_goes_in_the_next_sync_soon_after(tmp_path, db_path, monkeypatch) -> None:
+    """A sync may have read the outbox before the ask was saved: the next sync comes as soon as after a save,
+    not a whole interval later (the start-up sync, 3 s after the app opens, often overlaps the first ask)."""
+    import threading
+
+    from associate_tui.app import SYNC_AFTER_SAVE
+
+    release, calls = threading.Event(), []
+
+    def run_sync(store, config, **options):
+        calls.append(store.sync_status().pending)
+        release.wait(10)  # HQ takes its time over the first sync
+        return Synced()
+
+    monkeypatch.setattr(link, "run_sync", run_sync)
+    app = make_app(tmp_path, db_path, hq_url="https://hq.example.com", sync_interval=600)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        waits: list[float] = []
+        for _ in range(100):  # the start-up sync, 3 s after the app opened
+            await pilot.pause(0.1)
+            if calls:
+                break
+        await type_text(pilot, "navy rain jacket size M")
+        await pilot.press("enter", "3", "enter")  # saved while the sync runs (settle would wait for the sync)
+        for _ in range(50):
+            await pilot.pause(0.1)
+            with Store(db_path) as store:
+                if store.sync_status().pending:
+                    break
+        monkeypatch.setattr(app, "_schedule_sync", waits.append)
+        release.set()
+        for _ in range(50):
+            await pilot.pause(0.1)
+            if waits:
+                break
+        assert calls == [0] and waits == [SYNC_AFTER_SAVE]
+        app.start_sync()  # a sync with nothing saved meanwhile: the usual interval after it
+        for _ in range(50):
+            await pilot.pause(0.1)
+            if len(waits) == 2:
+                break
+        assert waits == [SYNC_AFTER_SAVE, 600]
 
 
 async def test_a_screen_out_of_sight_hears_of_a_new_taxonomy(tmp_path, db_path) -> None:

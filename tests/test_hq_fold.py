@@ -221,14 +221,26 @@ def test_the_chain_wide_figures_equal_those_summed_over_the_stores(hq_db) -> Non
 
 
 def test_a_pack_that_counts_other_outcomes_as_unmet_derives_the_pairs_anew(hq_db) -> None:
-    """The pairs roll-up counts the published pack's unmet outcomes: publishing the bank pack (whose unmet outcomes
-    are none of retail's) empties it, and the bank's unmet asks sent after fill it as a rebuild would."""
+    """The pairs roll-up counts the published pack's unmet outcomes. The retail pack with out of stock no longer
+    unmet (the same words: nothing regroups) takes the chain's out-of-stock asks out of it; the bank pack (whose
+    unmet outcomes are none of retail's) keeps it empty, and the bank's unmet asks sent after fill it as a
+    rebuild would. A report asking for other outcomes than those it counts reads demand_weeks instead."""
+    import json
+
     from sync.hq import queries
 
     with HQStorage.open(hq_db.url) as storage:
         send(storage, chain())
         fold.fold(storage.db)
         assert hq_db.rows("SELECT count(*) FROM demand_store_weeks WHERE asks > 0")[0][0] > 0
+        retail = json.loads((ROOT / "schemas" / "packs" / "retail.json").read_text())
+        for outcome in retail["outcomes"]:
+            outcome["unmet"] = outcome["unmet"] and outcome["code"] != "out_of_stock"
+        storage.publish_taxonomy(json.dumps({**retail, "version": "2026.2"}).encode())
+        assert storage.regroup() == 0  # the same words: only count_as_unmet changed the pairs
+        assert hq_db.rows("SELECT count(*) FROM demand_store_weeks WHERE asks > 0") == [(0,)]
+        with storage.db.read() as conn:
+            assert not queries.unmet_pairs_kept(conn, ("out_of_stock",))
         storage.publish_taxonomy((ROOT / "schemas" / "packs" / "bank.json").read_bytes())
         assert hq_db.rows("SELECT outcome FROM unmet_outcomes ORDER BY outcome") == [
             ("not_eligible",),

@@ -33,7 +33,7 @@ from schemas.records import (
 )
 from sync.hq import rollups, vault
 from sync.hq.database import Connection, Database, insert_rows
-from sync.hq.packs import Packs
+from sync.hq.packs import Grouping, Packs
 from sync.hq.rows import ASK_FIELDS, NOUNS, RECORD_TYPES, TABLES, RecordType, columns_of, encode, row_of
 
 # Every id a record refers to, and the table of the records it must name: the token's store's own.
@@ -110,8 +110,8 @@ class Ingest:
                 checked[index] = outcome
             else:
                 by_type[type(outcome[0])].append((index, *outcome))
-        grouped_with = self.packs.grouping() if by_type[AskRecord] else ""
-        prepared = self.prepared(by_type[AskRecord])
+        grouping = self.packs.grouping() if by_type[AskRecord] else None
+        prepared = self.prepared(by_type[AskRecord], grouping) if grouping else {}
         customers = {
             getattr(r, "customer_id", None) or (r.id if kind is CustomerRecord else None)
             for kind, candidates in by_type.items()
@@ -119,20 +119,18 @@ class Ingest:
         }
         locks = [f"terminal {store_id}/{terminal_id}", *(f"customer {c}" for c in customers if c)]
         # A fresh attempt each time the database makes the transaction start again.
-        applied = self.db.retrying(
-            lambda conn: _Transaction(conn, self, batch, checked, prepared).run(by_type, grouped_with), locks
-        )
+        applied = self.db.retrying(lambda conn: _Transaction(conn, self, batch, checked, prepared).run(by_type, grouping), locks)
         if applied.erased:
             self.db.after_erasure()
         return [result for result in applied.results if result is not None]
 
-    def prepared(self, asks: list[Candidate]) -> dict[int, Prepared]:
-        """What each ask stores, whatever HQ holds of it, by its index in the batch: worked out before the
-        transaction, so it holds the lock less."""
+    def prepared(self, asks: list[Candidate], grouping: Grouping) -> dict[int, Prepared]:
+        """What each ask stores, whatever HQ holds of it, by its index in the batch, grouped with the taxonomy
+        `grouping`: worked out before the transaction, so it holds the lock less."""
         out = {}
         for index, record, _ in asks:
             assert isinstance(record, AskRecord)
-            row, extra = row_of(record), self.packs.ask_extra(record)
+            row, extra = row_of(record), Packs.ask_extra(record, grouping)
             part = _rollup_part(record, extra, row[_ATTRIBUTES])
             out[index] = (row + extra, part, rollups.queued(part, 1))
         return out
@@ -353,12 +351,14 @@ class _Transaction:
         self.accepted = 0
         self.queued: list[tuple] = []  # the asks' parts for the roll-ups, folded after the commit (fold.py)
 
-    def run(self, by_type: dict[RecordType, list[Candidate]], grouped_with: str) -> _Transaction:
-        """Apply the batch; its asks were grouped with the taxonomy `grouped_with` names (its etag), and are
-        grouped again if another was published since (read here, where no pack is published meanwhile)."""
+    def run(self, by_type: dict[RecordType, list[Candidate]], grouping: Grouping | None) -> _Transaction:
+        """Apply the batch; its asks were grouped with the taxonomy `grouping`, and are grouped again with the
+        published one if that is another (read here, after the batch's locks). A pack published while the batch
+        is applied is the regrouping's to apply: it waits for the batch (`Packs.regroup`, the writers' lock)."""
         asks = by_type[AskRecord]
-        if asks and self.ingest.packs.current(self.conn) != grouped_with:
-            self.prepared = self.ingest.prepared(asks)
+        published = self.ingest.packs.current(self.conn) if asks else None
+        if published is not None and grouping is not None and published[0] != grouping[0]:
+            self.prepared = self.ingest.prepared(asks, published)
         for kind, candidates in by_type.items():
             if candidates:
                 self._apply(kind, candidates)

@@ -30,8 +30,8 @@ EXTRA_ENTRY_BYTES = 256
 REGROUP_PAGE = 10_000  # asks per page when regrouping: memory stays flat on tens of millions
 
 
-# (taxonomy etag, its attribute words, the asks' groups and values worked out with them, by hash)
-_Grouping = tuple[str, Vocabulary, dict[int, tuple[str, float | None]]]
+# A taxonomy read: its etag, its attribute words, and the asks' groups and values worked out with them (by hash).
+Grouping = tuple[str, Vocabulary, dict[int, tuple[str, float | None]]]
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class Packs:
         self.db = db
         # The taxonomy last read: its etag, its attribute words, and the groups and values worked out with them
         # (asks repeat: each computed once). One tuple, swapped whole, so a thread never mixes two packs' groups.
-        self._grouping: _Grouping | None = None
+        self._grouping: Grouping | None = None
 
     def publish_taxonomy(self, body: bytes) -> str:
         """Publish a pack (checked already: `parse_pack`); the roll-up of unmet pairs follows the outcomes it counts
@@ -86,39 +86,32 @@ class Packs:
     def vocabulary(self) -> Vocabulary:
         """The published taxonomy's attribute words, re-read when a new pack is published."""
         with self.db.read() as conn:
-            return self._current(conn)[1]
+            return self.current(conn)[1]
 
-    def grouping(self) -> str:
-        """The etag of the taxonomy the next asks are grouped with (`ask_extra`): the one last read, without
-        a read of its own; a batch's transaction checks it is still the published one (`current`)."""
-        if self._grouping is None:
-            self.vocabulary()
-        assert self._grouping is not None
-        return self._grouping[0]
+    def grouping(self) -> Grouping:
+        """The taxonomy the next asks are grouped with (`ask_extra`): the one last read, without a read of its own;
+        a batch's transaction checks it is still the published one (`current`)."""
+        if self._grouping is not None:
+            return self._grouping
+        with self.db.read() as conn:
+            return self.current(conn)
 
-    def current(self, conn: Connection) -> str:
-        """The published taxonomy's etag, read in `conn` (a batch's transaction, where no pack can be published
-        meanwhile), its words loaded if they are new to this process."""
-        return self._current(conn)[0]
-
-    def _current(self, conn: Connection) -> _Grouping:
+    def current(self, conn: Connection) -> Grouping:
+        """The published taxonomy as `conn` reads it (in a batch's transaction, after its locks), its words loaded
+        if they are new to this process. Its etag and body are read in one statement when it changed."""
         row = conn.execute("SELECT etag FROM taxonomy WHERE id = 1", ()).fetchone()
-        etag = row[0] if row else ""
         grouping = self._grouping
-        if grouping is None or grouping[0] != etag:
-            found = conn.execute("SELECT body FROM taxonomy WHERE id = 1", ()).fetchone()
-            body = bytes(found[0]) if found else builtin_pack_bytes("retail")
-            words = parse_pack(body.decode("utf-8"), "HQ's published taxonomy").vocabulary()
-            grouping = self._grouping = (etag, words, {})
+        if grouping is not None and grouping[0] == (row[0] if row else ""):
+            return grouping
+        found = conn.execute("SELECT etag, body FROM taxonomy WHERE id = 1", ()).fetchone()
+        etag, body = (found[0], bytes(found[1])) if found else ("", builtin_pack_bytes("retail"))
+        grouping = (etag, parse_pack(body.decode("utf-8"), "HQ's published taxonomy").vocabulary(), {})
+        self._grouping = grouping
         return grouping
 
-    def ask_extra(self, record: AskRecord) -> tuple[str, float | None]:
-        """What HQ adds to an ask: its demand group (with the vocabulary last read) and the value lost."""
-        grouping = self._grouping
-        if grouping is None:
-            self.vocabulary()
-            grouping = self._grouping
-            assert grouping is not None
+    @staticmethod
+    def ask_extra(record: AskRecord, grouping: Grouping) -> tuple[str, float | None]:
+        """What HQ adds to an ask: its demand group (with the words of `grouping`, a taxonomy read) and the value lost."""
         _, words, extras = grouping
         attributes = record.attributes
         seen = hash((record.category, record.text, record.quantity, record.outcome == FEEDBACK, *attributes.items()))

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable
 
 from schemas.demand import VALUE_ATTRIBUTES, lost_value
-from schemas.taxonomy import builtin_pack_bytes, parse_pack
+from schemas.taxonomy import builtin_pack_bytes
 from schemas.times import utc_now
 from sync.hq import rollups, vault
 from sync.hq.database import Connection, Database, StorageError, is_postgres, postgres_ddl
@@ -86,9 +86,14 @@ def create_unmet_pairs(conn: Connection) -> None:
         conn.execute(postgres_ddl(sql) if is_postgres(conn) else sql, ())
     if is_postgres(conn):  # data quality's days at a period's ends from the index alone (SQLite's table is its key)
         conn.execute("CREATE INDEX store_days_sums ON store_days (day, store_id, outcome) INCLUDE (asks, uncategorised)", ())
-    body = conn.execute("SELECT body FROM taxonomy WHERE id = 1", ()).fetchone()
-    pack = parse_pack(bytes(body[0]).decode("utf-8") if body else builtin_pack_bytes("retail").decode(), "HQ's taxonomy")
-    rollups.count_as_unmet(conn, [outcome.code for outcome in pack.outcomes if outcome.unmet])
+    rollups.count_as_unmet(conn, published_unmet(conn))
+
+
+def published_unmet(conn: Connection) -> list[str]:
+    """The outcomes the published pack (checked when it was published), or the built-in retail pack, counts as unmet."""
+    row = conn.execute("SELECT body FROM taxonomy WHERE id = 1", ()).fetchone()
+    pack = json.loads(bytes(row[0]) if row else builtin_pack_bytes("retail"))
+    return [outcome["code"] for outcome in pack["outcomes"] if outcome.get("unmet")]
 
 
 def fold_and_derive_13(conn: Connection) -> None:
@@ -607,6 +612,8 @@ def upgrade(db: Database) -> tuple[int, int]:
                 else:
                     step(conn)
             conn.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", (version, name, utc_now()))
+        if current >= 15:  # a release whose built-in pack counts other outcomes as unmet: the pairs follow it
+            rollups.count_as_unmet(conn, published_unmet(conn))
         return current
 
     before = db.retrying(work, exclusive=True)
