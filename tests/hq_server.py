@@ -5,6 +5,7 @@ Both listen on a loopback port and speak real HTTP; nothing here is a stand-in.
 
 from __future__ import annotations
 
+import itertools
 import os
 import secrets
 import signal
@@ -94,10 +95,29 @@ def postgres_ready() -> str | None:
     return None
 
 
+_PORTS = itertools.count()
+PORTS_PER_WORKER = 1500
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port that no other test process hands out, nor this one twice in a row.
+
+    Not bind(0): the kernel may give another xdist worker the port of an HQ that is down between a kill
+    and its restart (or not yet listening), and that worker's HQ then answers this test's terminal
+    (seen as a 401 for a token it does not know). Each worker takes ports from its own block, below
+    the kernel's ephemeral range, in turn.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    base = 20_000 + int(worker[2:] or 0) % 8 * PORTS_PER_WORKER
+    for _ in range(PORTS_PER_WORKER):
+        port = base + next(_PORTS) % PORTS_PER_WORKER
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free loopback port in {base}-{base + PORTS_PER_WORKER - 1}")
 
 
 def wait_healthy(url: str, timeout: float = 15.0, process: subprocess.Popen | None = None, verify: bool | str = True) -> None:
