@@ -409,7 +409,7 @@ def _stores_params(since: str, until: str, unmet: Sequence[str], scope: list, *,
 def unmet_pairs_kept(conn: Connection, unmet: Sequence[str]) -> bool:
     """Whether demand_store_weeks counts exactly the `unmet` outcomes (those of the published taxonomy, but for a
     moment while a new one is published)."""
-    return {row[0] for row in conn.execute("SELECT outcome FROM unmet_outcomes", ())} == set(unmet)
+    return rollups.counted_as_unmet(conn) == set(unmet)
 
 
 def _over_weeks(since: str, until: str, each: Sequence[object] = ()) -> list[object]:

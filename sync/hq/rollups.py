@@ -231,11 +231,15 @@ def rebuild_unmet_pairs(conn: Connection) -> None:
     )
 
 
+def counted_as_unmet(conn: Connection) -> set[str]:
+    """The outcomes demand_store_weeks counts (unmet_outcomes)."""
+    return {row[0] for row in conn.execute("SELECT outcome FROM unmet_outcomes", ())}
+
+
 def count_as_unmet(conn: Connection, outcomes: list[str]) -> bool:
     """Make `outcomes` the ones demand_store_weeks counts, deriving it anew if they differ from those it counted;
     whether they did. The caller holds the fold's lock (fold.FOLD_LOCK): no fold adds parts meanwhile."""
-    held = {row[0] for row in conn.execute("SELECT outcome FROM unmet_outcomes", ())}
-    if held == set(outcomes):
+    if counted_as_unmet(conn) == set(outcomes):
         return False
     conn.execute("DELETE FROM unmet_outcomes", ())
     conn.executemany("INSERT INTO unmet_outcomes (outcome) VALUES (?)", [(outcome,) for outcome in sorted(set(outcomes))])
