@@ -10,7 +10,9 @@ one worker on a SQLite file. The terminals are simulated in two load processes
 one at a time, again after a 503 or a dropped connection). Batches are built
 before the clock starts. After each run HQ's tables are read back: every ask
 must be held once, with nothing missing, and the daily counts must add up to
-the asks. Prints a table; never part of the tests.
+the asks. Prints a table; never part of the tests. `--hq-checkout DIR` runs HQ
+(its schema, tokens, workers and last fold) from another checkout of this
+repository, so a before and an after meet the same load generator.
 """
 
 from __future__ import annotations
@@ -36,9 +38,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_sync import free_port, wait_healthy  # noqa: E402
 
-from sync.hq import fold  # noqa: E402
-from sync.hq.storage import HQStorage  # noqa: E402
-
+HQ_ROOT = ROOT  # where HQ runs from (--hq-checkout)
 PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 PG_DB = "associate_hq_bench"
 LOADERS = 2  # processes simulating terminals (the machine has 2 cores; HQ and the database share them)
@@ -149,16 +149,55 @@ def prepare(kind: str, work_dir: Path) -> str:
         conn.execute(f"CREATE DATABASE {PG_DB}")
     url = f"{PG_SERVER}/{PG_DB}"
     subprocess.run(
-        [sys.executable, "-m", "sync.hq.cli", "db", "upgrade", "--db", url], cwd=ROOT, check=True, stdout=subprocess.DEVNULL
+        [sys.executable, "-m", "sync.hq.cli", "db", "upgrade", "--db", url], cwd=HQ_ROOT, check=True, stdout=subprocess.DEVNULL
     )
     return url
+
+
+# HQ's side of the set-up and the read-back, run by HQ_ROOT's code: `terminals` reads [[store, terminal], ...]
+# and prints their tokens; `fold` folds what the workers left (normally nothing).
+HQ_SIDE = """
+import json, sys
+from sync.hq import fold
+from sync.hq.storage import HQStorage
+with HQStorage.open(sys.argv[1]) as storage:
+    if sys.argv[2] == "terminals":
+        print(json.dumps([storage.add_terminal(s, t) for s, t in json.load(sys.stdin)]))
+    else:
+        fold.fold(storage.db)
+"""
+
+
+def hq_side(url: str, action: str, given: object = None) -> object:
+    done = subprocess.run(
+        [sys.executable, "-c", HQ_SIDE, url, action],
+        cwd=HQ_ROOT,
+        input=json.dumps(given),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout) if done.stdout.strip() else None
+
+
+def read_back(url: str) -> tuple[list[str], int]:
+    """Every ask id HQ holds, and the sum of its daily counts: read with the database's own driver."""
+    sql = ("SELECT id FROM asks", "SELECT sum(asks) FROM associate_days")
+    if url.startswith("sqlite:///"):
+        import sqlite3
+
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+            return [row[0] for row in conn.execute(sql[0])], conn.execute(sql[1]).fetchone()[0]
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return [row[0] for row in conn.execute(sql[0])], conn.execute(sql[1]).fetchone()[0]
 
 
 def run(kind: str, workers: int, terminals: int, backlog: int, size: int) -> dict:
     url = prepare(kind, RESULTS / "load-sqlite")
     ids = terminal_ids(terminals)
-    with HQStorage.open(url) as storage:
-        tokens = [storage.add_terminal(store, terminal) for store, terminal in ids]
+    tokens = hq_side(url, "terminals", ids)
     print(f"{kind}: building {terminals} backlogs of {backlog} asks...", file=sys.stderr)
     backlogs = [batches_of(store, terminal, backlog, size, seed=n) for n, (store, terminal) in enumerate(ids)]
     expected = {ask_id for batches in backlogs for _, _, chunk in batches for ask_id in chunk}
@@ -179,7 +218,7 @@ def run(kind: str, workers: int, terminals: int, backlog: int, size: int) -> dic
             "--log-level",
             "warning",
         ],
-        cwd=ROOT,
+        cwd=HQ_ROOT,
     )
     try:
         wait_healthy(hq_url)
@@ -211,11 +250,8 @@ def run(kind: str, workers: int, terminals: int, backlog: int, size: int) -> dic
     for report in reports:
         for key, value in report["counts"].items():
             counts[key] = counts.get(key, 0) + value
-    with HQStorage.open(url) as storage:
-        fold.fold(storage.db)  # what the workers had not folded yet when they stopped (normally nothing)
-    with HQStorage.open(url) as storage, storage.db.read() as conn:
-        held = [row[0] for row in conn.execute("SELECT id FROM asks", ())]
-        counted = conn.execute("SELECT sum(asks) FROM associate_days", ()).fetchone()[0]
+    hq_side(url, "fold")  # what the workers had not folded yet when they stopped (normally nothing)
+    held, counted = read_back(url)
     held_set = set(held)
     return {
         "records": len(expected),
@@ -262,7 +298,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, help="asks per batch (default 200)")
     parser.add_argument("--workers", type=int, default=4, help="HQ workers on PostgreSQL (default 4)")
     parser.add_argument("--only", choices=("postgresql", "sqlite"), help="one of the two runs")
+    parser.add_argument("--hq-checkout", type=Path, metavar="DIR", help="run HQ from this checkout (default: this one)")
     args = parser.parse_args()
+    global HQ_ROOT
+    HQ_ROOT = (args.hq_checkout or ROOT).resolve()
     backlog = args.backlog or (100 if args.quick else 1000)
     size = args.batch or (50 if args.quick else 200)
     RESULTS.mkdir(parents=True, exist_ok=True)

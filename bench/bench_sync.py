@@ -200,10 +200,10 @@ def drain(work: Path, template: Path, count: int, batch: int) -> dict[str, float
 
 
 def watch_outbox(hq_db: Path, done: threading.Event, lag: dict[str, float]) -> None:
-    """How far HQ's roll-ups fall behind while it drains: every 50 ms, the parts waiting in its outbox.
+    """How far HQ's roll-ups fall behind while it drains: every 50 ms, the batches' parts waiting in its outbox.
 
-    A part is seen waiting at one look and gone (folded) at a later one; the longest such
-    wait is the lag, to within the 50 ms between looks. Read from HQ's file, beside the service.
+    An outbox row (a batch's parts) is seen waiting at one look and gone (folded) at a later one; the
+    longest such wait is the lag, to within the 50 ms between looks. Read from HQ's file, beside the service.
     """
     first_seen: dict[int, float] = {}  # the highest seq waiting at a look -> when that look was
     lag.update(lag_s=0.0, parts_max=0)
@@ -211,7 +211,7 @@ def watch_outbox(hq_db: Path, done: threading.Event, lag: dict[str, float]) -> N
     while not done.wait(0.05):
         try:
             conn = conn or sqlite3.connect(f"file:{hq_db}?mode=ro", uri=True, timeout=1)
-            low, high, count = conn.execute("SELECT min(seq), max(seq), count(*) FROM rollup_outbox").fetchone()
+            low, high, count = conn.execute("SELECT min(seq), max(seq), count(*) FROM rollup_queue").fetchone()
         except sqlite3.Error:
             continue  # not created yet, or busy: look again
         now = time.monotonic()
@@ -301,7 +301,7 @@ def main() -> None:
         ("records/s of the whole command, Python start-up included", f"{run['rate']:,.0f}", "", ""),
         ("records/s while draining, batches of 500", f"{runs_500['drain_rate']:,.0f}", "", ""),
         (
-            "roll-ups behind the asks while draining: longest wait of a part / most parts waiting",
+            "roll-ups behind the asks while draining: longest wait of a batch's parts / most batches waiting",
             f"{run['lag_s']:.2f} s / {run['parts_max']:,.0f}",
             "< 5 s",
             "ok" if run["lag_s"] < 5 else "MISS",

@@ -1,16 +1,18 @@
 """The roll-ups folded after the commit (sync/hq/fold.py): exactly once, whatever dies when.
 
-A batch's transaction writes its asks' parts to rollup_outbox; a fold adds them to the
-roll-ups and deletes them in one transaction. Killing HQ between the two loses nothing,
+A batch's transaction writes its asks' parts to the outbox (rollup_queue, a row a batch); a fold
+adds them to the roll-ups and deletes them in one transaction. Killing HQ between the two loses nothing,
 a fold killed midway changes nothing, an erasure reaches parts still waiting, and the
 serving worker folds on its own soon after a batch.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
+from collections import Counter
 from datetime import timedelta
 
 from hq_server import ROOT, HQDatabase, HQProcess
@@ -18,6 +20,7 @@ from test_hq_evidence import CUSTOMERS, END, UNTIL_DAY, ask, chain, send
 
 from schemas.records import ErasureRecord
 from sync.hq import fold, report, rollups, schema
+from sync.hq.database import insert_rows
 from sync.hq.storage import HQStorage
 
 TABLES = {
@@ -36,6 +39,11 @@ TABLES = {
     "demand_wording_days": "SELECT w.demand_key, w.text, w.category, w.attributes, d.day, d.asks FROM demand_wording_days AS d "
     "JOIN demand_wordings AS w ON w.id = d.wording_id WHERE d.asks > 0",
 }
+
+
+def waiting_parts(hq_db) -> list[list]:
+    """Every part waiting in the outbox, unpacked from its batch's row (rollups.QUEUED values)."""
+    return [part for (parts,) in hq_db.rows("SELECT parts FROM rollup_queue ORDER BY seq") for part in json.loads(parts)]
 
 
 def rollup_rows(hq_db) -> dict[str, list[tuple]]:
@@ -74,10 +82,11 @@ def test_parts_wait_in_the_outbox_until_folded_and_fold_once(hq_db) -> None:
         first, second = edits()
         assert set(send(storage, first)) == {"accepted"}
         assert set(send(storage, second)) == {"accepted"}  # v1 and v2 both wait: the fold adds v1, takes it away, adds v2
-        waiting = hq_db.rows("SELECT count(*) FROM rollup_outbox")[0][0]
-        # A batch's identical parts are one row with their count: the burst's 30 asks, say.
-        assert waiting < len(first) + 2 * len(second)
-        assert hq_db.rows("SELECT sum(sign) FROM rollup_outbox") == [(len(first) - sum(1 for r in second if r.voided),)]
+        waiting = hq_db.rows("SELECT count(*) FROM rollup_queue")[0][0]
+        assert waiting == len({r.store_id for r in first}) + len({r.store_id for r in second})  # a row a batch
+        # A batch's identical parts are one part with their count: the burst's 30 asks, say.
+        assert len(waiting_parts(hq_db)) < len(first) + 2 * len(second)
+        assert sum(part[0] for part in waiting_parts(hq_db)) == len(first) - sum(1 for r in second if r.voided)
         assert hq_db.rows("SELECT count(*) FROM demand_days") == [(0,)]
         assert fold.fold(storage.db) == waiting
         assert fold.fold(storage.db) == 0  # folded once: nothing left to add again
@@ -92,10 +101,10 @@ def test_hq_killed_between_commit_and_fold_loses_nothing(hq_db) -> None:
     """
     with HQStorage.open(hq_db.url) as storage:
         assert set(send(storage, chain())) == {"accepted"}
-        assert hq_db.rows("SELECT sum(sign) FROM rollup_outbox")[0][0] == len(chain())
+        assert sum(part[0] for part in waiting_parts(hq_db)) == len(chain())
     with HQProcess(hq_db):  # a fresh worker folds what waits, with no batch and no read to prompt it
         deadline = time.monotonic() + 60
-        while hq_db.rows("SELECT count(*) FROM rollup_outbox")[0][0]:
+        while hq_db.rows("SELECT count(*) FROM rollup_queue")[0][0]:
             assert time.monotonic() < deadline, "the worker did not fold what waited"
             time.sleep(0.1)
     with HQStorage.open(hq_db.url) as storage:
@@ -133,10 +142,10 @@ def test_a_fold_killed_midway_is_rolled_back(hq_db) -> None:
         send(storage, first)
         fold.fold(storage.db)
         send(storage, second)
-        before, waiting = rollup_rows(hq_db), hq_db.rows("SELECT * FROM rollup_outbox ORDER BY seq")
+        before, waiting = rollup_rows(hq_db), hq_db.rows("SELECT * FROM rollup_queue ORDER BY seq")
         killed = subprocess.run([sys.executable, "-c", DIE_MIDWAY, hq_db.url], cwd=ROOT, capture_output=True, timeout=120)
         assert killed.returncode == -9, killed.stderr
-        assert rollup_rows(hq_db) == before and hq_db.rows("SELECT * FROM rollup_outbox ORDER BY seq") == waiting
+        assert rollup_rows(hq_db) == before and hq_db.rows("SELECT * FROM rollup_queue ORDER BY seq") == waiting
         assert fold.fold(storage.db) == len(waiting)
         assert rollup_rows(hq_db) != before
         assert_kept_equals_rebuilt(hq_db, storage)
@@ -156,7 +165,8 @@ def test_an_erasure_reaches_the_parts_still_waiting(hq_db) -> None:
             reason="consent_withdrawn",
         )
         assert send(storage, [erasure]) == ["accepted"]  # before any fold: the parts still name the customer
-        assert hq_db.rows("SELECT count(*) FROM rollup_outbox WHERE customer_id IS NOT NULL") == [(0,)]
+        customer = rollups.QUEUED.index("customer_id")
+        assert [part[customer] for part in waiting_parts(hq_db)] == [None] * len(named)
         fold.fold(storage.db)
         assert hq_db.rows("SELECT count(*) FROM demand_customers WHERE customer_id = ?", (CUSTOMERS[3],)) == [(0,)]
         assert hq_db.rows("SELECT sum(asks) FROM demand_days") == [(4,)]
@@ -169,7 +179,7 @@ def test_a_regroup_takes_what_waits_into_the_rebuild(hq_db) -> None:
         moving = [ask("black rain jacket", f"S{n}", END - timedelta(hours=n), attributes={"colour": "navy"}) for n in (1, 2, 3)]
         send(storage, chain() + moving)
         storage.publish_taxonomy((ROOT / "schemas" / "packs" / "bank.json").read_bytes())  # every ask regrouped
-        assert hq_db.rows("SELECT count(*) FROM rollup_outbox") == [(0,)]
+        assert hq_db.rows("SELECT count(*) FROM rollup_queue") == [(0,)]
         assert hq_db.rows("SELECT sum(asks) FROM demand_days")[0][0] == len(chain()) + len(moving)
         assert_kept_equals_rebuilt(hq_db, storage)
 
@@ -300,6 +310,9 @@ def test_a_groups_wordings_are_its_commonest_as_its_asks_say_after_edits(hq_db) 
         assert_kept_equals_rebuilt(hq_db, storage)
 
 
+OUTBOX_12 = rollups.QUEUED[:-2]  # rollup_outbox's columns at schema 12 (no text, no attributes)
+
+
 def test_the_upgrade_to_13_folds_what_waited_and_derives_the_wordings(hq_db, monkeypatch) -> None:
     """An HQ at schema 12 with parts waiting (no words in them): the upgrade folds them and counts the wordings."""
     from pathlib import Path
@@ -310,18 +323,58 @@ def test_the_upgrade_to_13_folds_what_waited_and_derives_the_wordings(hq_db, mon
         with monkeypatch.context() as patch:
             patch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:12])
             patch.setattr(schema, "LATEST_SCHEMA", 12)
-            columns = rollups.QUEUED[:-2]  # the outbox as schema 12 made it
-            patch.setattr(rollups, "QUEUED", columns)
-            queued = rollups.queued
-            patch.setattr(rollups, "queued", lambda part, sign: None if (row := queued(part, sign)) is None else row[:-2])
+            # The outbox as schema 12 kept it: a row a part, no words in it.
+            patch.setattr(
+                rollups, "queue", lambda conn, store, rows: insert_rows(conn, "rollup_outbox", OUTBOX_12, [r[:-2] for r in rows])
+            )
             with HQStorage.open(older.url, upgrade=True) as storage:
                 assert set(send(storage, first)) == {"accepted"}
         assert older.rows("SELECT count(*) FROM rollup_outbox")[0][0]
         with HQStorage.open(older.url, upgrade=True) as storage:
-            assert older.rows("SELECT count(*) FROM rollup_outbox") == [(0,)]
+            assert older.rows("SELECT count(*) FROM rollup_queue") == [(0,)]
             assert_wordings_as_the_asks_say(older, storage)
             assert set(send(storage, second)) == {"accepted"}
             assert_wordings_as_the_asks_say(older, storage)
+            assert_kept_equals_rebuilt(older, storage)
+    finally:
+        older.drop()
+
+
+def test_the_upgrade_to_16_packs_the_parts_waiting_a_row_each_and_folds_them_once(hq_db, monkeypatch) -> None:
+    """An HQ at schema 15 with parts waiting a row each, an erased customer's among them: the upgrade moves
+    them to the outbox of a row per batch, the erasure after it still reaches them, and one fold adds them."""
+    from pathlib import Path
+
+    older = HQDatabase(hq_db.kind, hq_db.path.parent / "older" if hq_db.path else Path(), upgraded=False)
+    try:
+        first, second = edits()
+        named = [ask("grey wool scarf", "S2", END - timedelta(hours=n + 1), customer=CUSTOMERS[3]) for n in range(3)]
+        with monkeypatch.context() as patch:
+            patch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:15])
+            patch.setattr(schema, "LATEST_SCHEMA", 15)
+            patch.setattr(rollups, "queue", lambda conn, store, rows: insert_rows(conn, "rollup_outbox", rollups.QUEUED, rows))
+            with HQStorage.open(older.url, upgrade=True) as storage:
+                assert set(send(storage, first + named)) == {"accepted"}
+                assert set(send(storage, second)) == {"accepted"}
+        one_a_row = older.rows(f"SELECT {', '.join(rollups.QUEUED)} FROM rollup_outbox ORDER BY seq")
+        with HQStorage.open(older.url, upgrade=True) as storage:
+            # every part kept, a row per store
+            assert Counter(tuple(part) for part in waiting_parts(older)) == Counter(one_a_row)
+            assert older.rows("SELECT count(*) FROM rollup_queue") == [(len({part[2] for part in one_a_row}),)]
+            erasure = ErasureRecord(
+                id="0193aaaa-0000-7000-8000-000000000002",
+                version=1,
+                created_at=named[0].created_at,
+                store_id="S2",
+                terminal_id="T1",
+                customer_id=CUSTOMERS[3],
+                reason="consent_withdrawn",
+            )
+            assert send(storage, [erasure]) == ["accepted"]
+            customer = rollups.QUEUED.index("customer_id")
+            assert CUSTOMERS[3] not in {part[customer] for part in waiting_parts(older) if part[2] == "S2"}
+            assert fold.fold(storage.db) == len({part[2] for part in one_a_row})
+            assert older.rows("SELECT sum(asks) FROM demand_days")[0][0] == sum(part[0] for part in one_a_row)
             assert_kept_equals_rebuilt(older, storage)
     finally:
         older.drop()

@@ -1,14 +1,15 @@
 """The roll-ups folded from the outbox: shortly after a batch commits, in set-based statements.
 
-apply_batch writes each ask's part (and the part of the version it replaces, signed -1; a batch's
-identical parts as one row with their count) to rollup_outbox in the batch's own transaction, so the outbox is as durable as the asks. A fold
-moves up to FOLD_ROWS outbox rows into a work table of its connection (rollup_folding), adds
-them to every roll-up with one INSERT ... SELECT ... ON CONFLICT per table, and deletes exactly
-those rows from the outbox, all in one transaction: a fold that dies midway is rolled back and
-its rows are still there, and a row is never added twice. Folds take one lock (FOLD_LOCK, a
-PostgreSQL advisory lock; SQLite has one writer anyway), so workers fold one at a time; on
-PostgreSQL the outbox rows are read FOR UPDATE, so an erasure that clears a customer from them
-waits for the fold (rollups.forget_customer).
+apply_batch writes its asks' parts (each ask's, and the part of the version it replaces, signed -1;
+identical parts as one with their count) to rollup_queue in the batch's own transaction, one row a
+batch holding them as a JSON array, so the outbox is as durable as the asks. A fold moves up to
+FOLD_BATCHES of those rows, their parts a row each, into a work table of its connection
+(rollup_folding), adds them to every roll-up with one INSERT ... SELECT ... ON CONFLICT per table,
+and deletes exactly those rows from the outbox, all in one transaction: a fold that dies midway is
+rolled back and its rows are still there, and a part is never added twice. Folds take one lock
+(FOLD_LOCK, a PostgreSQL advisory lock; SQLite has one writer anyway), so workers fold one at a
+time; on PostgreSQL the outbox rows are read FOR UPDATE, so an erasure that clears a customer from
+them waits for the fold (rollups.forget_customer).
 
 When: each `serve` worker runs a Folder thread, poked after every batch it answers and woken
 every FOLD_EVERY_S anyway, so a committed ask is in the roll-ups within about a second (plus
@@ -23,12 +24,12 @@ import contextlib
 import logging
 import threading
 
-from sync.hq.database import Connection, Database, StorageError, is_postgres, try_lock
+from sync.hq.database import Connection, Database, StorageError, is_postgres, postgres_ddl, try_lock
 from sync.hq.evidence import weight_sql
 from sync.hq.rollups import QUEUED, WEEK_SQL, WORDING_MATCH
 
 FOLD_LOCK = "rollups fold"
-FOLD_ROWS = 50_000  # outbox rows per fold transaction: bounds its time and what it holds
+FOLD_BATCHES = 100  # outbox rows (a batch's parts each, at most 2,000) per fold transaction: bounds its time and size
 FOLD_EVERY_S = 1.0  # a worker folds at least this often while asks wait
 FOLD_GAP_S = 1.0  # and waits this long after a fold, so the batches of a second fold together (cheaper a row)
 FOLD_STATISTICS = 10  # the work tables' ANALYZE samples 3,000 rows (the default, 100, samples 30,000: 0.1-0.2 s a fold)
@@ -77,6 +78,27 @@ def _day_parts() -> str:
         f"SELECT {', '.join(_DAY_KEY)}, {', '.join(f'sum({name}) AS {name}' for name in _DAY_SUMS)} FROM ({parts}) AS parts "
         f"GROUP BY {', '.join(_DAY_KEY)}"
     )
+
+
+# The parts a fold takes, a row each with the seq of the outbox row they came in (rollups.QUEUED after it).
+_TYPES = {"sign": "INTEGER", "quantity": "INTEGER", "substitute_accepted": "INTEGER", "lost_value": "REAL"}
+_FOLDING = (
+    "CREATE TEMP TABLE IF NOT EXISTS rollup_folding (seq BIGINT, "
+    + ", ".join(f"{name} {_TYPES.get(name, 'TEXT')}" for name in QUEUED)
+    + ")"
+)
+# The oldest outbox rows, their parts unpacked from the JSON arrays, into rollup_folding (parameter: FOLD_BATCHES).
+_CASTS = {"INTEGER": "::integer", "REAL": "::double precision", "TEXT": ""}
+_UNPACK_POSTGRES = (
+    "INSERT INTO rollup_folding SELECT q.seq, "
+    + ", ".join(f"(p->>{n}){_CASTS[_TYPES.get(name, 'TEXT')]}" for n, name in enumerate(QUEUED))
+    + " FROM (SELECT seq, parts FROM rollup_queue ORDER BY seq LIMIT ? FOR UPDATE) AS q, json_array_elements(q.parts::json) AS p"
+)
+_UNPACK_SQLITE = (
+    "INSERT INTO rollup_folding SELECT q.seq, "
+    + ", ".join(f"json_extract(p.value, '$[{n}]')" for n in range(len(QUEUED)))
+    + " FROM (SELECT seq, parts FROM rollup_queue ORDER BY seq LIMIT ?) AS q, json_each(q.parts) AS p"
+)
 
 
 # Work tables of a fold's connection, filled once per fold and read by several roll-ups: fold_days (the
@@ -210,24 +232,16 @@ _ADDED = {15: ("demand_store_weeks",)}
 
 
 def fold_pending(conn: Connection, *, schema: int | None = None) -> int:
-    """Add up to FOLD_ROWS outbox rows to the roll-ups and remove them from the outbox; how many.
+    """Add up to FOLD_BATCHES outbox rows' parts to the roll-ups and remove those rows from the outbox; how many rows.
 
     The caller holds FOLD_LOCK in the same transaction (`fold`). `schema`: the roll-ups a database at that
     schema holds (a migration's fold), rather than all.
     """
     postgres = is_postgres(conn)
-    conn.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS rollup_folding AS SELECT * FROM rollup_outbox "
-        + ("WITH NO DATA" if postgres else "WHERE 0"),
-        (),
-    )
+    conn.execute(postgres_ddl(_FOLDING) if postgres else _FOLDING, ())
     conn.execute("DELETE FROM rollup_folding", ())
-    conn.execute(
-        f"INSERT INTO rollup_folding SELECT seq, {', '.join(QUEUED)} FROM rollup_outbox ORDER BY seq LIMIT ?"
-        + (" FOR UPDATE" if postgres else ""),
-        (FOLD_ROWS,),
-    )
-    count = conn.execute("SELECT count(*) FROM rollup_folding", ()).fetchone()[0]
+    conn.execute(_UNPACK_POSTGRES if postgres else _UNPACK_SQLITE, (FOLD_BATCHES,))
+    count = conn.execute("SELECT count(DISTINCT seq) FROM rollup_folding", ()).fetchone()[0]
     if not count:
         return 0
     for table, shape in _WORK_TABLES.items():
@@ -248,16 +262,16 @@ def fold_pending(conn: Connection, *, schema: int | None = None) -> int:
         if not statement.startswith(later):  # startswith(()) is False: every statement
             conn.execute(statement, ())
     if postgres:  # seqs may commit out of order: exactly the rows taken
-        conn.execute("DELETE FROM rollup_outbox WHERE seq IN (SELECT seq FROM rollup_folding)", ())
+        conn.execute("DELETE FROM rollup_queue WHERE seq IN (SELECT DISTINCT seq FROM rollup_folding)", ())
     else:  # one writer: every seq up to the last taken was taken, and a range is the cheaper delete
-        conn.execute("DELETE FROM rollup_outbox WHERE seq <= (SELECT max(seq) FROM rollup_folding)", ())
+        conn.execute("DELETE FROM rollup_queue WHERE seq <= (SELECT max(seq) FROM rollup_folding)", ())
     for table in ("rollup_folding", *_WORK_TABLES):
         conn.execute(f"DELETE FROM {table}", ())
     return int(count)
 
 
 def fold(db: Database, *, wait: bool = True) -> int:
-    """Fold what waits in the outbox, FOLD_ROWS a transaction, until it is empty; the rows folded.
+    """Fold what waits in the outbox, FOLD_BATCHES rows a transaction, until it is empty; the rows folded.
 
     `wait` False (a worker's Folder): if another worker is folding, leave it to that one, whose fold
     takes these rows too; waiting would only hold a connection (on SQLite, the worker's batches) meanwhile.
@@ -266,7 +280,7 @@ def fold(db: Database, *, wait: bool = True) -> int:
     while True:
         folded = db.retrying(fold_pending, [FOLD_LOCK]) if wait else db.retrying(_fold_unless_folding)
         total += folded or 0
-        if folded is None or folded < FOLD_ROWS:
+        if folded is None or folded < FOLD_BATCHES:
             return total
 
 
@@ -278,7 +292,7 @@ def _fold_unless_folding(conn: Connection) -> int | None:
 def pending(db: Database) -> bool:
     """Whether any ask's part waits in the outbox."""
     with db.read() as conn:
-        return conn.execute("SELECT 1 FROM rollup_outbox LIMIT 1", ()).fetchone() is not None
+        return conn.execute("SELECT 1 FROM rollup_queue LIMIT 1", ()).fetchone() is not None
 
 
 def catch_up(db: Database) -> None:

@@ -362,7 +362,7 @@ class _Transaction:
         for kind, candidates in by_type.items():
             if candidates:
                 self._apply(kind, candidates)
-        rollups.queue(self.conn, self.queued)
+        rollups.queue(self.conn, self.batch.store_id, self.queued)
         linked = sorted(
             {
                 r.customer_id

@@ -20,8 +20,8 @@ One row per UTC day (or hour) and what a report groups by:
   demand_wording_days its asks per day, every outcome: a group's commonest wordings in a period.
 Voided asks count nowhere, nor does feedback (outcome 'feedback': no ask; feedback.py reads it
 from the asks). apply_batch puts each stored ask's part, and the part of the version it
-replaces, in the outbox (rollup_outbox) in the batch's transaction; fold.py adds them to the
-roll-ups shortly after, in set-based statements; `rebuild` derives them all from the asks
+replaces, in the outbox (rollup_queue, one row a batch: its parts as one JSON array) in the batch's
+transaction; fold.py adds them to the roll-ups shortly after, in set-based statements; `rebuild` derives them all from the asks
 again (after a migration, or when a new taxonomy regroups every ask).
 """
 
@@ -29,8 +29,10 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import msgspec
+
 from schemas.records import FEEDBACK
-from sync.hq.database import Connection, insert_rows
+from sync.hq.database import Connection, is_postgres
 from sync.hq.evidence import weight_sql
 
 # What an ask row must carry for its part in the roll-ups.
@@ -52,7 +54,7 @@ COLUMNS = (
     "attributes",
 )
 
-# What the outbox holds of asks' parts: `sign` counts them (1 for a part added, -1 for an older version's part
+# What the outbox holds of each of asks' parts (a JSON array of these, in this order): `sign` counts them (1 for a part added, -1 for an older version's part
 # taken away, summed over a batch's identical parts); the clock hour (YYYY-MM-DDTHH) is all a roll-up needs of the time.
 QUEUED = (
     "sign",
@@ -157,33 +159,58 @@ def queued(ask: tuple, sign: int) -> tuple | None:
     )
 
 
-def queue(conn: Connection, rows: list[tuple]) -> None:
-    """Put the parts of a batch's asks in the outbox, in the batch's transaction; fold.py adds them up later.
+_CUSTOMER = QUEUED.index("customer_id")
 
-    Identical parts go in as one row with their count (a burst of asks is one row; a version and its
+
+def queue(conn: Connection, store_id: str, rows: list[tuple]) -> None:
+    """Put the parts of a store's batch of asks in the outbox, in the batch's transaction; fold.py adds them up later.
+
+    One row for the batch, its parts a JSON array (a row per part cost each ask a row, an index entry and a
+    delete); identical parts as one with their count (a burst of asks is one; a version and its
     replacement within the batch cancel out).
     """
     counted: dict[tuple, int] = {}
     for sign, *part in rows:
         key = tuple(part)
         counted[key] = counted.get(key, 0) + sign
-    if counted:
-        insert_rows(conn, "rollup_outbox", QUEUED, [(count, *part) for part, count in counted.items() if count])
+    parts = [(count, *part) for part, count in counted.items() if count]
+    if parts:
+        conn.execute("INSERT INTO rollup_queue (store_id, parts) VALUES (?, ?)", (store_id, encode_parts(parts)))
+
+
+def encode_parts(parts: list) -> str:
+    """Parts (QUEUED values, in order) as the outbox holds them: a JSON array of arrays."""
+    return msgspec.json.encode(parts).decode()
+
+
+def queued_parts(conn: Connection, store_id: str | None = None) -> list[list]:
+    """Every part waiting in the outbox (or a store's), oldest first: lists of QUEUED values."""
+    where = " WHERE store_id = ?" if store_id else ""
+    rows = conn.execute(f"SELECT parts FROM rollup_queue{where} ORDER BY seq", (store_id,) if store_id else ())
+    return [part for (parts,) in rows for part in msgspec.json.decode(parts)]
 
 
 def forget_customer(conn: Connection, customer_id: str, store_id: str) -> None:
     """An erased customer's asks no longer name them: their rows leave demand_customers (as a rebuild would find).
 
-    The outbox first: on PostgreSQL that waits for a fold holding those rows, so the
-    DELETE after it also sees what that fold added.
+    The outbox first, the store's waiting parts rewritten without the customer: on PostgreSQL
+    reading them FOR UPDATE waits for a fold holding them, so the DELETE after it also sees what that fold added.
     """
-    conn.execute("UPDATE rollup_outbox SET customer_id = NULL WHERE customer_id = ? AND store_id = ?", (customer_id, store_id))
+    lock = " FOR UPDATE" if is_postgres(conn) else ""
+    waiting = conn.execute(f"SELECT seq, parts FROM rollup_queue WHERE store_id = ? ORDER BY seq{lock}", (store_id,))
+    for seq, text in waiting.fetchall():
+        parts = msgspec.json.decode(text)
+        if any(part[_CUSTOMER] == customer_id for part in parts):
+            for part in parts:
+                if part[_CUSTOMER] == customer_id:
+                    part[_CUSTOMER] = None
+            conn.execute("UPDATE rollup_queue SET parts = ? WHERE seq = ?", (encode_parts(parts), seq))
     conn.execute("DELETE FROM demand_customers WHERE customer_id = ? AND store_id = ?", (customer_id, store_id))
 
 
 def rebuild(conn: Connection) -> None:
     """Every roll-up, derived from the asks anew; what waits in the outbox is in the asks already."""
-    conn.execute("DELETE FROM rollup_outbox", ())
+    conn.execute("DELETE FROM rollup_queue", ())
     rebuild_as_of_9(conn)
     rebuild_chain(conn)
     rebuild_as_of_13(conn)

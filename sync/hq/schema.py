@@ -43,6 +43,46 @@ def create_rollup_outbox(conn: Connection) -> None:
     conn.execute(postgres_ddl(statement) if is_postgres(conn) else statement, ())
 
 
+def create_rollup_queue(conn: Connection) -> None:
+    """The outbox from schema 16: a batch's parts in the roll-ups as one row (`parts`, a JSON array of
+    rollups.QUEUED arrays), numbered as written; fold.py unpacks them, adds them up and deletes the row."""
+    seq = "seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY" if is_postgres(conn) else "seq INTEGER PRIMARY KEY"
+    statement = f"CREATE TABLE IF NOT EXISTS rollup_queue ({seq}, store_id TEXT NOT NULL, parts TEXT NOT NULL)"
+    conn.execute(postgres_ddl(statement) if is_postgres(conn) else statement, ())
+
+
+# The outbox's columns before schema 16, a part a row (and text and attributes from schema 13).
+_OUTBOX_COLUMNS = (
+    "sign",
+    "hour",
+    "store_id",
+    "terminal_id",
+    "demand_key",
+    "category",
+    "outcome",
+    "quantity",
+    "substitute",
+    "substitute_accepted",
+    "lost_value",
+    "associate",
+    "customer_id",
+    "text",
+    "attributes",
+)
+
+
+def pack_outbox(conn: Connection) -> None:
+    """The parts waiting in rollup_outbox (a row each, as schemas 13 to 15 kept them) moved to rollup_queue,
+    one row a store, in the order they were written."""
+    create_rollup_queue(conn)
+    by_store: dict[str, list[tuple]] = {}
+    for part in conn.execute(f"SELECT {', '.join(_OUTBOX_COLUMNS)} FROM rollup_outbox ORDER BY seq", ()).fetchall():
+        by_store.setdefault(part[2], []).append(tuple(part))
+    for store, parts in by_store.items():
+        conn.execute("INSERT INTO rollup_queue (store_id, parts) VALUES (?, ?)", (store, rollups.encode_parts(parts)))
+    conn.execute("DELETE FROM rollup_outbox", ())
+
+
 def create_wordings(conn: Connection) -> None:
     """Each distinct wording of a demand group: its words, category ('' for none) and attributes (JSON), numbered.
 
@@ -97,9 +137,11 @@ def published_unmet(conn: Connection) -> list[str]:
 
 
 def fold_and_derive_13(conn: Connection) -> None:
-    """What waits in the outbox folded (its parts from before 13 carry no words), then schema 13's roll-ups derived."""
+    """What waits in the outbox folded (its parts from before 13 carry no words), then schema 13's roll-ups derived.
+    The fold reads the outbox as schema 16 keeps it, so the parts move there first (pack_outbox)."""
     from sync.hq.fold import fold_pending
 
+    pack_outbox(conn)
     while fold_pending(conn, schema=13):
         pass
     rollups.rebuild_as_of_13(conn)
@@ -573,6 +615,11 @@ MIGRATIONS: tuple[tuple[int, str, tuple[Step, ...]], ...] = (
         15,
         "each (group, store) pair's unmet asks per week, whatever the outcome: a group's stores over weeks",
         (create_unmet_pairs,),
+    ),
+    (
+        16,
+        "the roll-ups' outbox a row per batch; no index on the asks' time alone (the reports read the roll-ups)",
+        (pack_outbox, "DROP TABLE rollup_outbox", "DROP INDEX asks_created"),
     ),
 )
 LATEST_SCHEMA = MIGRATIONS[-1][0]
