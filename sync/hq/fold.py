@@ -92,7 +92,7 @@ _CASTS = {"INTEGER": "::integer", "REAL": "::double precision", "TEXT": ""}
 _UNPACK_POSTGRES = (
     "INSERT INTO rollup_folding SELECT q.seq, "
     + ", ".join(f"(p->>{n}){_CASTS[_TYPES.get(name, 'TEXT')]}" for n, name in enumerate(QUEUED))
-    + " FROM (SELECT seq, parts FROM rollup_queue ORDER BY seq LIMIT ? FOR UPDATE) AS q, json_array_elements(q.parts::json) AS p"
+    + " FROM (SELECT seq, parts FROM rollup_queue ORDER BY seq LIMIT ? FOR UPDATE) AS q, jsonb_array_elements(q.parts::jsonb) AS p"
 )
 _UNPACK_SQLITE = (
     "INSERT INTO rollup_folding SELECT q.seq, "
