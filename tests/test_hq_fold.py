@@ -151,20 +151,24 @@ def test_a_fold_killed_midway_is_rolled_back(hq_db) -> None:
         assert_kept_equals_rebuilt(hq_db, storage)
 
 
+def erasure_of(customer_id: str, created_at: str, n: int) -> ErasureRecord:
+    """Store S2's terminal erasing a customer (the n-th erasure of a test, for its id)."""
+    return ErasureRecord(
+        id=f"0193aaaa-0000-7000-8000-{n:012d}",
+        version=1,
+        created_at=created_at,
+        store_id="S2",
+        terminal_id="T1",
+        customer_id=customer_id,
+        reason="consent_withdrawn",
+    )
+
+
 def test_an_erasure_reaches_the_parts_still_waiting(hq_db) -> None:
     with HQStorage.open(hq_db.url) as storage:
         named = [ask("grey wool scarf", "S2", END - timedelta(hours=n + 1), customer=CUSTOMERS[3]) for n in range(4)]
         send(storage, named)
-        erasure = ErasureRecord(
-            id="0193aaaa-0000-7000-8000-000000000001",
-            version=1,
-            created_at=named[0].created_at,
-            store_id="S2",
-            terminal_id="T1",
-            customer_id=CUSTOMERS[3],
-            reason="consent_withdrawn",
-        )
-        assert send(storage, [erasure]) == ["accepted"]  # before any fold: the parts still name the customer
+        assert send(storage, [erasure_of(CUSTOMERS[3], named[0].created_at, 1)]) == ["accepted"]  # before any fold
         customer = rollups.QUEUED.index("customer_id")
         assert [part[customer] for part in waiting_parts(hq_db)] == [None] * len(named)
         fold.fold(storage.db)
@@ -361,16 +365,7 @@ def test_the_upgrade_to_16_packs_the_parts_waiting_a_row_each_and_folds_them_onc
             # every part kept, a row per store
             assert Counter(tuple(part) for part in waiting_parts(older)) == Counter(one_a_row)
             assert older.rows("SELECT count(*) FROM rollup_queue") == [(len({part[2] for part in one_a_row}),)]
-            erasure = ErasureRecord(
-                id="0193aaaa-0000-7000-8000-000000000002",
-                version=1,
-                created_at=named[0].created_at,
-                store_id="S2",
-                terminal_id="T1",
-                customer_id=CUSTOMERS[3],
-                reason="consent_withdrawn",
-            )
-            assert send(storage, [erasure]) == ["accepted"]
+            assert send(storage, [erasure_of(CUSTOMERS[3], named[0].created_at, 2)]) == ["accepted"]
             customer = rollups.QUEUED.index("customer_id")
             assert CUSTOMERS[3] not in {part[customer] for part in waiting_parts(older) if part[2] == "S2"}
             assert fold.fold(storage.db) == len({part[2] for part in one_a_row})
