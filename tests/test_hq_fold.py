@@ -33,7 +33,6 @@ TABLES = {
     "store_days": "SELECT * FROM store_days WHERE asks > 0",
     "store_weeks": "SELECT * FROM store_weeks WHERE asks > 0",
     "associate_weeks": "SELECT * FROM associate_weeks WHERE days > 0",
-    "demand_weeks": "SELECT * FROM demand_weeks WHERE asks > 0",
     "demand_store_weeks": "SELECT * FROM demand_store_weeks WHERE asks > 0",
     # Wordings are numbered as first seen: compared by what they hold (a wording kept twice would show twice).
     "demand_wording_days": "SELECT w.demand_key, w.text, w.category, w.attributes, d.day, d.asks FROM demand_wording_days AS d "
@@ -203,7 +202,7 @@ def test_a_worker_groups_its_next_batch_with_a_pack_another_worker_published(hq_
 
 def figures_read_three_ways(storage: HQStorage, hq_db, since: str, category: str | None, sort: str) -> list[list[tuple]]:
     """A report's groups over `since` to 2026-11-22: per store (demand_days), chain-wide (demand_chain_days, the
-    stores over weeks from demand_weeks) and chain-wide with those stores from demand_store_weeks (HQ migration 15)."""
+    stores from demand_days) and chain-wide with the stores over weeks from demand_store_weeks (HQ migration 15)."""
     from sync.hq import queries, report
 
     bounds = report.window(since, "2026-11-22").bounds()
@@ -238,7 +237,7 @@ def test_a_pack_that_counts_other_outcomes_as_unmet_derives_the_pairs_anew(hq_db
     """The pairs roll-up counts the published pack's unmet outcomes. The retail pack with out of stock no longer
     unmet (the same words: nothing regroups) takes the chain's out-of-stock asks out of it; the bank pack (whose
     unmet outcomes are none of retail's) keeps it empty, and the bank's unmet asks sent after fill it as a
-    rebuild would. A report asking for other outcomes than those it counts reads demand_weeks instead."""
+    rebuild would. A report asking for other outcomes than those it counts reads demand_days instead."""
     import json
 
     from sync.hq import queries

@@ -102,7 +102,7 @@ _UNPACK_SQLITE = (
 
 
 # Work tables of a fold's connection, filled once per fold and read by several roll-ups: fold_days (the
-# demand_days change, which demand_chain_days, demand_weeks, store_days and store_weeks sum further, so the
+# demand_days change, which demand_chain_days, demand_store_weeks, store_days and store_weeks sum further, so the
 # parts are grouped and demand_hours joined once, not five times) and fold_wordings (the parts per wording and day).
 _WORK_TABLES = {
     "fold_days": f"SELECT {', '.join(_DAY_KEY + _DAY_SUMS)} FROM demand_days",
@@ -116,7 +116,7 @@ _FILL_WORDINGS = (
 
 
 def _day_statements() -> tuple[str, ...]:
-    """The roll-ups summed from fold_days: per day and store, chain-wide, per week of a month (and of its pairs)."""
+    """The roll-ups summed from fold_days: per day and store, chain-wide, per week of a month (stores, and pairs)."""
     chain_key = tuple(name for name in _DAY_KEY if name != "store_id")
     uncategorised = "sum(asks) AS asks, sum(CASE WHEN category = '' THEN asks ELSE 0 END) AS uncategorised"
     week = WEEK_SQL.format(day="day")
@@ -140,13 +140,6 @@ def _day_statements() -> tuple[str, ...]:
             ("week", "store_id", "outcome"),
             ("asks", "uncategorised"),
             f"SELECT {week}, store_id, outcome, {uncategorised} FROM fold_days GROUP BY {week}, store_id, outcome",
-        ),
-        _upsert(
-            "demand_weeks",
-            ("week", "demand_key", "store_id", "category", "outcome"),
-            ("asks",),
-            f"SELECT {week}, demand_key, store_id, category, outcome, sum(asks) AS asks FROM fold_days "
-            f"GROUP BY {week}, demand_key, store_id, category, outcome",
         ),
         _upsert(
             "demand_store_weeks",

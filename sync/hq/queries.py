@@ -381,28 +381,26 @@ def _groups_sql(
 
 def _stores_sql(marks: str, scope: str, *, paired: bool = False) -> str:
     """Each group's stores with an unmet ask in the period (parameters: _stores_params): the distinct (group, store)
-    pairs of the whole weeks of a month within it (demand_weeks, or with `paired` demand_store_weeks, a row per
-    pair whatever the unmet outcome) and of the days at its ends (demand_days), grouped by pair, then counted
-    (grouped, not a UNION's distinct rows: PostgreSQL hashes the pairs alone, a third quicker at 12 weeks)."""
+    pairs, grouped by pair, then counted (grouped, not a UNION's distinct rows: PostgreSQL hashes the pairs alone,
+    a third quicker at 12 weeks). `paired`: the whole weeks of a month within the period from demand_store_weeks (a
+    row per pair whatever the unmet outcome) and the days at its ends from demand_days; otherwise (the unmet outcomes
+    asked for are not those it counts) every day of the period from demand_days."""
     pairs = "SELECT demand_key, store_id FROM {} WHERE {} >= ? AND {} < ? AND asks > 0{}{}"
-    unmet = f" AND outcome IN ({marks})"
-    weeks = (
-        pairs.format("demand_store_weeks", "week", "week", "", scope)
-        if paired
-        else pairs.format("demand_weeks", "week", "week", unmet, scope)
-    )
+    days = pairs.format("demand_days", "day", "day", f" AND outcome IN ({marks})", scope)
+    parts = (pairs.format("demand_store_weeks", "week", "week", "", scope), days, days) if paired else (days,)
     return (
         "SELECT demand_key, count(*) AS stores FROM (SELECT demand_key, store_id FROM ("
-        + " UNION ALL ".join((weeks, *[pairs.format("demand_days", "day", "day", unmet, scope)] * 2))
+        + " UNION ALL ".join(parts)
         + ") AS parts GROUP BY demand_key, store_id) AS pairs GROUP BY demand_key"
     )
 
 
 def _stores_params(since: str, until: str, unmet: Sequence[str], scope: list, *, paired: bool = False) -> list[object]:
     """_stores_sql's parameters for days [since, until)."""
+    if not paired:
+        return [since, until, *unmet, *scope]
     params = _over_weeks(since, until, (*unmet, *scope))
-    if paired:  # no outcomes in the weeks' part
-        del params[2 : 2 + len(unmet)]
+    del params[2 : 2 + len(unmet)]  # no outcomes in the weeks' part
     return params
 
 

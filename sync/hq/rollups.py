@@ -11,11 +11,13 @@ One row per UTC day (or hour) and what a report groups by:
 - associate_days: store and associate; asks.
 - store_days: store and outcome; asks, and those without a category (what data quality reads);
 - associate_weeks: the days in a week each associate of a store logged an ask on (associate_days' rows);
-- store_weeks and demand_weeks: store_days, and demand_days' asks, per week of a month (WEEK_SQL): a
-  report over weeks reads them and the few days at its ends (a store counted once per group: sets add up);
+- store_weeks: store_days per week of a month (WEEK_SQL): a report over weeks reads them and the few days
+  at its ends;
 - demand_store_weeks: each (group, store) pair's unmet asks per week of a month, the outcomes the published
-  taxonomy counts as unmet (unmet_outcomes) together: a report's stores column reads it instead of
-  demand_weeks' row per outcome, and it is derived anew when a pack counts other outcomes as unmet;
+  taxonomy counts as unmet (unmet_outcomes) together: a chain-wide report's stores column reads it over
+  weeks and demand_days for the few days at the ends (a store counted once per group: sets add up), and
+  it is derived anew when a pack counts other outcomes as unmet (in that moment a report reads demand_days
+  for the whole period; schemas 13 to 15 kept demand_weeks, each outcome apart, for it: schema 16 dropped it);
 - demand_wordings: each distinct wording of a group (its words, category and attributes) once, and
   demand_wording_days its asks per day, every outcome: a group's commonest wordings in a period.
 Voided asks count nowhere, nor does feedback (outcome 'feedback': no ask; feedback.py reads it
@@ -227,7 +229,7 @@ def rebuild_as_of_13(conn: Connection) -> None:
         (),
     )
     week = WEEK_SQL.format(day="day")
-    for table in ("store_weeks", "demand_weeks", "associate_weeks"):
+    for table in ("store_weeks", "associate_weeks"):
         conn.execute(f"DELETE FROM {table}", ())
     conn.execute(
         f"INSERT INTO associate_weeks (week, store_id, associate, days) SELECT {week}, store_id, associate, count(*) "
@@ -239,21 +241,16 @@ def rebuild_as_of_13(conn: Connection) -> None:
         f"sum(asks), sum(uncategorised) FROM store_days WHERE asks > 0 GROUP BY {week}, store_id, outcome",
         (),
     )
-    conn.execute(
-        f"INSERT INTO demand_weeks (week, demand_key, store_id, category, outcome, asks) SELECT {week}, demand_key, "
-        f"store_id, category, outcome, sum(asks) FROM demand_days WHERE asks > 0 "
-        f"GROUP BY {week}, demand_key, store_id, category, outcome",
-        (),
-    )
 
 
 def rebuild_unmet_pairs(conn: Connection) -> None:
-    """demand_store_weeks (schema 15): demand_weeks' asks of the unmet outcomes, per week, group and store."""
+    """demand_store_weeks (schema 15): demand_days' asks of the unmet outcomes, per week, group and store."""
+    week = WEEK_SQL.format(day="day")
     conn.execute("DELETE FROM demand_store_weeks", ())
     conn.execute(
-        "INSERT INTO demand_store_weeks (week, demand_key, store_id, category, asks) SELECT week, demand_key, store_id, "
-        "min(category), sum(asks) FROM demand_weeks WHERE asks > 0 AND outcome IN (SELECT outcome FROM unmet_outcomes) "
-        "GROUP BY week, demand_key, store_id",
+        f"INSERT INTO demand_store_weeks (week, demand_key, store_id, category, asks) SELECT {week}, demand_key, store_id, "
+        "min(category), sum(asks) FROM demand_days WHERE asks > 0 AND outcome IN (SELECT outcome FROM unmet_outcomes) "
+        f"GROUP BY {week}, demand_key, store_id",
         (),
     )
 

@@ -618,8 +618,8 @@ MIGRATIONS: tuple[tuple[int, str, tuple[Step, ...]], ...] = (
     ),
     (
         16,
-        "the roll-ups' outbox a row per batch; no index on the asks' time alone (the reports read the roll-ups)",
-        (pack_outbox, "DROP TABLE rollup_outbox", "DROP INDEX asks_created"),
+        "the roll-ups' outbox a row per batch; no demand_weeks nor index on the asks' time alone (the reports read neither)",
+        (pack_outbox, "DROP TABLE rollup_outbox", "DROP INDEX asks_created", "DROP TABLE demand_weeks"),
     ),
 )
 LATEST_SCHEMA = MIGRATIONS[-1][0]
