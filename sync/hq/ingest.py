@@ -32,7 +32,7 @@ from schemas.records import (
     unsafe_text,
 )
 from sync.hq import rollups, vault
-from sync.hq.database import Connection, Database, insert_rows
+from sync.hq.database import Connection, Database, insert_rows, is_postgres
 from sync.hq.packs import Grouping, Packs
 from sync.hq.rows import ASK_FIELDS, NOUNS, RECORD_TYPES, TABLES, RecordType, columns_of, encode, row_of
 
@@ -136,7 +136,12 @@ class Ingest:
         return out
 
     def select_in(self, conn: Connection, sql: str, ids: list[str]) -> Iterator[tuple[Any, ...]]:
-        """Rows of `sql`, whose `{}` is the IN list, for every id: in chunks under the database's parameter limit."""
+        """Rows of `sql`, whose `IN ({})` is the list, for every id: on PostgreSQL one array (`= ANY(?)`: the same
+        statement whatever the count, so it is parsed and planned once per connection, not once per batch);
+        on SQLite in chunks under its parameter limit."""
+        if ids and is_postgres(conn):
+            yield from conn.execute(sql.replace("IN ({})", "= ANY(?)"), (ids,))
+            return
         size = self.db.max_params
         for start in range(0, len(ids), size):
             chunk = ids[start : start + size]
