@@ -48,7 +48,7 @@ def _upsert(table: str, keys: tuple[str, ...], sums: tuple[str, ...], select: st
     columns = keys + sums + extra
     return (
         f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM ({select}) AS grouped "
-        f"WHERE {' OR '.join(f'{name} <> 0' for name in sums)} "
+        f"WHERE {' OR '.join(f'{name} <> 0' for name in sums)} ORDER BY {', '.join(str(n + 1) for n in range(len(keys)))} "
         f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET "
         + ", ".join(f"{name} = {table}.{name} + excluded.{name}" for name in sums)
     )
