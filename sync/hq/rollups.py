@@ -185,13 +185,6 @@ def encode_parts(parts: list) -> str:
     return msgspec.json.encode(parts).decode()
 
 
-def queued_parts(conn: Connection, store_id: str | None = None) -> list[list]:
-    """Every part waiting in the outbox (or a store's), oldest first: lists of QUEUED values."""
-    where = " WHERE store_id = ?" if store_id else ""
-    rows = conn.execute(f"SELECT parts FROM rollup_queue{where} ORDER BY seq", (store_id,) if store_id else ())
-    return [part for (parts,) in rows for part in msgspec.json.decode(parts)]
-
-
 def forget_customer(conn: Connection, customer_id: str, store_id: str) -> None:
     """An erased customer's asks no longer name them: their rows leave demand_customers (as a rebuild would find).
 
