@@ -177,7 +177,12 @@ def queue(conn: Connection, store_id: str, rows: list[tuple]) -> None:
         counted[key] = counted.get(key, 0) + sign
     parts = [(count, *part) for part, count in counted.items() if count]
     if parts:
-        conn.execute("INSERT INTO rollup_queue (store_id, parts) VALUES (?, ?)", (store_id, encode_parts(parts)))
+        put_parts(conn, store_id, parts)
+
+
+def put_parts(conn: Connection, store_id: str, parts: list) -> None:
+    """One outbox row: a store's parts (QUEUED values, in order) as a JSON array of arrays."""
+    conn.execute("INSERT INTO rollup_queue (store_id, parts) VALUES (?, ?)", (store_id, encode_parts(parts)))
 
 
 def encode_parts(parts: list) -> str:

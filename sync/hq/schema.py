@@ -79,7 +79,7 @@ def pack_outbox(conn: Connection) -> None:
     for part in conn.execute(f"SELECT {', '.join(_OUTBOX_COLUMNS)} FROM rollup_outbox ORDER BY seq", ()).fetchall():
         by_store.setdefault(part[2], []).append(tuple(part))
     for store, parts in by_store.items():
-        conn.execute("INSERT INTO rollup_queue (store_id, parts) VALUES (?, ?)", (store, rollups.encode_parts(parts)))
+        rollups.put_parts(conn, store, parts)
     conn.execute("DELETE FROM rollup_outbox", ())
 
 
