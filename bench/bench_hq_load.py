@@ -94,34 +94,30 @@ def batches_of(store: str, terminal: str, backlog: int, size: int, seed: int) ->
 
 
 async def run_terminal(client, url: str, token: str, batches, latencies: list[float], counts: dict) -> None:
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Content-Encoding": "gzip"}
-
-    async with client:
-        await send_batches(client, url, headers, batches, latencies, counts)
-
-
-async def send_batches(client, url: str, headers: dict, batches, latencies: list[float], counts: dict) -> None:
+    """One terminal's backlog through its own client, closed when it is sent."""
     import httpx
 
-    for _, body, ids in batches:
-        while True:
-            started = time.perf_counter()
-            try:
-                answer = await client.post(f"{url}/v1/batches", content=body, headers=headers)
-            except httpx.TransportError:
-                counts["retries"] += 1
-                await asyncio.sleep(0.2)
-                continue
-            if answer.status_code == 503:
-                counts["retries"] += 1
-                await asyncio.sleep(min(float(answer.headers.get("Retry-After", "1")), 1.0))
-                continue
-            latencies.append(time.perf_counter() - started)
-            if answer.status_code != 200:
-                raise SystemExit(f"HQ answered {answer.status_code}: {answer.text[:300]}")
-            for result in answer.json()["results"]:
-                counts[result["status"]] = counts.get(result["status"], 0) + 1
-            break
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Content-Encoding": "gzip"}
+    async with client:
+        for _, body, ids in batches:
+            while True:
+                started = time.perf_counter()
+                try:
+                    answer = await client.post(f"{url}/v1/batches", content=body, headers=headers)
+                except httpx.TransportError:
+                    counts["retries"] += 1
+                    await asyncio.sleep(0.2)
+                    continue
+                if answer.status_code == 503:
+                    counts["retries"] += 1
+                    await asyncio.sleep(min(float(answer.headers.get("Retry-After", "1")), 1.0))
+                    continue
+                latencies.append(time.perf_counter() - started)
+                if answer.status_code != 200:
+                    raise SystemExit(f"HQ answered {answer.status_code}: {answer.text[:300]}")
+                for result in answer.json()["results"]:
+                    counts[result["status"]] = counts.get(result["status"], 0) + 1
+                break
 
 
 def loader(url: str, work: list[tuple[str, list]], ready, go, out) -> None:
