@@ -10,7 +10,9 @@ The yardstick is a plain `executemany` of the same rows into an HQ database
 file: what the disk and SQLite can do with no HTTP, no validation, no answers.
 Prints a table; never part of the tests. `--hq-checkout DIR` serves HQ from another
 checkout of this repository (so before and after run side by side, one yardstick);
-`--hq-workers N` serves it with N worker processes.
+`--hq-workers N` serves it with N worker processes. Beside the yardstick, the same drain
+through two cut-down HQs of this checkout (bench/floor_hq.py, one worker) says where the
+time goes: HQ with its roll-ups never folded, and the floor (decode, insert, commit).
 """
 
 from __future__ import annotations
@@ -103,9 +105,9 @@ sys.exit(os.waitstatus_to_exitcode(status))
 """
 
 
-def hq_command(*args: str) -> str:
-    """Run `associate-hq ARGS` from HQ_ROOT; its output."""
-    done = subprocess.run([sys.executable, "-m", "sync.hq.cli", *args], cwd=HQ_ROOT, capture_output=True, text=True)
+def hq_command(*args: str, root: Path | None = None) -> str:
+    """Run `associate-hq ARGS` from `root` (default HQ_ROOT); its output."""
+    done = subprocess.run([sys.executable, "-m", "sync.hq.cli", *args], cwd=root or HQ_ROOT, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"associate-hq {' '.join(args)} failed: {done.stderr}")
     return done.stdout
@@ -137,7 +139,8 @@ def drain(work: Path, template: Path, count: int, batch: int, served: tuple[str,
     (work / "data").mkdir(parents=True)
     shutil.copy(template, work / "data" / "associate.db")
     hq_db = work / "hq.db"
-    token = hq_command("terminal", "add", "--store", "S1", "--terminal", "T1", "--db", f"sqlite:///{hq_db}").split()[0]
+    root = ROOT if served else HQ_ROOT  # the cut-down HQs are this checkout's, schema and all
+    token = hq_command("terminal", "add", "--store", "S1", "--terminal", "T1", "--db", f"sqlite:///{hq_db}", root=root).split()[0]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     hq = subprocess.Popen(
@@ -154,7 +157,7 @@ def drain(work: Path, template: Path, count: int, batch: int, served: tuple[str,
             "--workers",
             str(1 if served else HQ_WORKERS),  # floor_hq.py's changes hold in its own process only
         ],
-        cwd=ROOT if served else HQ_ROOT,
+        cwd=root,
     )
     try:
         wait_healthy(url)
@@ -329,7 +332,7 @@ def main() -> None:
             "",
             "",
         ),
-        ("ratio (draining / floor)", f"{run['drain_rate'] / floor:.2f}", "", ""),
+        (f"ratio (draining / floor; HQ {HQ_WORKERS} worker(s), the cut-down HQs 1)", f"{run['drain_rate'] / floor:.2f}", "", ""),
         *memory_rows(runs, small, big),
     ]
     print_rows(rows)

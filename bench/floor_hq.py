@@ -5,8 +5,9 @@
 
 `floor`: the same `associate-hq serve` (uvicorn, the token check, gunzip) answering each batch after
 decoding it against the contract (msgspec), one `executemany` of its asks' rows into the asks table and
-the commit, every record answered accepted. No duplicate or version check, content hash, privacy
-guard, demand group, outbox or roll-up: what any HQ on this stack pays for a batch of asks.
+the commit, every record answered accepted. Left out: the store and terminal check, the times' check,
+the duplicate and version check, the content hash, the privacy guard, the demand group, the batch's
+log, the outbox and the roll-ups. Asks only (bench_sync sends nothing else).
 `unfolded`: the real HQ with its fold never run (the outbox fills), so the fold's share shows.
 One worker only (`--workers` would start workers that import HQ afresh, unchanged). Never used by HQ.
 """
@@ -31,13 +32,13 @@ from sync.hq.storage import HQStorage  # noqa: E402
 _decoder = msgspec.json.Decoder(Batch)
 _COLUMNS = ASK_FIELDS + HQ_FIELDS
 _INSERT = f"INSERT INTO asks ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+_ATTRIBUTES = ASK_FIELDS.index("attributes")
 
 
 def _row(ask: msgspec.Struct, received_at: str, batch_id: str) -> tuple:
-    values = tuple(getattr(ask, name) for name in ASK_FIELDS)
-    attributes = ASK_FIELDS.index("attributes")
-    values = values[:attributes] + (msgspec.json.encode(values[attributes]).decode(),) + values[attributes + 1 :]
-    return (*values, "0" * 64, received_at, batch_id, 0)
+    values = msgspec.structs.astuple(ask)  # ASK_FIELDS' order: the contract's
+    attributes = msgspec.json.encode(values[_ATTRIBUTES]).decode()
+    return (*values[:_ATTRIBUTES], attributes, *values[_ATTRIBUTES + 1 :], "0" * 64, received_at, batch_id, 0)
 
 
 def floor_ingest(storage: HQStorage, store_id: str, terminal_id: str, body: bytes, encoding: str, max_inflated: int) -> bytes:
