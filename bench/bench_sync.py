@@ -25,6 +25,7 @@ import re
 import shutil
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import threading
@@ -254,6 +255,17 @@ def yardstick(work: Path, template: Path, count: int) -> float:
     return count / seconds
 
 
+def cut_down_rates(work: Path, template: Path, count: int) -> tuple[float, float]:
+    """Where the time goes: records/s draining into HQ with its fold held back, and into the floor (HQ's stack
+    alone), each the median of 3, the two alternated (bench/floor_hq.py)."""
+    rates: dict[str, list[float]] = {"unfolded": [], "floor": []}
+    for i in range(3):
+        for mode, runs in rates.items():
+            served = (str(ROOT / "bench" / "floor_hq.py"), mode)
+            runs.append(drain(work / f"{mode}-{i}", template, count, 1000, served)["drain_rate"])
+    return statistics.median(rates["unfolded"]), statistics.median(rates["floor"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="20,000 asks instead of 100,000")
@@ -289,13 +301,7 @@ def main() -> None:
     tries = sorted((drain(work / f"{big}-{i}", templates[big], big, 1000) for i in range(5)), key=lambda r: r["drain_rate"])
     runs[big] = tries[2]
     runs_500 = drain(work / "500", templates[big], big, 500)
-    # Where the time goes: HQ with its fold held back, and the floor (HQ's stack alone), medians of 3, alternated.
-    parted: dict[str, list[float]] = {"unfolded": [], "floor": []}
-    for i in range(3):
-        for mode, rates in parted.items():
-            served = (str(ROOT / "bench" / "floor_hq.py"), mode)
-            rates.append(drain(work / f"{mode}-{i}", templates[big], big, 1000, served)["drain_rate"])
-    unfolded, floor = (sorted(rates)[1] for rates in parted.values())
+    unfolded, floor = cut_down_rates(work, templates[big], big)
     ruler = yardstick(work, templates[big], big)
     shutil.rmtree(work, ignore_errors=True)
 
