@@ -51,33 +51,14 @@ def create_rollup_queue(conn: Connection) -> None:
     conn.execute(postgres_ddl(statement) if is_postgres(conn) else statement, ())
 
 
-# The outbox's columns before schema 16, a part a row (and text and attributes from schema 13).
-_OUTBOX_COLUMNS = (
-    "sign",
-    "hour",
-    "store_id",
-    "terminal_id",
-    "demand_key",
-    "category",
-    "outcome",
-    "quantity",
-    "substitute",
-    "substitute_accepted",
-    "lost_value",
-    "associate",
-    "customer_id",
-    "text",
-    "attributes",
-)
-
-
 def pack_outbox(conn: Connection) -> None:
     """The parts waiting in rollup_outbox (a row each, as schemas 13 to 15 kept them) moved to rollup_queue,
-    one row a store, in the order they were written."""
+    one row a store, in the order they were written. That table's columns are the parts' own (rollups.QUEUED)."""
     create_rollup_queue(conn)
     by_store: dict[str, list[tuple]] = {}
-    for part in conn.execute(f"SELECT {', '.join(_OUTBOX_COLUMNS)} FROM rollup_outbox ORDER BY seq", ()).fetchall():
-        by_store.setdefault(part[2], []).append(tuple(part))
+    store_at = rollups.QUEUED.index("store_id")
+    for part in conn.execute(f"SELECT {', '.join(rollups.QUEUED)} FROM rollup_outbox ORDER BY seq", ()).fetchall():
+        by_store.setdefault(part[store_at], []).append(tuple(part))
     for store, parts in by_store.items():
         rollups.put_parts(conn, store, parts)
     conn.execute("DELETE FROM rollup_outbox", ())
