@@ -20,6 +20,19 @@ def status_line(app: AssociateApp) -> str:
     return str(app.screen.query_one("#sync-status").render())
 
 
+async def until(pilot, condition, seconds: float, step: float = 0.1) -> None:
+    """Let the app run until `condition()` holds or `seconds` have passed; the test's assert says which."""
+    for _ in range(round(seconds / step)):
+        if condition():
+            return
+        await pilot.pause(step)
+
+
+def pending(db_path) -> int:
+    with Store(db_path) as store:
+        return store.sync_status().pending
+
+
 def add(db_path, text: str = "navy rain jacket size M", store_id: str = "DEMO", terminal_id: str = "TERMINAL-1"):
     with Store(db_path) as store:
         return store.add_ask(
@@ -77,11 +90,9 @@ async def test_an_ask_saved_at_the_counter_reaches_hq_and_a_refused_one_is_fixed
             await type_text(pilot, "navy rain jacket size M")
             await pilot.press("enter", "3", "enter")
             await settle(pilot)
-            for _ in range(150):  # no key pressed: the app syncs on its own, soon after the save (2 s alone; the
-                # sync may meet HQ busy folding on a loaded machine and back off: up to 30 s)
-                if server.storage.count_asks() == 1:
-                    break
-                await pilot.pause(0.2)
+            # No key pressed: the app syncs on its own, soon after the save (2 s alone; the sync may meet HQ
+            # busy folding on a loaded machine and back off: up to 30 s).
+            await until(pilot, lambda: server.storage.count_asks() == 1, 30, 0.2)
             await settle(pilot)
             said = [str(n.message) for n in app._notifications]  # noqa: SLF001 - what the app said, if it fails
             assert server.storage.count_asks() == 1, (status_line(app), said)
@@ -174,29 +185,16 @@ async def test_an_ask_saved_while_a_sync_runs_goes_in_the_next_sync_soon_after(t
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         waits: list[float] = []
-        for _ in range(100):  # the start-up sync, 3 s after the app opened
-            await pilot.pause(0.1)
-            if calls:
-                break
+        await until(pilot, lambda: bool(calls), 10)  # the start-up sync, 3 s after the app opened
         await type_text(pilot, "navy rain jacket size M")
         await pilot.press("enter", "3", "enter")  # saved while the sync runs (settle would wait for the sync)
-        for _ in range(50):
-            await pilot.pause(0.1)
-            with Store(db_path) as store:
-                if store.sync_status().pending:
-                    break
+        await until(pilot, lambda: pending(db_path) > 0, 5)
         monkeypatch.setattr(app, "_schedule_sync", waits.append)
         release.set()
-        for _ in range(50):
-            await pilot.pause(0.1)
-            if waits:
-                break
+        await until(pilot, lambda: bool(waits), 5)
         assert calls == [0] and waits == [SYNC_AFTER_SAVE]
         app.start_sync()  # a sync with nothing saved meanwhile: the usual interval after it
-        for _ in range(50):
-            await pilot.pause(0.1)
-            if len(waits) == 2:
-                break
+        await until(pilot, lambda: len(waits) == 2, 5)
         assert waits == [SYNC_AFTER_SAVE, 600]
 
 
